@@ -1,0 +1,139 @@
+//! The axum application: state shared by every handler, the route table, and serving.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use portcullis_axum::TokenVerifier;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oauth;
+use crate::resource::{self, StoreVerifier};
+use crate::store::Store;
+
+/// Every path the server answers. The router, and later discovery metadata, read them
+/// from here. Each also answers without its trailing slash.
+pub mod paths {
+    pub const TOKEN: &str = "/o/token/";
+    pub const REVOKE: &str = "/o/revoke_token/";
+    pub const INTROSPECT: &str = "/o/introspect/";
+    pub const API_HELLO: &str = "/api/hello/";
+    pub const API_ME: &str = "/api/me/";
+    pub const API_GROUPS: &str = "/api/groups/";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+}
+
+/// The realm named in the API's `WWW-Authenticate` challenges.
+pub const API_REALM: &str = "api";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub verifier: TokenVerifier,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: Config, clock: Arc<dyn Clock>) -> Self {
+        let verifier = TokenVerifier::new(Arc::new(StoreVerifier::new(store.clone(), clock.clone())), API_REALM);
+        Self { store, config: Arc::new(config), clock, verifier }
+    }
+
+    pub fn grant_context(&self) -> oauth::grant::Context<'_> {
+        oauth::grant::Context { store: self.store.as_ref(), settings: &self.config.oauth2, now: self.clock.now() }
+    }
+}
+
+impl FromRef<AppState> for TokenVerifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(oauth::endpoints::router())
+        .merge(resource::router())
+        .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .route(paths::READYZ, get(ready))
+        .with_state(state)
+        .layer(
+            // Log method and path only: query strings can carry codes and tokens.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+}
+
+/// `GET /readyz`: ready when the database answers.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets requests in
+/// flight finish (for at most 30 seconds).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        let _ = drained_tx.send(());
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    let server = tokio::spawn(async move { server.await });
+    // Once shutdown starts, give connections a bounded time to finish.
+    let limit = async {
+        let _ = drained_rx.await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(std::io::Error::other)?,
+        () = limit => {
+            tracing::warn!("requests still in flight after 30 s; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,387 @@
+//! The `portcullis` command. Every command takes `--database-url` and `--config`, before
+//! or after the subcommand. Errors end the process with one line on stderr and a
+//! non-zero exit code; every write is a single statement or transaction, so a failed
+//! command leaves nothing half-written.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use portcullis_axum::ScopeSet;
+use serde_json::json;
+
+use crate::app::{self, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config};
+use crate::crypto::{random_string, Secret};
+use crate::oauth::redirect;
+use crate::password;
+use crate::store::{self, Application, ClientType, GrantType, NewApplication, NewUser, Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]
+pub struct Cli {
+    /// The database: sqlite://FILE (created if missing) or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://portcullis.db", global = true)]
+    database_url: String,
+    /// The settings file (default: portcullis.toml in the working directory, if present).
+    #[arg(long, env = "PORTCULLIS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database if needed, then serve HTTP.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8000")]
+        bind: String,
+    },
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Create an administrator.
+    Createsuperuser(UserArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage client applications.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Delete expired and revoked tokens and expired authorization codes.
+    Cleartokens,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an ordinary user.
+    Create(UserArgs),
+}
+
+#[derive(Debug, Args)]
+struct UserArgs {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    email: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "no_input")]
+    password_stdin: bool,
+    /// Never prompt: take the password from the environment.
+    #[arg(long)]
+    no_input: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Register a client application; prints its client id and, once, its secret.
+    Create(AppCreate),
+    /// List applications.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an application and every token issued to it.
+    Delete { client_id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClientTypeArg {
+    Confidential,
+    Public,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Algorithm {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl Algorithm {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct AppCreate {
+    #[arg(long)]
+    name: String,
+    #[arg(long, value_enum)]
+    client_type: ClientTypeArg,
+    /// One of authorization-code, implicit, password, client-credentials, device-code,
+    /// openid-hybrid; repeat for several.
+    #[arg(long = "grant-type", required = true, value_parser = parse_grant_type)]
+    grant_types: Vec<GrantType>,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Limit the scopes the application may get (default: every configured scope).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Do not ask users for consent.
+    #[arg(long)]
+    skip_authorization: bool,
+    /// ID token signing algorithm.
+    #[arg(long, value_enum, default_value = "RS256")]
+    algorithm: Algorithm,
+    /// The user who owns the application.
+    #[arg(long)]
+    owner: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_grant_type(value: &str) -> Result<GrantType, String> {
+    value.parse()
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match execute(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause the message
+/// already contains.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text.replace('\n', " ")
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let config_path = config::resolve_path(cli.config.as_deref());
+    let config = Config::load(config_path.as_deref(), std::env::vars())?;
+    if let Command::Serve { bind } = &cli.command {
+        return serve(&cli.database_url, config, bind).await;
+    }
+    let store = open(&cli.database_url).await?;
+    let now = SystemClock.now();
+    match cli.command {
+        Command::Serve { .. } => Ok(()),
+        Command::Migrate => {
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Createsuperuser(args) => create_user(store.as_ref(), args, true, now).await,
+        Command::User(UserCommand::Create(args)) => create_user(store.as_ref(), args, false, now).await,
+        Command::App(AppCommand::Create(args)) => create_app(store.as_ref(), &config, args, now).await,
+        Command::App(AppCommand::List { json }) => list_apps(store.as_ref(), json).await,
+        Command::App(AppCommand::Delete { client_id }) => {
+            if store.delete_application(&client_id).await? {
+                println!("deleted application {client_id} and its tokens");
+                Ok(())
+            } else {
+                bail!("no application has client id {client_id:?}")
+            }
+        }
+        Command::Cleartokens => {
+            let cleared = store.clear_tokens(now).await?;
+            println!(
+                "deleted {} access tokens, {} refresh tokens, {} authorization codes",
+                cleared.access_tokens, cleared.refresh_tokens, cleared.codes
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Connects and migrates: every command works on a fresh database.
+async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store::connect(url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result<()> {
+    let store = open(database_url).await?;
+    let state = AppState::new(store, config, Arc::new(SystemClock));
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!("listening on http://{address}");
+    app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn read_password(args: &UserArgs, env_var: &str) -> anyhow::Result<String> {
+    if args.no_input {
+        return std::env::var(env_var).with_context(|| format!("--no-input needs the password in {env_var}"));
+    }
+    if args.password_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Password (again): ")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+fn validate_username(username: &str) -> anyhow::Result<()> {
+    // Django's rule: up to 150 of letters, digits and @ . + - _
+    let ok = !username.is_empty()
+        && username.chars().count() <= 150
+        && username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c));
+    if !ok {
+        bail!("username {username:?} must be 1 to 150 letters, digits or @ . + - _");
+    }
+    Ok(())
+}
+
+async fn create_user(store: &dyn Store, args: UserArgs, superuser: bool, now: i64) -> anyhow::Result<()> {
+    validate_username(&args.username)?;
+    if !args.email.is_empty() && !args.email.contains('@') {
+        bail!("email {:?} is not an address", args.email);
+    }
+    if store.user_by_username(&args.username).await?.is_some() {
+        bail!("a user named {:?} already exists", args.username);
+    }
+    let env_var = if superuser { "PORTCULLIS_SUPERUSER_PASSWORD" } else { "PORTCULLIS_USER_PASSWORD" };
+    let secret = read_password(&args, env_var)?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&secret)).await??;
+    let user = NewUser {
+        username: args.username,
+        email: args.email,
+        first_name: String::new(),
+        last_name: String::new(),
+        password_hash: Some(hash),
+        is_staff: superuser,
+        is_superuser: superuser,
+        date_joined: now,
+    };
+    let user = store.create_user(&user).await.map_err(|e| match e {
+        StoreError::Conflict(_) => anyhow::anyhow!("a user named {:?} already exists", user.username),
+        other => other.into(),
+    })?;
+    let kind = if superuser { "superuser" } else { "user" };
+    println!("created {kind} {} (id {})", user.username, user.id);
+    Ok(())
+}
+
+async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i64) -> anyhow::Result<()> {
+    let name = args.name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        bail!("the application name must be 1 to 255 characters");
+    }
+    let client_type = match args.client_type {
+        ClientTypeArg::Confidential => ClientType::Confidential,
+        ClientTypeArg::Public => ClientType::Public,
+    };
+    let mut grant_types = args.grant_types.clone();
+    grant_types.sort();
+    grant_types.dedup();
+    if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
+        bail!("client-credentials needs a confidential client (RFC 6749 §4.4)");
+    }
+    for uri in &args.redirect_uris {
+        redirect::validate_registered(uri, &config.oauth2.allowed_redirect_uri_schemes).map_err(anyhow::Error::msg)?;
+    }
+    let redirecting = [GrantType::AuthorizationCode, GrantType::Implicit, GrantType::OpenidHybrid];
+    if args.redirect_uris.is_empty() && grant_types.iter().any(|g| redirecting.contains(g)) {
+        bail!("grant types authorization-code, implicit and openid-hybrid need at least one --redirect-uri");
+    }
+    let allowed_scopes = if args.scopes.is_empty() {
+        None
+    } else {
+        let scopes = ScopeSet::parse(&args.scopes.join(" "))?;
+        if let Some(unknown) = scopes.iter().find(|s| !config.oauth2.scopes.contains_key(*s)) {
+            bail!("scope {unknown:?} is not one of the configured scopes");
+        }
+        Some(scopes)
+    };
+    let owner_id = match &args.owner {
+        Some(username) => Some(
+            store.user_by_username(username).await?.with_context(|| format!("no user is named {username:?}"))?.id,
+        ),
+        None => None,
+    };
+    let secret = (client_type == ClientType::Confidential).then(Secret::generate);
+    let new = NewApplication {
+        client_id: random_string(24),
+        client_secret_hash: secret.as_ref().map(Secret::hash),
+        name: name.to_owned(),
+        client_type,
+        grant_types,
+        redirect_uris: args.redirect_uris.clone(),
+        allowed_scopes,
+        skip_authorization: args.skip_authorization,
+        algorithm: args.algorithm.as_str().to_owned(),
+        owner_id,
+        created_at: now,
+    };
+    let app = store.create_application(&new).await?;
+    let secret = secret.as_ref().map(Secret::expose);
+    if args.json {
+        let mut value = app_json(&app);
+        value["client_secret"] = json!(secret);
+        println!("{value}");
+    } else {
+        println!("created application {:?}", app.name);
+        println!("client_id: {}", app.client_id);
+        match secret {
+            Some(secret) => {
+                println!("client_secret: {secret}");
+                eprintln!("The secret is shown only now; Portcullis keeps only its hash.");
+            }
+            None => println!("client_secret: (none: public client)"),
+        }
+    }
+    Ok(())
+}
+
+fn app_json(app: &Application) -> serde_json::Value {
+    json!({
+        "client_id": app.client_id,
+        "name": app.name,
+        "client_type": app.client_type.as_str(),
+        "grant_types": app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "redirect_uris": app.redirect_uris,
+        "allowed_scopes": app.allowed_scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
+        "skip_authorization": app.skip_authorization,
+        "algorithm": app.algorithm,
+        "created_at": app.created_at,
+    })
+}
+
+async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {
+    let apps = store.list_applications().await?;
+    if as_json {
+        println!("{}", serde_json::Value::Array(apps.iter().map(app_json).collect()));
+        return Ok(());
+    }
+    if apps.is_empty() {
+        println!("no applications");
+    }
+    for app in apps {
+        let grants: Vec<_> = app.grant_types.iter().map(|g| g.as_str()).collect();
+        println!("{}  {:<12}  {:<40}  {}", app.client_id, app.client_type.as_str(), app.name, grants.join(","));
+    }
+    Ok(())
+}

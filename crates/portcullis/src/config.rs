@@ -1,0 +1,304 @@
+//! Settings: built-in defaults, then `portcullis.toml`, then `PORTCULLIS_*` environment
+//! variables (the environment wins). Key names follow django-oauth-toolkit's
+//! `OAUTH2_PROVIDER` keys in snake case. Unknown keys and values of the wrong type are
+//! errors that name the key, never silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use portcullis_axum::ScopeSet;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub oauth2: OAuth2Settings,
+    pub pages: PagesSettings,
+    pub oidc: OidcSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuth2Settings {
+    /// Every scope the server knows, with the description the consent page shows.
+    pub scopes: BTreeMap<String, String>,
+    /// The scopes granted when a request names none (RFC 6749 §3.3).
+    pub default_scopes: Vec<String>,
+    pub access_token_expire_seconds: u32,
+    /// 0: refresh tokens do not expire.
+    pub refresh_token_expire_seconds: u32,
+    pub authorization_code_expire_seconds: u32,
+    pub rotate_refresh_token: bool,
+    pub refresh_token_grace_period_seconds: u32,
+    pub pkce_required: bool,
+    pub allowed_redirect_uri_schemes: Vec<String>,
+    /// CORS origins for the token endpoint.
+    pub allowed_origins: Vec<String>,
+    /// Seconds a device must wait between polls (RFC 8628 §3.5).
+    pub device_flow_interval: u32,
+}
+
+impl Default for OAuth2Settings {
+    fn default() -> Self {
+        Self {
+            scopes: BTreeMap::from([
+                ("read".to_owned(), "Read scope".to_owned()),
+                ("write".to_owned(), "Write scope".to_owned()),
+                ("groups".to_owned(), "Access to your groups".to_owned()),
+            ]),
+            default_scopes: vec!["read".to_owned()],
+            access_token_expire_seconds: 36000,
+            refresh_token_expire_seconds: 0,
+            authorization_code_expire_seconds: 60,
+            rotate_refresh_token: true,
+            refresh_token_grace_period_seconds: 0,
+            pkce_required: true,
+            allowed_redirect_uri_schemes: vec!["http".to_owned(), "https".to_owned()],
+            allowed_origins: Vec::new(),
+            device_flow_interval: 5,
+        }
+    }
+}
+
+impl OAuth2Settings {
+    /// Every configured scope, as a set.
+    pub fn all_scopes(&self) -> ScopeSet {
+        ScopeSet::from_tokens(self.scopes.keys().cloned())
+    }
+
+    pub fn default_scope_set(&self) -> ScopeSet {
+        ScopeSet::from_tokens(self.default_scopes.iter().cloned())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesSettings {
+    /// A folder whose templates replace the built-in ones; empty for none.
+    pub templates_dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    pub enabled: bool,
+    pub issuer: String,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self { enabled: true, issuer: "http://127.0.0.1:8000/o".to_owned() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("settings file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("setting `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// Where the settings file is: `explicit` (from `--config` or `PORTCULLIS_CONFIG`) must
+/// exist; otherwise `portcullis.toml` in the working directory is read when present.
+pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => Some(path.to_owned()),
+        None => {
+            let default = PathBuf::from("portcullis.toml");
+            default.exists().then_some(default)
+        }
+    }
+}
+
+impl Config {
+    /// Loads the settings from an optional file and the given environment.
+    pub fn load<I>(file: Option<&Path>, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.message().to_owned() })?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::Invalid { key: e.path().to_string(), message: e.inner().message().to_owned() }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Built-in defaults only.
+    pub fn defaults() -> Self {
+        Self::default()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| Err(ConfigError::Invalid { key: key.to_owned(), message });
+        let o = &self.oauth2;
+        for name in o.scopes.keys() {
+            if ScopeSet::parse(name).map(|s| s.iter().count() != 1).unwrap_or(true) {
+                return invalid("oauth2.scopes", format!("{name:?} is not a valid scope name (RFC 6749 §3.3)"));
+            }
+        }
+        if let Some(unknown) = o.default_scopes.iter().find(|s| !o.scopes.contains_key(*s)) {
+            return invalid("oauth2.default_scopes", format!("{unknown:?} is not one of the configured scopes"));
+        }
+        if o.access_token_expire_seconds == 0 {
+            return invalid("oauth2.access_token_expire_seconds", "must be at least 1".into());
+        }
+        if o.authorization_code_expire_seconds == 0 {
+            return invalid("oauth2.authorization_code_expire_seconds", "must be at least 1".into());
+        }
+        if o.device_flow_interval == 0 {
+            return invalid("oauth2.device_flow_interval", "must be at least 1".into());
+        }
+        if o.allowed_redirect_uri_schemes.is_empty() {
+            return invalid("oauth2.allowed_redirect_uri_schemes", "must name at least one scheme".into());
+        }
+        if self.oidc.enabled && url::Url::parse(&self.oidc.issuer).is_err() {
+            return invalid("oidc.issuer", format!("{:?} is not an absolute URL", self.oidc.issuer));
+        }
+        Ok(())
+    }
+}
+
+/// Overlays `PORTCULLIS_*` variables on the file's table. The variable for `[oauth2]`
+/// key `k` is `PORTCULLIS_K`; for key `k` of another section `s`, `PORTCULLIS_S_K`. The
+/// value's type is the default's: strings are taken as they are, numbers and booleans
+/// parsed, lists given as TOML arrays or as comma- or space-separated words, tables as
+/// TOML inline tables.
+fn apply_env<I>(table: &mut toml::Table, env: I) -> Result<(), ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
+    let mut known: BTreeMap<String, (String, String, toml::Value)> = BTreeMap::new();
+    for (section, keys) in &defaults {
+        let Some(keys) = keys.as_table() else { continue };
+        for (key, default) in keys {
+            let var = if section == "oauth2" {
+                format!("PORTCULLIS_{}", key.to_uppercase())
+            } else {
+                format!("PORTCULLIS_{}_{}", section.to_uppercase(), key.to_uppercase())
+            };
+            known.insert(var, (section.clone(), key.clone(), default.clone()));
+        }
+    }
+    for (var, raw) in env {
+        let Some((section, key, default)) = known.get(&var) else { continue };
+        let value = env_value(default, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry.as_table_mut() {
+            Some(section_table) => {
+                section_table.insert(key.clone(), value);
+            }
+            None => {
+                return Err(ConfigError::Invalid { key: section.clone(), message: "must be a table".into() });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn env_value(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    let parse_toml = |raw: &str| -> Result<toml::Value, String> {
+        format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .ok_or_else(|| format!("{raw:?} is not a valid TOML value"))
+    };
+    match default {
+        toml::Value::String(_) => Ok(toml::Value::String(raw.to_owned())),
+        toml::Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("{raw:?} is not a whole number")),
+        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("{raw:?} is not true or false")),
+        },
+        toml::Value::Array(_) if raw.trim_start().starts_with('[') => parse_toml(raw),
+        toml::Value::Array(_) => Ok(toml::Value::Array(
+            raw.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        )),
+        _ => parse_toml(raw),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|source| ConfigError::Read { path: "tmp".into(), source })?;
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(&path, file).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Config::load(Some(&path), env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::defaults();
+        assert_eq!(c.oauth2.access_token_expire_seconds, 36000);
+        assert_eq!(c.oauth2.default_scopes, vec!["read"]);
+        assert!(c.oauth2.rotate_refresh_token && c.oauth2.pkce_required && c.oidc.enabled);
+        assert_eq!(c.oidc.issuer, "http://127.0.0.1:8000/o");
+        assert_eq!(c.oauth2.all_scopes().to_string(), "groups read write");
+    }
+
+    #[test]
+    fn file_then_environment() -> Result<(), ConfigError> {
+        let c = load(
+            "[oauth2]\naccess_token_expire_seconds = 60\nscopes = { read = \"R\", write = \"W\" }\n[oidc]\nissuer = \"https://a.example/o\"\n",
+            &[
+                ("PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS", "90"),
+                ("PORTCULLIS_DEFAULT_SCOPES", "read, write"),
+                ("PORTCULLIS_OIDC_ISSUER", "https://b.example/o"),
+                ("PORTCULLIS_ROTATE_REFRESH_TOKEN", "false"),
+                ("UNRELATED", "x"),
+            ],
+        )?;
+        assert_eq!(c.oauth2.access_token_expire_seconds, 90);
+        assert_eq!(c.oauth2.default_scopes, vec!["read", "write"]);
+        assert_eq!(c.oidc.issuer, "https://b.example/o");
+        assert!(!c.oauth2.rotate_refresh_token);
+        assert_eq!(c.oauth2.scopes.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = load("[oauth2]\naccess_token_expire_seconds = \"soon\"\n", &[]).map(|_| ()).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("oauth2.access_token_expire_seconds"), "{text}");
+
+        let text = load("[oauth2]\nacess_token_expire_seconds = 5\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("acess_token_expire_seconds"), "{text}");
+
+        let text = load("", &[("PORTCULLIS_PKCE_REQUIRED", "maybe")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("PORTCULLIS_PKCE_REQUIRED"), "{text}");
+
+        let text = load("[oauth2]\ndefault_scopes = [\"admin\"]\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("oauth2.default_scopes"), "{text}");
+
+        let text = load("[oauth2\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("not valid TOML"), "{text}");
+    }
+}

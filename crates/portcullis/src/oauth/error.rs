@@ -1,0 +1,173 @@
+use std::borrow::Cow;
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// Error codes of the token, revocation and introspection endpoints: RFC 6749 §5.2,
+/// RFC 7009 §2.2.1 and RFC 8628 §3.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// "The request is missing a required parameter, includes an unsupported parameter
+    /// value (other than grant type), repeats a parameter, includes multiple
+    /// credentials, utilizes more than one mechanism for authenticating the client, or
+    /// is otherwise malformed." (RFC 6749 §5.2)
+    InvalidRequest,
+    /// "Client authentication failed (e.g., unknown client, no client authentication
+    /// included, or unsupported authentication method)." (RFC 6749 §5.2)
+    InvalidClient,
+    /// "The provided authorization grant … or refresh token is invalid, expired,
+    /// revoked, does not match the redirection URI …, or was issued to another client."
+    InvalidGrant,
+    /// "The authenticated client is not authorized to use this authorization grant type."
+    UnauthorizedClient,
+    /// "The authorization grant type is not supported by the authorization server."
+    UnsupportedGrantType,
+    /// "The requested scope is invalid, unknown, malformed, or exceeds the scope granted
+    /// by the resource owner."
+    InvalidScope,
+    /// RFC 7009 §2.2.1: the server does not revoke tokens of this type.
+    UnsupportedTokenType,
+    /// RFC 8628 §3.5: the user has not yet answered.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls too fast.
+    SlowDown,
+    /// RFC 8628 §3.5: the user said no.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
+        }
+    }
+}
+
+/// A protocol error: a code, a description for the developer, and whether the client
+/// tried HTTP Basic (which decides the `401` challenge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, description: description.into(), basic_challenge: false }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, description)
+    }
+
+    /// `invalid_client`; `basic` says whether the client used the Authorization header.
+    pub fn invalid_client(basic: bool) -> Self {
+        Self { code: ErrorCode::InvalidClient, description: "Client authentication failed".into(), basic_challenge: basic }
+    }
+
+    /// RFC 6749 §5.2: "The authorization server responds with an HTTP 400 (Bad Request)
+    /// status code (unless specified otherwise)"; for `invalid_client` it "MAY return an
+    /// HTTP 401 (Unauthorized) status code to indicate which HTTP authentication schemes
+    /// are supported. If the client attempted to authenticate via the "Authorization"
+    /// request header field, the authorization server MUST respond with an HTTP 401".
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// Headers every token-endpoint answer carries, success or error (RFC 6749 §5.1).
+pub(crate) fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
+        let mut response = (self.status(), Json(body)).into_response();
+        no_store(&mut response);
+        if self.basic_challenge {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"portcullis\""));
+        }
+        response
+    }
+}
+
+/// Everything an OAuth endpoint can answer with besides success: a protocol error, or
+/// a failure of ours, whose cause goes to the log and never to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{}: {}", .0.code.as_str(), .0.description)]
+    OAuth(OAuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<OAuthError> for EndpointError {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
+    }
+}
+
+impl IntoResponse for EndpointError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            Self::OAuth(error) => return error.into_response(),
+            Self::Store(StoreError::Unavailable(cause)) => {
+                tracing::error!(%cause, "database unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The server is temporarily unavailable")
+            }
+            other => {
+                tracing::error!(error = %other, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request")
+            }
+        };
+        let mut response = (status, Json(ErrorBody { error: code, error_description: description })).into_response();
+        no_store(&mut response);
+        response
+    }
+}

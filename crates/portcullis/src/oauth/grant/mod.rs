@@ -1,0 +1,139 @@
+//! The token endpoint's grants (RFC 6749 §4, §6; RFC 8628 §3.4), one module each, and
+//! the minting of the tokens they all issue.
+
+mod client_credentials;
+mod password;
+mod refresh_token;
+
+use std::fmt;
+
+use portcullis_axum::ScopeSet;
+use serde::Serialize;
+
+use super::{client_auth, EndpointError, ErrorCode, OAuthError, Params};
+use crate::config::OAuth2Settings;
+use crate::crypto::{random_string, Secret};
+use crate::store::{Application, NewRefresh, NewTokens, Store};
+
+/// What a grant needs from the server: storage, settings and the time.
+pub struct Context<'a> {
+    pub store: &'a dyn Store,
+    pub settings: &'a OAuth2Settings,
+    pub now: i64,
+}
+
+/// The `grant_type` values the token endpoint knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantTypeParam {
+    AuthorizationCode,
+    Password,
+    ClientCredentials,
+    RefreshToken,
+    DeviceCode,
+}
+
+impl GrantTypeParam {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "password" => Some(Self::Password),
+            "client_credentials" => Some(Self::ClientCredentials),
+            "refresh_token" => Some(Self::RefreshToken),
+            "urn:ietf:params:oauth:grant-type:device_code" => Some(Self::DeviceCode),
+            _ => None,
+        }
+    }
+}
+
+/// A successful token answer (RFC 6749 §5.1).
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+/// Handles one request to the token endpoint, whose parameters are already parsed.
+pub async fn exchange(
+    ctx: &Context<'_>,
+    authorization: client_auth::Authorization,
+    params: &Params,
+) -> Result<TokenResponse, EndpointError> {
+    let grant = params.require("grant_type")?;
+    let grant = GrantTypeParam::parse(grant).ok_or_else(|| {
+        OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
+    })?;
+    let credentials = client_auth::credentials(authorization, params)?;
+    let app = client_auth::authenticate(ctx.store, credentials).await?;
+    match grant {
+        GrantTypeParam::Password => password::grant(ctx, &app, params).await,
+        GrantTypeParam::ClientCredentials => client_credentials::grant(ctx, &app, params).await,
+        GrantTypeParam::RefreshToken => refresh_token::grant(ctx, &app, params).await,
+        // Served once the authorization endpoint and device flow exist to issue them:
+        // until then no code or device code can be valid.
+        GrantTypeParam::AuthorizationCode | GrantTypeParam::DeviceCode => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not enabled on this server yet",
+        )
+        .into()),
+    }
+}
+
+/// Fresh tokens, as the store keeps them and as the client receives them.
+pub(crate) struct Minted {
+    pub tokens: NewTokens,
+    pub response: TokenResponse,
+}
+
+/// Makes a new access token with `scope`, and a refresh token covering `refresh_scope`
+/// when one is given (in a new family; rotation puts it in the old one).
+pub(crate) fn mint(
+    ctx: &Context<'_>,
+    app: &Application,
+    user_id: Option<i64>,
+    scope: &ScopeSet,
+    refresh_scope: Option<&ScopeSet>,
+) -> Minted {
+    let access = Secret::generate();
+    let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));
+    let expires_in = ctx.settings.access_token_expire_seconds;
+    let refresh_expiry = match ctx.settings.refresh_token_expire_seconds {
+        0 => None,
+        seconds => Some(ctx.now + i64::from(seconds)),
+    };
+    let tokens = NewTokens {
+        application_id: app.id,
+        user_id,
+        scope: scope.to_string(),
+        created_at: ctx.now,
+        access_hash: access.hash(),
+        access_expires_at: ctx.now + i64::from(expires_in),
+        code_id: None,
+        refresh: refresh.as_ref().map(|(secret, granted)| NewRefresh {
+            hash: secret.hash(),
+            expires_at: refresh_expiry,
+            family: random_string(16),
+            scope: granted.clone(),
+        }),
+    };
+    let response = TokenResponse {
+        access_token: access.expose().to_owned(),
+        token_type: "Bearer",
+        expires_in,
+        scope: scope.to_string(),
+        refresh_token: refresh.map(|(secret, _)| secret.expose().to_owned()),
+        id_token: None,
+    };
+    Minted { tokens, response }
+}

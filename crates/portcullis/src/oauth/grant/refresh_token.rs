@@ -1,0 +1,51 @@
+use portcullis_axum::ScopeSet;
+
+use super::{mint, Context, TokenResponse};
+use crate::crypto::TokenHash;
+use crate::oauth::{scope, EndpointError, OAuthError, Params};
+use crate::store::{Application, RefreshExchange, RefreshOutcome, StoreError};
+
+/// RFC 6749 §6, with rotation, a grace period and reuse detection (OAuth 2.0 Security
+/// BCP, RFC 9700 §4.14.2: "If a refresh token is compromised and subsequently used by
+/// both the attacker and the legitimate client, one of them will present an invalidated
+/// refresh token, which will inform the authorization server of the breach.")
+pub(super) async fn grant(ctx: &Context<'_>, app: &Application, params: &Params) -> Result<TokenResponse, EndpointError> {
+    let presented = params.require("refresh_token")?;
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    // A token of another client is answered exactly as an unknown one (RFC 6749 §5.2:
+    // "was issued to another client").
+    let record = ctx
+        .store
+        .refresh_token(&TokenHash::of(presented))
+        .await?
+        .filter(|r| r.application_id == app.id)
+        .ok_or_else(invalid)?;
+    let granted = ScopeSet::parse(&record.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let scope = scope::narrow(params.get("scope"), &granted)?;
+    let user = ctx.store.user_by_id(record.user_id).await?;
+    if !user.is_some_and(|u| u.is_active) {
+        return Err(invalid().into());
+    }
+    let rotate = ctx.settings.rotate_refresh_token;
+    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&granted));
+    let exchange = RefreshExchange {
+        old_id: record.id,
+        now: ctx.now,
+        grace_seconds: i64::from(ctx.settings.refresh_token_grace_period_seconds),
+        rotate,
+        new: minted.tokens,
+    };
+    match ctx.store.exchange_refresh_token(&exchange).await? {
+        RefreshOutcome::Issued => {}
+        RefreshOutcome::Reused => {
+            tracing::warn!(client_id = %app.client_id, family_member = record.id, "refresh token reuse: grant revoked");
+            return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is now revoked").into());
+        }
+        RefreshOutcome::Dead => return Err(invalid().into()),
+    }
+    if !rotate {
+        // RFC 6749 §6 lets the server keep the refresh token; hand it back unchanged.
+        minted.response.refresh_token = Some(presented.to_owned());
+    }
+    Ok(minted.response)
+}

@@ -1,0 +1,166 @@
+//! The parameters of a request to an OAuth endpoint, from an
+//! `application/x-www-form-urlencoded` or `application/json` body (or, for GET, the
+//! query string), with the rules of RFC 6749 §3.1 and §3.2 applied once, here.
+
+use std::collections::BTreeMap;
+
+use http::header::CONTENT_TYPE;
+use http::HeaderMap;
+
+use super::OAuthError;
+
+/// The largest body an OAuth endpoint reads. Real requests are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+const MAX_PARAMS: usize = 32;
+const MAX_VALUE_BYTES: usize = 4096;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    /// Parses a POST body according to its `Content-Type`.
+    pub fn from_body(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(OAuthError::invalid_request("the request body is too large"));
+        }
+        let content_type = headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
+        let media_type = content_type
+            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        match media_type.as_str() {
+            "application/x-www-form-urlencoded" => Self::from_urlencoded(body),
+            "application/json" => Self::from_json(body),
+            "" if body.is_empty() => Ok(Self::default()),
+            _ => Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded or application/json",
+            )),
+        }
+    }
+
+    /// Parses a query string (GET requests to endpoints that allow them).
+    pub fn from_query(query: Option<&str>) -> Result<Self, OAuthError> {
+        Self::from_urlencoded(query.unwrap_or("").as_bytes())
+    }
+
+    fn from_urlencoded(body: &[u8]) -> Result<Self, OAuthError> {
+        if std::str::from_utf8(body).is_err() {
+            return Err(OAuthError::invalid_request("the body is not valid UTF-8"));
+        }
+        let mut params = Self::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            // Percent-decoded bytes that are not UTF-8 come back with U+FFFD in them.
+            if name.contains('\u{fffd}') || value.contains('\u{fffd}') {
+                return Err(OAuthError::invalid_request("a parameter is not valid UTF-8"));
+            }
+            params.insert(name.into_owned(), value.into_owned())?;
+        }
+        Ok(params)
+    }
+
+    fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
+        let JsonPairs(pairs) = serde_json::from_slice(body)
+            .map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;
+        let mut params = Self::default();
+        for (name, value) in pairs {
+            match value {
+                serde_json::Value::String(s) => params.insert(name, s)?,
+                serde_json::Value::Null => {}
+                _ => return Err(OAuthError::invalid_request(format!("parameter {name} must be a string"))),
+            }
+        }
+        Ok(params)
+    }
+
+    fn insert(&mut self, name: String, value: String) -> Result<(), OAuthError> {
+        if self.0.len() >= MAX_PARAMS {
+            return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        if name.len() > 64 || value.len() > MAX_VALUE_BYTES {
+            return Err(OAuthError::invalid_request("a parameter is too long"));
+        }
+        // RFC 6749 §3.1 and §3.2: "Parameters sent without a value MUST be treated as if
+        // they were omitted from the request." and "Request and response parameters MUST
+        // NOT be included more than once."
+        if self.0.contains_key(&name) {
+            return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
+        }
+        if !value.is_empty() {
+            self.0.insert(name, value);
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A parameter the request must carry.
+    pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
+    }
+}
+
+/// A JSON object's members in order, duplicates kept, so repeats can be refused (a
+/// plain map would silently keep the last one).
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    if pairs.len() > MAX_PARAMS {
+                        return Err(serde::de::Error::custom("too many members"));
+                    }
+                    pairs.push(pair);
+                }
+                Ok(JsonPairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn form() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"));
+        h
+    }
+
+    #[test]
+    fn forms_and_json() {
+        let p = Params::from_body(&form(), b"grant_type=password&username=a+b&scope=").unwrap_or_default();
+        assert_eq!(p.get("username"), Some("a b"));
+        assert_eq!(p.get("scope"), None, "empty means omitted (RFC 6749 §3.1)");
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let p = Params::from_body(&h, br#"{"grant_type":"password","x":null}"#).unwrap_or_default();
+        assert_eq!(p.get("grant_type"), Some("password"));
+    }
+
+    #[test]
+    fn rejects_what_rfc6749_forbids() {
+        assert!(Params::from_body(&form(), b"a=1&a=2").is_err());
+        assert!(Params::from_body(&form(), b"a=%FF").is_err());
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(Params::from_body(&h, br#"{"a":1}"#).is_err());
+        assert!(Params::from_body(&h, br#"[1]"#).is_err());
+        assert!(Params::from_body(&h, br#"{"a":"1","a":"2"}"#).is_err(), "repeated JSON members too");
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(Params::from_body(&h, b"a=1").is_err());
+        assert!(Params::from_body(&HeaderMap::new(), b"").is_ok());
+        assert!(Params::from_body(&form(), &vec![b'a'; MAX_BODY_BYTES + 1]).is_err());
+    }
+}

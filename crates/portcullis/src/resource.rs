@@ -1,0 +1,183 @@
+//! The server's side of protected resources: the [`Verifier`] that checks bearer tokens
+//! against the store, and the example API of the contract, guarded by the extractors of
+//! `portcullis-axum` exactly as a host application would guard its own.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::StatusCode;
+use portcullis_axum::{require_scopes, Authenticated, ReadWrite, Scoped, ScopeSet, TokenInfo, Verifier, VerifyError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::{paths, AppState};
+use crate::clock::Clock;
+use crate::crypto::TokenHash;
+use crate::store::{ProfileUpdate, Store, StoreError, User};
+
+/// Checks opaque access tokens by the hash of their value.
+pub struct StoreVerifier {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl StoreVerifier {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
+#[async_trait]
+impl Verifier for StoreVerifier {
+    async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+        let record = self.store.access_token(&TokenHash::of(token)).await.map_err(|e| VerifyError(e.to_string()))?;
+        Ok(record.filter(|r| r.is_valid(self.clock.now())).map(|r| TokenInfo {
+            scope: ScopeSet::parse(&r.scope).unwrap_or_default(),
+            client_id: r.client_id,
+            user_id: r.user_id.map(|id| id.to_string()),
+            username: r.username,
+            expires_at: r.expires_at,
+            issued_at: r.created_at,
+        }))
+    }
+}
+
+require_scopes!(pub GroupsScope = ["groups"]);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::API_HELLO, get(hello))
+        .route(paths::API_ME, get(me).patch(update_me))
+        .route(paths::API_GROUPS, get(groups))
+}
+
+/// `GET /api/hello/`: any valid token.
+async fn hello(_: Authenticated) -> &'static str {
+    "Hello, there!!"
+}
+
+#[derive(Serialize)]
+struct Me {
+    id: i64,
+    username: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    groups: Vec<String>,
+}
+
+/// Failures of the example API. Tokens without a user get a clear 403, not a 500.
+enum ApiError {
+    NoUser,
+    Invalid(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NoUser => (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": "no_user", "error_description": "this token does not act for a user"})),
+            )
+                .into_response(),
+            Self::Invalid(why) => {
+                (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": why}))).into_response()
+            }
+            Self::Store(e) => {
+                tracing::error!(error = %e, "api request failed");
+                let status = match e {
+                    StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                (status, Json(json!({"error": "server_error"}))).into_response()
+            }
+        }
+    }
+}
+
+async fn token_user(store: &dyn Store, token: &TokenInfo) -> Result<User, ApiError> {
+    let id = token.user_id.as_deref().and_then(|id| id.parse().ok()).ok_or(ApiError::NoUser)?;
+    store.user_by_id(id).await?.ok_or(ApiError::NoUser)
+}
+
+async fn me_json(store: &dyn Store, user: User) -> Result<Json<Me>, ApiError> {
+    let groups = store.user_groups(user.id).await?;
+    Ok(Json(Me {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        first_name: user.first_name,
+        last_name: user.last_name,
+        groups,
+    }))
+}
+
+/// `GET /api/me/`: scope `read`.
+async fn me(State(state): State<AppState>, Scoped(token, ..): Scoped<ReadWrite>) -> Result<Json<Me>, ApiError> {
+    let user = token_user(state.store.as_ref(), &token).await?;
+    me_json(state.store.as_ref(), user).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeUpdate {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+}
+
+impl MeUpdate {
+    /// Django's limits: 150 characters for names, 254 for an address.
+    fn validate(self) -> Result<ProfileUpdate, String> {
+        let check = |value: &Option<String>, field: &str, max: usize| match value {
+            Some(v) if v.chars().count() > max => Err(format!("{field} must be at most {max} characters")),
+            Some(v) if v.chars().any(char::is_control) => Err(format!("{field} must not contain control characters")),
+            _ => Ok(()),
+        };
+        check(&self.first_name, "first_name", 150)?;
+        check(&self.last_name, "last_name", 150)?;
+        check(&self.email, "email", 254)?;
+        if let Some(email) = &self.email {
+            let valid = match email.split_once('@') {
+                Some((local, domain)) => !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace),
+                None => false,
+            };
+            if !valid && !email.is_empty() {
+                return Err("email is not a valid address".into());
+            }
+        }
+        Ok(ProfileUpdate { first_name: self.first_name, last_name: self.last_name, email: self.email })
+    }
+}
+
+/// `PATCH /api/me/`: scope `write`.
+async fn update_me(
+    State(state): State<AppState>,
+    Scoped(token, ..): Scoped<ReadWrite>,
+    body: Result<Json<MeUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Me>, ApiError> {
+    let Json(update) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let update = update.validate().map_err(ApiError::Invalid)?;
+    let user = token_user(state.store.as_ref(), &token).await?;
+    let user = state.store.update_profile(user.id, &update).await?.ok_or(ApiError::NoUser)?;
+    me_json(state.store.as_ref(), user).await
+}
+
+/// `GET /api/groups/`: scope `groups`; the user's groups as `[{"name": …}]`.
+async fn groups(State(state): State<AppState>, Scoped(token, ..): Scoped<GroupsScope>) -> Result<Response, ApiError> {
+    let user = token_user(state.store.as_ref(), &token).await?;
+    let groups = state.store.user_groups(user.id).await?;
+    let body: Vec<_> = groups.into_iter().map(|name| json!({ "name": name })).collect();
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,122 @@
+//! Persistent storage behind one trait, [`Store`], with two implementations: SQLite (the
+//! embedded default: one file, WAL mode) and PostgreSQL (many stateless instances on one
+//! database). Both run the same SQL, written once in `sql.rs`; each has its own
+//! migrations folder. `conformance` holds the test suite both must pass.
+
+mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub mod conformance;
+
+use async_trait::async_trait;
+
+use crate::crypto::TokenHash;
+
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; the string names what was duplicated.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The database cannot be reached, or the pool has no connection to give.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row holds a value the code does not understand.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    /// Classifies a driver error, naming `what` on a uniqueness violation.
+    pub(crate) fn from_sqlx(error: sqlx::Error, what: &'static str) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                Self::Unavailable(error.to_string())
+            }
+            _ => Self::Database(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::from_sqlx(error, "record")
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything Portcullis keeps. Methods that change several rows do it in one
+/// transaction: a failure changes nothing.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> Result<()>;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    // Users.
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>>;
+    /// Adds the user to the named group, creating the group if needed.
+    async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()>;
+    /// The names of the user's groups, sorted.
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>>;
+
+    // Applications.
+    async fn create_application(&self, app: &NewApplication) -> Result<Application>;
+    async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>>;
+    async fn list_applications(&self) -> Result<Vec<Application>>;
+    /// Deletes the application and, with it, every token, code and consent it holds.
+    async fn delete_application(&self, client_id: &str) -> Result<bool>;
+
+    // Tokens.
+    async fn insert_tokens(&self, tokens: &NewTokens) -> Result<()>;
+    async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>>;
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>>;
+    /// Checks the refresh token again under a lock and, if it still may be used,
+    /// issues the new tokens: exactly one of any number of concurrent exchanges of the
+    /// same token wins.
+    async fn exchange_refresh_token(&self, exchange: &RefreshExchange) -> Result<RefreshOutcome>;
+    async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()>;
+    /// Revokes every refresh token of the family and every access token issued with one.
+    async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()>;
+    /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
+    /// when their whole family is dead, so reuse detection keeps working.
+    async fn clear_tokens(&self, now: i64) -> Result<Cleared>;
+}
+
+/// Opens (creating a SQLite file if missing) the database a URL names. Does not migrate.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Lists are kept as space-separated text (as django-oauth-toolkit keeps redirect URIs);
+/// none of their items may contain a space.
+pub(crate) fn join_list<S: AsRef<str>>(items: &[S]) -> String {
+    items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn split_list(text: &str) -> Vec<String> {
+    text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}

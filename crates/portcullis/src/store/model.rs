@@ -1,0 +1,330 @@
+//! The records the store keeps, as the rest of the server sees them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use portcullis_axum::ScopeSet;
+
+use crate::crypto::TokenHash;
+
+/// A person who can log in. `password_hash` is an Argon2id PHC string, `None` for an
+/// account that cannot log in with a password.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password_hash: Option<String>,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: i64,
+    pub last_login: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password_hash: Option<String>,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: i64,
+}
+
+/// The fields a user may change about themselves through the API.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// RFC 6749 §2.1 client types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    /// Can keep a secret: authenticates with one.
+    Confidential,
+    /// Cannot (a browser or native app): identifies itself by `client_id` alone.
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+}
+
+impl FromStr for ClientType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "confidential" => Ok(Self::Confidential),
+            "public" => Ok(Self::Public),
+            _ => Err(format!("unknown client type {s:?} (expected confidential or public)")),
+        }
+    }
+}
+
+/// The grants an application may use, named as django-oauth-toolkit names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    Implicit,
+    Password,
+    ClientCredentials,
+    DeviceCode,
+    OpenidHybrid,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 6] = [
+        Self::AuthorizationCode,
+        Self::Implicit,
+        Self::Password,
+        Self::ClientCredentials,
+        Self::DeviceCode,
+        Self::OpenidHybrid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization-code",
+            Self::Implicit => "implicit",
+            Self::Password => "password",
+            Self::ClientCredentials => "client-credentials",
+            Self::DeviceCode => "device-code",
+            Self::OpenidHybrid => "openid-hybrid",
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|g| g.as_str()).collect();
+            format!("unknown grant type {s:?} (expected one of {})", names.join(", "))
+        })
+    }
+}
+
+/// A registered client application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: i64,
+    pub client_id: String,
+    /// SHA-256 of the secret (see `crypto`); `None` for public clients.
+    pub client_secret_hash: Option<TokenHash>,
+    pub name: String,
+    pub client_type: ClientType,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    /// The scopes this application may be granted; `None`: every configured scope.
+    pub allowed_scopes: Option<ScopeSet>,
+    pub skip_authorization: bool,
+    pub algorithm: String,
+    pub owner_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Application {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    pub client_id: String,
+    pub client_secret_hash: Option<TokenHash>,
+    pub name: String,
+    pub client_type: ClientType,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub allowed_scopes: Option<ScopeSet>,
+    pub skip_authorization: bool,
+    pub algorithm: String,
+    pub owner_id: Option<i64>,
+    pub created_at: i64,
+}
+
+/// An access token as validation needs it: joined with its client and user.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessTokenRecord {
+    pub id: i64,
+    pub application_id: i64,
+    pub client_id: String,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    /// Whether the user may still act; `None` for tokens without a user.
+    pub user_active: Option<bool>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub refresh_family: Option<String>,
+}
+
+impl AccessTokenRecord {
+    /// Valid now: not revoked, not expired (RFC 6749 §1.4 "expires_in" counted from
+    /// issue), and its user, if any, still active.
+    pub fn is_valid(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && self.user_active != Some(false)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub id: i64,
+    pub application_id: i64,
+    pub user_id: i64,
+    pub access_token_id: Option<i64>,
+    /// Every refresh token descended from one original grant shares a family; reuse of
+    /// a rotated-out member revokes the whole family.
+    pub family: String,
+    pub parent_id: Option<i64>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// When this token was exchanged for a successor (rotation).
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What to do with a refresh token presented at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshVerdict {
+    /// Never used (or rotation is off): exchange it.
+    Exchange,
+    /// Rotated out less than the grace period ago: a client that lost the answer is
+    /// retrying. Replace the successor it never received.
+    GraceRetry,
+    /// Rotated out earlier than that: someone is replaying it. Revoke the family.
+    Reuse,
+    /// Revoked or expired.
+    Dead,
+}
+
+impl RefreshTokenRecord {
+    pub fn verdict(&self, now: i64, grace_seconds: i64) -> RefreshVerdict {
+        if self.revoked_at.is_some() || self.expires_at.is_some_and(|e| now >= e) {
+            return RefreshVerdict::Dead;
+        }
+        match self.rotated_at {
+            None => RefreshVerdict::Exchange,
+            Some(at) if grace_seconds > 0 && now - at <= grace_seconds => RefreshVerdict::GraceRetry,
+            Some(_) => RefreshVerdict::Reuse,
+        }
+    }
+}
+
+/// New tokens to store in one transaction: an access token and, optionally, a refresh
+/// token issued with it.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    pub application_id: i64,
+    pub user_id: Option<i64>,
+    /// The access token's scope.
+    pub scope: String,
+    pub created_at: i64,
+    pub access_hash: TokenHash,
+    pub access_expires_at: i64,
+    /// The authorization code these tokens came from, so a replayed code can revoke them.
+    pub code_id: Option<i64>,
+    pub refresh: Option<NewRefresh>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub hash: TokenHash,
+    pub expires_at: Option<i64>,
+    pub family: String,
+    /// The grant's scope, which a refresh may narrow but never widen (RFC 6749 §6).
+    pub scope: String,
+}
+
+/// A refresh token exchange, checked and applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct RefreshExchange {
+    pub old_id: i64,
+    pub now: i64,
+    pub grace_seconds: i64,
+    /// Issue a successor refresh token (rotation) or keep the old one.
+    pub rotate: bool,
+    /// The new access token, and the successor when rotating (its family is ignored:
+    /// it joins the old token's).
+    pub new: NewTokens,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    Issued,
+    /// The token had been rotated out: its whole family is now revoked.
+    Reused,
+    /// The token was revoked or expired by the time the transaction ran.
+    Dead,
+}
+
+/// How many rows `cleartokens` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleared {
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+    pub codes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(rotated_at: Option<i64>, revoked_at: Option<i64>, expires_at: Option<i64>) -> RefreshTokenRecord {
+        RefreshTokenRecord {
+            id: 1,
+            application_id: 1,
+            user_id: 1,
+            access_token_id: None,
+            family: "f".into(),
+            parent_id: None,
+            scope: "read".into(),
+            created_at: 0,
+            expires_at,
+            rotated_at,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn refresh_verdicts() {
+        assert_eq!(token(None, None, None).verdict(100, 0), RefreshVerdict::Exchange);
+        assert_eq!(token(None, Some(50), None).verdict(100, 0), RefreshVerdict::Dead);
+        assert_eq!(token(None, None, Some(100)).verdict(100, 0), RefreshVerdict::Dead);
+        assert_eq!(token(Some(90), None, None).verdict(100, 0), RefreshVerdict::Reuse);
+        assert_eq!(token(Some(90), None, None).verdict(100, 10), RefreshVerdict::GraceRetry);
+        assert_eq!(token(Some(89), None, None).verdict(100, 10), RefreshVerdict::Reuse);
+    }
+
+    #[test]
+    fn grant_type_names_round_trip() {
+        for g in GrantType::ALL {
+            assert_eq!(g.as_str().parse::<GrantType>(), Ok(g));
+        }
+        assert!("authorization_code".parse::<GrantType>().is_err());
+    }
+}

@@ -1,0 +1,460 @@
+//! The SQL both backends share. It is written once, here, and stamped out for each
+//! backend's concrete pool type by `sql_store!`, so every query is type-checked against
+//! one concrete driver and SQLite and PostgreSQL can never drift apart. Placeholders are
+//! `$N`, which both drivers accept; only portable SQL goes here (`RETURNING`,
+//! `ON CONFLICT`, no backend-specific functions).
+
+use portcullis_axum::ScopeSet;
+
+use super::{split_list, Application, StoreError};
+use crate::crypto::TokenHash;
+
+macro_rules! user_columns {
+    () => {
+        "id, username, email, first_name, last_name, password_hash, is_active, is_staff, is_superuser, date_joined, last_login"
+    };
+}
+
+macro_rules! application_columns {
+    () => {
+        "id, client_id, client_secret_hash, name, client_type, grant_types, redirect_uris, \
+         post_logout_redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, \
+         owner_id, created_at, updated_at"
+    };
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "id, application_id, user_id, access_token_id, family, parent_id, scope, created_at, expires_at, rotated_at, revoked_at"
+    };
+}
+
+pub(super) use {application_columns, refresh_columns, user_columns};
+
+pub(super) const ACCESS_TOKEN_BY_HASH: &str = "\
+    SELECT t.id, t.application_id, a.client_id, t.user_id, u.username, u.is_active AS user_active, \
+           t.scope, t.created_at, t.expires_at, t.revoked_at, t.refresh_family \
+    FROM access_tokens t \
+    JOIN applications a ON a.id = t.application_id \
+    LEFT JOIN users u ON u.id = t.user_id \
+    WHERE t.token_hash = $1";
+
+/// An `applications` row as stored, before its text columns are parsed.
+#[derive(sqlx::FromRow)]
+pub(super) struct ApplicationRow {
+    id: i64,
+    client_id: String,
+    client_secret_hash: Option<Vec<u8>>,
+    name: String,
+    client_type: String,
+    grant_types: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    allowed_origins: String,
+    allowed_scopes: Option<String>,
+    skip_authorization: bool,
+    algorithm: String,
+    owner_id: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ApplicationRow> for Application {
+    type Error = StoreError;
+
+    fn try_from(row: ApplicationRow) -> Result<Self, StoreError> {
+        let corrupt = |what: String| StoreError::Corrupt(format!("application {}: {what}", row.client_id));
+        let client_secret_hash = match &row.client_secret_hash {
+            Some(bytes) => Some(TokenHash::from_slice(bytes).ok_or_else(|| corrupt("secret hash length".into()))?),
+            None => None,
+        };
+        let grant_types = split_list(&row.grant_types)
+            .iter()
+            .map(|g| g.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(corrupt)?;
+        let allowed_scopes = match &row.allowed_scopes {
+            Some(s) => Some(ScopeSet::parse(s).map_err(|e| corrupt(e.to_string()))?),
+            None => None,
+        };
+        Ok(Application {
+            id: row.id,
+            client_secret_hash,
+            client_type: row.client_type.parse().map_err(corrupt)?,
+            grant_types,
+            redirect_uris: split_list(&row.redirect_uris),
+            post_logout_redirect_uris: split_list(&row.post_logout_redirect_uris),
+            allowed_origins: split_list(&row.allowed_origins),
+            allowed_scopes,
+            skip_authorization: row.skip_authorization,
+            algorithm: row.algorithm,
+            owner_id: row.owner_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            name: row.name,
+            client_id: row.client_id,
+        })
+    }
+}
+
+/// Implements [`Store`](super::Store) for `$store`, whose `writer()` and `reader()`
+/// return pools of database `$db`, with `migrate` and `ping` supplied by the backend.
+macro_rules! sql_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Inserts an access token and, if asked, a refresh token issued with it.
+            /// `family` and `parent` override the refresh token's lineage on rotation.
+            async fn write_tokens(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                t: &NewTokens,
+                family: Option<&str>,
+                parent: Option<i64>,
+            ) -> Result<()> {
+                let family = family.or(t.refresh.as_ref().map(|r| r.family.as_str()));
+                let access_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO access_tokens \
+                       (token_hash, application_id, user_id, scope, created_at, expires_at, code_id, refresh_family) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(t.access_hash.as_bytes())
+                .bind(t.application_id)
+                .bind(t.user_id)
+                .bind(&t.scope)
+                .bind(t.created_at)
+                .bind(t.access_expires_at)
+                .bind(t.code_id)
+                .bind(family)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "access token"))?;
+                if let (Some(refresh), Some(family)) = (&t.refresh, family) {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens \
+                           (token_hash, application_id, user_id, access_token_id, family, parent_id, scope, \
+                            created_at, expires_at, code_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(refresh.hash.as_bytes())
+                    .bind(t.application_id)
+                    .bind(t.user_id)
+                    .bind(access_id)
+                    .bind(family)
+                    .bind(parent)
+                    .bind(&refresh.scope)
+                    .bind(t.created_at)
+                    .bind(refresh.expires_at)
+                    .bind(t.code_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| StoreError::from_sqlx(e, "refresh token"))?;
+                } else if t.refresh.is_none() && family.is_some() {
+                    // Rotation is off: the surviving refresh token now covers this one.
+                    sqlx::query("UPDATE refresh_tokens SET access_token_id = $1 WHERE id = $2")
+                        .bind(access_id)
+                        .bind(parent)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn revoke_family_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                family: &str,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL")
+                    .bind(family)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE refresh_family = $1 AND revoked_at IS NULL")
+                    .bind(family)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn migrate(&self) -> Result<()> {
+                self.run_migrations().await
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: &NewUser) -> Result<User> {
+                sqlx::query_as(concat!(
+                    "INSERT INTO users (username, email, first_name, last_name, password_hash, is_active, \
+                       is_staff, is_superuser, date_joined) \
+                     VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8) RETURNING ",
+                    user_columns!()
+                ))
+                .bind(&user.username)
+                .bind(&user.email)
+                .bind(&user.first_name)
+                .bind(&user.last_name)
+                .bind(&user.password_hash)
+                .bind(user.is_staff)
+                .bind(user.is_superuser)
+                .bind(user.date_joined)
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "a user with that username"))
+            }
+
+            async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+                Ok(sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+                Ok(sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
+                    .bind(username)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>> {
+                Ok(sqlx::query_as(concat!(
+                    "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
+                       email = COALESCE($4, email) WHERE id = $1 RETURNING ",
+                    user_columns!()
+                ))
+                .bind(id)
+                .bind(&update.first_name)
+                .bind(&update.last_name)
+                .bind(&update.email)
+                .fetch_optional(self.writer())
+                .await?)
+            }
+
+            async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                    .bind(group)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2 \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(group)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn user_groups(&self, user_id: i64) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id \
+                     WHERE ug.user_id = $1 ORDER BY g.name",
+                )
+                .bind(user_id)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn create_application(&self, app: &NewApplication) -> Result<Application> {
+                let grant_types: Vec<&str> = app.grant_types.iter().map(|g| g.as_str()).collect();
+                let row: ApplicationRow = sqlx::query_as(concat!(
+                    "INSERT INTO applications (client_id, client_secret_hash, name, client_type, grant_types, \
+                       redirect_uris, allowed_scopes, skip_authorization, algorithm, owner_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ",
+                    application_columns!()
+                ))
+                .bind(&app.client_id)
+                .bind(app.client_secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
+                .bind(&app.name)
+                .bind(app.client_type.as_str())
+                .bind(join_list(&grant_types))
+                .bind(join_list(&app.redirect_uris))
+                .bind(app.allowed_scopes.as_ref().map(|s| s.to_string()))
+                .bind(app.skip_authorization)
+                .bind(&app.algorithm)
+                .bind(app.owner_id)
+                .bind(app.created_at)
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "an application with that client id"))?;
+                row.try_into()
+            }
+
+            async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>> {
+                let row: Option<ApplicationRow> =
+                    sqlx::query_as(concat!("SELECT ", application_columns!(), " FROM applications WHERE client_id = $1"))
+                        .bind(client_id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_applications(&self) -> Result<Vec<Application>> {
+                let rows: Vec<ApplicationRow> =
+                    sqlx::query_as(concat!("SELECT ", application_columns!(), " FROM applications ORDER BY id"))
+                        .fetch_all(self.reader())
+                        .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn delete_application(&self, client_id: &str) -> Result<bool> {
+                // Tokens, codes and consents go with it through ON DELETE CASCADE.
+                let done = sqlx::query("DELETE FROM applications WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn insert_tokens(&self, tokens: &NewTokens) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                Self::write_tokens(&mut tx, tokens, None, None).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
+                Ok(sqlx::query_as(ACCESS_TOKEN_BY_HASH)
+                    .bind(hash.as_bytes())
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>> {
+                Ok(sqlx::query_as(concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1"))
+                    .bind(hash.as_bytes())
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn exchange_refresh_token(&self, x: &RefreshExchange) -> Result<RefreshOutcome> {
+                let mut tx = self.writer().begin().await?;
+                // Take the row lock first (a no-op write), so concurrent exchanges of one
+                // token run one after another and each sees what the previous one did.
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = revoked_at WHERE id = $1")
+                    .bind(x.old_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let old: Option<RefreshTokenRecord> =
+                    sqlx::query_as(concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE id = $1"))
+                        .bind(x.old_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(old) = old else { return Ok(RefreshOutcome::Dead) };
+                match old.verdict(x.now, x.grace_seconds) {
+                    RefreshVerdict::Dead => return Ok(RefreshOutcome::Dead),
+                    RefreshVerdict::Reuse => {
+                        Self::revoke_family_in(&mut tx, &old.family, x.now).await?;
+                        tx.commit().await?;
+                        return Ok(RefreshOutcome::Reused);
+                    }
+                    RefreshVerdict::GraceRetry => {
+                        // A successor that was itself exchanged means the chain moved on:
+                        // this is a replay, not a client retrying a lost answer.
+                        let moved_on: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM refresh_tokens WHERE parent_id = $1 AND rotated_at IS NOT NULL",
+                        )
+                        .bind(old.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if moved_on > 0 {
+                            Self::revoke_family_in(&mut tx, &old.family, x.now).await?;
+                            tx.commit().await?;
+                            return Ok(RefreshOutcome::Reused);
+                        }
+                        sqlx::query(
+                            "UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND id IN \
+                               (SELECT access_token_id FROM refresh_tokens WHERE parent_id = $1)",
+                        )
+                        .bind(old.id)
+                        .bind(x.now)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE parent_id = $1 AND revoked_at IS NULL")
+                            .bind(old.id)
+                            .bind(x.now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    RefreshVerdict::Exchange => {}
+                }
+                // The access token issued with the old refresh token is superseded.
+                if let Some(access_id) = old.access_token_id {
+                    sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                        .bind(access_id)
+                        .bind(x.now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if x.rotate {
+                    sqlx::query("UPDATE refresh_tokens SET rotated_at = COALESCE(rotated_at, $2) WHERE id = $1")
+                        .bind(old.id)
+                        .bind(x.now)
+                        .execute(&mut *tx)
+                        .await?;
+                    Self::write_tokens(&mut tx, &x.new, Some(&old.family), Some(old.id)).await?;
+                } else {
+                    let mut new = x.new.clone();
+                    new.refresh = None;
+                    Self::write_tokens(&mut tx, &new, Some(&old.family), Some(old.id)).await?;
+                }
+                tx.commit().await?;
+                Ok(RefreshOutcome::Issued)
+            }
+
+            async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
+                sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                Self::revoke_family_in(&mut tx, family, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn clear_tokens(&self, now: i64) -> Result<Cleared> {
+                let mut tx = self.writer().begin().await?;
+                let refresh = sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE family IN ( \
+                       SELECT family FROM refresh_tokens GROUP BY family \
+                       HAVING SUM(CASE WHEN revoked_at IS NULL AND rotated_at IS NULL \
+                                        AND (expires_at IS NULL OR expires_at > $1) THEN 1 ELSE 0 END) = 0)",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let access = sqlx::query("DELETE FROM access_tokens WHERE revoked_at IS NOT NULL OR expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let codes = sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Cleared {
+                    access_tokens: access.rows_affected(),
+                    refresh_tokens: refresh.rows_affected(),
+                    codes: codes.rows_affected(),
+                })
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;
