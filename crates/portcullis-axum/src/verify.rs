@@ -51,7 +51,10 @@ impl TokenVerifier {
             .chars()
             .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
             .collect();
-        Self { verifier, realm: realm.into() }
+        Self {
+            verifier,
+            realm: realm.into(),
+        }
     }
 
     pub fn realm(&self) -> &str {

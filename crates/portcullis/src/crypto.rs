@@ -92,7 +92,10 @@ mod tests {
         let b = Secret::generate();
         assert_eq!(a.expose().len(), 43);
         assert_ne!(a.expose(), b.expose());
-        assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(a
+            .expose()
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(format!("{a:?}"), "Secret([redacted])");
     }
 

@@ -2,22 +2,22 @@
 //!
 //! The modules, from the edge inwards:
 
-/// The `portcullis` command line: serve, migrate, users, applications, token cleanup.
-pub mod cli;
 /// The axum application: shared state, the route table, serving with graceful shutdown.
 pub mod app;
+/// The `portcullis` command line: serve, migrate, users, applications, token cleanup.
+pub mod cli;
+/// The time, as something tests can set.
+pub mod clock;
+/// Settings from `portcullis.toml` and `PORTCULLIS_*` environment variables.
+pub mod config;
+/// Random credentials, their hashes at rest, constant-time comparison.
+pub mod crypto;
 /// The OAuth 2.0 endpoints (token, revocation, introspection) and the rules behind them.
 pub mod oauth;
+/// Human passwords, hashed with Argon2id.
+pub mod password;
 /// The server's side of protected resources: the store-backed token verifier and the
 /// example API of the contract (`/api/hello/`, `/api/me/`, `/api/groups/`).
 pub mod resource;
-/// Settings from `portcullis.toml` and `PORTCULLIS_*` environment variables.
-pub mod config;
 /// Persistent storage: one trait, SQLite and PostgreSQL implementations.
 pub mod store;
-/// Random credentials, their hashes at rest, constant-time comparison.
-pub mod crypto;
-/// Human passwords, hashed with Argon2id.
-pub mod password;
-/// The time, as something tests can set.
-pub mod clock;

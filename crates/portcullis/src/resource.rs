@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::StatusCode;
-use portcullis_axum::{require_scopes, Authenticated, ReadWrite, Scoped, ScopeSet, TokenInfo, Verifier, VerifyError};
+use portcullis_axum::{
+    require_scopes, Authenticated, ReadWrite, ScopeSet, Scoped, TokenInfo, Verifier, VerifyError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -34,15 +36,21 @@ impl StoreVerifier {
 #[async_trait]
 impl Verifier for StoreVerifier {
     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
-        let record = self.store.access_token(&TokenHash::of(token)).await.map_err(|e| VerifyError(e.to_string()))?;
-        Ok(record.filter(|r| r.is_valid(self.clock.now())).map(|r| TokenInfo {
-            scope: ScopeSet::parse(&r.scope).unwrap_or_default(),
-            client_id: r.client_id,
-            user_id: r.user_id.map(|id| id.to_string()),
-            username: r.username,
-            expires_at: r.expires_at,
-            issued_at: r.created_at,
-        }))
+        let record = self
+            .store
+            .access_token(&TokenHash::of(token))
+            .await
+            .map_err(|e| VerifyError(e.to_string()))?;
+        Ok(record
+            .filter(|r| r.is_valid(self.clock.now()))
+            .map(|r| TokenInfo {
+                scope: ScopeSet::parse(&r.scope).unwrap_or_default(),
+                client_id: r.client_id,
+                user_id: r.user_id.map(|id| id.to_string()),
+                username: r.username,
+                expires_at: r.expires_at,
+                issued_at: r.created_at,
+            }))
     }
 }
 
@@ -107,7 +115,11 @@ impl IntoResponse for ApiError {
 }
 
 async fn token_user(store: &dyn Store, token: &TokenInfo) -> Result<User, ApiError> {
-    let id = token.user_id.as_deref().and_then(|id| id.parse().ok()).ok_or(ApiError::NoUser)?;
+    let id = token
+        .user_id
+        .as_deref()
+        .and_then(|id| id.parse().ok())
+        .ok_or(ApiError::NoUser)?;
     store.user_by_id(id).await?.ok_or(ApiError::NoUser)
 }
 
@@ -124,7 +136,10 @@ async fn me_json(store: &dyn Store, user: User) -> Result<Json<Me>, ApiError> {
 }
 
 /// `GET /api/me/`: scope `read`.
-async fn me(State(state): State<AppState>, Scoped(token, ..): Scoped<ReadWrite>) -> Result<Json<Me>, ApiError> {
+async fn me(
+    State(state): State<AppState>,
+    Scoped(token, ..): Scoped<ReadWrite>,
+) -> Result<Json<Me>, ApiError> {
     let user = token_user(state.store.as_ref(), &token).await?;
     me_json(state.store.as_ref(), user).await
 }
@@ -141,8 +156,12 @@ impl MeUpdate {
     /// Django's limits: 150 characters for names, 254 for an address.
     fn validate(self) -> Result<ProfileUpdate, String> {
         let check = |value: &Option<String>, field: &str, max: usize| match value {
-            Some(v) if v.chars().count() > max => Err(format!("{field} must be at most {max} characters")),
-            Some(v) if v.chars().any(char::is_control) => Err(format!("{field} must not contain control characters")),
+            Some(v) if v.chars().count() > max => {
+                Err(format!("{field} must be at most {max} characters"))
+            }
+            Some(v) if v.chars().any(char::is_control) => {
+                Err(format!("{field} must not contain control characters"))
+            }
             _ => Ok(()),
         };
         check(&self.first_name, "first_name", 150)?;
@@ -150,14 +169,22 @@ impl MeUpdate {
         check(&self.email, "email", 254)?;
         if let Some(email) = &self.email {
             let valid = match email.split_once('@') {
-                Some((local, domain)) => !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace),
+                Some((local, domain)) => {
+                    !local.is_empty()
+                        && domain.contains('.')
+                        && !email.contains(char::is_whitespace)
+                }
                 None => false,
             };
             if !valid && !email.is_empty() {
                 return Err("email is not a valid address".into());
             }
         }
-        Ok(ProfileUpdate { first_name: self.first_name, last_name: self.last_name, email: self.email })
+        Ok(ProfileUpdate {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+        })
     }
 }
 
@@ -170,14 +197,24 @@ async fn update_me(
     let Json(update) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let update = update.validate().map_err(ApiError::Invalid)?;
     let user = token_user(state.store.as_ref(), &token).await?;
-    let user = state.store.update_profile(user.id, &update).await?.ok_or(ApiError::NoUser)?;
+    let user = state
+        .store
+        .update_profile(user.id, &update)
+        .await?
+        .ok_or(ApiError::NoUser)?;
     me_json(state.store.as_ref(), user).await
 }
 
 /// `GET /api/groups/`: scope `groups`; the user's groups as `[{"name": …}]`.
-async fn groups(State(state): State<AppState>, Scoped(token, ..): Scoped<GroupsScope>) -> Result<Response, ApiError> {
+async fn groups(
+    State(state): State<AppState>,
+    Scoped(token, ..): Scoped<GroupsScope>,
+) -> Result<Response, ApiError> {
     let user = token_user(state.store.as_ref(), &token).await?;
     let groups = state.store.user_groups(user.id).await?;
-    let body: Vec<_> = groups.into_iter().map(|name| json!({ "name": name })).collect();
+    let body: Vec<_> = groups
+        .into_iter()
+        .map(|name| json!({ "name": name }))
+        .collect();
     Ok(Json(body).into_response())
 }

@@ -39,11 +39,17 @@ pub enum Authorization {
 /// client tried to authenticate with a method the server does not support).
 pub fn authorization_header(headers: &HeaderMap) -> Result<Authorization, OAuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else { return Ok(Authorization::None) };
+    let Some(value) = values.next() else {
+        return Ok(Authorization::None);
+    };
     if values.next().is_some() {
-        return Err(OAuthError::invalid_request("more than one Authorization header"));
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
     }
-    let value = value.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
@@ -78,27 +84,42 @@ fn parse_basic(encoded: &str) -> Result<ClientCredentials, OAuthError> {
 
 fn form_decode(component: &str) -> Option<String> {
     let plus_as_space = component.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_as_space).decode_utf8().ok().map(|s| s.into_owned())
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// The client credentials of a request, from the header or the body but never both:
 /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
 /// request."
-pub fn credentials(auth: Authorization, params: &Params) -> Result<Option<ClientCredentials>, OAuthError> {
+pub fn credentials(
+    auth: Authorization,
+    params: &Params,
+) -> Result<Option<ClientCredentials>, OAuthError> {
     match auth {
         Authorization::Basic(credentials) => {
             if params.get("client_secret").is_some() {
-                return Err(OAuthError::invalid_request("client credentials sent both in the header and the body"));
+                return Err(OAuthError::invalid_request(
+                    "client credentials sent both in the header and the body",
+                ));
             }
-            if params.get("client_id").is_some_and(|id| id != credentials.client_id) {
-                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+            if params
+                .get("client_id")
+                .is_some_and(|id| id != credentials.client_id)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                ));
             }
             Ok(Some(credentials))
         }
         Authorization::Bearer(_) => Err(OAuthError::invalid_client(true)),
         Authorization::None => Ok(params.get("client_id").map(|id| ClientCredentials {
             client_id: id.to_owned(),
-            secret: params.get("client_secret").map(|s| Secret::new(s.to_owned())),
+            secret: params
+                .get("client_secret")
+                .map(|s| Secret::new(s.to_owned())),
             method: Method::Body,
         })),
     }
@@ -107,12 +128,18 @@ pub fn credentials(auth: Authorization, params: &Params) -> Result<Option<Client
 /// Checks credentials against the registered application: a confidential client must
 /// present its secret (compared in constant time against the stored hash); a public one
 /// must not present any.
-pub async fn authenticate(store: &dyn Store, credentials: Option<ClientCredentials>) -> Result<Application, AuthFailure> {
+pub async fn authenticate(
+    store: &dyn Store,
+    credentials: Option<ClientCredentials>,
+) -> Result<Application, AuthFailure> {
     let Some(credentials) = credentials else {
         return Err(AuthFailure::Rejected(OAuthError::invalid_client(false)));
     };
     let basic = credentials.method == Method::Basic;
-    let app = store.application_by_client_id(&credentials.client_id).await.map_err(AuthFailure::Store)?;
+    let app = store
+        .application_by_client_id(&credentials.client_id)
+        .await
+        .map_err(AuthFailure::Store)?;
     // Hash whatever was presented even when the client is unknown, so the answer takes
     // the same path either way.
     let presented = credentials.secret.as_ref().map(Secret::hash);
@@ -157,7 +184,10 @@ mod tests {
     fn basic(raw: &str) -> Result<Authorization, OAuthError> {
         let mut h = HeaderMap::new();
         let value = format!("Basic {}", STANDARD.encode(raw));
-        h.insert(AUTHORIZATION, HeaderValue::from_str(&value).map_err(|_| OAuthError::invalid_request("x"))?);
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&value).map_err(|_| OAuthError::invalid_request("x"))?,
+        );
         authorization_header(&h)
     }
 
@@ -170,7 +200,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(basic("public:"), Ok(Authorization::Basic(ClientCredentials { secret: None, .. }))));
+        assert!(matches!(
+            basic("public:"),
+            Ok(Authorization::Basic(ClientCredentials { secret: None, .. }))
+        ));
     }
 
     #[test]
@@ -183,6 +216,11 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert!(authorization_header(&h).is_err());
         h.insert(AUTHORIZATION, HeaderValue::from_static("Digest x"));
-        assert_eq!(authorization_header(&h).err().map(|e| (e.code, e.basic_challenge)), Some((super::super::ErrorCode::InvalidClient, true)));
+        assert_eq!(
+            authorization_header(&h)
+                .err()
+                .map(|e| (e.code, e.basic_challenge)),
+            Some((super::super::ErrorCode::InvalidClient, true))
+        );
     }
 }

@@ -22,19 +22,30 @@ pub fn router() -> Router<AppState> {
         .route(paths::REVOKE, post(revoke_token))
         .route(paths::REVOKE.trim_end_matches('/'), post(revoke_token))
         .route(paths::INTROSPECT, get(introspect).post(introspect))
-        .route(paths::INTROSPECT.trim_end_matches('/'), get(introspect).post(introspect))
+        .route(
+            paths::INTROSPECT.trim_end_matches('/'),
+            get(introspect).post(introspect),
+        )
         // One byte over our own limit, so `Params` sees oversized bodies and answers
         // with an OAuth error rather than axum's plain 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
 }
 
-fn body_params(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, OAuthError> {
-    let body = body.map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
+fn body_params(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, OAuthError> {
+    let body = body
+        .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
     Params::from_body(headers, &body)
 }
 
 /// `POST /o/token/` (RFC 6749 §3.2).
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let result = async {
         let params = body_params(&headers, body)?;
         let authorization = authorization_header(&headers)?;
@@ -53,13 +64,24 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<B
 }
 
 /// `POST /o/revoke_token/` (RFC 7009 §2).
-async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let result: Result<(), EndpointError> = async {
         let params = body_params(&headers, body)?;
         let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
         let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
         let token = params.require("token")?;
-        revoke::revoke(state.store.as_ref(), &app, token, params.get("token_type_hint"), state.clock.now()).await?;
+        revoke::revoke(
+            state.store.as_ref(),
+            &app,
+            token,
+            params.get("token_type_hint"),
+            state.clock.now(),
+        )
+        .await?;
         Ok(())
     }
     .await;
@@ -81,16 +103,29 @@ async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let params = if method == Method::GET { Params::from_query(uri.query()) } else { body_params(&headers, body) };
+    let params = if method == Method::GET {
+        Params::from_query(uri.query())
+    } else {
+        body_params(&headers, body)
+    };
     let result = async {
         let params = params?;
         let authorization = authorization_header(&headers)?;
-        match introspect::authorize_caller(state.store.as_ref(), &state.verifier, authorization, &params).await {
+        match introspect::authorize_caller(
+            state.store.as_ref(),
+            &state.verifier,
+            authorization,
+            &params,
+        )
+        .await
+        {
             Ok(()) => {}
             Err(CallerRejected::Client(e)) => return Ok(Err(e.into_response())),
             Err(CallerRejected::Bearer(e)) => return Ok(Err(e.into_response())),
         }
-        introspect::introspect(&state.verifier, &params).await.map(Ok)
+        introspect::introspect(&state.verifier, &params)
+            .await
+            .map(Ok)
     }
     .await;
     match result {

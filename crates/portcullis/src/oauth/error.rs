@@ -71,7 +71,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), basic_challenge: false }
+        Self {
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -92,7 +96,11 @@ impl OAuthError {
 
     /// `invalid_client`; `basic` says whether the client used the Authorization header.
     pub fn invalid_client(basic: bool) -> Self {
-        Self { code: ErrorCode::InvalidClient, description: "Client authentication failed".into(), basic_challenge: basic }
+        Self {
+            code: ErrorCode::InvalidClient,
+            description: "Client authentication failed".into(),
+            basic_challenge: basic,
+        }
     }
 
     /// RFC 6749 §5.2: "The authorization server responds with an HTTP 400 (Bad Request)
@@ -123,13 +131,17 @@ pub(crate) fn no_store(response: &mut Response) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
+        let body = ErrorBody {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        };
         let mut response = (self.status(), Json(body)).into_response();
         no_store(&mut response);
         if self.basic_challenge {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"portcullis\""));
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"portcullis\""),
+            );
         }
         response
     }
@@ -159,14 +171,29 @@ impl IntoResponse for EndpointError {
             Self::OAuth(error) => return error.into_response(),
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The server is temporarily unavailable")
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The server is temporarily unavailable",
+                )
             }
             other => {
                 tracing::error!(error = %other, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "The server could not complete the request",
+                )
             }
         };
-        let mut response = (status, Json(ErrorBody { error: code, error_description: description })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                error_description: description,
+            }),
+        )
+            .into_response();
         no_store(&mut response);
         response
     }

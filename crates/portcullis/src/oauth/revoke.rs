@@ -12,7 +12,13 @@ use crate::store::{Application, Store, StoreError};
 /// Revoking a refresh token revokes its whole family and the access tokens issued with
 /// it (§2.1: the server "SHOULD also invalidate all access tokens based on the same
 /// authorization grant"); revoking an access token leaves its refresh token alone.
-pub async fn revoke(store: &dyn Store, app: &Application, token: &str, hint: Option<&str>, now: i64) -> Result<(), StoreError> {
+pub async fn revoke(
+    store: &dyn Store,
+    app: &Application,
+    token: &str,
+    hint: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
     let hash = TokenHash::of(token);
     let refresh_first = hint == Some("refresh_token");
     for refresh in [refresh_first, !refresh_first] {

@@ -42,9 +42,10 @@ impl StoreError {
     pub(crate) fn from_sqlx(error: sqlx::Error, what: &'static str) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                Self::Unavailable(error.to_string())
-            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => Self::Unavailable(error.to_string()),
             _ => Self::Database(error),
         }
     }
@@ -66,6 +67,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+    /// Closes every connection, waiting for those in use to be returned.
+    async fn close(&self);
 
     // Users.
     async fn create_user(&self, user: &NewUser) -> Result<User>;
@@ -102,10 +105,17 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens (creating a SQLite file if missing) the database a URL names. Does not migrate.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    connect_with(url, PostgresStore::DEFAULT_POOL_SIZE).await
+}
+
+/// As [`connect`], with at most `pool_size` connections to a PostgreSQL server.
+pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+        Ok(std::sync::Arc::new(
+            PostgresStore::connect(url, pool_size).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
@@ -114,9 +124,16 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 /// Lists are kept as space-separated text (as django-oauth-toolkit keeps redirect URIs);
 /// none of their items may contain a space.
 pub(crate) fn join_list<S: AsRef<str>>(items: &[S]) -> String {
-    items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ")
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(crate) fn split_list(text: &str) -> Vec<String> {
-    text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

@@ -68,7 +68,9 @@ impl FromStr for ClientType {
         match s {
             "confidential" => Ok(Self::Confidential),
             "public" => Ok(Self::Public),
-            _ => Err(format!("unknown client type {s:?} (expected confidential or public)")),
+            _ => Err(format!(
+                "unknown client type {s:?} (expected confidential or public)"
+            )),
         }
     }
 }
@@ -115,10 +117,16 @@ impl fmt::Display for GrantType {
 impl FromStr for GrantType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|g| g.as_str()).collect();
-            format!("unknown grant type {s:?} (expected one of {})", names.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|g| g.as_str()).collect();
+                format!(
+                    "unknown grant type {s:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -229,7 +237,9 @@ impl RefreshTokenRecord {
         }
         match self.rotated_at {
             None => RefreshVerdict::Exchange,
-            Some(at) if grace_seconds > 0 && now - at <= grace_seconds => RefreshVerdict::GraceRetry,
+            Some(at) if grace_seconds > 0 && now - at <= grace_seconds => {
+                RefreshVerdict::GraceRetry
+            }
             Some(_) => RefreshVerdict::Reuse,
         }
     }
@@ -294,7 +304,11 @@ pub struct Cleared {
 mod tests {
     use super::*;
 
-    fn token(rotated_at: Option<i64>, revoked_at: Option<i64>, expires_at: Option<i64>) -> RefreshTokenRecord {
+    fn token(
+        rotated_at: Option<i64>,
+        revoked_at: Option<i64>,
+        expires_at: Option<i64>,
+    ) -> RefreshTokenRecord {
         RefreshTokenRecord {
             id: 1,
             application_id: 1,
@@ -312,12 +326,30 @@ mod tests {
 
     #[test]
     fn refresh_verdicts() {
-        assert_eq!(token(None, None, None).verdict(100, 0), RefreshVerdict::Exchange);
-        assert_eq!(token(None, Some(50), None).verdict(100, 0), RefreshVerdict::Dead);
-        assert_eq!(token(None, None, Some(100)).verdict(100, 0), RefreshVerdict::Dead);
-        assert_eq!(token(Some(90), None, None).verdict(100, 0), RefreshVerdict::Reuse);
-        assert_eq!(token(Some(90), None, None).verdict(100, 10), RefreshVerdict::GraceRetry);
-        assert_eq!(token(Some(89), None, None).verdict(100, 10), RefreshVerdict::Reuse);
+        assert_eq!(
+            token(None, None, None).verdict(100, 0),
+            RefreshVerdict::Exchange
+        );
+        assert_eq!(
+            token(None, Some(50), None).verdict(100, 0),
+            RefreshVerdict::Dead
+        );
+        assert_eq!(
+            token(None, None, Some(100)).verdict(100, 0),
+            RefreshVerdict::Dead
+        );
+        assert_eq!(
+            token(Some(90), None, None).verdict(100, 0),
+            RefreshVerdict::Reuse
+        );
+        assert_eq!(
+            token(Some(90), None, None).verdict(100, 10),
+            RefreshVerdict::GraceRetry
+        );
+        assert_eq!(
+            token(Some(89), None, None).verdict(100, 10),
+            RefreshVerdict::Reuse
+        );
     }
 
     #[test]

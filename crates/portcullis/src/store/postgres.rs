@@ -3,7 +3,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-use super::sql::{application_columns, refresh_columns, sql_store, user_columns, ApplicationRow, ACCESS_TOKEN_BY_HASH};
+use super::sql::{
+    application_columns, refresh_columns, sql_store, user_columns, ApplicationRow,
+    ACCESS_TOKEN_BY_HASH,
+};
 use super::*;
 
 /// PostgreSQL, for many stateless instances on one database. Row locks and
@@ -14,9 +17,14 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+    /// Connections per process unless told otherwise: enough to keep two cores busy
+    /// while some wait on the network, few enough that many instances fit under
+    /// PostgreSQL's default limit of 100.
+    pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size.max(1))
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await
@@ -29,6 +37,10 @@ impl PostgresStore {
         &self.pool
     }
 
+    async fn close_pools(&self) {
+        self.pool.close().await;
+    }
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }
@@ -38,7 +50,9 @@ impl PostgresStore {
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 }

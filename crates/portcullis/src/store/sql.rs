@@ -63,9 +63,12 @@ impl TryFrom<ApplicationRow> for Application {
     type Error = StoreError;
 
     fn try_from(row: ApplicationRow) -> Result<Self, StoreError> {
-        let corrupt = |what: String| StoreError::Corrupt(format!("application {}: {what}", row.client_id));
+        let corrupt =
+            |what: String| StoreError::Corrupt(format!("application {}: {what}", row.client_id));
         let client_secret_hash = match &row.client_secret_hash {
-            Some(bytes) => Some(TokenHash::from_slice(bytes).ok_or_else(|| corrupt("secret hash length".into()))?),
+            Some(bytes) => Some(
+                TokenHash::from_slice(bytes).ok_or_else(|| corrupt("secret hash length".into()))?,
+            ),
             None => None,
         };
         let grant_types = split_list(&row.grant_types)
@@ -181,6 +184,10 @@ macro_rules! sql_store {
         impl Store for $store {
             async fn migrate(&self) -> Result<()> {
                 self.run_migrations().await
+            }
+
+            async fn close(&self) {
+                self.close_pools().await;
             }
 
             async fn ping(&self) -> Result<()> {

@@ -1,10 +1,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Sqlite;
 
-use super::sql::{application_columns, refresh_columns, sql_store, user_columns, ApplicationRow, ACCESS_TOKEN_BY_HASH};
+use super::sql::{
+    application_columns, refresh_columns, sql_store, user_columns, ApplicationRow,
+    ACCESS_TOKEN_BY_HASH,
+};
 use super::*;
 
 /// The embedded default: one SQLite file in WAL mode.
@@ -46,6 +51,11 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    async fn close_pools(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
@@ -55,7 +65,9 @@ impl SqliteStore {
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.writer)
+            .await?;
         Ok(())
     }
 }

@@ -4,9 +4,18 @@ use crate::store::{Application, ClientType, GrantType};
 
 /// RFC 6749 §4.4. "The client credentials grant type MUST only be used by confidential
 /// clients." (§4.4) and "A refresh token SHOULD NOT be included." (§4.4.3)
-pub(super) async fn grant(ctx: &Context<'_>, app: &Application, params: &Params) -> Result<TokenResponse, EndpointError> {
-    if app.client_type != ClientType::Confidential || !app.allows_grant(GrantType::ClientCredentials) {
-        return Err(OAuthError::unauthorized_client("this client may not use the client_credentials grant").into());
+pub(super) async fn grant(
+    ctx: &Context<'_>,
+    app: &Application,
+    params: &Params,
+) -> Result<TokenResponse, EndpointError> {
+    if app.client_type != ClientType::Confidential
+        || !app.allows_grant(GrantType::ClientCredentials)
+    {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the client_credentials grant",
+        )
+        .into());
     }
     let scope = scope::resolve(params.get("scope"), ctx.settings, app)?;
     let minted = mint(ctx, app, None, &scope, None);

@@ -60,7 +60,9 @@ pub struct TokenResponse {
 
 impl fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenResponse").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("TokenResponse")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +74,10 @@ pub async fn exchange(
 ) -> Result<TokenResponse, EndpointError> {
     let grant = params.require("grant_type")?;
     let grant = GrantTypeParam::parse(grant).ok_or_else(|| {
-        OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
+        OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant type {grant:?} is not supported"),
+        )
     })?;
     let credentials = client_auth::credentials(authorization, params)?;
     let app = client_auth::authenticate(ctx.store, credentials).await?;

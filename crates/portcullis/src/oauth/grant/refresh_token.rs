@@ -9,7 +9,11 @@ use crate::store::{Application, RefreshExchange, RefreshOutcome, StoreError};
 /// BCP, RFC 9700 §4.14.2: "If a refresh token is compromised and subsequently used by
 /// both the attacker and the legitimate client, one of them will present an invalidated
 /// refresh token, which will inform the authorization server of the breach.")
-pub(super) async fn grant(ctx: &Context<'_>, app: &Application, params: &Params) -> Result<TokenResponse, EndpointError> {
+pub(super) async fn grant(
+    ctx: &Context<'_>,
+    app: &Application,
+    params: &Params,
+) -> Result<TokenResponse, EndpointError> {
     let presented = params.require("refresh_token")?;
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     // A token of another client is answered exactly as an unknown one (RFC 6749 §5.2:
@@ -27,7 +31,13 @@ pub(super) async fn grant(ctx: &Context<'_>, app: &Application, params: &Params)
         return Err(invalid().into());
     }
     let rotate = ctx.settings.rotate_refresh_token;
-    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&granted));
+    let mut minted = mint(
+        ctx,
+        app,
+        Some(record.user_id),
+        &scope,
+        rotate.then_some(&granted),
+    );
     let exchange = RefreshExchange {
         old_id: record.id,
         now: ctx.now,
@@ -39,7 +49,10 @@ pub(super) async fn grant(ctx: &Context<'_>, app: &Application, params: &Params)
         RefreshOutcome::Issued => {}
         RefreshOutcome::Reused => {
             tracing::warn!(client_id = %app.client_id, family_member = record.id, "refresh token reuse: grant revoked");
-            return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is now revoked").into());
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; its grant is now revoked",
+            )
+            .into());
         }
         RefreshOutcome::Dead => return Err(invalid().into()),
     }

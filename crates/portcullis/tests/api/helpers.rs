@@ -1,0 +1,383 @@
+//! A real server per test: its own database (a SQLite file in a temporary directory, or
+//! a fresh PostgreSQL database), a clock the test controls, and real HTTP on loopback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use portcullis::app::{self, AppState};
+use portcullis::clock::ManualClock;
+use portcullis::config::Config;
+use portcullis::store::{self, ClientType, GrantType, NewApplication, NewUser, Store, User};
+use portcullis_axum::ScopeSet;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Test databases made on the PostgreSQL server during this run, dropped at the end.
+static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Keeps a test's database alive: the temporary directory for SQLite.
+pub struct DbGuard {
+    pub url: String,
+    pub sqlite_path: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A new, migrated, empty store, and its URL.
+pub async fn fresh_database(backend: Backend) -> (String, DbGuard) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("portcullis.db");
+            let url = format!("sqlite://{}", path.display());
+            (
+                url.clone(),
+                DbGuard {
+                    url,
+                    sqlite_path: Some(path),
+                    _dir: Some(dir),
+                },
+            )
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_url().expect("TEST_DATABASE_URL");
+            let name = format!(
+                "portcullis_test_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            CREATED.lock().unwrap().push(name.clone());
+            let mut url = url::Url::parse(&admin_url).unwrap();
+            url.set_path(&name);
+            (
+                url.to_string(),
+                DbGuard {
+                    url: url.to_string(),
+                    sqlite_path: None,
+                    _dir: None,
+                },
+            )
+        }
+    }
+}
+
+pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, DbGuard) {
+    let (url, guard) = fresh_database(backend).await;
+    let store = store::connect_with(&url, TEST_POOL_SIZE).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, guard)
+}
+
+/// Drops the PostgreSQL databases this run created, and those left by earlier runs
+/// whose process is gone.
+pub async fn drop_test_databases() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let mut names: Vec<String> = std::mem::take(&mut *CREATED.lock().unwrap());
+    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(admin) => admin,
+        Err(e) => return eprintln!("note: cannot drop test databases: {e}"),
+    };
+    let existing: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'portcullis\\_test\\_%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap_or_default();
+    for name in existing {
+        let pid = name.split('_').nth(2).unwrap_or("");
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            names.push(name);
+        }
+    }
+    for name in names {
+        if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+        {
+            eprintln!("note: cannot drop test database {name}: {e}");
+        }
+    }
+}
+
+/// A registered client, with its secret in plain text as the registrant saw it once.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an OAuth error answer: status, `error` code, JSON body.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(self.json()["error"], code, "body: {}", self.text);
+    }
+
+    /// Asserts a 200 token answer with the headers RFC 6749 §5.1 requires, and returns
+    /// its body.
+    #[track_caller]
+    pub fn assert_token(&self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.text);
+        // RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control"
+        // response header field [RFC2616] with a value of "no-store" in any response
+        // containing tokens, credentials, or other sensitive information, as well as the
+        // "Pragma" response header field [RFC2616] with a value of "no-cache"."
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(self.header("pragma"), Some("no-cache"));
+        assert!(self
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("application/json"));
+        let body = self.json();
+        assert_eq!(body["token_type"], "Bearer");
+        assert!(body["access_token"].as_str().is_some_and(|t| t.len() >= 32));
+        body
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    pub db: DbGuard,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Few connections per test, so parallel tests stay under PostgreSQL's limit.
+const TEST_POOL_SIZE: u32 = 4;
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        let store = self.store.clone();
+        // Release the connections now rather than whenever the last handle goes.
+        tokio::spawn(async move { store.close().await });
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::defaults();
+        config
+            .oauth2
+            .scopes
+            .insert("introspection".into(), "Introspect tokens".into());
+        configure(&mut config);
+        let (url, db) = fresh_database(backend).await;
+        let store = store::connect_with(&url, TEST_POOL_SIZE).await.unwrap();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(ManualClock::new(1_800_000_000));
+        let state = AppState::new(store.clone(), config, clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let router = app::router(state);
+        let server = tokio::spawn(async move {
+            let _ = app::serve(listener, router, std::future::pending()).await;
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base: format!("http://{addr}"),
+            http,
+            store,
+            clock,
+            db,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A user with password [`PASSWORD`].
+    pub async fn user(&self, username: &str) -> User {
+        let hash = portcullis::password::hash(PASSWORD).unwrap();
+        self.store
+            .create_user(&NewUser {
+                username: username.into(),
+                email: format!("{username}@example.com"),
+                first_name: "First".into(),
+                last_name: "Last".into(),
+                password_hash: Some(hash),
+                is_staff: false,
+                is_superuser: false,
+                date_joined: self.clock_now(),
+            })
+            .await
+            .unwrap()
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use portcullis::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Registers an application the way `portcullis app create` does.
+    pub async fn client(
+        &self,
+        client_type: ClientType,
+        grants: &[GrantType],
+        scopes: Option<&str>,
+    ) -> Client {
+        let secret =
+            (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
+        let client_id = portcullis::crypto::random_string(24);
+        self.store
+            .create_application(&NewApplication {
+                client_id: client_id.clone(),
+                client_secret_hash: secret.as_ref().map(|s| s.hash()),
+                name: "Test app".into(),
+                client_type,
+                grant_types: grants.to_vec(),
+                redirect_uris: vec![],
+                allowed_scopes: scopes.map(|s| ScopeSet::parse(s).unwrap()),
+                skip_authorization: false,
+                algorithm: "RS256".into(),
+                owner_id: None,
+                created_at: self.clock_now(),
+            })
+            .await
+            .unwrap();
+        Client {
+            client_id,
+            secret: secret.map(|s| s.expose().to_owned()),
+        }
+    }
+
+    /// A confidential client allowed the password and client-credentials grants.
+    pub async fn confidential(&self) -> Client {
+        self.client(
+            ClientType::Confidential,
+            &[GrantType::Password, GrantType::ClientCredentials],
+            None,
+        )
+        .await
+    }
+
+    /// POSTs a form to `path`, with HTTP Basic when `basic` is given.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<&Client>,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some(client) = basic {
+            request = request.basic_auth(&client.client_id, client.secret.as_deref());
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn token(&self, client: &Client, form: &[(&str, &str)]) -> Answer {
+        self.post_form("/o/token/", Some(client), form).await
+    }
+
+    /// A password-grant token answer for `username`, asserted successful.
+    pub async fn password_token(
+        &self,
+        client: &Client,
+        username: &str,
+        scope: Option<&str>,
+    ) -> Value {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", PASSWORD),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.token(client, &form).await.assert_token()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Answer {
+        read(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn introspect(&self, caller: &Client, token: &str) -> Value {
+        let answer = self
+            .post_form("/o/introspect/", Some(caller), &[("token", token)])
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+        answer.json()
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Answer {
+        status,
+        headers,
+        text,
+    }
+}
