@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -75,10 +75,12 @@ impl FromRef<AppState> for TokenVerifier {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(oauth::endpoints::router())
+        .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
         .merge(resource::router())
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))
+        // No request to this server needs a large body; refuse big ones before reading.
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
         .layer(
             // Log method and path only: query strings can carry codes and tokens.

@@ -204,6 +204,17 @@ impl Config {
                 "must name at least one scheme".into(),
             );
         }
+        for origin in &o.allowed_origins {
+            // An origin is scheme, host and port: exactly what a browser sends.
+            let parsed = url::Url::parse(origin).ok();
+            let canonical = parsed.as_ref().map(|u| u.origin().ascii_serialization());
+            if canonical.as_deref() != Some(origin.as_str()) {
+                return invalid(
+                    "oauth2.allowed_origins",
+                    format!("{origin:?} is not an origin such as https://app.example"),
+                );
+            }
+        }
         if self.oidc.enabled && url::Url::parse(&self.oidc.issuer).is_err() {
             return invalid(
                 "oidc.issuer",
@@ -377,6 +388,20 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(text.contains("oauth2.default_scopes"), "{text}");
+
+        let text = load(
+            "[oauth2]\nallowed_origins = [\"https://a.example/path\"]\n",
+            &[],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(text.contains("oauth2.allowed_origins"), "{text}");
+        assert!(load(
+            "[oauth2]\nallowed_origins = [\"https://a.example:8443\"]\n",
+            &[]
+        )
+        .is_ok());
 
         let text = load("[oauth2\n", &[])
             .err()

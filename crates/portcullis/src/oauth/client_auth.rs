@@ -8,7 +8,7 @@ use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use super::{OAuthError, Params};
-use crate::crypto::{Secret, TokenHash};
+use crate::crypto::Secret;
 use crate::store::{Application, ClientType, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,19 +140,16 @@ pub async fn authenticate(
         .application_by_client_id(&credentials.client_id)
         .await
         .map_err(AuthFailure::Store)?;
-    // Hash whatever was presented even when the client is unknown, so the answer takes
-    // the same path either way.
     let presented = credentials.secret.as_ref().map(Secret::hash);
     let ok = match (&app, presented) {
+        // The comparison is of hashes, in constant time: neither the stored hash nor the
+        // presented secret leaks through timing.
         (Some(app), Some(presented)) if app.client_type == ClientType::Confidential => app
             .client_secret_hash
             .as_ref()
             .is_some_and(|stored| stored.ct_eq(&presented)),
         (Some(app), None) => app.client_type == ClientType::Public,
-        (_, presented) => {
-            let _ = presented.map(|p| p.ct_eq(&TokenHash([0; 32])));
-            false
-        }
+        _ => false,
     };
     match app {
         Some(app) if ok => Ok(app),

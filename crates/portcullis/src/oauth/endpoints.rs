@@ -7,7 +7,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::client_auth::{self, authorization_header};
 use super::error::no_store;
@@ -15,12 +17,25 @@ use super::introspect::{self, CallerRejected};
 use super::{grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
 use crate::app::{paths, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router(allowed_origins: &[String]) -> Router<AppState> {
+    // Browser apps (public clients) call the token and revocation endpoints from their
+    // own origin; only the configured origins may read the answers.
+    let origins: Vec<HeaderValue> = allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::POST])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
+    let browser_facing = Router::new()
         .route(paths::TOKEN, post(token))
         .route(paths::TOKEN.trim_end_matches('/'), post(token))
         .route(paths::REVOKE, post(revoke_token))
         .route(paths::REVOKE.trim_end_matches('/'), post(revoke_token))
+        .layer(cors);
+    Router::new()
+        .merge(browser_facing)
         .route(paths::INTROSPECT, get(introspect).post(introspect))
         .route(
             paths::INTROSPECT.trim_end_matches('/'),

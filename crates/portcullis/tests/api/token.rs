@@ -22,6 +22,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         malformed_requests_get_clean_400s,
         path_without_trailing_slash_and_wrong_method,
         access_token_expiry_follows_the_setting,
+        cors_answers_only_configured_origins,
     ]
 }
 
@@ -360,7 +361,19 @@ async fn malformed_requests_get_clean_400s(backend: Backend) {
         "grant_type=client_credentials&scope={}",
         "a".repeat(64 * 1024)
     );
-    let oversized = read(post(huge.into_bytes(), form).await.unwrap()).await;
+    // On its own connection: the server answers before reading the whole body and then
+    // closes the connection, which a pooled client must not reuse.
+    let oversized = read(
+        reqwest::Client::new()
+            .post(app.url("/o/token/"))
+            .basic_auth(&client.client_id, client.secret.as_deref())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(huge)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     oversized.assert_error(400, "invalid_request");
     let bad_utf8 = read(
         post(b"grant_type=client_credentials&scope=%C3%28".to_vec(), form)
@@ -433,4 +446,47 @@ async fn access_token_expiry_follows_the_setting(backend: Backend) {
         .header("www-authenticate")
         .unwrap()
         .contains("error=\"invalid_token\""));
+}
+
+async fn cors_answers_only_configured_origins(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.oauth2.allowed_origins = vec!["https://spa.example".into()]
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/o/token/"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = read(preflight("https://spa.example").await.unwrap()).await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://spa.example")
+    );
+    let other = read(preflight("https://evil.example").await.unwrap()).await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let client = app.confidential().await;
+    let answer = read(
+        app.http
+            .post(app.url("/o/token/"))
+            .header("origin", "https://spa.example")
+            .basic_auth(&client.client_id, client.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    answer.assert_token();
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("https://spa.example")
+    );
 }
