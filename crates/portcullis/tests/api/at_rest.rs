@@ -31,15 +31,11 @@ async fn database_holds_no_credential_in_plain_text(backend: Backend) {
         secrets.push(refreshed["access_token"].as_str().unwrap().to_owned());
         secrets.push(refreshed["refresh_token"].as_str().unwrap().to_owned());
     }
-    let cc = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let cc = app.client_credentials(&client).await;
     secrets.push(cc["access_token"].as_str().unwrap().to_owned());
     assert_eq!(
-        app.get_with_token("/api/hello/", &secrets[secrets.len() - 1])
-            .await
-            .status,
+        app.status_with_token("/api/hello/", &secrets[secrets.len() - 1])
+            .await,
         StatusCode::OK
     );
 

@@ -349,6 +349,17 @@ impl TestApp {
         self.token(client, &form).await.assert_token()
     }
 
+    /// A client-credentials token answer for `client`, asserted successful.
+    pub async fn client_credentials(&self, client: &Client) -> Value {
+        self.token(client, &[("grant_type", "client_credentials")])
+            .await
+            .assert_token()
+    }
+
+    pub async fn status_with_token(&self, path: &str, token: &str) -> StatusCode {
+        self.get_with_token(path, token).await.status
+    }
+
     pub async fn get_with_token(&self, path: &str, token: &str) -> Answer {
         read(
             self.http

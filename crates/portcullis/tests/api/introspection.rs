@@ -50,10 +50,7 @@ async fn active_client_credentials_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     let resource_server = app.confidential().await;
-    let tokens = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let tokens = app.client_credentials(&client).await;
     let answer = app
         .introspect(&resource_server, tokens["access_token"].as_str().unwrap())
         .await;
@@ -69,14 +66,8 @@ async fn active_client_credentials_token(backend: Backend) {
 async fn expired_and_revoked_tokens_are_inactive(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.oauth2.access_token_expire_seconds = 60).await;
     let client = app.confidential().await;
-    let first = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
-    let second = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let first = app.client_credentials(&client).await;
+    let second = app.client_credentials(&client).await;
     let (first, second) = (
         first["access_token"].as_str().unwrap(),
         second["access_token"].as_str().unwrap(),
@@ -102,10 +93,7 @@ async fn expired_and_revoked_tokens_are_inactive(backend: Backend) {
 async fn callers_must_be_authorized(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let tokens = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let tokens = app.client_credentials(&client).await;
     let token = tokens["access_token"].as_str().unwrap();
     // RFC 7662 §2.1: "To prevent token scanning attacks, the endpoint MUST also require
     // some form of authorization to access this endpoint".
@@ -142,10 +130,7 @@ async fn callers_must_be_authorized(backend: Backend) {
 async fn bearer_callers_need_the_introspection_scope(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let target = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let target = app.client_credentials(&client).await;
     let target = target["access_token"].as_str().unwrap();
     let scoped = app
         .token(
@@ -187,10 +172,7 @@ async fn bearer_callers_need_the_introspection_scope(backend: Backend) {
 async fn get_with_a_query_string(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let tokens = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let tokens = app.client_credentials(&client).await;
     let answer = read(
         app.http
             .get(app.url("/o/introspect"))

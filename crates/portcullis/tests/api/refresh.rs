@@ -50,15 +50,13 @@ async fn rotation_and_reuse_detection(backend: Backend) {
     assert_eq!(second["scope"], "read");
     // The access token issued with the old refresh token is superseded.
     assert_eq!(
-        app.get_with_token("/api/me/", s(&first["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/me/", s(&first["access_token"]))
+            .await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.get_with_token("/api/me/", s(&second["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/me/", s(&second["access_token"]))
+            .await,
         StatusCode::OK
     );
     let third = refresh(&app, &client, s(&second["refresh_token"]))
@@ -70,9 +68,8 @@ async fn rotation_and_reuse_detection(backend: Backend) {
         .await
         .assert_error(400, "invalid_grant");
     assert_eq!(
-        app.get_with_token("/api/me/", s(&third["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/me/", s(&third["access_token"]))
+            .await,
         StatusCode::UNAUTHORIZED
     );
     refresh(&app, &client, s(&third["refresh_token"]))
@@ -98,9 +95,8 @@ async fn grace_period_allows_a_retry(backend: Backend) {
         .await
         .assert_token();
     assert_eq!(
-        app.get_with_token("/api/hello/", s(&lost["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/hello/", s(&lost["access_token"]))
+            .await,
         StatusCode::UNAUTHORIZED
     );
     refresh(&app, &client, s(&lost["refresh_token"]))
@@ -115,9 +111,8 @@ async fn grace_period_allows_a_retry(backend: Backend) {
         .await
         .assert_error(400, "invalid_grant");
     assert_eq!(
-        app.get_with_token("/api/hello/", s(&next["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/hello/", s(&next["access_token"]))
+            .await,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -135,15 +130,13 @@ async fn without_rotation_the_refresh_token_stays(backend: Backend) {
         .await
         .assert_token();
     assert_eq!(
-        app.get_with_token("/api/hello/", s(&second["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/hello/", s(&second["access_token"]))
+            .await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.get_with_token("/api/hello/", s(&third["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/hello/", s(&third["access_token"]))
+            .await,
         StatusCode::OK
     );
 }
@@ -253,9 +246,8 @@ async fn concurrent_refreshes_have_one_winner(backend: Backend) {
     // access token from this grant is dead.
     let winner = winners[0].json();
     assert_eq!(
-        app.get_with_token("/api/hello/", s(&winner["access_token"]))
-            .await
-            .status,
+        app.status_with_token("/api/hello/", s(&winner["access_token"]))
+            .await,
         StatusCode::UNAUTHORIZED
     );
 }

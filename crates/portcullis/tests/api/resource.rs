@@ -190,10 +190,7 @@ async fn groups_need_the_groups_scope(backend: Backend) {
 async fn tokens_without_a_user_get_a_clear_403(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let token = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let token = app.client_credentials(&client).await;
     let answer = app
         .get_with_token("/api/me/", token["access_token"].as_str().unwrap())
         .await;

@@ -22,7 +22,7 @@ async fn revoking_an_access_token_makes_the_api_refuse_it(backend: Backend) {
     let tokens = app.password_token(&client, "alice", None).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(
-        app.get_with_token("/api/me/", access).await.status,
+        app.status_with_token("/api/me/", access).await,
         StatusCode::OK
     );
     let answer = app
@@ -76,7 +76,7 @@ async fn revoking_a_refresh_token_revokes_its_grant(backend: Backend) {
     // SHOULD also invalidate all access tokens based on the same authorization grant".
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(
-        app.get_with_token("/api/me/", access).await.status,
+        app.status_with_token("/api/me/", access).await,
         StatusCode::UNAUTHORIZED
     );
     app.token(
@@ -113,9 +113,8 @@ async fn unknown_tokens_and_other_clients_tokens_answer_200_and_change_nothing(b
         assert_eq!(answer.status, StatusCode::OK);
     }
     assert_eq!(
-        app.get_with_token("/api/me/", tokens["access_token"].as_str().unwrap())
-            .await
-            .status,
+        app.status_with_token("/api/me/", tokens["access_token"].as_str().unwrap())
+            .await,
         StatusCode::OK
     );
     let rt = tokens["refresh_token"].as_str().unwrap();
@@ -130,10 +129,7 @@ async fn unknown_tokens_and_other_clients_tokens_answer_200_and_change_nothing(b
 async fn revocation_requires_client_authentication(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let tokens = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let tokens = app.client_credentials(&client).await;
     let access = tokens["access_token"].as_str().unwrap();
     app.post_form("/o/revoke_token/", None, &[("token", access)])
         .await
@@ -151,7 +147,7 @@ async fn revocation_requires_client_authentication(backend: Backend) {
         .await
         .assert_error(400, "invalid_request");
     assert_eq!(
-        app.get_with_token("/api/hello/", access).await.status,
+        app.status_with_token("/api/hello/", access).await,
         StatusCode::OK
     );
 }
@@ -173,7 +169,7 @@ async fn public_clients_revoke_their_own_tokens(backend: Backend) {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(
-        app.get_with_token("/api/hello/", access).await.status,
+        app.status_with_token("/api/hello/", access).await,
         StatusCode::UNAUTHORIZED
     );
 }

@@ -29,10 +29,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
 async fn client_credentials_success(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let body = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let body = app.client_credentials(&client).await;
     assert_eq!(body["expires_in"], 36000);
     assert_eq!(
         body["scope"], "read",
@@ -428,15 +425,12 @@ async fn path_without_trailing_slash_and_wrong_method(backend: Backend) {
 async fn access_token_expiry_follows_the_setting(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.oauth2.access_token_expire_seconds = 120).await;
     let client = app.confidential().await;
-    let body = app
-        .token(&client, &[("grant_type", "client_credentials")])
-        .await
-        .assert_token();
+    let body = app.client_credentials(&client).await;
     assert_eq!(body["expires_in"], 120);
     let token = body["access_token"].as_str().unwrap();
     app.clock.advance(119);
     assert_eq!(
-        app.get_with_token("/api/hello/", token).await.status,
+        app.status_with_token("/api/hello/", token).await,
         StatusCode::OK
     );
     app.clock.advance(1);
