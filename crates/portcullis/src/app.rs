@@ -32,6 +32,19 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
 }
 
+/// Adds `route` at `path` and, for paths that end in `/`, at the path without it:
+/// answered directly, not redirected, since a redirected POST loses its body.
+pub(crate) fn route_both<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    path: &str,
+    route: axum::routing::MethodRouter<S>,
+) -> Router<S> {
+    match path.strip_suffix('/') {
+        Some(bare) if !bare.is_empty() => router.route(path, route.clone()).route(bare, route),
+        _ => router.route(path, route),
+    }
+}
+
 /// The realm named in the API's `WWW-Authenticate` challenges.
 pub const API_REALM: &str = "api";
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
-use crate::crypto::{random_string, Secret};
+use crate::crypto::{random_alphanumeric, Secret};
 use crate::oauth::redirect;
 use crate::password;
 use crate::store::{
@@ -376,7 +376,7 @@ async fn create_app(
     };
     let secret = (client_type == ClientType::Confidential).then(Secret::generate);
     let new = NewApplication {
-        client_id: random_string(24),
+        client_id: random_alphanumeric(32),
         client_secret_hash: secret.as_ref().map(Secret::hash),
         name: name.to_owned(),
         client_type,

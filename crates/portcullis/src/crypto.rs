@@ -53,6 +53,13 @@ pub fn random_string(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// `length` random letters and digits (about 5.95 bits each). Used for client ids,
+/// which people paste into command lines, where a leading `-` would read as an option.
+pub fn random_alphanumeric(length: usize) -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut OsRng, length)
+}
+
 /// The SHA-256 of a credential: what the store keeps and looks up.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash(pub [u8; 32]);
@@ -97,6 +104,8 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(format!("{a:?}"), "Secret([redacted])");
+        let id = random_alphanumeric(32);
+        assert!(id.len() == 32 && id.bytes().all(|c| c.is_ascii_alphanumeric()));
     }
 
     #[test]

@@ -9,14 +9,15 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::StatusCode;
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode};
 use portcullis_axum::{
     require_scopes, Authenticated, ReadWrite, ScopeSet, Scoped, TokenInfo, Verifier, VerifyError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::{paths, AppState};
+use crate::app::{paths, route_both, AppState};
 use crate::clock::Clock;
 use crate::crypto::TokenHash;
 use crate::store::{ProfileUpdate, Store, StoreError, User};
@@ -57,10 +58,9 @@ impl Verifier for StoreVerifier {
 require_scopes!(pub GroupsScope = ["groups"]);
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(paths::API_HELLO, get(hello))
-        .route(paths::API_ME, get(me).patch(update_me))
-        .route(paths::API_GROUPS, get(groups))
+    let router = route_both(Router::new(), paths::API_HELLO, get(hello));
+    let router = route_both(router, paths::API_ME, get(me).patch(update_me));
+    route_both(router, paths::API_GROUPS, get(groups))
 }
 
 /// `GET /api/hello/`: any valid token.
@@ -93,6 +93,16 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut response = self.response();
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl ApiError {
+    fn response(self) -> Response {
         match self {
             Self::NoUser => (
                 StatusCode::FORBIDDEN,

@@ -15,7 +15,7 @@ use super::client_auth::{self, authorization_header};
 use super::error::no_store;
 use super::introspect::{self, CallerRejected};
 use super::{grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
-use crate::app::{paths, AppState};
+use crate::app::{paths, route_both, AppState};
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     // Browser apps (public clients) call the token and revocation endpoints from their
@@ -28,19 +28,10 @@ pub fn router(allowed_origins: &[String]) -> Router<AppState> {
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST])
         .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
-    let browser_facing = Router::new()
-        .route(paths::TOKEN, post(token))
-        .route(paths::TOKEN.trim_end_matches('/'), post(token))
-        .route(paths::REVOKE, post(revoke_token))
-        .route(paths::REVOKE.trim_end_matches('/'), post(revoke_token))
-        .layer(cors);
-    Router::new()
-        .merge(browser_facing)
-        .route(paths::INTROSPECT, get(introspect).post(introspect))
-        .route(
-            paths::INTROSPECT.trim_end_matches('/'),
-            get(introspect).post(introspect),
-        )
+    let browser_facing = route_both(Router::new(), paths::TOKEN, post(token));
+    let browser_facing = route_both(browser_facing, paths::REVOKE, post(revoke_token)).layer(cors);
+    let router = Router::new().merge(browser_facing);
+    route_both(router, paths::INTROSPECT, get(introspect).post(introspect))
         // One byte over our own limit, so `Params` sees oversized bodies and answers
         // with an OAuth error rather than axum's plain 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))

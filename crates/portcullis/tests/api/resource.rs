@@ -79,6 +79,11 @@ async fn me_needs_read_and_patch_needs_write(backend: Backend) {
         write_token["access_token"].as_str().unwrap(),
     );
 
+    assert_eq!(
+        app.status_with_token("/api/me", read_token).await,
+        StatusCode::OK,
+        "no trailing slash"
+    );
     let me = app.get_with_token("/api/me/", read_token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(
@@ -196,6 +201,7 @@ async fn tokens_without_a_user_get_a_clear_403(backend: Backend) {
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert_eq!(answer.json()["error"], "no_user");
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
 }
 
 async fn health_and_readiness(backend: Backend) {
