@@ -50,9 +50,7 @@ pub fn from_headers(headers: &HeaderMap) -> Presented<'_> {
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 #[cfg(test)]
@@ -70,18 +68,9 @@ mod tests {
 
     #[test]
     fn reads_rfc6750_credentials() {
-        assert_eq!(
-            from_headers(&headers(&["Bearer mF_9.B5f-4.1JqM"])),
-            Presented::Token("mF_9.B5f-4.1JqM")
-        );
-        assert_eq!(
-            from_headers(&headers(&["bearer abc=="])),
-            Presented::Token("abc==")
-        );
-        assert_eq!(
-            from_headers(&headers(&["BEARER  a+b/c"])),
-            Presented::Token("a+b/c")
-        );
+        assert_eq!(from_headers(&headers(&["Bearer mF_9.B5f-4.1JqM"])), Presented::Token("mF_9.B5f-4.1JqM"));
+        assert_eq!(from_headers(&headers(&["bearer abc=="])), Presented::Token("abc=="));
+        assert_eq!(from_headers(&headers(&["BEARER  a+b/c"])), Presented::Token("a+b/c"));
     }
 
     #[test]
@@ -92,22 +81,9 @@ mod tests {
 
     #[test]
     fn grammar_violations_are_malformed() {
-        for bad in [
-            "Bearer",
-            "Bearer ",
-            "Bearer a b",
-            "Bearer ==",
-            "Bearer a=b",
-            "Bearer a\"b",
-        ] {
-            assert!(
-                matches!(from_headers(&headers(&[bad])), Presented::Malformed(_)),
-                "{bad}"
-            );
+        for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer ==", "Bearer a=b", "Bearer a\"b"] {
+            assert!(matches!(from_headers(&headers(&[bad])), Presented::Malformed(_)), "{bad}");
         }
-        assert!(matches!(
-            from_headers(&headers(&["Bearer a", "Bearer b"])),
-            Presented::Malformed(_)
-        ));
+        assert!(matches!(from_headers(&headers(&["Bearer a", "Bearer b"])), Presented::Malformed(_)));
     }
 }

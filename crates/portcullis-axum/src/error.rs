@@ -30,18 +30,13 @@ pub enum AuthErrorKind {
 
 impl AuthError {
     pub fn new(kind: AuthErrorKind, realm: &str) -> Self {
-        Self {
-            kind,
-            realm: realm.into(),
-        }
+        Self { kind, realm: realm.into() }
     }
 
     fn parts(&self) -> (StatusCode, Option<&'static str>, Option<&str>) {
         match &self.kind {
             AuthErrorKind::Missing => (StatusCode::UNAUTHORIZED, None, None),
-            AuthErrorKind::InvalidRequest(why) => {
-                (StatusCode::BAD_REQUEST, Some("invalid_request"), Some(why))
-            }
+            AuthErrorKind::InvalidRequest(why) => (StatusCode::BAD_REQUEST, Some("invalid_request"), Some(why)),
             AuthErrorKind::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
@@ -101,17 +96,13 @@ mod tests {
 
     #[test]
     fn challenges_follow_rfc6750_section_3() {
-        assert_eq!(
-            AuthError::new(AuthErrorKind::Missing, "api").challenge(),
-            "Bearer realm=\"api\""
-        );
+        assert_eq!(AuthError::new(AuthErrorKind::Missing, "api").challenge(), "Bearer realm=\"api\"");
         assert_eq!(
             AuthError::new(AuthErrorKind::InvalidToken, "api").challenge(),
             "Bearer realm=\"api\", error=\"invalid_token\""
         );
         assert_eq!(
-            AuthError::new(AuthErrorKind::InsufficientScope("read write".into()), "api")
-                .challenge(),
+            AuthError::new(AuthErrorKind::InsufficientScope("read write".into()), "api").challenge(),
             "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read write\""
         );
     }

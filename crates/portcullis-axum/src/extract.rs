@@ -26,9 +26,7 @@ where
         let token = match bearer::from_headers(&parts.headers) {
             Presented::Token(token) => token,
             Presented::Nothing => return Err(AuthError::new(AuthErrorKind::Missing, realm)),
-            Presented::Malformed(why) => {
-                return Err(AuthError::new(AuthErrorKind::InvalidRequest(why), realm))
-            }
+            Presented::Malformed(why) => return Err(AuthError::new(AuthErrorKind::InvalidRequest(why), realm)),
         };
         match verifier.verify(token).await {
             Ok(Some(info)) => Ok(Self(info)),
@@ -62,10 +60,7 @@ where
             Ok(Self(info, PhantomData))
         } else {
             let verifier = TokenVerifier::from_ref(state);
-            Err(AuthError::new(
-                AuthErrorKind::InsufficientScope(required.join(" ")),
-                verifier.realm(),
-            ))
+            Err(AuthError::new(AuthErrorKind::InsufficientScope(required.join(" ")), verifier.realm()))
         }
     }
 }
@@ -110,91 +105,48 @@ mod tests {
     require_scopes!(Groups = ["groups"]);
 
     fn app(down: bool) -> Router {
-        let table = Table(
-            HashMap::from([("rt", "read"), ("wt", "write"), ("gt", "groups read")]),
-            down,
-        );
+        let table = Table(HashMap::from([("rt", "read"), ("wt", "write"), ("gt", "groups read")]), down);
         let verifier = TokenVerifier::new(Arc::new(table), "api");
         Router::new()
             .route("/any", get(|_: Authenticated| async { "ok" }))
-            .route(
-                "/rw",
-                get(|_: Scoped<ReadWrite>| async { "ok" })
-                    .post(|_: Scoped<ReadWrite>| async { "ok" }),
-            )
+            .route("/rw", get(|_: Scoped<ReadWrite>| async { "ok" }).post(|_: Scoped<ReadWrite>| async { "ok" }))
             .route("/groups", get(|_: Scoped<Groups>| async { "ok" }))
             .with_state(verifier)
     }
 
-    async fn call(
-        app: Router,
-        method: &str,
-        path: &str,
-        auth: Option<&str>,
-    ) -> (StatusCode, Option<String>) {
+    async fn call(app: Router, method: &str, path: &str, auth: Option<&str>) -> (StatusCode, Option<String>) {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
         }
-        let response = app
-            .oneshot(request.body(Body::empty()).unwrap_or_default())
-            .await;
+        let response = app.oneshot(request.body(Body::empty()).unwrap_or_default()).await;
         let response = match response {
             Ok(r) => r,
             Err(e) => match e {},
         };
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let challenge = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
         (response.status(), challenge)
     }
 
     #[tokio::test]
     async fn answers_per_rfc6750() {
         let (status, challenge) = call(app(false), "GET", "/any", None).await;
-        assert_eq!(
-            (status, challenge.as_deref()),
-            (StatusCode::UNAUTHORIZED, Some("Bearer realm=\"api\""))
-        );
+        assert_eq!((status, challenge.as_deref()), (StatusCode::UNAUTHORIZED, Some("Bearer realm=\"api\"")));
 
         let (status, challenge) = call(app(false), "GET", "/any", Some("Bearer nope")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            challenge.as_deref(),
-            Some("Bearer realm=\"api\", error=\"invalid_token\"")
-        );
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"invalid_token\""));
 
         let (status, _) = call(app(false), "GET", "/any", Some("Bearer bad token")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
-        assert_eq!(
-            call(app(false), "GET", "/rw", Some("Bearer rt")).await.0,
-            StatusCode::OK
-        );
+        assert_eq!(call(app(false), "GET", "/rw", Some("Bearer rt")).await.0, StatusCode::OK);
         let (status, challenge) = call(app(false), "POST", "/rw", Some("Bearer rt")).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        assert_eq!(
-            challenge.as_deref(),
-            Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write\"")
-        );
-        assert_eq!(
-            call(app(false), "POST", "/rw", Some("Bearer wt")).await.0,
-            StatusCode::OK
-        );
-        assert_eq!(
-            call(app(false), "GET", "/groups", Some("Bearer gt"))
-                .await
-                .0,
-            StatusCode::OK
-        );
-        assert_eq!(
-            call(app(false), "GET", "/groups", Some("Bearer rt"))
-                .await
-                .0,
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write\""));
+        assert_eq!(call(app(false), "POST", "/rw", Some("Bearer wt")).await.0, StatusCode::OK);
+        assert_eq!(call(app(false), "GET", "/groups", Some("Bearer gt")).await.0, StatusCode::OK);
+        assert_eq!(call(app(false), "GET", "/groups", Some("Bearer rt")).await.0, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

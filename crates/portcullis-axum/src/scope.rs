@@ -20,10 +20,7 @@ impl ScopeSet {
     pub fn parse(raw: &str) -> Result<Self, InvalidScope> {
         let mut set = BTreeSet::new();
         for token in raw.split(' ').filter(|t| !t.is_empty()) {
-            if !token
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-            {
+            if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
                 return Err(InvalidScope(token.to_owned()));
             }
             set.insert(token.to_owned());

@@ -47,14 +47,8 @@ impl TokenVerifier {
     /// `realm` appears in every `WWW-Authenticate` challenge (RFC 6750 §3). Characters
     /// that cannot appear in a quoted-string are dropped.
     pub fn new(verifier: Arc<dyn Verifier>, realm: &str) -> Self {
-        let realm: String = realm
-            .chars()
-            .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
-            .collect();
-        Self {
-            verifier,
-            realm: realm.into(),
-        }
+        let realm: String = realm.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect();
+        Self { verifier, realm: realm.into() }
     }
 
     pub fn realm(&self) -> &str {

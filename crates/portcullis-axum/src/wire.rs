@@ -39,11 +39,7 @@ impl Introspection {
             token_type: Some("Bearer".into()),
             exp: Some(info.expires_at),
             iat: Some(info.issued_at),
-            sub: Some(
-                info.user_id
-                    .clone()
-                    .unwrap_or_else(|| info.client_id.clone()),
-            ),
+            sub: Some(info.user_id.clone().unwrap_or_else(|| info.client_id.clone())),
         }
     }
 }

@@ -58,24 +58,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, clock: Arc<dyn Clock>) -> Self {
-        let verifier = TokenVerifier::new(
-            Arc::new(StoreVerifier::new(store.clone(), clock.clone())),
-            API_REALM,
-        );
-        Self {
-            store,
-            config: Arc::new(config),
-            clock,
-            verifier,
-        }
+        let verifier = TokenVerifier::new(Arc::new(StoreVerifier::new(store.clone(), clock.clone())), API_REALM);
+        Self { store, config: Arc::new(config), clock, verifier }
     }
 
     pub fn grant_context(&self) -> oauth::grant::Context<'_> {
-        oauth::grant::Context {
-            store: self.store.as_ref(),
-            settings: &self.config.oauth2,
-            now: self.clock.now(),
-        }
+        oauth::grant::Context { store: self.store.as_ref(), settings: &self.config.oauth2, now: self.clock.now() }
     }
 }
 

@@ -18,24 +18,13 @@ use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::oauth::redirect;
 use crate::password;
-use crate::store::{
-    self, Application, ClientType, GrantType, NewApplication, NewUser, Store, StoreError,
-};
+use crate::store::{self, Application, ClientType, GrantType, NewApplication, NewUser, Store, StoreError};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "portcullis",
-    version,
-    about = "An OAuth 2.0 and OpenID Connect authorization server"
-)]
+#[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]
 pub struct Cli {
     /// The database: sqlite://FILE (created if missing) or postgres://...
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://portcullis.db",
-        global = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://portcullis.db", global = true)]
     database_url: String,
     /// The settings file (default: portcullis.toml in the working directory, if present).
     #[arg(long, env = "PORTCULLIS_CONFIG", global = true)]
@@ -198,12 +187,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Createsuperuser(args) => create_user(store.as_ref(), args, true, now).await,
-        Command::User(UserCommand::Create(args)) => {
-            create_user(store.as_ref(), args, false, now).await
-        }
-        Command::App(AppCommand::Create(args)) => {
-            create_app(store.as_ref(), &config, args, now).await
-        }
+        Command::User(UserCommand::Create(args)) => create_user(store.as_ref(), args, false, now).await,
+        Command::App(AppCommand::Create(args)) => create_app(store.as_ref(), &config, args, now).await,
         Command::App(AppCommand::List { json }) => list_apps(store.as_ref(), json).await,
         Command::App(AppCommand::Delete { client_id }) => {
             if store.delete_application(&client_id).await? {
@@ -234,9 +219,7 @@ async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result<()> {
     let store = open(database_url).await?;
     let state = AppState::new(store.clone(), config, Arc::new(SystemClock));
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
     app::serve(listener, app::router(state), app::shutdown_signal()).await?;
@@ -247,15 +230,11 @@ async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result
 
 fn read_password(args: &UserArgs, env_var: &str) -> anyhow::Result<String> {
     if args.no_input {
-        return std::env::var(env_var)
-            .with_context(|| format!("--no-input needs the password in {env_var}"));
+        return std::env::var(env_var).with_context(|| format!("--no-input needs the password in {env_var}"));
     }
     if args.password_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("cannot read the password from standard input")?;
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     let first = rpassword::prompt_password("Password: ")?;
@@ -270,21 +249,14 @@ fn validate_username(username: &str) -> anyhow::Result<()> {
     // Django's rule: up to 150 of letters, digits and @ . + - _
     let ok = !username.is_empty()
         && username.chars().count() <= 150
-        && username
-            .chars()
-            .all(|c| c.is_alphanumeric() || "@.+-_".contains(c));
+        && username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c));
     if !ok {
         bail!("username {username:?} must be 1 to 150 letters, digits or @ . + - _");
     }
     Ok(())
 }
 
-async fn create_user(
-    store: &dyn Store,
-    args: UserArgs,
-    superuser: bool,
-    now: i64,
-) -> anyhow::Result<()> {
+async fn create_user(store: &dyn Store, args: UserArgs, superuser: bool, now: i64) -> anyhow::Result<()> {
     validate_username(&args.username)?;
     if !args.email.is_empty() && !args.email.contains('@') {
         bail!("email {:?} is not an address", args.email);
@@ -292,11 +264,7 @@ async fn create_user(
     if store.user_by_username(&args.username).await?.is_some() {
         bail!("a user named {:?} already exists", args.username);
     }
-    let env_var = if superuser {
-        "PORTCULLIS_SUPERUSER_PASSWORD"
-    } else {
-        "PORTCULLIS_USER_PASSWORD"
-    };
+    let env_var = if superuser { "PORTCULLIS_SUPERUSER_PASSWORD" } else { "PORTCULLIS_USER_PASSWORD" };
     let secret = read_password(&args, env_var)?;
     let hash = tokio::task::spawn_blocking(move || password::hash(&secret)).await??;
     let user = NewUser {
@@ -320,12 +288,7 @@ async fn create_user(
     Ok(())
 }
 
-async fn create_app(
-    store: &dyn Store,
-    config: &Config,
-    args: AppCreate,
-    now: i64,
-) -> anyhow::Result<()> {
+async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i64) -> anyhow::Result<()> {
     let name = args.name.trim();
     if name.is_empty() || name.chars().count() > 255 {
         bail!("the application name must be 1 to 255 characters");
@@ -341,14 +304,9 @@ async fn create_app(
         bail!("client-credentials needs a confidential client (RFC 6749 §4.4)");
     }
     for uri in &args.redirect_uris {
-        redirect::validate_registered(uri, &config.oauth2.allowed_redirect_uri_schemes)
-            .map_err(anyhow::Error::msg)?;
+        redirect::validate_registered(uri, &config.oauth2.allowed_redirect_uri_schemes).map_err(anyhow::Error::msg)?;
     }
-    let redirecting = [
-        GrantType::AuthorizationCode,
-        GrantType::Implicit,
-        GrantType::OpenidHybrid,
-    ];
+    let redirecting = [GrantType::AuthorizationCode, GrantType::Implicit, GrantType::OpenidHybrid];
     if args.redirect_uris.is_empty() && grant_types.iter().any(|g| redirecting.contains(g)) {
         bail!("grant types authorization-code, implicit and openid-hybrid need at least one --redirect-uri");
     }
@@ -356,22 +314,15 @@ async fn create_app(
         None
     } else {
         let scopes = ScopeSet::parse(&args.scopes.join(" "))?;
-        if let Some(unknown) = scopes
-            .iter()
-            .find(|s| !config.oauth2.scopes.contains_key(*s))
-        {
+        if let Some(unknown) = scopes.iter().find(|s| !config.oauth2.scopes.contains_key(*s)) {
             bail!("scope {unknown:?} is not one of the configured scopes");
         }
         Some(scopes)
     };
     let owner_id = match &args.owner {
-        Some(username) => Some(
-            store
-                .user_by_username(username)
-                .await?
-                .with_context(|| format!("no user is named {username:?}"))?
-                .id,
-        ),
+        Some(username) => {
+            Some(store.user_by_username(username).await?.with_context(|| format!("no user is named {username:?}"))?.id)
+        }
         None => None,
     };
     let secret = (client_type == ClientType::Confidential).then(Secret::generate);
@@ -425,10 +376,7 @@ fn app_json(app: &Application) -> serde_json::Value {
 async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {
     let apps = store.list_applications().await?;
     if as_json {
-        println!(
-            "{}",
-            serde_json::Value::Array(apps.iter().map(app_json).collect())
-        );
+        println!("{}", serde_json::Value::Array(apps.iter().map(app_json).collect()));
         return Ok(());
     }
     if apps.is_empty() {
@@ -436,13 +384,7 @@ async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {
     }
     for app in apps {
         let grants: Vec<_> = app.grant_types.iter().map(|g| g.as_str()).collect();
-        println!(
-            "{}  {:<12}  {:<40}  {}",
-            app.client_id,
-            app.client_type.as_str(),
-            app.name,
-            grants.join(",")
-        );
+        println!("{}  {:<12}  {:<40}  {}", app.client_id, app.client_type.as_str(), app.name, grants.join(","));
     }
     Ok(())
 }

@@ -87,20 +87,14 @@ pub struct OidcSettings {
 
 impl Default for OidcSettings {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            issuer: "http://127.0.0.1:8000/o".to_owned(),
-        }
+        Self { enabled: true, issuer: "http://127.0.0.1:8000/o".to_owned() }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read settings file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("settings file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("setting `{key}`: {message}")]
@@ -129,26 +123,16 @@ impl Config {
     {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
                 text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Syntax {
-                        path: path.to_owned(),
-                        message: e.message().to_owned(),
-                    })?
+                    .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.message().to_owned() })?
             }
             None => toml::Table::new(),
         };
         apply_env(&mut table, env)?;
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                ConfigError::Invalid {
-                    key: e.path().to_string(),
-                    message: e.inner().message().to_owned(),
-                }
-            })?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid { key: e.path().to_string(), message: e.inner().message().to_owned() })?;
         config.validate()?;
         Ok(config)
     }
@@ -159,50 +143,27 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| {
-            Err(ConfigError::Invalid {
-                key: key.to_owned(),
-                message,
-            })
-        };
+        let invalid = |key: &str, message: String| Err(ConfigError::Invalid { key: key.to_owned(), message });
         let o = &self.oauth2;
         for name in o.scopes.keys() {
-            if ScopeSet::parse(name)
-                .map(|s| s.iter().count() != 1)
-                .unwrap_or(true)
-            {
-                return invalid(
-                    "oauth2.scopes",
-                    format!("{name:?} is not a valid scope name (RFC 6749 §3.3)"),
-                );
+            if ScopeSet::parse(name).map(|s| s.iter().count() != 1).unwrap_or(true) {
+                return invalid("oauth2.scopes", format!("{name:?} is not a valid scope name (RFC 6749 §3.3)"));
             }
         }
         if let Some(unknown) = o.default_scopes.iter().find(|s| !o.scopes.contains_key(*s)) {
-            return invalid(
-                "oauth2.default_scopes",
-                format!("{unknown:?} is not one of the configured scopes"),
-            );
+            return invalid("oauth2.default_scopes", format!("{unknown:?} is not one of the configured scopes"));
         }
         if o.access_token_expire_seconds == 0 {
-            return invalid(
-                "oauth2.access_token_expire_seconds",
-                "must be at least 1".into(),
-            );
+            return invalid("oauth2.access_token_expire_seconds", "must be at least 1".into());
         }
         if o.authorization_code_expire_seconds == 0 {
-            return invalid(
-                "oauth2.authorization_code_expire_seconds",
-                "must be at least 1".into(),
-            );
+            return invalid("oauth2.authorization_code_expire_seconds", "must be at least 1".into());
         }
         if o.device_flow_interval == 0 {
             return invalid("oauth2.device_flow_interval", "must be at least 1".into());
         }
         if o.allowed_redirect_uri_schemes.is_empty() {
-            return invalid(
-                "oauth2.allowed_redirect_uri_schemes",
-                "must name at least one scheme".into(),
-            );
+            return invalid("oauth2.allowed_redirect_uri_schemes", "must name at least one scheme".into());
         }
         for origin in &o.allowed_origins {
             // An origin is scheme, host and port: exactly what a browser sends.
@@ -216,10 +177,7 @@ impl Config {
             }
         }
         if self.oidc.enabled && url::Url::parse(&self.oidc.issuer).is_err() {
-            return invalid(
-                "oidc.issuer",
-                format!("{:?} is not an absolute URL", self.oidc.issuer),
-            );
+            return invalid("oidc.issuer", format!("{:?} is not an absolute URL", self.oidc.issuer));
         }
         Ok(())
     }
@@ -244,11 +202,7 @@ where
             let var = if section == "oauth2" {
                 format!("PORTCULLIS_{}", key.to_uppercase())
             } else {
-                format!(
-                    "PORTCULLIS_{}_{}",
-                    section.to_uppercase(),
-                    key.to_uppercase()
-                )
+                format!("PORTCULLIS_{}_{}", section.to_uppercase(), key.to_uppercase())
             };
             known.insert(var, (section.clone(), key.clone(), default.clone()));
         }
@@ -257,22 +211,14 @@ where
         let Some((section, key, default)) = known.get(&var) else {
             continue;
         };
-        let value = env_value(default, &raw).map_err(|message| ConfigError::Env {
-            var: var.clone(),
-            message,
-        })?;
-        let entry = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let value = env_value(default, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         match entry.as_table_mut() {
             Some(section_table) => {
                 section_table.insert(key.clone(), value);
             }
             None => {
-                return Err(ConfigError::Invalid {
-                    key: section.clone(),
-                    message: "must be a table".into(),
-                });
+                return Err(ConfigError::Invalid { key: section.clone(), message: "must be a table".into() });
             }
         }
     }
@@ -289,11 +235,9 @@ fn env_value(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
     };
     match default {
         toml::Value::String(_) => Ok(toml::Value::String(raw.to_owned())),
-        toml::Value::Integer(_) => raw
-            .trim()
-            .parse::<i64>()
-            .map(toml::Value::Integer)
-            .map_err(|_| format!("{raw:?} is not a whole number")),
+        toml::Value::Integer(_) => {
+            raw.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| format!("{raw:?} is not a whole number"))
+        }
         toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
             "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
@@ -315,19 +259,10 @@ mod tests {
     use super::*;
 
     fn load(file: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().map_err(|source| ConfigError::Read {
-            path: "tmp".into(),
-            source,
-        })?;
+        let dir = tempfile::tempdir().map_err(|source| ConfigError::Read { path: "tmp".into(), source })?;
         let path = dir.path().join("portcullis.toml");
-        std::fs::write(&path, file).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        Config::load(
-            Some(&path),
-            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
+        std::fs::write(&path, file).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Config::load(Some(&path), env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
     }
 
     #[test]
@@ -362,51 +297,29 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let err = load("[oauth2]\naccess_token_expire_seconds = \"soon\"\n", &[])
-            .map(|_| ())
-            .err();
+        let err = load("[oauth2]\naccess_token_expire_seconds = \"soon\"\n", &[]).map(|_| ()).err();
         let text = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            text.contains("oauth2.access_token_expire_seconds"),
-            "{text}"
-        );
+        assert!(text.contains("oauth2.access_token_expire_seconds"), "{text}");
 
-        let text = load("[oauth2]\nacess_token_expire_seconds = 5\n", &[])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let text =
+            load("[oauth2]\nacess_token_expire_seconds = 5\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("acess_token_expire_seconds"), "{text}");
 
-        let text = load("", &[("PORTCULLIS_PKCE_REQUIRED", "maybe")])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let text = load("", &[("PORTCULLIS_PKCE_REQUIRED", "maybe")]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("PORTCULLIS_PKCE_REQUIRED"), "{text}");
 
-        let text = load("[oauth2]\ndefault_scopes = [\"admin\"]\n", &[])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let text =
+            load("[oauth2]\ndefault_scopes = [\"admin\"]\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("oauth2.default_scopes"), "{text}");
 
-        let text = load(
-            "[oauth2]\nallowed_origins = [\"https://a.example/path\"]\n",
-            &[],
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-        assert!(text.contains("oauth2.allowed_origins"), "{text}");
-        assert!(load(
-            "[oauth2]\nallowed_origins = [\"https://a.example:8443\"]\n",
-            &[]
-        )
-        .is_ok());
-
-        let text = load("[oauth2\n", &[])
+        let text = load("[oauth2]\nallowed_origins = [\"https://a.example/path\"]\n", &[])
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
+        assert!(text.contains("oauth2.allowed_origins"), "{text}");
+        assert!(load("[oauth2]\nallowed_origins = [\"https://a.example:8443\"]\n", &[]).is_ok());
+
+        let text = load("[oauth2\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("not valid TOML"), "{text}");
     }
 }

@@ -99,10 +99,7 @@ mod tests {
         let b = Secret::generate();
         assert_eq!(a.expose().len(), 43);
         assert_ne!(a.expose(), b.expose());
-        assert!(a
-            .expose()
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(format!("{a:?}"), "Secret([redacted])");
         let id = random_alphanumeric(32);
         assert!(id.len() == 32 && id.bytes().all(|c| c.is_ascii_alphanumeric()));

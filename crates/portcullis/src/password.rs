@@ -53,9 +53,7 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     }
     let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
     match parsed {
-        Some(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Some(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         None => {
             if let Some(dummy) = dummy_hash().and_then(|s| PasswordHash::new(s).ok()) {
                 let _ = Argon2::default().verify_password(password.as_bytes(), &dummy);
@@ -67,9 +65,7 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
 
 fn dummy_hash() -> Option<&'static str> {
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    DUMMY
-        .get_or_init(|| hash("portcullis-timing-equaliser").ok())
-        .as_deref()
+    DUMMY.get_or_init(|| hash("portcullis-timing-equaliser").ok()).as_deref()
 }
 
 #[cfg(test)]
@@ -85,9 +81,6 @@ mod tests {
         assert!(!verify("correct horse", None));
         assert_eq!(hash("short"), Err(PasswordError::TooShort));
         assert_eq!(hash("12345678901"), Err(PasswordError::Numeric));
-        assert_eq!(
-            hash(&"x".repeat(MAX_LENGTH + 1)),
-            Err(PasswordError::TooLong)
-        );
+        assert_eq!(hash(&"x".repeat(MAX_LENGTH + 1)), Err(PasswordError::TooLong));
     }
 }

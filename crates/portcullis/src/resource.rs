@@ -11,9 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use http::header::CACHE_CONTROL;
 use http::{HeaderValue, StatusCode};
-use portcullis_axum::{
-    require_scopes, Authenticated, ReadWrite, ScopeSet, Scoped, TokenInfo, Verifier, VerifyError,
-};
+use portcullis_axum::{require_scopes, Authenticated, ReadWrite, ScopeSet, Scoped, TokenInfo, Verifier, VerifyError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -37,21 +35,15 @@ impl StoreVerifier {
 #[async_trait]
 impl Verifier for StoreVerifier {
     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
-        let record = self
-            .store
-            .access_token(&TokenHash::of(token))
-            .await
-            .map_err(|e| VerifyError(e.to_string()))?;
-        Ok(record
-            .filter(|r| r.is_valid(self.clock.now()))
-            .map(|r| TokenInfo {
-                scope: ScopeSet::parse(&r.scope).unwrap_or_default(),
-                client_id: r.client_id,
-                user_id: r.user_id.map(|id| id.to_string()),
-                username: r.username,
-                expires_at: r.expires_at,
-                issued_at: r.created_at,
-            }))
+        let record = self.store.access_token(&TokenHash::of(token)).await.map_err(|e| VerifyError(e.to_string()))?;
+        Ok(record.filter(|r| r.is_valid(self.clock.now())).map(|r| TokenInfo {
+            scope: ScopeSet::parse(&r.scope).unwrap_or_default(),
+            client_id: r.client_id,
+            user_id: r.user_id.map(|id| id.to_string()),
+            username: r.username,
+            expires_at: r.expires_at,
+            issued_at: r.created_at,
+        }))
     }
 }
 
@@ -94,9 +86,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.response();
-        response
-            .headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }
@@ -110,7 +100,8 @@ impl ApiError {
             )
                 .into_response(),
             Self::Invalid(why) => {
-                (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": why}))).into_response()
+                (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": why})))
+                    .into_response()
             }
             Self::Store(e) => {
                 tracing::error!(error = %e, "api request failed");
@@ -125,11 +116,7 @@ impl ApiError {
 }
 
 async fn token_user(store: &dyn Store, token: &TokenInfo) -> Result<User, ApiError> {
-    let id = token
-        .user_id
-        .as_deref()
-        .and_then(|id| id.parse().ok())
-        .ok_or(ApiError::NoUser)?;
+    let id = token.user_id.as_deref().and_then(|id| id.parse().ok()).ok_or(ApiError::NoUser)?;
     store.user_by_id(id).await?.ok_or(ApiError::NoUser)
 }
 
@@ -146,10 +133,7 @@ async fn me_json(store: &dyn Store, user: User) -> Result<Json<Me>, ApiError> {
 }
 
 /// `GET /api/me/`: scope `read`.
-async fn me(
-    State(state): State<AppState>,
-    Scoped(token, ..): Scoped<ReadWrite>,
-) -> Result<Json<Me>, ApiError> {
+async fn me(State(state): State<AppState>, Scoped(token, ..): Scoped<ReadWrite>) -> Result<Json<Me>, ApiError> {
     let user = token_user(state.store.as_ref(), &token).await?;
     me_json(state.store.as_ref(), user).await
 }
@@ -166,12 +150,8 @@ impl MeUpdate {
     /// Django's limits: 150 characters for names, 254 for an address.
     fn validate(self) -> Result<ProfileUpdate, String> {
         let check = |value: &Option<String>, field: &str, max: usize| match value {
-            Some(v) if v.chars().count() > max => {
-                Err(format!("{field} must be at most {max} characters"))
-            }
-            Some(v) if v.chars().any(char::is_control) => {
-                Err(format!("{field} must not contain control characters"))
-            }
+            Some(v) if v.chars().count() > max => Err(format!("{field} must be at most {max} characters")),
+            Some(v) if v.chars().any(char::is_control) => Err(format!("{field} must not contain control characters")),
             _ => Ok(()),
         };
         check(&self.first_name, "first_name", 150)?;
@@ -180,9 +160,7 @@ impl MeUpdate {
         if let Some(email) = &self.email {
             let valid = match email.split_once('@') {
                 Some((local, domain)) => {
-                    !local.is_empty()
-                        && domain.contains('.')
-                        && !email.contains(char::is_whitespace)
+                    !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
                 }
                 None => false,
             };
@@ -190,11 +168,7 @@ impl MeUpdate {
                 return Err("email is not a valid address".into());
             }
         }
-        Ok(ProfileUpdate {
-            first_name: self.first_name,
-            last_name: self.last_name,
-            email: self.email,
-        })
+        Ok(ProfileUpdate { first_name: self.first_name, last_name: self.last_name, email: self.email })
     }
 }
 
@@ -207,24 +181,14 @@ async fn update_me(
     let Json(update) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let update = update.validate().map_err(ApiError::Invalid)?;
     let user = token_user(state.store.as_ref(), &token).await?;
-    let user = state
-        .store
-        .update_profile(user.id, &update)
-        .await?
-        .ok_or(ApiError::NoUser)?;
+    let user = state.store.update_profile(user.id, &update).await?.ok_or(ApiError::NoUser)?;
     me_json(state.store.as_ref(), user).await
 }
 
 /// `GET /api/groups/`: scope `groups`; the user's groups as `[{"name": …}]`.
-async fn groups(
-    State(state): State<AppState>,
-    Scoped(token, ..): Scoped<GroupsScope>,
-) -> Result<Response, ApiError> {
+async fn groups(State(state): State<AppState>, Scoped(token, ..): Scoped<GroupsScope>) -> Result<Response, ApiError> {
     let user = token_user(state.store.as_ref(), &token).await?;
     let groups = state.store.user_groups(user.id).await?;
-    let body: Vec<_> = groups
-        .into_iter()
-        .map(|name| json!({ "name": name }))
-        .collect();
+    let body: Vec<_> = groups.into_iter().map(|name| json!({ "name": name })).collect();
     Ok(Json(body).into_response())
 }

@@ -164,8 +164,18 @@ CREATE TABLE sessions (
     id_hash BLOB PRIMARY KEY,
     user_id BIGINT REFERENCES users(id) ON DELETE CASCADE,
     data TEXT NOT NULL DEFAULT '{}',
+    csrf_token TEXT NOT NULL,                 -- the session's token for every form
+    auth_time BIGINT,                         -- when the user last entered a password
     created_at BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX sessions_expiry ON sessions(expires_at);
+
+-- Failed logins, by account and by address, for throttling across instances.
+CREATE TABLE login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    throttle_key TEXT NOT NULL,
+    failed_at BIGINT NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures(throttle_key, failed_at);

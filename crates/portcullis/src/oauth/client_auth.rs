@@ -43,13 +43,9 @@ pub fn authorization_header(headers: &HeaderMap) -> Result<Authorization, OAuthE
         return Ok(Authorization::None);
     };
     if values.next().is_some() {
-        return Err(OAuthError::invalid_request(
-            "more than one Authorization header",
-        ));
+        return Err(OAuthError::invalid_request("more than one Authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    let value = value.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
@@ -84,42 +80,27 @@ fn parse_basic(encoded: &str) -> Result<ClientCredentials, OAuthError> {
 
 fn form_decode(component: &str) -> Option<String> {
     let plus_as_space = component.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_as_space)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    percent_encoding::percent_decode_str(&plus_as_space).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 /// The client credentials of a request, from the header or the body but never both:
 /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
 /// request."
-pub fn credentials(
-    auth: Authorization,
-    params: &Params,
-) -> Result<Option<ClientCredentials>, OAuthError> {
+pub fn credentials(auth: Authorization, params: &Params) -> Result<Option<ClientCredentials>, OAuthError> {
     match auth {
         Authorization::Basic(credentials) => {
             if params.get("client_secret").is_some() {
-                return Err(OAuthError::invalid_request(
-                    "client credentials sent both in the header and the body",
-                ));
+                return Err(OAuthError::invalid_request("client credentials sent both in the header and the body"));
             }
-            if params
-                .get("client_id")
-                .is_some_and(|id| id != credentials.client_id)
-            {
-                return Err(OAuthError::invalid_request(
-                    "client_id in the body differs from the Basic credentials",
-                ));
+            if params.get("client_id").is_some_and(|id| id != credentials.client_id) {
+                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
             }
             Ok(Some(credentials))
         }
         Authorization::Bearer(_) => Err(OAuthError::invalid_client(true)),
         Authorization::None => Ok(params.get("client_id").map(|id| ClientCredentials {
             client_id: id.to_owned(),
-            secret: params
-                .get("client_secret")
-                .map(|s| Secret::new(s.to_owned())),
+            secret: params.get("client_secret").map(|s| Secret::new(s.to_owned())),
             method: Method::Body,
         })),
     }
@@ -136,18 +117,14 @@ pub async fn authenticate(
         return Err(AuthFailure::Rejected(OAuthError::invalid_client(false)));
     };
     let basic = credentials.method == Method::Basic;
-    let app = store
-        .application_by_client_id(&credentials.client_id)
-        .await
-        .map_err(AuthFailure::Store)?;
+    let app = store.application_by_client_id(&credentials.client_id).await.map_err(AuthFailure::Store)?;
     let presented = credentials.secret.as_ref().map(Secret::hash);
     let ok = match (&app, presented) {
         // The comparison is of hashes, in constant time: neither the stored hash nor the
         // presented secret leaks through timing.
-        (Some(app), Some(presented)) if app.client_type == ClientType::Confidential => app
-            .client_secret_hash
-            .as_ref()
-            .is_some_and(|stored| stored.ct_eq(&presented)),
+        (Some(app), Some(presented)) if app.client_type == ClientType::Confidential => {
+            app.client_secret_hash.as_ref().is_some_and(|stored| stored.ct_eq(&presented))
+        }
         (Some(app), None) => app.client_type == ClientType::Public,
         _ => false,
     };
@@ -181,10 +158,7 @@ mod tests {
     fn basic(raw: &str) -> Result<Authorization, OAuthError> {
         let mut h = HeaderMap::new();
         let value = format!("Basic {}", STANDARD.encode(raw));
-        h.insert(
-            AUTHORIZATION,
-            HeaderValue::from_str(&value).map_err(|_| OAuthError::invalid_request("x"))?,
-        );
+        h.insert(AUTHORIZATION, HeaderValue::from_str(&value).map_err(|_| OAuthError::invalid_request("x"))?);
         authorization_header(&h)
     }
 
@@ -197,10 +171,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            basic("public:"),
-            Ok(Authorization::Basic(ClientCredentials { secret: None, .. }))
-        ));
+        assert!(matches!(basic("public:"), Ok(Authorization::Basic(ClientCredentials { secret: None, .. }))));
     }
 
     #[test]
@@ -214,9 +185,7 @@ mod tests {
         assert!(authorization_header(&h).is_err());
         h.insert(AUTHORIZATION, HeaderValue::from_static("Digest x"));
         assert_eq!(
-            authorization_header(&h)
-                .err()
-                .map(|e| (e.code, e.basic_challenge)),
+            authorization_header(&h).err().map(|e| (e.code, e.basic_challenge)),
             Some((super::super::ErrorCode::InvalidClient, true))
         );
     }

@@ -20,10 +20,7 @@ use crate::app::{paths, route_both, AppState};
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     // Browser apps (public clients) call the token and revocation endpoints from their
     // own origin; only the configured origins may read the answers.
-    let origins: Vec<HeaderValue> = allowed_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins: Vec<HeaderValue> = allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST])
@@ -37,21 +34,13 @@ pub fn router(allowed_origins: &[String]) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
 }
 
-fn body_params(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Params, OAuthError> {
-    let body = body
-        .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
+fn body_params(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, OAuthError> {
+    let body = body.map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
     Params::from_body(headers, &body)
 }
 
 /// `POST /o/token/` (RFC 6749 §3.2).
-async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let result = async {
         let params = body_params(&headers, body)?;
         let authorization = authorization_header(&headers)?;
@@ -80,14 +69,7 @@ async fn revoke_token(
         let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
         let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
         let token = params.require("token")?;
-        revoke::revoke(
-            state.store.as_ref(),
-            &app,
-            token,
-            params.get("token_type_hint"),
-            state.clock.now(),
-        )
-        .await?;
+        revoke::revoke(state.store.as_ref(), &app, token, params.get("token_type_hint"), state.clock.now()).await?;
         Ok(())
     }
     .await;
@@ -109,29 +91,16 @@ async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let params = if method == Method::GET {
-        Params::from_query(uri.query())
-    } else {
-        body_params(&headers, body)
-    };
+    let params = if method == Method::GET { Params::from_query(uri.query()) } else { body_params(&headers, body) };
     let result = async {
         let params = params?;
         let authorization = authorization_header(&headers)?;
-        match introspect::authorize_caller(
-            state.store.as_ref(),
-            &state.verifier,
-            authorization,
-            &params,
-        )
-        .await
-        {
+        match introspect::authorize_caller(state.store.as_ref(), &state.verifier, authorization, &params).await {
             Ok(()) => {}
             Err(CallerRejected::Client(e)) => return Ok(Err(e.into_response())),
             Err(CallerRejected::Bearer(e)) => return Ok(Err(e.into_response())),
         }
-        introspect::introspect(&state.verifier, &params)
-            .await
-            .map(Ok)
+        introspect::introspect(&state.verifier, &params).await.map(Ok)
     }
     .await;
     match result {

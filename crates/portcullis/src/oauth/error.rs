@@ -71,11 +71,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            description: description.into(),
-            basic_challenge: false,
-        }
+        Self { code, description: description.into(), basic_challenge: false }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -131,17 +127,11 @@ pub(crate) fn no_store(response: &mut Response) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.code.as_str(),
-            error_description: &self.description,
-        };
+        let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
         let mut response = (self.status(), Json(body)).into_response();
         no_store(&mut response);
         if self.basic_challenge {
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"portcullis\""),
-            );
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"portcullis\""));
         }
         response
     }
@@ -171,29 +161,14 @@ impl IntoResponse for EndpointError {
             Self::OAuth(error) => return error.into_response(),
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "The server is temporarily unavailable",
-                )
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The server is temporarily unavailable")
             }
             other => {
                 tracing::error!(error = %other, "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "The server could not complete the request",
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request")
             }
         };
-        let mut response = (
-            status,
-            Json(ErrorBody {
-                error: code,
-                error_description: description,
-            }),
-        )
-            .into_response();
+        let mut response = (status, Json(ErrorBody { error: code, error_description: description })).into_response();
         no_store(&mut response);
         response
     }

@@ -34,44 +34,26 @@ pub async fn authorize_caller(
                 AuthErrorKind::InsufficientScope(INTROSPECTION_SCOPE.into()),
                 realm,
             ))),
-            Ok(None) => Err(CallerRejected::Bearer(AuthError::new(
-                AuthErrorKind::InvalidToken,
-                realm,
-            ))),
-            Err(_) => Err(CallerRejected::Bearer(AuthError::new(
-                AuthErrorKind::Unavailable,
-                realm,
-            ))),
+            Ok(None) => Err(CallerRejected::Bearer(AuthError::new(AuthErrorKind::InvalidToken, realm))),
+            Err(_) => Err(CallerRejected::Bearer(AuthError::new(AuthErrorKind::Unavailable, realm))),
         };
     }
-    let credentials = client_auth::credentials(authorization, params)
-        .map_err(|e| CallerRejected::Client(e.into()))?;
-    let basic = credentials
-        .as_ref()
-        .is_none_or(|c| c.method == client_auth::Method::Basic);
-    let app = client_auth::authenticate(store, credentials)
-        .await
-        .map_err(|e| CallerRejected::Client(e.into()))?;
+    let credentials = client_auth::credentials(authorization, params).map_err(|e| CallerRejected::Client(e.into()))?;
+    let basic = credentials.as_ref().is_none_or(|c| c.method == client_auth::Method::Basic);
+    let app = client_auth::authenticate(store, credentials).await.map_err(|e| CallerRejected::Client(e.into()))?;
     if app.client_type != ClientType::Confidential {
-        return Err(CallerRejected::Client(
-            OAuthError::invalid_client(basic).into(),
-        ));
+        return Err(CallerRejected::Client(OAuthError::invalid_client(basic).into()));
     }
     Ok(())
 }
 
 /// The answer for `token`: its details while it is valid, `{"active": false}` for
 /// anything else (RFC 7662 §2.2).
-pub async fn introspect(
-    verifier: &TokenVerifier,
-    params: &Params,
-) -> Result<Introspection, EndpointError> {
+pub async fn introspect(verifier: &TokenVerifier, params: &Params) -> Result<Introspection, EndpointError> {
     let token = params.require("token")?;
     match verifier.verify(token).await {
         Ok(Some(info)) => Ok(Introspection::active(&info)),
         Ok(None) => Ok(Introspection::inactive()),
-        Err(e) => Err(EndpointError::Store(crate::store::StoreError::Unavailable(
-            e.0,
-        ))),
+        Err(e) => Err(EndpointError::Store(crate::store::StoreError::Unavailable(e.0))),
     }
 }

@@ -24,15 +24,8 @@ impl Params {
             return Err(OAuthError::invalid_request("the request body is too large"));
         }
         let content_type = headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
-        let media_type = content_type
-            .map(|ct| {
-                ct.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
+        let media_type =
+            content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).unwrap_or_default();
         match media_type.as_str() {
             "application/x-www-form-urlencoded" => Self::from_urlencoded(body),
             "application/json" => Self::from_json(body),
@@ -56,9 +49,7 @@ impl Params {
         for (name, value) in form_urlencoded::parse(body) {
             // Percent-decoded bytes that are not UTF-8 come back with U+FFFD in them.
             if name.contains('\u{fffd}') || value.contains('\u{fffd}') {
-                return Err(OAuthError::invalid_request(
-                    "a parameter is not valid UTF-8",
-                ));
+                return Err(OAuthError::invalid_request("a parameter is not valid UTF-8"));
             }
             params.insert(name.into_owned(), value.into_owned())?;
         }
@@ -66,18 +57,14 @@ impl Params {
     }
 
     fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
-        let JsonPairs(pairs) = serde_json::from_slice(body)
-            .map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;
+        let JsonPairs(pairs) =
+            serde_json::from_slice(body).map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;
         let mut params = Self::default();
         for (name, value) in pairs {
             match value {
                 serde_json::Value::String(s) => params.insert(name, s)?,
                 serde_json::Value::Null => {}
-                _ => {
-                    return Err(OAuthError::invalid_request(format!(
-                        "parameter {name} must be a string"
-                    )))
-                }
+                _ => return Err(OAuthError::invalid_request(format!("parameter {name} must be a string"))),
             }
         }
         Ok(params)
@@ -94,9 +81,7 @@ impl Params {
         // they were omitted from the request." and "Request and response parameters MUST
         // NOT be included more than once."
         if self.0.contains_key(&name) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
+            return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
         }
         if !value.is_empty() {
             self.0.insert(name, value);
@@ -110,8 +95,7 @@ impl Params {
 
     /// A parameter the request must carry.
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
     }
 }
 
@@ -127,10 +111,7 @@ impl<'de> serde::Deserialize<'de> for JsonPairs {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<JsonPairs, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonPairs, A::Error> {
                 let mut pairs = Vec::new();
                 while let Some(pair) = map.next_entry()? {
                     if pairs.len() > MAX_PARAMS {
@@ -152,17 +133,13 @@ mod tests {
 
     fn form() -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"),
-        );
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"));
         h
     }
 
     #[test]
     fn forms_and_json() {
-        let p = Params::from_body(&form(), b"grant_type=password&username=a+b&scope=")
-            .unwrap_or_default();
+        let p = Params::from_body(&form(), b"grant_type=password&username=a+b&scope=").unwrap_or_default();
         assert_eq!(p.get("username"), Some("a b"));
         assert_eq!(p.get("scope"), None, "empty means omitted (RFC 6749 §3.1)");
         let mut h = HeaderMap::new();
@@ -179,10 +156,7 @@ mod tests {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         assert!(Params::from_body(&h, br#"{"a":1}"#).is_err());
         assert!(Params::from_body(&h, br#"[1]"#).is_err());
-        assert!(
-            Params::from_body(&h, br#"{"a":"1","a":"2"}"#).is_err(),
-            "repeated JSON members too"
-        );
+        assert!(Params::from_body(&h, br#"{"a":"1","a":"2"}"#).is_err(), "repeated JSON members too");
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(Params::from_body(&h, b"a=1").is_err());
         assert!(Params::from_body(&HeaderMap::new(), b"").is_ok());

@@ -19,11 +19,7 @@ pub fn allowed(settings: &OAuth2Settings, app: &Application) -> ScopeSet {
 /// MUST either process the request using a pre-defined default value or fail the
 /// request indicating an invalid scope." Portcullis uses the configured defaults, and
 /// fails when none of them is allowed for the application.
-pub fn resolve(
-    requested: Option<&str>,
-    settings: &OAuth2Settings,
-    app: &Application,
-) -> Result<ScopeSet, OAuthError> {
+pub fn resolve(requested: Option<&str>, settings: &OAuth2Settings, app: &Application) -> Result<ScopeSet, OAuthError> {
     let allowed = allowed(settings, app);
     match requested {
         None => {
@@ -36,12 +32,9 @@ pub fn resolve(
             Ok(defaults)
         }
         Some(raw) => {
-            let requested =
-                ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            let requested = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
             if requested.is_empty() {
-                return Err(OAuthError::invalid_scope(
-                    "the scope parameter names no scope",
-                ));
+                return Err(OAuthError::invalid_scope("the scope parameter names no scope"));
             }
             if let Some(bad) = requested.iter().find(|s| !allowed.contains(s)) {
                 return Err(OAuthError::invalid_scope(format!(
@@ -62,9 +55,7 @@ pub fn narrow(requested: Option<&str>, granted: &ScopeSet) -> Result<ScopeSet, O
     };
     let requested = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     if requested.is_empty() || !requested.is_subset(granted) {
-        return Err(OAuthError::invalid_scope(
-            "the requested scope exceeds the scope originally granted",
-        ));
+        return Err(OAuthError::invalid_scope("the requested scope exceeds the scope originally granted"));
     }
     Ok(requested)
 }
@@ -98,16 +89,8 @@ mod tests {
     fn defaults_and_limits() {
         let s = OAuth2Settings::default();
         assert_eq!(resolve(None, &s, &app(None)).unwrap().to_string(), "read");
-        assert_eq!(
-            resolve(Some("write read"), &s, &app(None))
-                .unwrap()
-                .to_string(),
-            "read write"
-        );
-        assert_eq!(
-            resolve(Some("admin"), &s, &app(None)).unwrap_err().code,
-            super::super::ErrorCode::InvalidScope
-        );
+        assert_eq!(resolve(Some("write read"), &s, &app(None)).unwrap().to_string(), "read write");
+        assert_eq!(resolve(Some("admin"), &s, &app(None)).unwrap_err().code, super::super::ErrorCode::InvalidScope);
         assert!(resolve(Some("write"), &s, &app(Some("read"))).is_err());
         assert!(resolve(None, &s, &app(Some("write"))).is_err());
         // An app allowed a scope the settings no longer have cannot get it.

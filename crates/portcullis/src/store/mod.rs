@@ -42,10 +42,9 @@ impl StoreError {
     pub(crate) fn from_sqlx(error: sqlx::Error, what: &'static str) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => Self::Unavailable(error.to_string()),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                Self::Unavailable(error.to_string())
+            }
             _ => Self::Database(error),
         }
     }
@@ -98,6 +97,29 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()>;
     /// Revokes every refresh token of the family and every access token issued with one.
     async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()>;
+    // Authorization codes and consent.
+    async fn insert_code(&self, code: &NewCode) -> Result<()>;
+    async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>>;
+    /// Marks the code used and stores the tokens it buys, in one transaction. A code
+    /// already used is a replay: the tokens it bought are revoked (RFC 6749 §4.1.2:
+    /// "If an authorization code is used more than once, the authorization server MUST
+    /// deny the request and SHOULD revoke (when possible) all tokens previously issued
+    /// based on that authorization code.").
+    async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome>;
+    /// The scope the user has agreed to give the application, if any.
+    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>>;
+    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()>;
+
+    // Browser sessions and login throttling.
+    async fn create_session(&self, session: &NewSession) -> Result<()>;
+    /// The session, unless it has expired.
+    async fn session(&self, id_hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, id_hash: &TokenHash) -> Result<()>;
+    async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()>;
+    /// Failures for `key` at or after `since`.
+    async fn login_failures(&self, key: &str, since: i64) -> Result<i64>;
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
+
     /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
     /// when their whole family is dead, so reuse detection keeps working.
     async fn clear_tokens(&self, now: i64) -> Result<Cleared>;
@@ -113,9 +135,7 @@ pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dy
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(
-            PostgresStore::connect(url, pool_size).await?,
-        ))
+        Ok(std::sync::Arc::new(PostgresStore::connect(url, pool_size).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
@@ -124,16 +144,9 @@ pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dy
 /// Lists are kept as space-separated text (as django-oauth-toolkit keeps redirect URIs);
 /// none of their items may contain a space.
 pub(crate) fn join_list<S: AsRef<str>>(items: &[S]) -> String {
-    items
-        .iter()
-        .map(AsRef::as_ref)
-        .collect::<Vec<_>>()
-        .join(" ")
+    items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ")
 }
 
 pub(crate) fn split_list(text: &str) -> Vec<String> {
-    text.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }

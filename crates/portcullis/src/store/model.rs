@@ -68,9 +68,7 @@ impl FromStr for ClientType {
         match s {
             "confidential" => Ok(Self::Confidential),
             "public" => Ok(Self::Public),
-            _ => Err(format!(
-                "unknown client type {s:?} (expected confidential or public)"
-            )),
+            _ => Err(format!("unknown client type {s:?} (expected confidential or public)")),
         }
     }
 }
@@ -117,16 +115,10 @@ impl fmt::Display for GrantType {
 impl FromStr for GrantType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|g| g.as_str()).collect();
-                format!(
-                    "unknown grant type {s:?} (expected one of {})",
-                    names.join(", ")
-                )
-            })
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|g| g.as_str()).collect();
+            format!("unknown grant type {s:?} (expected one of {})", names.join(", "))
+        })
     }
 }
 
@@ -237,9 +229,7 @@ impl RefreshTokenRecord {
         }
         match self.rotated_at {
             None => RefreshVerdict::Exchange,
-            Some(at) if grace_seconds > 0 && now - at <= grace_seconds => {
-                RefreshVerdict::GraceRetry
-            }
+            Some(at) if grace_seconds > 0 && now - at <= grace_seconds => RefreshVerdict::GraceRetry,
             Some(_) => RefreshVerdict::Reuse,
         }
     }
@@ -292,6 +282,68 @@ pub enum RefreshOutcome {
     Dead,
 }
 
+/// A browser session. The cookie holds a random id; the store keeps its hash.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id_hash: TokenHash,
+    pub user_id: Option<i64>,
+    pub csrf_token: String,
+    pub auth_time: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub user_id: Option<i64>,
+    pub csrf_token: String,
+    pub auth_time: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// An authorization code to store (RFC 6749 §4.1.2).
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub hash: TokenHash,
+    pub application_id: i64,
+    pub user_id: i64,
+    /// The `redirect_uri` the request named, or empty when it named none: RFC 6749
+    /// §4.1.3 requires the token request to repeat it exactly when it was given.
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: String,
+    pub code_challenge_method: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CodeRecord {
+    pub id: i64,
+    pub application_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: String,
+    pub code_challenge_method: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// What became of an attempt to exchange a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    Issued,
+    /// The code had been used: everything issued from it is now revoked.
+    Replayed,
+    Expired,
+}
+
 /// How many rows `cleartokens` removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleared {
@@ -304,11 +356,7 @@ pub struct Cleared {
 mod tests {
     use super::*;
 
-    fn token(
-        rotated_at: Option<i64>,
-        revoked_at: Option<i64>,
-        expires_at: Option<i64>,
-    ) -> RefreshTokenRecord {
+    fn token(rotated_at: Option<i64>, revoked_at: Option<i64>, expires_at: Option<i64>) -> RefreshTokenRecord {
         RefreshTokenRecord {
             id: 1,
             application_id: 1,
@@ -326,30 +374,12 @@ mod tests {
 
     #[test]
     fn refresh_verdicts() {
-        assert_eq!(
-            token(None, None, None).verdict(100, 0),
-            RefreshVerdict::Exchange
-        );
-        assert_eq!(
-            token(None, Some(50), None).verdict(100, 0),
-            RefreshVerdict::Dead
-        );
-        assert_eq!(
-            token(None, None, Some(100)).verdict(100, 0),
-            RefreshVerdict::Dead
-        );
-        assert_eq!(
-            token(Some(90), None, None).verdict(100, 0),
-            RefreshVerdict::Reuse
-        );
-        assert_eq!(
-            token(Some(90), None, None).verdict(100, 10),
-            RefreshVerdict::GraceRetry
-        );
-        assert_eq!(
-            token(Some(89), None, None).verdict(100, 10),
-            RefreshVerdict::Reuse
-        );
+        assert_eq!(token(None, None, None).verdict(100, 0), RefreshVerdict::Exchange);
+        assert_eq!(token(None, Some(50), None).verdict(100, 0), RefreshVerdict::Dead);
+        assert_eq!(token(None, None, Some(100)).verdict(100, 0), RefreshVerdict::Dead);
+        assert_eq!(token(Some(90), None, None).verdict(100, 0), RefreshVerdict::Reuse);
+        assert_eq!(token(Some(90), None, None).verdict(100, 10), RefreshVerdict::GraceRetry);
+        assert_eq!(token(Some(89), None, None).verdict(100, 10), RefreshVerdict::Reuse);
     }
 
     #[test]

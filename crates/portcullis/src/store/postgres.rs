@@ -3,10 +3,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-use super::sql::{
-    application_columns, refresh_columns, sql_store, user_columns, ApplicationRow,
-    ACCESS_TOKEN_BY_HASH,
-};
+use super::sql::{application_columns, refresh_columns, sql_store, user_columns, ApplicationRow, ACCESS_TOKEN_BY_HASH};
 use super::*;
 
 /// PostgreSQL, for many stateless instances on one database. Row locks and
@@ -50,9 +47,7 @@ impl PostgresStore {
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
 }

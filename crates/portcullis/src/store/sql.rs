@@ -63,19 +63,13 @@ impl TryFrom<ApplicationRow> for Application {
     type Error = StoreError;
 
     fn try_from(row: ApplicationRow) -> Result<Self, StoreError> {
-        let corrupt =
-            |what: String| StoreError::Corrupt(format!("application {}: {what}", row.client_id));
+        let corrupt = |what: String| StoreError::Corrupt(format!("application {}: {what}", row.client_id));
         let client_secret_hash = match &row.client_secret_hash {
-            Some(bytes) => Some(
-                TokenHash::from_slice(bytes).ok_or_else(|| corrupt("secret hash length".into()))?,
-            ),
+            Some(bytes) => Some(TokenHash::from_slice(bytes).ok_or_else(|| corrupt("secret hash length".into()))?),
             None => None,
         };
-        let grant_types = split_list(&row.grant_types)
-            .iter()
-            .map(|g| g.parse())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(corrupt)?;
+        let grant_types =
+            split_list(&row.grant_types).iter().map(|g| g.parse()).collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
         let allowed_scopes = match &row.allowed_scopes {
             Some(s) => Some(ScopeSet::parse(s).map_err(|e| corrupt(e.to_string()))?),
             None => None,
@@ -418,6 +412,171 @@ macro_rules! sql_store {
                 Ok(RefreshOutcome::Issued)
             }
 
+            async fn insert_code(&self, c: &NewCode) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, application_id, user_id, redirect_uri, scope, \
+                       code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(c.hash.as_bytes())
+                .bind(c.application_id)
+                .bind(c.user_id)
+                .bind(&c.redirect_uri)
+                .bind(&c.scope)
+                .bind(&c.code_challenge)
+                .bind(&c.code_challenge_method)
+                .bind(&c.nonce)
+                .bind(c.auth_time)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "authorization code"))?;
+                Ok(())
+            }
+
+            async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, application_id, user_id, redirect_uri, scope, code_challenge, code_challenge_method, \
+                       nonce, auth_time, created_at, expires_at, used_at \
+                     FROM authorization_codes WHERE code_hash = $1",
+                )
+                .bind(hash.as_bytes())
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome> {
+                let mut tx = self.writer().begin().await?;
+                // The conditional update is the single-use check: of two concurrent
+                // redemptions only one changes the row.
+                let taken = sqlx::query(
+                    "UPDATE authorization_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(code_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if taken == 0 {
+                    let used: Option<Option<i64>> = sqlx::query_scalar("SELECT used_at FROM authorization_codes WHERE id = $1")
+                        .bind(code_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if !matches!(used, Some(Some(_))) {
+                        return Ok(RedeemOutcome::Expired);
+                    }
+                    sqlx::query(
+                        "UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND (code_id = $1 OR \
+                           refresh_family IN (SELECT family FROM refresh_tokens WHERE code_id = $1))",
+                    )
+                    .bind(code_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND \
+                           family IN (SELECT family FROM refresh_tokens WHERE code_id = $1)",
+                    )
+                    .bind(code_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(RedeemOutcome::Replayed);
+                }
+                Self::write_tokens(&mut tx, tokens, None, None).await?;
+                tx.commit().await?;
+                Ok(RedeemOutcome::Issued)
+            }
+
+            async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2")
+                    .bind(user_id)
+                    .bind(application_id)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO consents (user_id, application_id, scope, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (user_id, application_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(scope)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn create_session(&self, s: &NewSession) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id_hash, user_id, csrf_token, auth_time, created_at, last_seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                )
+                .bind(s.id_hash.as_bytes())
+                .bind(s.user_id)
+                .bind(&s.csrf_token)
+                .bind(s.auth_time)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "session"))?;
+                Ok(())
+            }
+
+            async fn session(&self, id_hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT user_id, csrf_token, auth_time, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+                )
+                .bind(id_hash.as_bytes())
+                .bind(now)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(id_hash.as_bytes())
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                for key in keys {
+                    sqlx::query("INSERT INTO login_failures (throttle_key, failed_at) VALUES ($1, $2)")
+                        .bind(key)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn login_failures(&self, key: &str, since: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE throttle_key = $1 AND failed_at >= $2")
+                    .bind(key)
+                    .bind(since)
+                    .fetch_one(self.reader())
+                    .await?)
+            }
+
+            async fn clear_login_failures(&self, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+                    .bind(key)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
             async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
                 sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                     .bind(id)
@@ -451,6 +610,12 @@ macro_rules! sql_store {
                     .await?;
                 let codes = sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
                     .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+                // Throttling looks back at most a day.
+                sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
+                    .bind(now - 86_400)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;

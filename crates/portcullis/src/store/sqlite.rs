@@ -1,15 +1,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Sqlite;
 
-use super::sql::{
-    application_columns, refresh_columns, sql_store, user_columns, ApplicationRow,
-    ACCESS_TOKEN_BY_HASH,
-};
+use super::sql::{application_columns, refresh_columns, sql_store, user_columns, ApplicationRow, ACCESS_TOKEN_BY_HASH};
 use super::*;
 
 /// The embedded default: one SQLite file in WAL mode.
@@ -65,9 +60,7 @@ impl SqliteStore {
     }
 
     async fn run_migrations(&self) -> Result<()> {
-        sqlx::migrate!("migrations/sqlite")
-            .run(&self.writer)
-            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
         Ok(())
     }
 }

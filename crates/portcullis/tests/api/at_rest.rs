@@ -19,13 +19,7 @@ async fn database_holds_no_credential_in_plain_text(backend: Backend) {
         secrets.push(t["access_token"].as_str().unwrap().to_owned());
         secrets.push(t["refresh_token"].as_str().unwrap().to_owned());
         let refreshed = app
-            .token(
-                &client,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", t["refresh_token"].as_str().unwrap()),
-                ],
-            )
+            .token(&client, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())])
             .await
             .assert_token();
         secrets.push(refreshed["access_token"].as_str().unwrap().to_owned());
@@ -33,11 +27,7 @@ async fn database_holds_no_credential_in_plain_text(backend: Backend) {
     }
     let cc = app.client_credentials(&client).await;
     secrets.push(cc["access_token"].as_str().unwrap().to_owned());
-    assert_eq!(
-        app.status_with_token("/api/hello/", &secrets[secrets.len() - 1])
-            .await,
-        StatusCode::OK
-    );
+    assert_eq!(app.status_with_token("/api/hello/", &secrets[secrets.len() - 1]).await, StatusCode::OK);
 
     let dump = match backend {
         Backend::Sqlite => {
@@ -54,20 +44,18 @@ async fn database_holds_no_credential_in_plain_text(backend: Backend) {
         Backend::Postgres => {
             // Every row of every table, as PostgreSQL renders it.
             let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
             assert!(tables.len() >= 10, "{tables:?}");
             let mut bytes = Vec::new();
             for table in tables {
-                let rows: Vec<String> =
-                    sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
-                        .fetch_all(&mut conn)
-                        .await
-                        .unwrap();
+                let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
                 for row in rows {
                     bytes.extend(row.into_bytes());
                 }

@@ -33,13 +33,7 @@ struct Run {
 impl Run {
     #[track_caller]
     fn assert_ok(&self) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "stdout: {}\nstderr: {}",
-            self.stdout,
-            self.stderr
-        );
+        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         self
     }
 
@@ -47,17 +41,8 @@ impl Run {
     #[track_caller]
     fn assert_fails_with(&self, needle: &str) {
         assert_ne!(self.code, Some(0), "stdout: {}", self.stdout);
-        assert_eq!(
-            self.stderr.trim_end().lines().count(),
-            1,
-            "one line: {:?}",
-            self.stderr
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "{needle:?} not in {:?}",
-            self.stderr
-        );
+        assert_eq!(self.stderr.trim_end().lines().count(), 1, "one line: {:?}", self.stderr);
+        assert!(self.stderr.contains(needle), "{needle:?} not in {:?}", self.stderr);
     }
 }
 
@@ -75,21 +60,14 @@ fn command(db: &DbGuard, args: &[&str]) -> Command {
 
 async fn run(db: &DbGuard, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     let mut command = command(db, args);
-    command
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
         input.write_all(text.as_bytes()).await.unwrap();
     }
     drop(input);
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
     Run {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -103,90 +81,28 @@ async fn open_store(db: &DbGuard) -> std::sync::Arc<dyn Store> {
 
 async fn createsuperuser_then_a_duplicate_fails_cleanly(backend: Backend) {
     let (_, db) = fresh_database(backend).await;
-    let args = [
-        "createsuperuser",
-        "--username",
-        "admin",
-        "--email",
-        "admin@example.com",
-        "--password-stdin",
-    ];
+    let args = ["createsuperuser", "--username", "admin", "--email", "admin@example.com", "--password-stdin"];
     let first = run(&db, &args, Some("s3cure-passphrase\n"), &[]).await;
     first.assert_ok();
-    assert!(
-        first.stdout.contains("created superuser admin"),
-        "{}",
-        first.stdout
-    );
-    let admin = open_store(&db)
-        .await
-        .user_by_username("admin")
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(first.stdout.contains("created superuser admin"), "{}", first.stdout);
+    let admin = open_store(&db).await.user_by_username("admin").await.unwrap().unwrap();
     assert!(admin.is_staff && admin.is_superuser && admin.is_active);
     assert!(admin.password_hash.unwrap().starts_with("$argon2id$"));
-    run(&db, &args, Some("another-passphrase\n"), &[])
-        .await
-        .assert_fails_with("already exists");
-    let bad_name = [
-        "createsuperuser",
-        "--username",
-        "a b",
-        "--email",
-        "x@y.z",
-        "--password-stdin",
-    ];
-    run(&db, &bad_name, Some("s3cure-passphrase\n"), &[])
-        .await
-        .assert_fails_with("username");
+    run(&db, &args, Some("another-passphrase\n"), &[]).await.assert_fails_with("already exists");
+    let bad_name = ["createsuperuser", "--username", "a b", "--email", "x@y.z", "--password-stdin"];
+    run(&db, &bad_name, Some("s3cure-passphrase\n"), &[]).await.assert_fails_with("username");
 }
 
 async fn user_create_takes_the_password_from_the_environment(backend: Backend) {
     let (_, db) = fresh_database(backend).await;
-    let args = [
-        "user",
-        "create",
-        "--username",
-        "bob",
-        "--email",
-        "bob@example.com",
-        "--no-input",
-    ];
-    run(&db, &args, None, &[])
-        .await
-        .assert_fails_with("PORTCULLIS_USER_PASSWORD");
-    run(&db, &args, None, &[("PORTCULLIS_USER_PASSWORD", "short")])
-        .await
-        .assert_fails_with("at least 8");
-    assert!(
-        open_store(&db)
-            .await
-            .user_by_username("bob")
-            .await
-            .unwrap()
-            .is_none(),
-        "nothing half-written"
-    );
-    run(
-        &db,
-        &args,
-        None,
-        &[("PORTCULLIS_USER_PASSWORD", "long enough pass")],
-    )
-    .await
-    .assert_ok();
-    let bob = open_store(&db)
-        .await
-        .user_by_username("bob")
-        .await
-        .unwrap()
-        .unwrap();
+    let args = ["user", "create", "--username", "bob", "--email", "bob@example.com", "--no-input"];
+    run(&db, &args, None, &[]).await.assert_fails_with("PORTCULLIS_USER_PASSWORD");
+    run(&db, &args, None, &[("PORTCULLIS_USER_PASSWORD", "short")]).await.assert_fails_with("at least 8");
+    assert!(open_store(&db).await.user_by_username("bob").await.unwrap().is_none(), "nothing half-written");
+    run(&db, &args, None, &[("PORTCULLIS_USER_PASSWORD", "long enough pass")]).await.assert_ok();
+    let bob = open_store(&db).await.user_by_username("bob").await.unwrap().unwrap();
     assert!(!bob.is_staff && !bob.is_superuser);
-    assert!(portcullis::password::verify(
-        "long enough pass",
-        bob.password_hash.as_deref()
-    ));
+    assert!(portcullis::password::verify("long enough pass", bob.password_hash.as_deref()));
 }
 
 async fn app_create_list_delete(backend: Backend) {
@@ -225,31 +141,12 @@ async fn app_create_list_delete(backend: Backend) {
     assert!(secret.len() >= 43, "256-bit secret");
     assert_eq!(app["name"], "Web shop");
     assert_eq!(app["client_type"], "confidential");
-    assert_eq!(
-        app["grant_types"],
-        serde_json::json!(["authorization-code", "password", "client-credentials"])
-    );
-    assert_eq!(
-        app["redirect_uris"],
-        serde_json::json!(["https://shop.example/cb"])
-    );
+    assert_eq!(app["grant_types"], serde_json::json!(["authorization-code", "password", "client-credentials"]));
+    assert_eq!(app["redirect_uris"], serde_json::json!(["https://shop.example/cb"]));
 
-    let public = run(
-        &db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "CLI",
-            "--client-type",
-            "public",
-            "--grant-type",
-            "password",
-        ],
-        None,
-        &[],
-    )
-    .await;
+    let public =
+        run(&db, &["app", "create", "--name", "CLI", "--client-type", "public", "--grant-type", "password"], None, &[])
+            .await;
     public.assert_ok();
     assert!(public.stdout.contains("client_id: "));
     assert!(!public.stdout.contains(secret));
@@ -261,104 +158,32 @@ async fn app_create_list_delete(backend: Backend) {
     assert!(out.status.success());
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains(secret),
-        "the secret is shown once"
-    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret), "the secret is shown once");
 
-    run(&db, &["app", "delete", &client_id], None, &[])
-        .await
-        .assert_ok();
-    run(&db, &["app", "delete", &client_id], None, &[])
-        .await
-        .assert_fails_with("no application");
+    run(&db, &["app", "delete", &client_id], None, &[]).await.assert_ok();
+    run(&db, &["app", "delete", &client_id], None, &[]).await.assert_fails_with("no application");
     let left = run(&db, &["app", "list", "--json"], None, &[]).await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&left.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(serde_json::from_str::<Value>(&left.stdout).unwrap().as_array().unwrap().len(), 1);
 }
 
 async fn app_create_rejects_bad_input_and_writes_nothing(backend: Backend) {
     let (_, db) = fresh_database(backend).await;
     let base = ["app", "create", "--name", "X", "--client-type"];
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["confidential", "--grant-type", "teleport"],
-            "unknown grant type",
-        ),
-        (
-            &[
-                "confidential",
-                "--grant-type",
-                "authorization-code",
-                "--redirect-uri",
-                "/relative",
-            ],
-            "not an absolute URI",
-        ),
-        (
-            &[
-                "confidential",
-                "--grant-type",
-                "authorization-code",
-                "--redirect-uri",
-                "https://a.example/#f",
-            ],
-            "fragment",
-        ),
-        (
-            &[
-                "confidential",
-                "--grant-type",
-                "authorization-code",
-                "--redirect-uri",
-                "ftp://a.example/",
-            ],
-            "scheme",
-        ),
-        (
-            &["confidential", "--grant-type", "authorization-code"],
-            "redirect-uri",
-        ),
-        (
-            &["public", "--grant-type", "client-credentials"],
-            "confidential",
-        ),
-        (
-            &[
-                "confidential",
-                "--grant-type",
-                "password",
-                "--scope",
-                "admin",
-            ],
-            "not one of the configured scopes",
-        ),
-        (
-            &[
-                "confidential",
-                "--grant-type",
-                "password",
-                "--owner",
-                "ghost",
-            ],
-            "ghost",
-        ),
+        (&["confidential", "--grant-type", "teleport"], "unknown grant type"),
+        (&["confidential", "--grant-type", "authorization-code", "--redirect-uri", "/relative"], "not an absolute URI"),
+        (&["confidential", "--grant-type", "authorization-code", "--redirect-uri", "https://a.example/#f"], "fragment"),
+        (&["confidential", "--grant-type", "authorization-code", "--redirect-uri", "ftp://a.example/"], "scheme"),
+        (&["confidential", "--grant-type", "authorization-code"], "redirect-uri"),
+        (&["public", "--grant-type", "client-credentials"], "confidential"),
+        (&["confidential", "--grant-type", "password", "--scope", "admin"], "not one of the configured scopes"),
+        (&["confidential", "--grant-type", "password", "--owner", "ghost"], "ghost"),
     ];
     for (rest, needle) in cases {
         let args: Vec<&str> = base.iter().chain(rest.iter()).copied().collect();
         let result = run(&db, &args, None, &[]).await;
         assert_ne!(result.code, Some(0), "{args:?}");
-        assert!(
-            result.stderr.contains(needle),
-            "{args:?}: {needle:?} not in {:?}",
-            result.stderr
-        );
+        assert!(result.stderr.contains(needle), "{args:?}: {needle:?} not in {:?}", result.stderr);
     }
     let store = open_store(&db).await;
     store.migrate().await.unwrap();
@@ -368,60 +193,33 @@ async fn app_create_rejects_bad_input_and_writes_nothing(backend: Backend) {
 async fn unreachable_database_is_one_clear_line(backend: Backend) {
     let (_, mut db) = fresh_database(backend).await;
     db.url = "postgres://nobody@127.0.0.1:1/nothing".into();
-    run(&db, &["app", "list"], None, &[])
-        .await
-        .assert_fails_with("cannot connect to PostgreSQL");
+    run(&db, &["app", "list"], None, &[]).await.assert_fails_with("cannot connect to PostgreSQL");
     db.url = "mysql://localhost/x".into();
-    run(&db, &["migrate"], None, &[])
-        .await
-        .assert_fails_with("unsupported database URL");
+    run(&db, &["migrate"], None, &[]).await.assert_fails_with("unsupported database URL");
 }
 
 async fn bad_settings_name_the_key(backend: Backend) {
     let (_, db) = fresh_database(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("portcullis.toml");
-    std::fs::write(
-        &file,
-        "[oauth2]\naccess_token_expire_seconds = \"ten hours\"\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "[oauth2]\naccess_token_expire_seconds = \"ten hours\"\n").unwrap();
     let path = file.to_str().unwrap();
-    run(&db, &["migrate", "--config", path], None, &[])
-        .await
-        .assert_fails_with("oauth2.access_token_expire_seconds");
+    run(&db, &["migrate", "--config", path], None, &[]).await.assert_fails_with("oauth2.access_token_expire_seconds");
     std::fs::write(&file, "[oauth2]\nrotate_refresh_token = false\n").unwrap();
-    run(
-        &db,
-        &["migrate", "--config", path],
-        None,
-        &[("PORTCULLIS_DEVICE_FLOW_INTERVAL", "soon")],
-    )
-    .await
-    .assert_fails_with("PORTCULLIS_DEVICE_FLOW_INTERVAL");
-    run(
-        &db,
-        &["migrate", "--config", "/nonexistent/portcullis.toml"],
-        None,
-        &[],
-    )
-    .await
-    .assert_fails_with("cannot read");
-    run(&db, &["migrate", "--config", path], None, &[])
+    run(&db, &["migrate", "--config", path], None, &[("PORTCULLIS_DEVICE_FLOW_INTERVAL", "soon")])
         .await
-        .assert_ok();
+        .assert_fails_with("PORTCULLIS_DEVICE_FLOW_INTERVAL");
+    run(&db, &["migrate", "--config", "/nonexistent/portcullis.toml"], None, &[])
+        .await
+        .assert_fails_with("cannot read");
+    run(&db, &["migrate", "--config", path], None, &[]).await.assert_ok();
 }
 
 async fn cleartokens_reports_what_it_removed(backend: Backend) {
     let (_, db) = fresh_database(backend).await;
     let out = run(&db, &["cleartokens"], None, &[]).await;
     out.assert_ok();
-    assert!(
-        out.stdout
-            .contains("deleted 0 access tokens, 0 refresh tokens, 0 authorization codes"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("deleted 0 access tokens, 0 refresh tokens, 0 authorization codes"), "{}", out.stdout);
 }
 
 /// The README's walk-through, through the real binary: create a user and an app, serve,
@@ -430,15 +228,7 @@ async fn serve_issues_tokens_and_stops_on_sigterm(backend: Backend) {
     let (_, db) = fresh_database(backend).await;
     run(
         &db,
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--email",
-            "a@example.com",
-            "--password-stdin",
-        ],
+        &["user", "create", "--username", "alice", "--email", "a@example.com", "--password-stdin"],
         Some("alice-passphrase\n"),
         &[],
     )
@@ -446,26 +236,13 @@ async fn serve_issues_tokens_and_stops_on_sigterm(backend: Backend) {
     .assert_ok();
     let created = run(
         &db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "Tutorial",
-            "--client-type",
-            "confidential",
-            "--grant-type",
-            "password",
-            "--json",
-        ],
+        &["app", "create", "--name", "Tutorial", "--client-type", "confidential", "--grant-type", "password", "--json"],
         None,
         &[],
     )
     .await;
     let app: Value = serde_json::from_str(&created.assert_ok().stdout).unwrap();
-    let (client_id, secret) = (
-        app["client_id"].as_str().unwrap(),
-        app["client_secret"].as_str().unwrap(),
-    );
+    let (client_id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
 
     let mut server = command(&db, &["serve", "--bind", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
@@ -496,11 +273,7 @@ async fn serve_issues_tokens_and_stops_on_sigterm(backend: Backend) {
     let token = read(
         http.post(format!("{base}/o/token/"))
             .basic_auth(client_id, Some(secret))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "alice-passphrase"),
-            ])
+            .form(&[("grant_type", "password"), ("username", "alice"), ("password", "alice-passphrase")])
             .send()
             .await
             .unwrap(),
@@ -508,35 +281,16 @@ async fn serve_issues_tokens_and_stops_on_sigterm(backend: Backend) {
     .await
     .assert_token();
     let access = token["access_token"].as_str().unwrap();
-    let me = read(
-        http.get(format!("{base}/api/me/"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = read(http.get(format!("{base}/api/me/")).bearer_auth(access).send().await.unwrap()).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.json()["username"], "alice");
 
     let pid = server.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
     let log = log.await.unwrap().join("\n");
-    for secret in [
-        secret,
-        access,
-        token["refresh_token"].as_str().unwrap(),
-        "alice-passphrase",
-    ] {
+    for secret in [secret, access, token["refresh_token"].as_str().unwrap(), "alice-passphrase"] {
         assert!(!log.contains(secret), "a credential reached the log");
     }
 }

@@ -32,9 +32,7 @@ impl Backend {
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
 }
 
 /// Test databases made on the PostgreSQL server during this run, dropped at the end.
@@ -55,38 +53,17 @@ pub async fn fresh_database(backend: Backend) -> (String, DbGuard) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("portcullis.db");
             let url = format!("sqlite://{}", path.display());
-            (
-                url.clone(),
-                DbGuard {
-                    url,
-                    sqlite_path: Some(path),
-                    _dir: Some(dir),
-                },
-            )
+            (url.clone(), DbGuard { url, sqlite_path: Some(path), _dir: Some(dir) })
         }
         Backend::Postgres => {
             let admin_url = postgres_url().expect("TEST_DATABASE_URL");
-            let name = format!(
-                "portcullis_test_{}_{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst)
-            );
+            let name = format!("portcullis_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
             let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
             CREATED.lock().unwrap().push(name.clone());
             let mut url = url::Url::parse(&admin_url).unwrap();
             url.set_path(&name);
-            (
-                url.to_string(),
-                DbGuard {
-                    url: url.to_string(),
-                    sqlite_path: None,
-                    _dir: None,
-                },
-            )
+            (url.to_string(), DbGuard { url: url.to_string(), sqlite_path: None, _dir: None })
         }
     }
 }
@@ -109,12 +86,11 @@ pub async fn drop_test_databases() {
         Ok(admin) => admin,
         Err(e) => return eprintln!("note: cannot drop test databases: {e}"),
     };
-    let existing: Vec<String> = sqlx::query_scalar(
-        "SELECT datname::text FROM pg_database WHERE datname LIKE 'portcullis\\_test\\_%'",
-    )
-    .fetch_all(&mut admin)
-    .await
-    .unwrap_or_default();
+    let existing: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'portcullis\\_test\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
     for name in existing {
         let pid = name.split('_').nth(2).unwrap_or("");
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -122,10 +98,7 @@ pub async fn drop_test_databases() {
         }
     }
     for name in names {
-        if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-        {
+        if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await {
             eprintln!("note: cannot drop test database {name}: {e}");
         }
     }
@@ -173,10 +146,7 @@ impl Answer {
         // "Pragma" response header field [RFC2616] with a value of "no-cache"."
         assert_eq!(self.header("cache-control"), Some("no-store"));
         assert_eq!(self.header("pragma"), Some("no-cache"));
-        assert!(self
-            .header("content-type")
-            .unwrap_or("")
-            .starts_with("application/json"));
+        assert!(self.header("content-type").unwrap_or("").starts_with("application/json"));
         let body = self.json();
         assert_eq!(body["token_type"], "Bearer");
         assert!(body["access_token"].as_str().is_some_and(|t| t.len() >= 32));
@@ -214,10 +184,7 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::defaults();
-        config
-            .oauth2
-            .scopes
-            .insert("introspection".into(), "Introspect tokens".into());
+        config.oauth2.scopes.insert("introspection".into(), "Introspect tokens".into());
         configure(&mut config);
         let (url, db) = fresh_database(backend).await;
         let store = store::connect_with(&url, TEST_POOL_SIZE).await.unwrap();
@@ -230,18 +197,8 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = app::serve(listener, router, std::future::pending()).await;
         });
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            base: format!("http://{addr}"),
-            http,
-            store,
-            clock,
-            db,
-            server,
-        }
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base: format!("http://{addr}"), http, store, clock, db, server }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -272,14 +229,8 @@ impl TestApp {
     }
 
     /// Registers an application the way `portcullis app create` does.
-    pub async fn client(
-        &self,
-        client_type: ClientType,
-        grants: &[GrantType],
-        scopes: Option<&str>,
-    ) -> Client {
-        let secret =
-            (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
+    pub async fn client(&self, client_type: ClientType, grants: &[GrantType], scopes: Option<&str>) -> Client {
+        let secret = (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
         let client_id = portcullis::crypto::random_string(24);
         self.store
             .create_application(&NewApplication {
@@ -297,29 +248,16 @@ impl TestApp {
             })
             .await
             .unwrap();
-        Client {
-            client_id,
-            secret: secret.map(|s| s.expose().to_owned()),
-        }
+        Client { client_id, secret: secret.map(|s| s.expose().to_owned()) }
     }
 
     /// A confidential client allowed the password and client-credentials grants.
     pub async fn confidential(&self) -> Client {
-        self.client(
-            ClientType::Confidential,
-            &[GrantType::Password, GrantType::ClientCredentials],
-            None,
-        )
-        .await
+        self.client(ClientType::Confidential, &[GrantType::Password, GrantType::ClientCredentials], None).await
     }
 
     /// POSTs a form to `path`, with HTTP Basic when `basic` is given.
-    pub async fn post_form(
-        &self,
-        path: &str,
-        basic: Option<&Client>,
-        form: &[(&str, &str)],
-    ) -> Answer {
+    pub async fn post_form(&self, path: &str, basic: Option<&Client>, form: &[(&str, &str)]) -> Answer {
         let mut request = self.http.post(self.url(path)).form(form);
         if let Some(client) = basic {
             request = request.basic_auth(&client.client_id, client.secret.as_deref());
@@ -332,17 +270,8 @@ impl TestApp {
     }
 
     /// A password-grant token answer for `username`, asserted successful.
-    pub async fn password_token(
-        &self,
-        client: &Client,
-        username: &str,
-        scope: Option<&str>,
-    ) -> Value {
-        let mut form = vec![
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", PASSWORD),
-        ];
+    pub async fn password_token(&self, client: &Client, username: &str, scope: Option<&str>) -> Value {
+        let mut form = vec![("grant_type", "password"), ("username", username), ("password", PASSWORD)];
         if let Some(scope) = scope {
             form.push(("scope", scope));
         }
@@ -351,9 +280,7 @@ impl TestApp {
 
     /// A client-credentials token answer for `client`, asserted successful.
     pub async fn client_credentials(&self, client: &Client) -> Value {
-        self.token(client, &[("grant_type", "client_credentials")])
-            .await
-            .assert_token()
+        self.token(client, &[("grant_type", "client_credentials")]).await.assert_token()
     }
 
     pub async fn status_with_token(&self, path: &str, token: &str) -> StatusCode {
@@ -361,21 +288,11 @@ impl TestApp {
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> Answer {
-        read(
-            self.http
-                .get(self.url(path))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        read(self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()).await
     }
 
     pub async fn introspect(&self, caller: &Client, token: &str) -> Value {
-        let answer = self
-            .post_form("/o/introspect/", Some(caller), &[("token", token)])
-            .await;
+        let answer = self.post_form("/o/introspect/", Some(caller), &[("token", token)]).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         assert_eq!(answer.header("cache-control"), Some("no-store"));
         answer.json()
@@ -386,9 +303,5 @@ pub async fn read(response: reqwest::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
-    Answer {
-        status,
-        headers,
-        text,
-    }
+    Answer { status, headers, text }
 }

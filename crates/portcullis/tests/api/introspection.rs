@@ -21,12 +21,8 @@ async fn active_user_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     let alice = app.user("alice").await;
-    let tokens = app
-        .password_token(&client, "alice", Some("read write"))
-        .await;
-    let answer = app
-        .introspect(&client, tokens["access_token"].as_str().unwrap())
-        .await;
+    let tokens = app.password_token(&client, "alice", Some("read write")).await;
+    let answer = app.introspect(&client, tokens["access_token"].as_str().unwrap()).await;
     let now = app.clock_now();
     assert_eq!(
         answer,
@@ -51,15 +47,9 @@ async fn active_client_credentials_token(backend: Backend) {
     let client = app.confidential().await;
     let resource_server = app.confidential().await;
     let tokens = app.client_credentials(&client).await;
-    let answer = app
-        .introspect(&resource_server, tokens["access_token"].as_str().unwrap())
-        .await;
+    let answer = app.introspect(&resource_server, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(answer["active"], true);
-    assert_eq!(
-        answer["sub"],
-        client.client_id.as_str(),
-        "sub is the client for its own tokens"
-    );
+    assert_eq!(answer["sub"], client.client_id.as_str(), "sub is the client for its own tokens");
     assert!(answer.get("username").is_none());
 }
 
@@ -68,26 +58,13 @@ async fn expired_and_revoked_tokens_are_inactive(backend: Backend) {
     let client = app.confidential().await;
     let first = app.client_credentials(&client).await;
     let second = app.client_credentials(&client).await;
-    let (first, second) = (
-        first["access_token"].as_str().unwrap(),
-        second["access_token"].as_str().unwrap(),
-    );
-    app.post_form("/o/revoke_token/", Some(&client), &[("token", second)])
-        .await;
-    assert_eq!(
-        app.introspect(&client, second).await,
-        json!({"active": false})
-    );
+    let (first, second) = (first["access_token"].as_str().unwrap(), second["access_token"].as_str().unwrap());
+    app.post_form("/o/revoke_token/", Some(&client), &[("token", second)]).await;
+    assert_eq!(app.introspect(&client, second).await, json!({"active": false}));
     assert_eq!(app.introspect(&client, first).await["active"], true);
     app.clock.advance(60);
-    assert_eq!(
-        app.introspect(&client, first).await,
-        json!({"active": false})
-    );
-    assert_eq!(
-        app.introspect(&client, "never-issued").await,
-        json!({"active": false})
-    );
+    assert_eq!(app.introspect(&client, first).await, json!({"active": false}));
+    assert_eq!(app.introspect(&client, "never-issued").await, json!({"active": false}));
 }
 
 async fn callers_must_be_authorized(backend: Backend) {
@@ -97,34 +74,16 @@ async fn callers_must_be_authorized(backend: Backend) {
     let token = tokens["access_token"].as_str().unwrap();
     // RFC 7662 §2.1: "To prevent token scanning attacks, the endpoint MUST also require
     // some form of authorization to access this endpoint".
-    app.post_form("/o/introspect/", None, &[("token", token)])
+    app.post_form("/o/introspect/", None, &[("token", token)]).await.assert_error(401, "invalid_client");
+    let wrong = Client { client_id: client.client_id.clone(), secret: Some("bad".into()) };
+    let answer = app.post_form("/o/introspect/", Some(&wrong), &[("token", token)]).await;
+    answer.assert_error(401, "invalid_client");
+    assert!(answer.header("www-authenticate").unwrap().starts_with("Basic"));
+    let public = app.client(ClientType::Public, &[GrantType::Password], None).await;
+    app.post_form("/o/introspect/", None, &[("client_id", &public.client_id), ("token", token)])
         .await
         .assert_error(401, "invalid_client");
-    let wrong = Client {
-        client_id: client.client_id.clone(),
-        secret: Some("bad".into()),
-    };
-    let answer = app
-        .post_form("/o/introspect/", Some(&wrong), &[("token", token)])
-        .await;
-    answer.assert_error(401, "invalid_client");
-    assert!(answer
-        .header("www-authenticate")
-        .unwrap()
-        .starts_with("Basic"));
-    let public = app
-        .client(ClientType::Public, &[GrantType::Password], None)
-        .await;
-    app.post_form(
-        "/o/introspect/",
-        None,
-        &[("client_id", &public.client_id), ("token", token)],
-    )
-    .await
-    .assert_error(401, "invalid_client");
-    app.post_form("/o/introspect/", Some(&client), &[])
-        .await
-        .assert_error(400, "invalid_request");
+    app.post_form("/o/introspect/", Some(&client), &[]).await.assert_error(400, "invalid_request");
 }
 
 async fn bearer_callers_need_the_introspection_scope(backend: Backend) {
@@ -132,39 +91,17 @@ async fn bearer_callers_need_the_introspection_scope(backend: Backend) {
     let client = app.confidential().await;
     let target = app.client_credentials(&client).await;
     let target = target["access_token"].as_str().unwrap();
-    let scoped = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "client_credentials"),
-                ("scope", "introspection"),
-            ],
-        )
-        .await
-        .assert_token();
-    let plain = app
-        .token(
-            &client,
-            &[("grant_type", "client_credentials"), ("scope", "read")],
-        )
-        .await
-        .assert_token();
-    let ask = |bearer: &str| {
-        app.http
-            .post(app.url("/o/introspect/"))
-            .bearer_auth(bearer)
-            .form(&[("token", target)])
-            .send()
-    };
+    let scoped =
+        app.token(&client, &[("grant_type", "client_credentials"), ("scope", "introspection")]).await.assert_token();
+    let plain = app.token(&client, &[("grant_type", "client_credentials"), ("scope", "read")]).await.assert_token();
+    let ask =
+        |bearer: &str| app.http.post(app.url("/o/introspect/")).bearer_auth(bearer).form(&[("token", target)]).send();
     let ok = read(ask(scoped["access_token"].as_str().unwrap()).await.unwrap()).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.json()["active"], true);
     let forbidden = read(ask(plain["access_token"].as_str().unwrap()).await.unwrap()).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
-    assert!(forbidden
-        .header("www-authenticate")
-        .unwrap()
-        .contains("insufficient_scope"));
+    assert!(forbidden.header("www-authenticate").unwrap().contains("insufficient_scope"));
     let unknown = read(ask("no-such-token").await.unwrap()).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
 }

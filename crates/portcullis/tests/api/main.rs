@@ -39,13 +39,8 @@ fn main() {
     if postgres.is_none() {
         eprintln!("note: TEST_DATABASE_URL is not set: the postgres:: tests are skipped and listed as ignored");
     }
-    let runtime = Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .expect("runtime"),
-    );
+    let runtime =
+        Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("runtime"));
 
     let mut http_cases = Vec::new();
     http_cases.extend(token::cases());
@@ -61,10 +56,8 @@ fn main() {
         for (name, case) in &http_cases {
             let (runtime, case) = (runtime.clone(), *case);
             trials.push(
-                Trial::test(format!("{}::{}", backend.name(), name), move || {
-                    run(&runtime, case(backend))
-                })
-                .with_ignored_flag(skip),
+                Trial::test(format!("{}::{}", backend.name(), name), move || run(&runtime, case(backend)))
+                    .with_ignored_flag(skip),
             );
         }
         for (name, check) in portcullis::store::conformance::checks() {
@@ -82,9 +75,7 @@ fn main() {
     }
     for (name, case) in cli::cases() {
         let runtime = runtime.clone();
-        trials.push(Trial::test(format!("sqlite::{name}"), move || {
-            run(&runtime, case(Backend::Sqlite))
-        }));
+        trials.push(Trial::test(format!("sqlite::{name}"), move || run(&runtime, case(Backend::Sqlite))));
     }
 
     runtime.block_on(helpers::drop_test_databases());

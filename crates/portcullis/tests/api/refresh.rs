@@ -23,16 +23,8 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap()
 }
 
-async fn refresh(
-    app: &TestApp,
-    client: &crate::helpers::Client,
-    token: &str,
-) -> crate::helpers::Answer {
-    app.token(
-        client,
-        &[("grant_type", "refresh_token"), ("refresh_token", token)],
-    )
-    .await
+async fn refresh(app: &TestApp, client: &crate::helpers::Client, token: &str) -> crate::helpers::Answer {
+    app.token(client, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await
 }
 
 async fn rotation_and_reuse_detection(backend: Backend) {
@@ -40,81 +32,37 @@ async fn rotation_and_reuse_detection(backend: Backend) {
     let client = app.confidential().await;
     app.user("alice").await;
     let first = app.password_token(&client, "alice", None).await;
-    let second = refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_token();
-    assert_ne!(
-        second["refresh_token"], first["refresh_token"],
-        "rotate_refresh_token is on by default"
-    );
+    let second = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
+    assert_ne!(second["refresh_token"], first["refresh_token"], "rotate_refresh_token is on by default");
     assert_eq!(second["scope"], "read");
     // The access token issued with the old refresh token is superseded.
-    assert_eq!(
-        app.status_with_token("/api/me/", s(&first["access_token"]))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.status_with_token("/api/me/", s(&second["access_token"]))
-            .await,
-        StatusCode::OK
-    );
-    let third = refresh(&app, &client, s(&second["refresh_token"]))
-        .await
-        .assert_token();
+    assert_eq!(app.status_with_token("/api/me/", s(&first["access_token"])).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.status_with_token("/api/me/", s(&second["access_token"])).await, StatusCode::OK);
+    let third = refresh(&app, &client, s(&second["refresh_token"])).await.assert_token();
 
     // Presenting a rotated-out token again revokes the whole chain.
-    refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_error(400, "invalid_grant");
-    assert_eq!(
-        app.status_with_token("/api/me/", s(&third["access_token"]))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
-    refresh(&app, &client, s(&third["refresh_token"]))
-        .await
-        .assert_error(400, "invalid_grant");
+    refresh(&app, &client, s(&first["refresh_token"])).await.assert_error(400, "invalid_grant");
+    assert_eq!(app.status_with_token("/api/me/", s(&third["access_token"])).await, StatusCode::UNAUTHORIZED);
+    refresh(&app, &client, s(&third["refresh_token"])).await.assert_error(400, "invalid_grant");
 }
 
 async fn grace_period_allows_a_retry(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        c.oauth2.refresh_token_grace_period_seconds = 30
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, |c| c.oauth2.refresh_token_grace_period_seconds = 30).await;
     let client = app.confidential().await;
     app.user("alice").await;
     let first = app.password_token(&client, "alice", None).await;
-    let lost = refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_token();
+    let lost = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
     app.clock.advance(10);
     // The client never saw `lost` and retries with the old token: it works, and the
     // answer it lost is withdrawn, so there is still one live chain.
-    let retry = refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_token();
-    assert_eq!(
-        app.status_with_token("/api/hello/", s(&lost["access_token"]))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
-    refresh(&app, &client, s(&lost["refresh_token"]))
-        .await
-        .assert_error(400, "invalid_grant");
-    let next = refresh(&app, &client, s(&retry["refresh_token"]))
-        .await
-        .assert_token();
+    let retry = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
+    assert_eq!(app.status_with_token("/api/hello/", s(&lost["access_token"])).await, StatusCode::UNAUTHORIZED);
+    refresh(&app, &client, s(&lost["refresh_token"])).await.assert_error(400, "invalid_grant");
+    let next = refresh(&app, &client, s(&retry["refresh_token"])).await.assert_token();
     // Past the grace period the old token is a replay.
     app.clock.advance(31);
-    refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_error(400, "invalid_grant");
-    assert_eq!(
-        app.status_with_token("/api/hello/", s(&next["access_token"]))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
+    refresh(&app, &client, s(&first["refresh_token"])).await.assert_error(400, "invalid_grant");
+    assert_eq!(app.status_with_token("/api/hello/", s(&next["access_token"])).await, StatusCode::UNAUTHORIZED);
 }
 
 async fn without_rotation_the_refresh_token_stays(backend: Backend) {
@@ -122,54 +70,26 @@ async fn without_rotation_the_refresh_token_stays(backend: Backend) {
     let client = app.confidential().await;
     app.user("alice").await;
     let first = app.password_token(&client, "alice", None).await;
-    let second = refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_token();
+    let second = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
     assert_eq!(second["refresh_token"], first["refresh_token"]);
-    let third = refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_token();
-    assert_eq!(
-        app.status_with_token("/api/hello/", s(&second["access_token"]))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.status_with_token("/api/hello/", s(&third["access_token"]))
-            .await,
-        StatusCode::OK
-    );
+    let third = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
+    assert_eq!(app.status_with_token("/api/hello/", s(&second["access_token"])).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.status_with_token("/api/hello/", s(&third["access_token"])).await, StatusCode::OK);
 }
 
 async fn scope_may_narrow_but_not_widen(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     app.user("alice").await;
-    let first = app
-        .password_token(&client, "alice", Some("read write"))
-        .await;
+    let first = app.password_token(&client, "alice", Some("read write")).await;
     // RFC 6749 §6: "The requested scope MUST NOT include any scope not originally
     // granted by the resource owner".
     let rt = s(&first["refresh_token"]);
-    app.token(
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("scope", "read groups"),
-        ],
-    )
-    .await
-    .assert_error(400, "invalid_scope");
+    app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("scope", "read groups")])
+        .await
+        .assert_error(400, "invalid_scope");
     let narrow = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", rt),
-                ("scope", "read"),
-            ],
-        )
+        .token(&client, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("scope", "read")])
         .await
         .assert_token();
     assert_eq!(narrow["scope"], "read");
@@ -177,19 +97,13 @@ async fn scope_may_narrow_but_not_widen(backend: Backend) {
     let wide = app
         .token(
             &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", s(&narrow["refresh_token"])),
-                ("scope", "write read"),
-            ],
+            &[("grant_type", "refresh_token"), ("refresh_token", s(&narrow["refresh_token"])), ("scope", "write read")],
         )
         .await
         .assert_token();
     assert_eq!(wide["scope"], "read write");
     // "if omitted is treated as equal to the scope originally granted"
-    let same = refresh(&app, &client, s(&wide["refresh_token"]))
-        .await
-        .assert_token();
+    let same = refresh(&app, &client, s(&wide["refresh_token"])).await.assert_token();
     assert_eq!(same["scope"], "read write");
 }
 
@@ -199,16 +113,10 @@ async fn another_clients_refresh_token_is_invalid_grant(backend: Backend) {
     let thief = app.confidential().await;
     app.user("alice").await;
     let first = app.password_token(&owner, "alice", None).await;
-    refresh(&app, &thief, s(&first["refresh_token"]))
-        .await
-        .assert_error(400, "invalid_grant");
-    refresh(&app, &owner, "not-a-token")
-        .await
-        .assert_error(400, "invalid_grant");
+    refresh(&app, &thief, s(&first["refresh_token"])).await.assert_error(400, "invalid_grant");
+    refresh(&app, &owner, "not-a-token").await.assert_error(400, "invalid_grant");
     // The failed attempt changed nothing for the owner.
-    refresh(&app, &owner, s(&first["refresh_token"]))
-        .await
-        .assert_token();
+    refresh(&app, &owner, s(&first["refresh_token"])).await.assert_token();
 }
 
 async fn refresh_tokens_expire_per_the_setting(backend: Backend) {
@@ -217,13 +125,9 @@ async fn refresh_tokens_expire_per_the_setting(backend: Backend) {
     app.user("alice").await;
     let first = app.password_token(&client, "alice", None).await;
     app.clock.advance(599);
-    let second = refresh(&app, &client, s(&first["refresh_token"]))
-        .await
-        .assert_token();
+    let second = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
     app.clock.advance(600);
-    refresh(&app, &client, s(&second["refresh_token"]))
-        .await
-        .assert_error(400, "invalid_grant");
+    refresh(&app, &client, s(&second["refresh_token"])).await.assert_error(400, "invalid_grant");
 }
 
 async fn concurrent_refreshes_have_one_winner(backend: Backend) {
@@ -234,10 +138,7 @@ async fn concurrent_refreshes_have_one_winner(backend: Backend) {
     let rt = s(&first["refresh_token"]).to_owned();
     let attempts = (0..6).map(|_| refresh(&app, &client, &rt));
     let answers = futures::future::join_all(attempts).await;
-    let winners: Vec<_> = answers
-        .iter()
-        .filter(|a| a.status == StatusCode::OK)
-        .collect();
+    let winners: Vec<_> = answers.iter().filter(|a| a.status == StatusCode::OK).collect();
     assert_eq!(winners.len(), 1, "{answers:?}");
     for loser in answers.iter().filter(|a| a.status != StatusCode::OK) {
         loser.assert_error(400, "invalid_grant");
@@ -245,18 +146,12 @@ async fn concurrent_refreshes_have_one_winner(backend: Backend) {
     // The losers replayed a rotated-out token, so no second chain survives: every
     // access token from this grant is dead.
     let winner = winners[0].json();
-    assert_eq!(
-        app.status_with_token("/api/hello/", s(&winner["access_token"]))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.status_with_token("/api/hello/", s(&winner["access_token"])).await, StatusCode::UNAUTHORIZED);
 }
 
 async fn public_clients_refresh_with_client_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let client = app
-        .client(ClientType::Public, &[GrantType::Password], None)
-        .await;
+    let client = app.client(ClientType::Public, &[GrantType::Password], None).await;
     app.user("alice").await;
     let first = app.password_token(&client, "alice", None).await;
     let form = [

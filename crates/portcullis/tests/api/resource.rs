@@ -22,68 +22,32 @@ async fn missing_and_invalid_tokens_get_rfc6750_challenges(backend: Backend) {
     // resource server SHOULD NOT include an error code or other error information."
     let none = read(app.http.get(app.url("/api/hello/")).send().await.unwrap()).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        none.header("www-authenticate"),
-        Some("Bearer realm=\"api\"")
-    );
-    let basic = read(
-        app.http
-            .get(app.url("/api/hello/"))
-            .basic_auth("a", Some("b"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        basic.header("www-authenticate"),
-        Some("Bearer realm=\"api\"")
-    );
+    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"api\""));
+    let basic = read(app.http.get(app.url("/api/hello/")).basic_auth("a", Some("b")).send().await.unwrap()).await;
+    assert_eq!(basic.header("www-authenticate"), Some("Bearer realm=\"api\""));
     // invalid_token: "The access token provided is expired, revoked, malformed, or
     // invalid for other reasons. The resource SHOULD respond with the HTTP 401".
     let bad = app.get_with_token("/api/hello/", "not-a-real-token").await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        bad.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"invalid_token\"")
-    );
+    assert_eq!(bad.header("www-authenticate"), Some("Bearer realm=\"api\", error=\"invalid_token\""));
     // invalid_request: "The resource server SHOULD respond with the HTTP 400".
-    let malformed = read(
-        app.http
-            .get(app.url("/api/hello/"))
-            .header("authorization", "Bearer a b")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let malformed =
+        read(app.http.get(app.url("/api/hello/")).header("authorization", "Bearer a b").send().await.unwrap()).await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-    assert!(malformed
-        .header("www-authenticate")
-        .unwrap()
-        .contains("error=\"invalid_request\""));
+    assert!(malformed.header("www-authenticate").unwrap().contains("error=\"invalid_request\""));
 }
 
 async fn me_needs_read_and_patch_needs_write(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     let alice = app.user("alice").await;
-    app.store
-        .add_user_to_group(alice.id, "staff")
-        .await
-        .unwrap();
+    app.store.add_user_to_group(alice.id, "staff").await.unwrap();
     let read_token = app.password_token(&client, "alice", Some("read")).await;
     let write_token = app.password_token(&client, "alice", Some("write")).await;
-    let (read_token, write_token) = (
-        read_token["access_token"].as_str().unwrap(),
-        write_token["access_token"].as_str().unwrap(),
-    );
+    let (read_token, write_token) =
+        (read_token["access_token"].as_str().unwrap(), write_token["access_token"].as_str().unwrap());
 
-    assert_eq!(
-        app.status_with_token("/api/me", read_token).await,
-        StatusCode::OK,
-        "no trailing slash"
-    );
+    assert_eq!(app.status_with_token("/api/me", read_token).await, StatusCode::OK, "no trailing slash");
     let me = app.get_with_token("/api/me/", read_token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(
@@ -101,35 +65,23 @@ async fn me_needs_read_and_patch_needs_write(backend: Backend) {
         Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read\"")
     );
     let patch = |token: &str| {
-        app.http
-            .patch(app.url("/api/me/"))
-            .bearer_auth(token)
-            .json(&json!({"first_name": "Alicia"}))
-            .send()
+        app.http.patch(app.url("/api/me/")).bearer_auth(token).json(&json!({"first_name": "Alicia"})).send()
     };
     let refused = read(patch(read_token).await.unwrap()).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused
-        .header("www-authenticate")
-        .unwrap()
-        .ends_with("scope=\"write\""));
+    assert!(refused.header("www-authenticate").unwrap().ends_with("scope=\"write\""));
     let updated = read(patch(write_token).await.unwrap()).await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.json()["first_name"], "Alicia");
     assert_eq!(updated.json()["last_name"], "Last");
-    assert_eq!(
-        app.get_with_token("/api/me/", read_token).await.json()["first_name"],
-        "Alicia"
-    );
+    assert_eq!(app.get_with_token("/api/me/", read_token).await.json()["first_name"], "Alicia");
 }
 
 async fn patch_me_validates_its_body(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     app.user("alice").await;
-    let token = app
-        .password_token(&client, "alice", Some("read write"))
-        .await;
+    let token = app.password_token(&client, "alice", Some("read write")).await;
     let token = token["access_token"].as_str().unwrap();
     let long = "x".repeat(151);
     for body in [
@@ -138,28 +90,12 @@ async fn patch_me_validates_its_body(backend: Backend) {
         json!({"email": "not-an-address"}),
         json!({"last_name": long}),
     ] {
-        let answer = read(
-            app.http
-                .patch(app.url("/api/me/"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            answer.status,
-            StatusCode::BAD_REQUEST,
-            "{body}: {}",
-            answer.text
-        );
+        let answer =
+            read(app.http.patch(app.url("/api/me/")).bearer_auth(token).json(&body).send().await.unwrap()).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}: {}", answer.text);
     }
     let me = app.get_with_token("/api/me/", token).await.json();
-    assert_eq!(
-        (me["username"].as_str(), me["email"].as_str()),
-        (Some("alice"), Some("alice@example.com"))
-    );
+    assert_eq!((me["username"].as_str(), me["email"].as_str()), (Some("alice"), Some("alice@example.com")));
     assert_eq!(me["last_name"], "Last");
 }
 
@@ -167,38 +103,23 @@ async fn groups_need_the_groups_scope(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     let alice = app.user("alice").await;
-    app.store
-        .add_user_to_group(alice.id, "editors")
-        .await
-        .unwrap();
-    app.store
-        .add_user_to_group(alice.id, "admins")
-        .await
-        .unwrap();
+    app.store.add_user_to_group(alice.id, "editors").await.unwrap();
+    app.store.add_user_to_group(alice.id, "admins").await.unwrap();
     let with = app.password_token(&client, "alice", Some("groups")).await;
     let without = app.password_token(&client, "alice", Some("read")).await;
-    let ok = app
-        .get_with_token("/api/groups/", with["access_token"].as_str().unwrap())
-        .await;
+    let ok = app.get_with_token("/api/groups/", with["access_token"].as_str().unwrap()).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.json(), json!([{"name": "admins"}, {"name": "editors"}]));
-    let no = app
-        .get_with_token("/api/groups/", without["access_token"].as_str().unwrap())
-        .await;
+    let no = app.get_with_token("/api/groups/", without["access_token"].as_str().unwrap()).await;
     assert_eq!(no.status, StatusCode::FORBIDDEN);
-    assert!(no
-        .header("www-authenticate")
-        .unwrap()
-        .contains("scope=\"groups\""));
+    assert!(no.header("www-authenticate").unwrap().contains("scope=\"groups\""));
 }
 
 async fn tokens_without_a_user_get_a_clear_403(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     let token = app.client_credentials(&client).await;
-    let answer = app
-        .get_with_token("/api/me/", token["access_token"].as_str().unwrap())
-        .await;
+    let answer = app.get_with_token("/api/me/", token["access_token"].as_str().unwrap()).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert_eq!(answer.json()["error"], "no_user");
     assert_eq!(answer.header("cache-control"), Some("no-store"));

@@ -31,36 +31,22 @@ async fn client_credentials_success(backend: Backend) {
     let client = app.confidential().await;
     let body = app.client_credentials(&client).await;
     assert_eq!(body["expires_in"], 36000);
-    assert_eq!(
-        body["scope"], "read",
-        "omitted scope means the default scopes"
-    );
+    assert_eq!(body["scope"], "read", "omitted scope means the default scopes");
     // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
     assert!(body.get("refresh_token").is_none());
-    let hello = app
-        .get_with_token("/api/hello/", body["access_token"].as_str().unwrap())
-        .await;
-    assert_eq!(
-        (hello.status, hello.text.as_str()),
-        (StatusCode::OK, "Hello, there!!")
-    );
+    let hello = app.get_with_token("/api/hello/", body["access_token"].as_str().unwrap()).await;
+    assert_eq!((hello.status, hello.text.as_str()), (StatusCode::OK, "Hello, there!!"));
 }
 
 async fn password_grant_success(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     app.user("alice").await;
-    let body = app
-        .password_token(&client, "alice", Some("read write"))
-        .await;
+    let body = app.password_token(&client, "alice", Some("read write")).await;
     assert_eq!(body["scope"], "read write");
-    assert!(body["refresh_token"]
-        .as_str()
-        .is_some_and(|t| t.len() >= 32));
+    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 32));
     assert_ne!(body["refresh_token"], body["access_token"]);
-    let me = app
-        .get_with_token("/api/me/", body["access_token"].as_str().unwrap())
-        .await;
+    let me = app.get_with_token("/api/me/", body["access_token"].as_str().unwrap()).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.json()["username"], "alice");
 }
@@ -88,11 +74,7 @@ async fn body_client_authentication(backend: Backend) {
         .post_form(
             "/o/token/",
             None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client.client_id),
-                ("client_secret", &secret),
-            ],
+            &[("grant_type", "client_credentials"), ("client_id", &client.client_id), ("client_secret", &secret)],
         )
         .await;
     answer.assert_token();
@@ -100,9 +82,7 @@ async fn body_client_authentication(backend: Backend) {
 
 async fn public_client_sends_client_id_alone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let client = app
-        .client(ClientType::Public, &[GrantType::Password], None)
-        .await;
+    let client = app.client(ClientType::Public, &[GrantType::Password], None).await;
     app.user("bob").await;
     let form = [
         ("grant_type", "password"),
@@ -112,63 +92,33 @@ async fn public_client_sends_client_id_alone(backend: Backend) {
     ];
     app.post_form("/o/token/", None, &form).await.assert_token();
     // With Basic and an empty password, as many client libraries send it.
-    app.token(
-        &client,
-        &[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await
-    .assert_token();
+    app.token(&client, &[("grant_type", "password"), ("username", "bob"), ("password", PASSWORD)]).await.assert_token();
     // A public client has no secret: presenting one fails.
-    let fake = Client {
-        client_id: client.client_id.clone(),
-        secret: Some("guess".into()),
-    };
-    app.token(
-        &fake,
-        &[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await
-    .assert_error(401, "invalid_client");
+    let fake = Client { client_id: client.client_id.clone(), secret: Some("guess".into()) };
+    app.token(&fake, &[("grant_type", "password"), ("username", "bob"), ("password", PASSWORD)])
+        .await
+        .assert_error(401, "invalid_client");
 }
 
 async fn wrong_secret_with_basic_is_401_with_challenge(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let wrong = Client {
-        client_id: client.client_id.clone(),
-        secret: Some("wrong-secret".into()),
-    };
-    let answer = app
-        .token(&wrong, &[("grant_type", "client_credentials")])
-        .await;
+    let wrong = Client { client_id: client.client_id.clone(), secret: Some("wrong-secret".into()) };
+    let answer = app.token(&wrong, &[("grant_type", "client_credentials")]).await;
     // RFC 6749 §5.2: "If the client attempted to authenticate via the "Authorization"
     // request header field, the authorization server MUST respond with an HTTP 401
     // (Unauthorized) status code and include the "WWW-Authenticate" response header
     // field matching the authentication scheme used by the client."
     answer.assert_error(401, "invalid_client");
-    assert!(answer
-        .header("www-authenticate")
-        .unwrap()
-        .starts_with("Basic "));
+    assert!(answer.header("www-authenticate").unwrap().starts_with("Basic "));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
 }
 
 async fn wrong_secret_in_body_is_401_without_challenge(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", client.client_id.as_str()),
-        ("client_secret", "nope"),
-    ];
+    let form =
+        [("grant_type", "client_credentials"), ("client_id", client.client_id.as_str()), ("client_secret", "nope")];
     let answer = app.post_form("/o/token/", None, &form).await;
     answer.assert_error(401, "invalid_client");
     assert_eq!(answer.header("www-authenticate"), None);
@@ -176,101 +126,49 @@ async fn wrong_secret_in_body_is_401_without_challenge(backend: Backend) {
 
 async fn unknown_or_missing_client_is_invalid_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let stranger = Client {
-        client_id: "no-such-client".into(),
-        secret: Some("x".into()),
-    };
-    app.token(&stranger, &[("grant_type", "client_credentials")])
-        .await
-        .assert_error(401, "invalid_client");
+    let stranger = Client { client_id: "no-such-client".into(), secret: Some("x".into()) };
+    app.token(&stranger, &[("grant_type", "client_credentials")]).await.assert_error(401, "invalid_client");
     // No authentication at all.
-    app.post_form("/o/token/", None, &[("grant_type", "client_credentials")])
-        .await
-        .assert_error(401, "invalid_client");
+    app.post_form("/o/token/", None, &[("grant_type", "client_credentials")]).await.assert_error(401, "invalid_client");
     // A confidential client that leaves out its secret.
     let client = app.confidential().await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", client.client_id.as_str()),
-    ];
-    app.post_form("/o/token/", None, &form)
-        .await
-        .assert_error(401, "invalid_client");
+    let form = [("grant_type", "client_credentials"), ("client_id", client.client_id.as_str())];
+    app.post_form("/o/token/", None, &form).await.assert_error(401, "invalid_client");
 }
 
 async fn grant_type_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    app.token(&client, &[("scope", "read")])
-        .await
-        .assert_error(400, "invalid_request");
-    app.token(&client, &[("grant_type", "magic")])
+    app.token(&client, &[("scope", "read")]).await.assert_error(400, "invalid_request");
+    app.token(&client, &[("grant_type", "magic")]).await.assert_error(400, "unsupported_grant_type");
+    // Codes come from the authorization endpoint, which is not served yet.
+    app.token(&client, &[("grant_type", "authorization_code"), ("code", "x")])
         .await
         .assert_error(400, "unsupported_grant_type");
-    // Codes come from the authorization endpoint, which is not served yet.
-    app.token(
-        &client,
-        &[("grant_type", "authorization_code"), ("code", "x")],
-    )
-    .await
-    .assert_error(400, "unsupported_grant_type");
 }
 
 async fn unauthorized_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // "The authenticated client is not authorized to use this authorization grant type."
-    let cc_only = app
-        .client(
-            ClientType::Confidential,
-            &[GrantType::ClientCredentials],
-            None,
-        )
-        .await;
+    let cc_only = app.client(ClientType::Confidential, &[GrantType::ClientCredentials], None).await;
     app.user("alice").await;
-    app.token(
-        &cc_only,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await
-    .assert_error(400, "unauthorized_client");
-    let pw_only = app
-        .client(ClientType::Confidential, &[GrantType::Password], None)
-        .await;
-    app.token(&pw_only, &[("grant_type", "client_credentials")])
+    app.token(&cc_only, &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)])
         .await
         .assert_error(400, "unauthorized_client");
+    let pw_only = app.client(ClientType::Confidential, &[GrantType::Password], None).await;
+    app.token(&pw_only, &[("grant_type", "client_credentials")]).await.assert_error(400, "unauthorized_client");
 }
 
 async fn wrong_credentials_are_invalid_grant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     app.user("alice").await;
-    for (username, password) in [
-        ("alice", "wrong password"),
-        ("nobody", PASSWORD),
-        ("ALICE", PASSWORD),
-    ] {
-        app.token(
-            &client,
-            &[
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
-        .assert_error(400, "invalid_grant");
+    for (username, password) in [("alice", "wrong password"), ("nobody", PASSWORD), ("ALICE", PASSWORD)] {
+        app.token(&client, &[("grant_type", "password"), ("username", username), ("password", password)])
+            .await
+            .assert_error(400, "invalid_grant");
     }
-    app.token(
-        &client,
-        &[("grant_type", "password"), ("username", "alice")],
-    )
-    .await
-    .assert_error(400, "invalid_request");
+    app.token(&client, &[("grant_type", "password"), ("username", "alice")]).await.assert_error(400, "invalid_request");
 }
 
 async fn scope_rules(backend: Backend) {
@@ -281,38 +179,21 @@ async fn scope_rules(backend: Backend) {
     assert_eq!(body["scope"], "read write");
     // RFC 6749 §5.2 invalid_scope: "The requested scope is invalid, unknown, malformed,
     // or exceeds the scope granted by the resource owner."
-    app.token(&client, &cc("read admin"))
-        .await
-        .assert_error(400, "invalid_scope");
-    app.token(&client, &cc("read \"x\""))
-        .await
-        .assert_error(400, "invalid_scope");
+    app.token(&client, &cc("read admin")).await.assert_error(400, "invalid_scope");
+    app.token(&client, &cc("read \"x\"")).await.assert_error(400, "invalid_scope");
     // An application limited to some scopes gets no others.
-    let limited = app
-        .client(
-            ClientType::Confidential,
-            &[GrantType::ClientCredentials],
-            Some("write"),
-        )
-        .await;
+    let limited = app.client(ClientType::Confidential, &[GrantType::ClientCredentials], Some("write")).await;
     app.token(&limited, &cc("write")).await.assert_token();
-    app.token(&limited, &cc("read"))
-        .await
-        .assert_error(400, "invalid_scope");
+    app.token(&limited, &cc("read")).await.assert_error(400, "invalid_scope");
     // Its default scope (read) is not allowed for it, so omitting the scope fails.
-    app.token(&limited, &[("grant_type", "client_credentials")])
-        .await
-        .assert_error(400, "invalid_scope");
+    app.token(&limited, &[("grant_type", "client_credentials")]).await.assert_error(400, "invalid_scope");
 }
 
 async fn malformed_requests_get_clean_400s(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
     let post = |body: Vec<u8>, content_type: Option<&'static str>| {
-        let mut request = app
-            .http
-            .post(app.url("/o/token/"))
-            .basic_auth(&client.client_id, client.secret.as_deref());
+        let mut request = app.http.post(app.url("/o/token/")).basic_auth(&client.client_id, client.secret.as_deref());
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
@@ -320,44 +201,15 @@ async fn malformed_requests_get_clean_400s(backend: Backend) {
     };
     let form = Some("application/x-www-form-urlencoded");
     // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
-    let repeated = read(
-        post(
-            b"grant_type=client_credentials&grant_type=password".to_vec(),
-            form,
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
+    let repeated = read(post(b"grant_type=client_credentials&grant_type=password".to_vec(), form).await.unwrap()).await;
     repeated.assert_error(400, "invalid_request");
-    let unknown_type = read(
-        post(
-            b"grant_type=client_credentials".to_vec(),
-            Some("text/plain"),
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
+    let unknown_type = read(post(b"grant_type=client_credentials".to_vec(), Some("text/plain")).await.unwrap()).await;
     unknown_type.assert_error(400, "invalid_request");
-    let bad_json = read(
-        post(b"{\"grant_type\":".to_vec(), Some("application/json"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let bad_json = read(post(b"{\"grant_type\":".to_vec(), Some("application/json")).await.unwrap()).await;
     bad_json.assert_error(400, "invalid_request");
-    let json_number = read(
-        post(b"{\"grant_type\":1}".to_vec(), Some("application/json"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let json_number = read(post(b"{\"grant_type\":1}".to_vec(), Some("application/json")).await.unwrap()).await;
     json_number.assert_error(400, "invalid_request");
-    let huge = format!(
-        "grant_type=client_credentials&scope={}",
-        "a".repeat(64 * 1024)
-    );
+    let huge = format!("grant_type=client_credentials&scope={}", "a".repeat(64 * 1024));
     // On its own connection: the server answers before reading the whole body and then
     // closes the connection, which a pooled client must not reuse.
     let oversized = read(
@@ -372,12 +224,7 @@ async fn malformed_requests_get_clean_400s(backend: Backend) {
     )
     .await;
     oversized.assert_error(400, "invalid_request");
-    let bad_utf8 = read(
-        post(b"grant_type=client_credentials&scope=%C3%28".to_vec(), form)
-            .await
-            .unwrap(),
-    )
-    .await;
+    let bad_utf8 = read(post(b"grant_type=client_credentials&scope=%C3%28".to_vec(), form).await.unwrap()).await;
     bad_utf8.assert_error(400, "invalid_request");
 
     // Bad Basic headers.
@@ -397,27 +244,15 @@ async fn malformed_requests_get_clean_400s(backend: Backend) {
     // Two authentication methods at once: RFC 6749 §2.3 "The client MUST NOT use more
     // than one authentication method in each request."
     let secret = client.secret.clone().unwrap();
-    app.token(
-        &client,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_secret", &secret),
-        ],
-    )
-    .await
-    .assert_error(400, "invalid_request");
+    app.token(&client, &[("grant_type", "client_credentials"), ("client_secret", &secret)])
+        .await
+        .assert_error(400, "invalid_request");
 }
 
 async fn path_without_trailing_slash_and_wrong_method(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;
-    app.post_form(
-        "/o/token",
-        Some(&client),
-        &[("grant_type", "client_credentials")],
-    )
-    .await
-    .assert_token();
+    app.post_form("/o/token", Some(&client), &[("grant_type", "client_credentials")]).await.assert_token();
     let get = app.http.get(app.url("/o/token/")).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -429,40 +264,25 @@ async fn access_token_expiry_follows_the_setting(backend: Backend) {
     assert_eq!(body["expires_in"], 120);
     let token = body["access_token"].as_str().unwrap();
     app.clock.advance(119);
-    assert_eq!(
-        app.status_with_token("/api/hello/", token).await,
-        StatusCode::OK
-    );
+    assert_eq!(app.status_with_token("/api/hello/", token).await, StatusCode::OK);
     app.clock.advance(1);
     let expired = app.get_with_token("/api/hello/", token).await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
-    assert!(expired
-        .header("www-authenticate")
-        .unwrap()
-        .contains("error=\"invalid_token\""));
+    assert!(expired.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
 }
 
 async fn cors_answers_only_configured_origins(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| {
-        c.oauth2.allowed_origins = vec!["https://spa.example".into()]
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, |c| c.oauth2.allowed_origins = vec!["https://spa.example".into()]).await;
     let preflight = |origin: &'static str| {
         app.http
             .request(reqwest::Method::OPTIONS, app.url("/o/token/"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization, content-type",
-            )
+            .header("access-control-request-headers", "authorization, content-type")
             .send()
     };
     let allowed = read(preflight("https://spa.example").await.unwrap()).await;
-    assert_eq!(
-        allowed.header("access-control-allow-origin"),
-        Some("https://spa.example")
-    );
+    assert_eq!(allowed.header("access-control-allow-origin"), Some("https://spa.example"));
     let other = read(preflight("https://evil.example").await.unwrap()).await;
     assert_eq!(other.header("access-control-allow-origin"), None);
 
@@ -479,8 +299,5 @@ async fn cors_answers_only_configured_origins(backend: Backend) {
     )
     .await;
     answer.assert_token();
-    assert_eq!(
-        answer.header("access-control-allow-origin"),
-        Some("https://spa.example")
-    );
+    assert_eq!(answer.header("access-control-allow-origin"), Some("https://spa.example"));
 }

@@ -9,13 +9,8 @@ pub(super) async fn grant(
     app: &Application,
     params: &Params,
 ) -> Result<TokenResponse, EndpointError> {
-    if app.client_type != ClientType::Confidential
-        || !app.allows_grant(GrantType::ClientCredentials)
-    {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the client_credentials grant",
-        )
-        .into());
+    if app.client_type != ClientType::Confidential || !app.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::unauthorized_client("this client may not use the client_credentials grant").into());
     }
     let scope = scope::resolve(params.get("scope"), ctx.settings, app)?;
     let minted = mint(ctx, app, None, &scope, None);

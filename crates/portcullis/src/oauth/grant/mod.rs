@@ -60,9 +60,7 @@ pub struct TokenResponse {
 
 impl fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenResponse").field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
@@ -74,10 +72,7 @@ pub async fn exchange(
 ) -> Result<TokenResponse, EndpointError> {
     let grant = params.require("grant_type")?;
     let grant = GrantTypeParam::parse(grant).ok_or_else(|| {
-        OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant type {grant:?} is not supported"),
-        )
+        OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
     })?;
     let credentials = client_auth::credentials(authorization, params)?;
     let app = client_auth::authenticate(ctx.store, credentials).await?;
@@ -87,11 +82,10 @@ pub async fn exchange(
         GrantTypeParam::RefreshToken => refresh_token::grant(ctx, &app, params).await,
         // Served once the authorization endpoint and device flow exist to issue them:
         // until then no code or device code can be valid.
-        GrantTypeParam::AuthorizationCode | GrantTypeParam::DeviceCode => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "this grant type is not enabled on this server yet",
-        )
-        .into()),
+        GrantTypeParam::AuthorizationCode | GrantTypeParam::DeviceCode => {
+            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not enabled on this server yet")
+                .into())
+        }
     }
 }
 

@@ -10,25 +10,18 @@ pub(super) async fn grant(
     params: &Params,
 ) -> Result<TokenResponse, EndpointError> {
     if !app.allows_grant(GrantType::Password) {
-        return Err(
-            OAuthError::unauthorized_client("this client may not use the password grant").into(),
-        );
+        return Err(OAuthError::unauthorized_client("this client may not use the password grant").into());
     }
     let username = params.require("username")?;
     let presented = params.require("password")?.to_owned();
     let scope = scope::resolve(params.get("scope"), ctx.settings, app)?;
-    let user = ctx
-        .store
-        .user_by_username(username)
-        .await?
-        .filter(|u| u.is_active);
+    let user = ctx.store.user_by_username(username).await?.filter(|u| u.is_active);
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     // Argon2 takes tens of milliseconds of CPU: keep it off the async workers. An
     // unknown or inactive user costs the same work (see `password::verify`).
-    let matches =
-        tokio::task::spawn_blocking(move || password::verify(&presented, stored.as_deref()))
-            .await
-            .map_err(|e| EndpointError::Internal(e.to_string()))?;
+    let matches = tokio::task::spawn_blocking(move || password::verify(&presented, stored.as_deref()))
+        .await
+        .map_err(|e| EndpointError::Internal(e.to_string()))?;
     let Some(user) = user.filter(|_| matches) else {
         return Err(OAuthError::invalid_grant("invalid username or password").into());
     };

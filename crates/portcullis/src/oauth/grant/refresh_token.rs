@@ -31,13 +31,7 @@ pub(super) async fn grant(
         return Err(invalid().into());
     }
     let rotate = ctx.settings.rotate_refresh_token;
-    let mut minted = mint(
-        ctx,
-        app,
-        Some(record.user_id),
-        &scope,
-        rotate.then_some(&granted),
-    );
+    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&granted));
     let exchange = RefreshExchange {
         old_id: record.id,
         now: ctx.now,
@@ -49,10 +43,9 @@ pub(super) async fn grant(
         RefreshOutcome::Issued => {}
         RefreshOutcome::Reused => {
             tracing::warn!(client_id = %app.client_id, family_member = record.id, "refresh token reuse: grant revoked");
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; its grant is now revoked",
-            )
-            .into());
+            return Err(
+                OAuthError::invalid_grant("the refresh token was already used; its grant is now revoked").into()
+            );
         }
         RefreshOutcome::Dead => return Err(invalid().into()),
     }
