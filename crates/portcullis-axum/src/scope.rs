@@ -49,6 +49,10 @@ impl ScopeSet {
         self.0.is_subset(&other.0)
     }
 
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
         Self(self.0.intersection(&other.0).cloned().collect())
     }

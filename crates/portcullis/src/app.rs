@@ -16,18 +16,22 @@ use tower_http::trace::TraceLayer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth;
+use crate::pages::{self, templates::TemplateError, Templates};
 use crate::resource::{self, StoreVerifier};
 use crate::store::Store;
 
 /// Every path the server answers. The router, and later discovery metadata, read them
 /// from here. Each also answers without its trailing slash.
 pub mod paths {
+    pub const AUTHORIZE: &str = "/o/authorize/";
     pub const TOKEN: &str = "/o/token/";
     pub const REVOKE: &str = "/o/revoke_token/";
     pub const INTROSPECT: &str = "/o/introspect/";
     pub const API_HELLO: &str = "/api/hello/";
     pub const API_ME: &str = "/api/me/";
     pub const API_GROUPS: &str = "/api/groups/";
+    pub const LOGIN: &str = "/accounts/login/";
+    pub const LOGOUT: &str = "/accounts/logout/";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
 }
@@ -54,12 +58,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub verifier: TokenVerifier,
+    pub templates: Arc<Templates>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config, clock: Arc<dyn Clock>) -> Self {
+    /// Fails only when the settings name a templates folder that cannot be read.
+    pub fn new(store: Arc<dyn Store>, config: Config, clock: Arc<dyn Clock>) -> Result<Self, TemplateError> {
         let verifier = TokenVerifier::new(Arc::new(StoreVerifier::new(store.clone(), clock.clone())), API_REALM);
-        Self { store, config: Arc::new(config), clock, verifier }
+        let dir = &config.pages.templates_dir;
+        let templates = Templates::new((!dir.is_empty()).then(|| dir.into()))?;
+        Ok(Self { store, config: Arc::new(config), clock, verifier, templates: Arc::new(templates) })
     }
 
     pub fn grant_context(&self) -> oauth::grant::Context<'_> {
@@ -78,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
         .merge(resource::router())
+        .merge(pages::router())
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))
         // No request to this server needs a large body; refuse big ones before reading.
@@ -114,7 +123,8 @@ pub async fn serve(
         shutdown.await;
         let _ = drained_tx.send(());
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
     let server = tokio::spawn(async move { server.await });
     // Once shutdown starts, give connections a bounded time to finish.
     let limit = async {

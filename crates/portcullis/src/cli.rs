@@ -218,7 +218,7 @@ async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result<()> {
     let store = open(database_url).await?;
-    let state = AppState::new(store.clone(), config, Arc::new(SystemClock));
+    let state = AppState::new(store.clone(), config, Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");

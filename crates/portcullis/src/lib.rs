@@ -14,6 +14,8 @@ pub mod config;
 pub mod crypto;
 /// The OAuth 2.0 endpoints (token, revocation, introspection) and the rules behind them.
 pub mod oauth;
+/// Human-facing HTML: login, consent, application and token management, admin.
+pub mod pages;
 /// Human passwords, hashed with Argon2id.
 pub mod password;
 /// The server's side of protected resources: the store-backed token verifier and the

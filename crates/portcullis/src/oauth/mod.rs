@@ -2,12 +2,14 @@
 //! introspection (RFC 7662). The rules live in plain async functions over a
 //! [`Store`](crate::store::Store) and the time; `endpoints` only turns HTTP into calls.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod endpoints;
 mod error;
 pub mod grant;
 pub mod introspect;
 mod params;
+pub mod pkce;
 pub mod redirect;
 pub mod revoke;
 pub mod scope;

@@ -190,7 +190,7 @@ impl TestApp {
         let store = store::connect_with(&url, TEST_POOL_SIZE).await.unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(1_800_000_000));
-        let state = AppState::new(store.clone(), config, clock.clone());
+        let state = AppState::new(store.clone(), config, clock.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let router = app::router(state);

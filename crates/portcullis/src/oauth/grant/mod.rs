@@ -1,6 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4, §6; RFC 8628 §3.4), one module each, and
 //! the minting of the tokens they all issue.
 
+mod authorization_code;
 mod client_credentials;
 mod password;
 mod refresh_token;
@@ -80,9 +81,9 @@ pub async fn exchange(
         GrantTypeParam::Password => password::grant(ctx, &app, params).await,
         GrantTypeParam::ClientCredentials => client_credentials::grant(ctx, &app, params).await,
         GrantTypeParam::RefreshToken => refresh_token::grant(ctx, &app, params).await,
-        // Served once the authorization endpoint and device flow exist to issue them:
-        // until then no code or device code can be valid.
-        GrantTypeParam::AuthorizationCode | GrantTypeParam::DeviceCode => {
+        GrantTypeParam::AuthorizationCode => authorization_code::grant(ctx, &app, params).await,
+        // Served once the device flow exists to issue device codes.
+        GrantTypeParam::DeviceCode => {
             Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not enabled on this server yet")
                 .into())
         }

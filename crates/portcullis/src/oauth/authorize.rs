@@ -1,0 +1,306 @@
+//! The authorization endpoint's rules (RFC 6749 §3.1, §4.1.1, §4.2.1; RFC 7636 §4.3):
+//! which requests are valid, which errors may go back to the client and which must not,
+//! and what approval produces. No HTTP here: `pages::authorize` does that.
+
+use portcullis_axum::ScopeSet;
+use url::Url;
+
+use super::grant::{mint, Context};
+use super::{pkce, scope, EndpointError, Params};
+use crate::crypto::Secret;
+use crate::store::{Application, GrantType, NewCode, User};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    /// RFC 6749 §4.1: authorization code.
+    Code,
+    /// RFC 6749 §4.2: implicit; the access token travels in the fragment.
+    Token,
+}
+
+impl ResponseType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::Token => "token",
+        }
+    }
+}
+
+/// Error codes the authorization endpoint sends back to the client (RFC 6749
+/// §4.1.2.1 and §4.2.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    UnauthorizedClient,
+    AccessDenied,
+    UnsupportedResponseType,
+    InvalidScope,
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// A request that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or its redirection URI cannot be trusted: RFC 6749 §4.1.2.1 "the
+    /// authorization server SHOULD inform the resource owner of the error and MUST NOT
+    /// automatically redirect the user-agent to the invalid redirection URI."
+    Page(String),
+    /// Any other error goes back to the client at its redirection URI.
+    Redirect(Redirect),
+}
+
+/// Where to send the browser, with what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub redirect_uri: String,
+    pub response_type: ResponseType,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Redirect {
+    fn error(req: &Target, code: ErrorCode, description: &str) -> Self {
+        let mut params = vec![("error", code.as_str().to_owned()), ("error_description", description.to_owned())];
+        if let Some(state) = &req.state {
+            params.push(("state", state.clone()));
+        }
+        Self { redirect_uri: req.redirect_uri.clone(), response_type: req.response_type, params }
+    }
+
+    /// The full URI. For `code` the parameters join the query, keeping any query the
+    /// registered URI has (RFC 6749 §3.1.2: it "MUST be retained when adding additional
+    /// query parameters"); for `token` they go in the fragment (§4.2.2).
+    pub fn location(&self) -> String {
+        let Ok(mut url) = Url::parse(&self.redirect_uri) else { return self.redirect_uri.clone() };
+        match self.response_type {
+            ResponseType::Code => {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in &self.params {
+                    query.append_pair(name, value);
+                }
+            }
+            ResponseType::Token => {
+                let fragment = form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
+                url.set_fragment(Some(&fragment));
+            }
+        }
+        url.into()
+    }
+}
+
+/// The part of a request known good enough to redirect errors to.
+struct Target {
+    redirect_uri: String,
+    response_type: ResponseType,
+    state: Option<String>,
+}
+
+/// A valid authorization request, ready for the user's answer.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub app: Application,
+    pub response_type: ResponseType,
+    pub redirect_uri: String,
+    /// Whether the request named the redirect URI (then the token request must too).
+    pub redirect_uri_given: bool,
+    pub scope: ScopeSet,
+    pub state: Option<String>,
+    pub code_challenge: Option<(String, pkce::Method)>,
+    pub nonce: Option<String>,
+    /// django-oauth-toolkit's `approval_prompt=auto`: skip consent already given.
+    pub approval_prompt_auto: bool,
+}
+
+/// Checks an authorization request. `app` is the application `client_id` names, if
+/// any; the caller looks it up.
+pub fn validate(
+    params: Result<Params, super::OAuthError>,
+    app: Option<Application>,
+    ctx: &Context<'_>,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let params = params.map_err(|e| AuthorizeError::Page(e.description.into_owned()))?;
+    if params.get("client_id").is_none() {
+        return Err(AuthorizeError::Page("The request names no client (client_id is missing).".into()));
+    }
+    let app = app.ok_or_else(|| AuthorizeError::Page("The request names an unknown client.".into()))?;
+    // RFC 6749 §3.1.2.3: with several registered URIs the request must name one; the
+    // comparison is exact (no prefix, no normalisation).
+    let (redirect_uri, given) = match params.get("redirect_uri") {
+        Some(uri) if app.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
+        Some(_) => return Err(AuthorizeError::Page("The redirect_uri is not registered for this client.".into())),
+        None => match app.redirect_uris.as_slice() {
+            [only] => (only.clone(), false),
+            [] => return Err(AuthorizeError::Page("This client has no registered redirect URI.".into())),
+            _ => return Err(AuthorizeError::Page("The request must name one of the client's redirect URIs.".into())),
+        },
+    };
+    let response_type = match params.get("response_type") {
+        Some("token") => ResponseType::Token,
+        _ => ResponseType::Code,
+    };
+    let target =
+        Target { redirect_uri: redirect_uri.clone(), response_type, state: params.get("state").map(str::to_owned) };
+    let fail = |code, description: &str| AuthorizeError::Redirect(Redirect::error(&target, code, description));
+
+    match (params.get("response_type"), response_type) {
+        (None, _) => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
+        (Some("code"), ResponseType::Code) => {
+            if !app.allows_grant(GrantType::AuthorizationCode) {
+                return Err(fail(
+                    ErrorCode::UnauthorizedClient,
+                    "this client may not use the authorization code grant",
+                ));
+            }
+        }
+        (Some("token"), ResponseType::Token) => {
+            if !app.allows_grant(GrantType::Implicit) {
+                return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the implicit grant"));
+            }
+        }
+        _ => return Err(fail(ErrorCode::UnsupportedResponseType, "response_type must be code or token")),
+    }
+    let scope = scope::resolve(params.get("scope"), ctx.settings, &app)
+        .map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
+
+    let code_challenge = match (response_type, params.get("code_challenge")) {
+        (ResponseType::Token, _) => None,
+        (ResponseType::Code, Some(challenge)) => {
+            // RFC 7636 §4.4.1: "If the server supporting PKCE does not support the
+            // requested transformation, the authorization endpoint MUST return the
+            // authorization error response with "error" value set to "invalid_request"."
+            let method = pkce::Method::parse(params.get("code_challenge_method"))
+                .ok_or_else(|| fail(ErrorCode::InvalidRequest, "transform algorithm not supported"))?;
+            if !pkce::is_well_formed(challenge) {
+                return Err(fail(ErrorCode::InvalidRequest, "code_challenge is malformed"));
+            }
+            Some((challenge.to_owned(), method))
+        }
+        (ResponseType::Code, None) if ctx.settings.pkce_required => {
+            // RFC 7636 §4.4.1: "If the server requires Proof Key for Code Exchange
+            // (PKCE) by OAuth public clients and the client does not send the
+            // "code_challenge" in the request, the authorization endpoint MUST return
+            // the authorization error response with the "error" value set to
+            // "invalid_request"."
+            return Err(fail(ErrorCode::InvalidRequest, "code challenge required"));
+        }
+        (ResponseType::Code, None) => None,
+    };
+
+    Ok(AuthorizationRequest {
+        app,
+        response_type,
+        redirect_uri,
+        redirect_uri_given: given,
+        scope,
+        state: target.state,
+        code_challenge,
+        nonce: params.get("nonce").map(str::to_owned),
+        approval_prompt_auto: params.get("approval_prompt") == Some("auto"),
+    })
+}
+
+impl AuthorizationRequest {
+    /// Whether the user must be asked: not for applications that skip authorization,
+    /// nor, with `approval_prompt=auto`, when earlier consent covers every scope.
+    pub fn needs_consent(&self, consented: Option<&ScopeSet>) -> bool {
+        if self.app.skip_authorization {
+            return false;
+        }
+        !(self.approval_prompt_auto && consented.is_some_and(|c| self.scope.is_subset(c)))
+    }
+
+    /// The parameters that reproduce this request, for the consent form to post back.
+    pub fn hidden_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            ("client_id", self.app.client_id.clone()),
+            ("response_type", self.response_type.as_str().to_owned()),
+            ("scope", self.scope.to_string()),
+        ];
+        if self.redirect_uri_given {
+            fields.push(("redirect_uri", self.redirect_uri.clone()));
+        }
+        if let Some(state) = &self.state {
+            fields.push(("state", state.clone()));
+        }
+        if let Some((challenge, method)) = &self.code_challenge {
+            fields.push(("code_challenge", challenge.clone()));
+            fields.push(("code_challenge_method", method.as_str().to_owned()));
+        }
+        if let Some(nonce) = &self.nonce {
+            fields.push(("nonce", nonce.clone()));
+        }
+        fields
+    }
+
+    /// The user said no: `access_denied` (RFC 6749 §4.1.2.1).
+    pub fn deny(&self) -> Redirect {
+        let target = Target {
+            redirect_uri: self.redirect_uri.clone(),
+            response_type: self.response_type,
+            state: self.state.clone(),
+        };
+        Redirect::error(&target, ErrorCode::AccessDenied, "the user denied the request")
+    }
+
+    /// The user said yes (or need not be asked): remember the consent, then issue a code
+    /// or, for the implicit grant, an access token.
+    pub async fn approve(&self, ctx: &Context<'_>, user: &User, auth_time: i64) -> Result<Redirect, EndpointError> {
+        let consented = ctx.store.consent(user.id, self.app.id).await?;
+        let earlier = consented.as_deref().and_then(|c| ScopeSet::parse(c).ok()).unwrap_or_default();
+        let all = earlier.union(&self.scope);
+        ctx.store.save_consent(user.id, self.app.id, &all.to_string(), ctx.now).await?;
+        let mut params = Vec::new();
+        match self.response_type {
+            ResponseType::Code => {
+                let code = Secret::generate();
+                let (challenge, method) = match &self.code_challenge {
+                    Some((c, m)) => (c.clone(), m.as_str().to_owned()),
+                    None => (String::new(), String::new()),
+                };
+                ctx.store
+                    .insert_code(&NewCode {
+                        hash: code.hash(),
+                        application_id: self.app.id,
+                        user_id: user.id,
+                        redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
+                        scope: self.scope.to_string(),
+                        code_challenge: challenge,
+                        code_challenge_method: method,
+                        nonce: self.nonce.clone(),
+                        auth_time,
+                        created_at: ctx.now,
+                        expires_at: ctx.now + i64::from(ctx.settings.authorization_code_expire_seconds),
+                    })
+                    .await?;
+                params.push(("code", code.expose().to_owned()));
+            }
+            ResponseType::Token => {
+                // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh
+                // token."
+                let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None);
+                ctx.store.insert_tokens(&minted.tokens).await?;
+                params.push(("access_token", minted.response.access_token));
+                params.push(("token_type", "Bearer".to_owned()));
+                params.push(("expires_in", minted.response.expires_in.to_string()));
+                params.push(("scope", minted.response.scope));
+            }
+        }
+        if let Some(state) = &self.state {
+            params.push(("state", state.clone()));
+        }
+        Ok(Redirect { redirect_uri: self.redirect_uri.clone(), response_type: self.response_type, params })
+    }
+}

@@ -1,0 +1,68 @@
+use portcullis_axum::ScopeSet;
+
+use super::{mint, Context, TokenResponse};
+use crate::crypto::TokenHash;
+use crate::oauth::{pkce, EndpointError, OAuthError, Params};
+use crate::store::{Application, GrantType, RedeemOutcome, StoreError};
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
+pub(super) async fn grant(
+    ctx: &Context<'_>,
+    app: &Application,
+    params: &Params,
+) -> Result<TokenResponse, EndpointError> {
+    if !app.allows_grant(GrantType::AuthorizationCode) && !app.allows_grant(GrantType::OpenidHybrid) {
+        return Err(OAuthError::unauthorized_client("this client may not use the authorization code grant").into());
+    }
+    let presented = params.require("code")?;
+    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    // "ensure that the authorization code was issued to the authenticated confidential
+    // client, or if the client is public, ensure that the code was issued to "client_id""
+    let code =
+        ctx.store.code(&TokenHash::of(presented)).await?.filter(|c| c.application_id == app.id).ok_or_else(invalid)?;
+
+    // "ensure that the "redirect_uri" parameter is present if the "redirect_uri"
+    // parameter was included in the initial authorization request …, and if included
+    // ensure that their values are identical."
+    let redirect_ok = match (code.redirect_uri.as_str(), params.get("redirect_uri")) {
+        ("", None) => true,
+        ("", Some(given)) => app.redirect_uris.len() == 1 && app.redirect_uris[0] == given,
+        (expected, Some(given)) => expected == given,
+        (_, None) => false,
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+    }
+
+    match (code.code_challenge.as_str(), params.get("code_verifier")) {
+        ("", None) => {}
+        // A verifier for a code issued without a challenge is a downgrade attempt.
+        ("", Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
+        (_, None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
+        (challenge, Some(verifier)) => {
+            let method = pkce::Method::parse(Some(&code.code_challenge_method)).ok_or_else(|| {
+                StoreError::Corrupt(format!("code challenge method {:?}", code.code_challenge_method))
+            })?;
+            // RFC 7636 §4.6: "If the values are not equal, an error response indicating
+            // "invalid_grant" as described in Section 4.1.3 of [RFC6749] MUST be returned."
+            if !pkce::verify(method, challenge, verifier) {
+                return Err(OAuthError::invalid_grant("the code verifier does not match the code challenge").into());
+            }
+        }
+    }
+
+    if !ctx.store.user_by_id(code.user_id).await?.is_some_and(|u| u.is_active) {
+        return Err(invalid().into());
+    }
+    let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope));
+    minted.tokens.code_id = Some(code.id);
+    match ctx.store.redeem_code(code.id, ctx.now, &minted.tokens).await? {
+        RedeemOutcome::Issued => Ok(minted.response),
+        RedeemOutcome::Replayed => {
+            tracing::warn!(client_id = %app.client_id, "authorization code replayed: its tokens are revoked");
+            Err(OAuthError::invalid_grant("the authorization code was already used; its tokens are now revoked").into())
+        }
+        RedeemOutcome::Expired => Err(OAuthError::invalid_grant("the authorization code has expired").into()),
+    }
+}

@@ -1,0 +1,120 @@
+//! `GET` and `POST /o/authorize/`: the authorization endpoint as the browser sees it.
+//! The rules are in `oauth::authorize`; this module does sessions, pages and redirects.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{HeaderMap, StatusCode, Uri};
+use minijinja::context;
+use portcullis_axum::ScopeSet;
+use serde::Serialize;
+
+use super::{base_context, redirect, render, PageError, Visitor};
+use crate::app::{paths, route_both, AppState};
+use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError};
+use crate::oauth::{OAuthError, Params};
+
+pub fn router() -> Router<AppState> {
+    route_both(Router::new(), paths::AUTHORIZE, get(show).post(answer))
+}
+
+async fn request(state: &AppState, params: Result<Params, OAuthError>) -> Result<AuthorizationRequest, Response> {
+    let app = match params.as_ref().ok().and_then(|p| p.get("client_id")) {
+        Some(client_id) => {
+            state.store.application_by_client_id(client_id).await.map_err(|e| PageError::from(e).into_response())?
+        }
+        None => None,
+    };
+    authorize::validate(params, app, &state.grant_context()).map_err(|error| match error {
+        AuthorizeError::Page(message) => {
+            tracing::info!(%message, "authorization request refused");
+            PageError::BadRequest(message).into_response()
+        }
+        AuthorizeError::Redirect(to) => redirect(StatusCode::FOUND, &to.location(), None),
+    })
+}
+
+#[derive(Serialize)]
+struct ScopeView {
+    name: String,
+    description: String,
+}
+
+/// `GET /o/authorize/`: validate, send strangers to log in, then ask for consent or,
+/// when none is needed, answer at once.
+async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Result<Response, PageError> {
+    let req = match request(&state, Params::from_query(uri.query())).await {
+        Ok(req) => req,
+        Err(response) => return Ok(response),
+    };
+    let Some(user) = &visitor.user else {
+        let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE);
+        let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        return Ok(redirect(StatusCode::FOUND, &format!("{}?next={next}", paths::LOGIN), None));
+    };
+    let consented = state.store.consent(user.id, req.app.id).await?;
+    let consented = consented.as_deref().and_then(|c| ScopeSet::parse(c).ok());
+    if !req.needs_consent(consented.as_ref()) {
+        let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
+        let to = req.approve(&state.grant_context(), user, auth_time).await?;
+        return Ok(redirect(StatusCode::FOUND, &to.location(), None));
+    }
+    let descriptions = &state.config.oauth2.scopes;
+    let scopes: Vec<ScopeView> = req
+        .scope
+        .iter()
+        .map(|s| ScopeView { name: s.to_owned(), description: descriptions.get(s).cloned().unwrap_or_default() })
+        .collect();
+    let redirect_host = url::Url::parse(&req.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(u.scheme().to_owned())))
+        .unwrap_or_default();
+    let csrf = visitor.csrf_token().unwrap_or_default();
+    let page = render(
+        &state,
+        "authorize.html",
+        StatusCode::OK,
+        context! {
+            application => context! { name => req.app.name.clone() },
+            scopes => scopes,
+            fields => req.hidden_fields(),
+            redirect_host => redirect_host,
+            ..base_context(&visitor, csrf)
+        },
+    )?;
+    Ok(page.into_response())
+}
+
+/// `POST /o/authorize/`: the consent form's answer. **Authorize** grants, anything
+/// else denies with `access_denied`.
+async fn answer(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let params = Params::from_body(&headers, &body);
+    let csrf = params.as_ref().ok().and_then(|p| p.get("csrf_token"));
+    if !visitor.csrf_ok(csrf) {
+        return Err(PageError::Csrf);
+    }
+    let Some(user) = &visitor.user else { return Err(PageError::Csrf) };
+    let allow = params.as_ref().ok().and_then(|p| p.get("allow")) == Some("Authorize");
+    let req = match request(&state, params).await {
+        Ok(req) => req,
+        Err(response) => return Ok(response),
+    };
+    let to = if allow {
+        let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
+        tracing::info!(user_id = user.id, client_id = %req.app.client_id, "consent given");
+        req.approve(&state.grant_context(), user, auth_time).await?
+    } else {
+        tracing::info!(user_id = user.id, client_id = %req.app.client_id, "consent refused");
+        req.deny()
+    };
+    // 303 so the browser follows with GET, as RFC 6749 §3.1 only promises GET support
+    // at the client's redirection endpoint.
+    Ok(redirect(StatusCode::SEE_OTHER, &to.location(), None))
+}

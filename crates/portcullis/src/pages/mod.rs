@@ -1,0 +1,226 @@
+//! Human-facing HTML: login, the authorization endpoint's consent page, and the pages
+//! users and staff manage things with. Machine-facing endpoints live in `oauth`.
+
+pub mod authorize;
+pub mod login;
+pub mod session;
+pub mod templates;
+
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use http::{HeaderValue, StatusCode};
+use minijinja::context;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::store::{StoreError, User};
+pub use session::Visitor;
+pub use templates::Templates;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(login::router()).merge(authorize::router()).route(
+        "/static/portcullis.css",
+        get(|| async {
+            (
+                [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+                templates::STYLESHEET,
+            )
+        }),
+    )
+}
+
+/// What templates see of the logged-in user.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub is_staff: bool,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self { id: user.id, username: user.username.clone(), is_staff: user.is_staff }
+    }
+}
+
+/// An HTML page ready to send: status, body, and a cookie to set if any.
+pub struct Page {
+    pub status: StatusCode,
+    pub html: String,
+    pub set_cookie: Option<HeaderValue>,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, [(CONTENT_TYPE, "text/html; charset=utf-8")], self.html).into_response();
+        let headers = response.headers_mut();
+        // Pages carry CSRF tokens and personal data: never cached, never framed
+        // (RFC 6749 §10.13 on clickjacking the consent page), no referrer leaking the
+        // authorization request, no script or style from anywhere but here.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+        if let Some(cookie) = self.set_cookie {
+            headers.append(SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+/// Renders a template into a [`Page`].
+pub fn render<S: Serialize>(state: &AppState, name: &str, status: StatusCode, context: S) -> Result<Page, PageError> {
+    let html = state.templates.render(name, context).map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok(Page { status, html, set_cookie: None })
+}
+
+/// A `303 See Other` (after a form) or `302 Found` redirect, optionally setting a cookie.
+pub fn redirect(status: StatusCode, location: &str, set_cookie: Option<HeaderValue>) -> Response {
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Failures of a page, shown as an error page with the right status; causes of 500s
+/// go to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Your session has expired or the form was not sent from this site. Reload the page and try again.")]
+    Csrf,
+    #[error("You do not have access to this page.")]
+    Forbidden,
+    #[error("There is no such page.")]
+    NotFound,
+    #[error("{message}")]
+    TooMany { message: String, retry_after: i64 },
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::oauth::EndpointError> for PageError {
+    fn from(error: crate::oauth::EndpointError) -> Self {
+        match error {
+            crate::oauth::EndpointError::Store(e) => e.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "Invalid request", m.clone()),
+            Self::Csrf => (StatusCode::FORBIDDEN, "Form expired", self.to_string()),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden", self.to_string()),
+            Self::NotFound => (StatusCode::NOT_FOUND, "Not found", self.to_string()),
+            Self::TooMany { message, .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message.clone()),
+            Self::Unavailable(cause) => {
+                tracing::error!(%cause, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The service is unavailable; try again shortly.".into(),
+                )
+            }
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Error", "Something went wrong on our side.".into())
+            }
+        };
+        // The error page is plain: it must render even when the templates or the
+        // database are what failed.
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+             content=\"width=device-width, initial-scale=1\"><title>{title} · Portcullis</title>\
+             <link rel=\"stylesheet\" href=\"/static/portcullis.css\"></head><body><main id=\"content\">\
+             <section class=\"card narrow\"><h1>{title}</h1><p class=\"error\" role=\"alert\">{}</p>\
+             </section></main></body></html>",
+            escape(&message)
+        );
+        let mut response = Page { status, html, set_cookie: None }.into_response();
+        if let Self::TooMany { retry_after, .. } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// Minimal HTML escaping for the fallback error page.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The base context every page template gets: the user and the CSRF token.
+pub fn base_context(visitor: &Visitor, csrf_token: &str) -> minijinja::Value {
+    context! {
+        user => visitor.user.as_ref().map(UserView::from),
+        csrf_token => csrf_token,
+    }
+}
+
+/// A `next` target is safe only as a path on this site: it starts with one `/`, and
+/// has no backslash (browsers read `/\evil.example` as `//evil.example`), no scheme, no
+/// control characters.
+pub fn safe_next(next: Option<&str>) -> Option<&str> {
+    let next = next?;
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && next.len() <= 4096;
+    ok.then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/o/authorize/?client_id=a&x=1")), Some("/o/authorize/?client_id=a&x=1"));
+        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "evil", "/a\nb", "javascript:x", ""] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Page templates: built into the binary, each replaceable by a file of the same name
+//! in the folder the `pages.templates_dir` setting names, as Django projects override
+//! django-oauth-toolkit's templates. Rendering escapes HTML in every value.
+
+use std::path::PathBuf;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+/// Every built-in template, by name.
+const BUILTIN: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("authorize.html", include_str!("../../templates/authorize.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+];
+
+/// The one stylesheet, served at `/static/portcullis.css`.
+pub const STYLESHEET: &str = include_str!("../../static/portcullis.css");
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("setting `pages.templates_dir`: {0} is not a readable folder")]
+    BadDir(String),
+    #[error("template {name}: {source}")]
+    Render { name: String, source: minijinja::Error },
+}
+
+impl Templates {
+    /// The built-in templates, overridden by files in `override_dir` when one is given.
+    pub fn new(override_dir: Option<PathBuf>) -> Result<Self, TemplateError> {
+        if let Some(dir) = &override_dir {
+            if !dir.is_dir() {
+                return Err(TemplateError::BadDir(dir.display().to_string()));
+            }
+        }
+        let mut env = Environment::new();
+        env.set_loader(move |name| {
+            // Only names from our own list are ever loaded, so no path from a request
+            // reaches the file system.
+            let Some((_, builtin)) = BUILTIN.iter().find(|(n, _)| *n == name) else { return Ok(None) };
+            if let Some(dir) = &override_dir {
+                match std::fs::read_to_string(dir.join(name)) {
+                    Ok(text) => return Ok(Some(text)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, e.to_string()));
+                    }
+                }
+            }
+            Ok(Some((*builtin).to_owned()))
+        });
+        Ok(Self { env })
+    }
+
+    pub fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, TemplateError> {
+        let render = || self.env.get_template(name)?.render(context);
+        render().map_err(|source| TemplateError::Render { name: name.to_owned(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn escapes_and_overrides() {
+        let builtin = Templates::new(None).unwrap();
+        let html = builtin
+            .render("error.html", context! { title => "T", message => "<script>alert(1)</script>", user => () })
+            .unwrap();
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>alert"));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("error.html"), "custom: {{ message }}").unwrap();
+        let custom = Templates::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(custom.render("error.html", context! { message => "<b>" }).unwrap(), "custom: &lt;b&gt;");
+        assert!(custom.render("login.html", context! {}).unwrap().contains("Log in"), "others stay built in");
+        assert!(Templates::new(Some("/nonexistent/dir".into())).is_err());
+    }
+}
