@@ -1,8 +1,12 @@
 //! Human-facing HTML: login, the authorization endpoint's consent page, and the pages
 //! users and staff manage things with. Machine-facing endpoints live in `oauth`.
 
+pub mod admin;
+pub mod applications;
 pub mod authorize;
+pub mod authorized;
 pub mod login;
+pub mod playground;
 pub mod session;
 pub mod templates;
 

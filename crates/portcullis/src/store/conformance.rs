@@ -29,6 +29,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("codes_are_single_use", |s| Box::pin(codes_are_single_use(s))),
         ("consents", |s| Box::pin(consents(s))),
         ("sessions_and_login_failures", |s| Box::pin(sessions_and_login_failures(s))),
+        // --- Application management and authorized-token pages ---
+        // --- Admin pages ---
     ]
 }
 

@@ -120,6 +120,10 @@ pub trait Store: Send + Sync + 'static {
     async fn login_failures(&self, key: &str, since: i64) -> Result<i64>;
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 
+    // --- Application management and authorized-token pages (pages/applications.rs, pages/authorized.rs) ---
+
+    // --- Admin pages (pages/admin.rs) ---
+
     /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
     /// when their whole family is dead, so reuse detection keeps working.
     async fn clear_tokens(&self, now: i64) -> Result<Cleared>;

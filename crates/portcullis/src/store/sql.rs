@@ -577,6 +577,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            // --- Application management and authorized-token pages ---
+
+            // --- Admin pages ---
+
             async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
                 sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                     .bind(id)

@@ -141,10 +141,14 @@ async fn grant_type_errors(backend: Backend) {
     let client = app.confidential().await;
     app.token(&client, &[("scope", "read")]).await.assert_error(400, "invalid_request");
     app.token(&client, &[("grant_type", "magic")]).await.assert_error(400, "unsupported_grant_type");
-    // Codes come from the authorization endpoint, which is not served yet.
-    app.token(&client, &[("grant_type", "authorization_code"), ("code", "x")])
+    // Device codes come from the device flow, which is not served yet.
+    app.token(&client, &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", "x")])
         .await
         .assert_error(400, "unsupported_grant_type");
+    // This client was not registered for the authorization code grant.
+    app.token(&client, &[("grant_type", "authorization_code"), ("code", "x")])
+        .await
+        .assert_error(400, "unauthorized_client");
 }
 
 async fn unauthorized_client(backend: Backend) {
