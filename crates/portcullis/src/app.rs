@@ -30,6 +30,9 @@ pub mod paths {
     pub const API_HELLO: &str = "/api/hello/";
     pub const API_ME: &str = "/api/me/";
     pub const API_GROUPS: &str = "/api/groups/";
+    // --- Application management and authorized-token pages ---
+    // --- Admin pages ---
+    // --- Playground ---
     pub const LOGIN: &str = "/accounts/login/";
     pub const LOGOUT: &str = "/accounts/logout/";
     pub const HEALTHZ: &str = "/healthz";

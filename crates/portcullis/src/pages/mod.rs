@@ -24,15 +24,22 @@ pub use session::Visitor;
 pub use templates::Templates;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(login::router()).merge(authorize::router()).route(
-        "/static/portcullis.css",
-        get(|| async {
-            (
-                [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
-                templates::STYLESHEET,
-            )
-        }),
-    )
+    Router::new()
+        .merge(login::router())
+        .merge(authorize::router())
+        .merge(applications::router())
+        .merge(authorized::router())
+        .merge(admin::router())
+        .merge(playground::router())
+        .route(
+            "/static/portcullis.css",
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+                    templates::STYLESHEET,
+                )
+            }),
+        )
 }
 
 /// What templates see of the logged-in user.

@@ -13,6 +13,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("login.html", include_str!("../../templates/login.html")),
     ("authorize.html", include_str!("../../templates/authorize.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    // --- Application management and authorized-token pages ---
+    // --- Admin pages ---
+    // --- Playground ---
 ];
 
 /// The one stylesheet, served at `/static/portcullis.css`.
