@@ -305,3 +305,78 @@ pub async fn read(response: reqwest::Response) -> Answer {
     let text = response.text().await.unwrap();
     Answer { status, headers, text }
 }
+
+/// A browser: keeps cookies, does not follow redirects (tests look at each one).
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { http, base: app.base.clone() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{}", self.base, path)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        read(self.http.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    /// Posts a form as is (tests of CSRF refusal use this directly).
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        read(self.http.post(self.url(path)).form(form).send().await.unwrap()).await
+    }
+
+    /// Loads `page`, takes the CSRF token from its form, and posts `form` with it to
+    /// `action`, as a person filling in the form would.
+    pub async fn submit(&self, page: &str, action: &str, form: &[(&str, &str)]) -> Answer {
+        let html = self.get(page).await;
+        assert_eq!(html.status, StatusCode::OK, "{page}: {}", html.text);
+        let token = csrf_token(&html.text);
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf_token", &token));
+        self.post(action, &fields).await
+    }
+
+    /// Logs in through the login form; asserts success.
+    pub async fn login(&self, username: &str, password: &str) {
+        let answer =
+            self.submit("/accounts/login/", "/accounts/login/", &[("username", username), ("password", password)]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "login failed: {}", answer.text);
+    }
+}
+
+/// The value of the first `csrf_token` hidden field in a page.
+pub fn csrf_token(html: &str) -> String {
+    hidden_field(html, "csrf_token").unwrap_or_else(|| panic!("no csrf_token in page: {html}"))
+}
+
+/// The value of a hidden (or any) input named `name`, HTML entities for `&` and quotes
+/// decoded.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&#x2f;", "/"))
+}
+
+impl Answer {
+    /// The `Location` header of a redirect.
+    #[track_caller]
+    pub fn location(&self) -> String {
+        assert!(self.status.is_redirection(), "not a redirect: {} {}", self.status, self.text);
+        self.header("location").unwrap().to_owned()
+    }
+}

@@ -7,6 +7,9 @@
 
 mod helpers;
 
+// --- Application management and authorized-token pages ---
+// --- Admin pages ---
+// --- Playground ---
 mod at_rest;
 mod cli;
 mod introspection;
@@ -49,6 +52,9 @@ fn main() {
     http_cases.extend(introspection::cases());
     http_cases.extend(resource::cases());
     http_cases.extend(at_rest::cases());
+    // --- Application management and authorized-token pages ---
+    // --- Admin pages ---
+    // --- Playground ---
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
