@@ -11,6 +11,7 @@ mod helpers;
 // --- Admin pages ---
 // --- Playground ---
 mod at_rest;
+mod authorize;
 mod cli;
 mod introspection;
 mod refresh;
@@ -52,6 +53,7 @@ fn main() {
     http_cases.extend(introspection::cases());
     http_cases.extend(resource::cases());
     http_cases.extend(at_rest::cases());
+    http_cases.extend(authorize::cases());
     // --- Application management and authorized-token pages ---
     // --- Admin pages ---
     // --- Playground ---
