@@ -12,6 +12,7 @@ mod helpers;
 // --- Playground ---
 mod at_rest;
 mod authorize;
+mod browser;
 mod cli;
 mod introspection;
 mod refresh;
@@ -80,6 +81,20 @@ fn main() {
                 .with_ignored_flag(skip),
             );
         }
+    }
+    if !browser::available() {
+        eprintln!(
+            "note: {} or {} is missing: the browser:: tests are listed as ignored",
+            browser::CHROMIUM,
+            browser::CHROMEDRIVER
+        );
+    }
+    for (name, case) in browser::cases() {
+        let runtime = runtime.clone();
+        trials.push(
+            Trial::test(format!("browser::{name}"), move || run(&runtime, case(Backend::Sqlite)))
+                .with_ignored_flag(!browser::available()),
+        );
     }
     for (name, case) in cli::cases() {
         let runtime = runtime.clone();

@@ -1,0 +1,296 @@
+//! End-to-end in a real headless Chromium, driven over WebDriver (Debian's `chromium`
+//! and `chromium-driver`), against the `portcullis` binary: the release build when
+//! `PORTCULLIS_BIN` names it (as CI does), the test build otherwise. Each page visited
+//! is saved as a screenshot under `target/screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{fresh_database, read, Backend, DbGuard};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Whether this machine has the browser; the tests are listed as ignored otherwise.
+pub fn available() -> bool {
+    std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists()
+}
+
+pub fn cases() -> Vec<(&'static str, crate::Case)> {
+    crate::cases![authorization_code_flow_in_a_browser]
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("PORTCULLIS_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_portcullis").into())
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")));
+    target.join("screenshots")
+}
+
+/// A `portcullis` process on its own database and port; killed when dropped.
+pub struct Server {
+    pub base: String,
+    _child: Child,
+    pub db: DbGuard,
+}
+
+async fn portcullis(db: &DbGuard, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("PORTCULLIS_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "portcullis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let (_, db) = fresh_database(Backend::Sqlite).await;
+        let mut child = Command::new(binary())
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("DATABASE_URL", &db.url)
+            .env_remove("PORTCULLIS_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(at) = line.find("listening on http://") {
+                    return line[at + "listening on ".len()..].trim().to_owned();
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .unwrap();
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { base, _child: child, db }
+    }
+}
+
+/// Chromium under chromedriver, with the flags this machine's closed network needs.
+pub struct Browser {
+    pub driver: WebDriver,
+    _chromedriver: Child,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+    count: std::sync::atomic::AtomicU32,
+}
+
+impl Browser {
+    pub async fn start(name: &str) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let chromedriver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1100,900", format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut attempt = 0;
+        let driver = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+                Ok(driver) => break driver,
+                Err(e) if attempt < 50 => {
+                    attempt += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("cannot start chromium through chromedriver: {e}"),
+            }
+        };
+        let shots = screenshot_dir().join(name);
+        std::fs::create_dir_all(&shots).unwrap();
+        Self { driver, _chromedriver: chromedriver, _profile: profile, shots, count: Default::default() }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.driver.goto(url).await.unwrap();
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.driver.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.driver.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    }
+
+    pub async fn text(&self) -> String {
+        self.driver.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+    }
+
+    pub async fn url(&self) -> url::Url {
+        self.driver.current_url().await.unwrap()
+    }
+
+    /// Saves the page as `NN-name.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let png = self.driver.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{n:02}-{name}.png")), png).unwrap();
+    }
+
+    pub async fn close(self) {
+        let _ = self.driver.close().await;
+    }
+}
+
+/// A client application's redirection endpoint: a page that says it got an answer.
+async fn callback_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/cb",
+        axum::routing::get(|| async {
+            axum::response::Html("<!doctype html><title>Client</title><h1>Client got an answer</h1>")
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/cb")
+}
+
+/// The whole journey of a user: log in, authorize an application with PKCE by clicking
+/// Authorize, the application gets tokens and calls the API; later the user sees the
+/// application among the authorized ones and takes access back.
+async fn authorization_code_flow_in_a_browser(_: Backend) {
+    let server = Server::start().await;
+    let callback = callback_server().await;
+    portcullis(
+        &server.db,
+        &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"],
+        Some("alice-passphrase\n"),
+    )
+    .await;
+    let created = portcullis(
+        &server.db,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Photo Printer",
+            "--client-type",
+            "confidential",
+            "--grant-type",
+            "authorization-code",
+            "--redirect-uri",
+            &callback,
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    let app: Value = serde_json::from_str(&created).unwrap();
+    let (client_id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+
+    let browser = Browser::start("authorization-code").await;
+    let verifier = portcullis::crypto::random_string(48);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let authorize = format!(
+        "{}/o/authorize/?response_type=code&client_id={client_id}&redirect_uri={}&scope=read%20write&state=s-1&code_challenge={challenge}&code_challenge_method=S256",
+        server.base,
+        form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+    );
+    browser.goto(&authorize).await;
+    assert_eq!(browser.url().await.path(), "/accounts/login/", "strangers log in first");
+    browser.screenshot("login").await;
+    browser.fill("#username", "alice").await;
+    browser.fill("#password", "alice-passphrase").await;
+    browser.click("form button[type=submit]").await;
+
+    assert!(browser.text().await.contains("Authorize Photo Printer?"), "{}", browser.text().await);
+    browser.screenshot("consent").await;
+    browser.click("button[name=allow]").await;
+
+    let landed = browser.url().await;
+    assert!(landed.as_str().starts_with(&callback), "{landed}");
+    browser.screenshot("client-callback").await;
+    let pairs: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    assert_eq!(get("state").as_deref(), Some("s-1"));
+    let code = get("code").unwrap();
+
+    let http = reqwest::Client::new();
+    let tokens = read(
+        http.post(format!("{}/o/token/", server.base))
+            .basic_auth(client_id, Some(secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", callback.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_token();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["username"], "alice");
+
+    // The user takes access back from the authorized applications page.
+    browser.goto(&format!("{}/o/authorized_tokens/", server.base)).await;
+    let page = browser.text().await;
+    if page.contains("Photo Printer") {
+        browser.screenshot("authorized-tokens").await;
+        browser.click("form[action$='/delete/'] button[type=submit]").await;
+        browser.screenshot("authorized-tokens-after-revoke").await;
+        let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED, "the token is refused once access is taken back");
+    }
+    browser.close().await;
+}
