@@ -27,7 +27,7 @@ pub fn available() -> bool {
 }
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
-    crate::cases![authorization_code_flow_in_a_browser]
+    crate::cases![authorization_code_flow_in_a_browser, playground_runs_the_flow_from_the_page]
 }
 
 fn binary() -> PathBuf {
@@ -182,6 +182,31 @@ impl Browser {
         std::fs::write(self.shots.join(format!("{n:02}-{name}.png")), png).unwrap();
     }
 
+    /// Waits (at most 10 s) until the element's text contains `needle`.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        for _ in 0..100 {
+            if let Ok(element) = self.driver.find(Locator::Css(css)).await {
+                let text = element.text().await.unwrap_or_default();
+                if text.contains(needle) {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{needle:?} never appeared in {css}: {}", self.text().await);
+    }
+
+    /// Waits (at most 10 s) until the browser is at a path.
+    pub async fn wait_for_path(&self, path: &str) {
+        for _ in 0..100 {
+            if self.url().await.path() == path {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never reached {path}; at {}", self.url().await);
+    }
+
     pub async fn close(self) {
         let _ = self.driver.close().await;
     }
@@ -292,5 +317,53 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
         let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
         assert_eq!(me.status, StatusCode::UNAUTHORIZED, "the token is refused once access is taken back");
     }
+    browser.close().await;
+}
+
+/// The playground: the user's own public application, the flow started from the page,
+/// consent, the code exchanged and the API called by the page's script.
+async fn playground_runs_the_flow_from_the_page(_: Backend) {
+    let server = Server::start().await;
+    portcullis(&server.db, &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"], Some("alice-passphrase\n")).await;
+    let callback = format!("{}/o/playground/callback/", server.base);
+    portcullis(
+        &server.db,
+        &[
+            "app", "create", "--name", "Playground app", "--client-type", "public", "--grant-type", "authorization-code",
+            "--redirect-uri", &callback, "--owner", "alice",
+        ],
+        None,
+    )
+    .await;
+
+    let browser = Browser::start("playground").await;
+    browser.goto(&format!("{}/o/playground/", server.base)).await;
+    browser.wait_for_path("/accounts/login/").await;
+    browser.fill("#username", "alice").await;
+    browser.fill("#password", "alice-passphrase").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/o/playground/").await;
+    browser.wait_for_text("#callback", &callback).await;
+    browser.screenshot("playground").await;
+    browser.fill("#scope", "read write").await;
+    browser.click("#start").await;
+
+    browser.wait_for_path("/o/authorize/").await;
+    browser.wait_for_text("h1", "Authorize Playground app?").await;
+    browser.screenshot("playground-consent").await;
+    browser.click("button[name=allow]").await;
+
+    browser.wait_for_path("/o/playground/callback/").await;
+    browser.wait_for_text("#code-response", "code = ").await;
+    browser.click("#exchange").await;
+    let answer = browser.wait_for_text("#token-response", "access_token").await;
+    assert!(answer.starts_with("HTTP 200"), "{answer}");
+    assert!(answer.contains("\"scope\":\"read write\""), "{answer}");
+    let request = browser.wait_for_text("#token-request", "code_verifier=").await;
+    assert!(!request.contains("client_secret"), "a public client sends no secret: {request}");
+    browser.click("#call-api").await;
+    let api = browser.wait_for_text("#api-response", "alice").await;
+    assert!(api.starts_with("HTTP 200"), "{api}");
+    browser.screenshot("playground-done").await;
     browser.close().await;
 }
