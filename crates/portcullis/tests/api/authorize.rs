@@ -26,6 +26,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         login_next_must_be_local,
         login_throttling_by_account,
         session_cookie_flags_and_logout,
+        templates_dir_overrides_a_page,
     ]
 }
 
@@ -563,4 +564,21 @@ async fn session_cookie_flags_and_logout(backend: Backend) {
     let https = TestApp::spawn_with(backend, |c| c.oidc.issuer = "https://login.example/o".into()).await;
     let cookie = Browser::new(&https).get("/accounts/login/").await.header("set-cookie").unwrap().to_owned();
     assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+async fn templates_dir_overrides_a_page(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("login.html"),
+        "{% extends \"base.html\" %}{% block content %}<h1>ACME sign-in</h1>\
+         <input name=\"csrf_token\" value=\"{{ csrf_token }}\">{% endblock %}",
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(backend, move |c| c.pages.templates_dir = path).await;
+    let page = Browser::new(&app).get("/accounts/login/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<h1>ACME sign-in</h1>"), "{}", page.text);
+    assert!(page.text.contains("/static/portcullis.css"), "the built-in base still applies");
+    assert!(!csrf_token(&page.text).is_empty());
 }
