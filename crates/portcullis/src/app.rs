@@ -31,6 +31,14 @@ pub mod paths {
     pub const API_ME: &str = "/api/me/";
     pub const API_GROUPS: &str = "/api/groups/";
     // --- Application management and authorized-token pages ---
+    pub const APPLICATIONS: &str = "/o/applications/";
+    pub const APPLICATION_REGISTER: &str = "/o/applications/register/";
+    pub const APPLICATION_DETAIL: &str = "/o/applications/{id}/";
+    pub const APPLICATION_UPDATE: &str = "/o/applications/{id}/update/";
+    pub const APPLICATION_DELETE: &str = "/o/applications/{id}/delete/";
+    pub const APPLICATION_SECRET: &str = "/o/applications/{id}/secret/";
+    pub const AUTHORIZED_TOKENS: &str = "/o/authorized_tokens/";
+    pub const AUTHORIZED_TOKEN_DELETE: &str = "/o/authorized_tokens/{id}/delete/";
     // --- Admin pages ---
     // --- Playground ---
     pub const LOGIN: &str = "/accounts/login/";

@@ -9,16 +9,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use portcullis_axum::ScopeSet;
 use serde_json::json;
 
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
-use crate::oauth::redirect;
 use crate::password;
-use crate::store::{self, Application, ClientType, GrantType, NewApplication, NewUser, Store, StoreError};
+use crate::registration;
+use crate::store::{self, Application, ClientType, GrantType, NewUser, Store, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]
@@ -289,57 +288,30 @@ async fn create_user(store: &dyn Store, args: UserArgs, superuser: bool, now: i6
 }
 
 async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i64) -> anyhow::Result<()> {
-    let name = args.name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        bail!("the application name must be 1 to 255 characters");
-    }
-    let client_type = match args.client_type {
-        ClientTypeArg::Confidential => ClientType::Confidential,
-        ClientTypeArg::Public => ClientType::Public,
+    let draft = registration::Draft {
+        name: args.name.clone(),
+        client_type: Some(match args.client_type {
+            ClientTypeArg::Confidential => ClientType::Confidential,
+            ClientTypeArg::Public => ClientType::Public,
+        }),
+        grant_types: args.grant_types.clone(),
+        redirect_uris: args.redirect_uris.clone(),
+        allowed_origins: Vec::new(),
+        scopes: args.scopes.clone(),
+        skip_authorization: args.skip_authorization,
+        algorithm: args.algorithm.as_str().to_owned(),
     };
-    let mut grant_types = args.grant_types.clone();
-    grant_types.sort();
-    grant_types.dedup();
-    if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
-        bail!("client-credentials needs a confidential client (RFC 6749 §4.4)");
-    }
-    for uri in &args.redirect_uris {
-        redirect::validate_registered(uri, &config.oauth2.allowed_redirect_uri_schemes).map_err(anyhow::Error::msg)?;
-    }
-    let redirecting = [GrantType::AuthorizationCode, GrantType::Implicit, GrantType::OpenidHybrid];
-    if args.redirect_uris.is_empty() && grant_types.iter().any(|g| redirecting.contains(g)) {
-        bail!("grant types authorization-code, implicit and openid-hybrid need at least one --redirect-uri");
-    }
-    let allowed_scopes = if args.scopes.is_empty() {
-        None
-    } else {
-        let scopes = ScopeSet::parse(&args.scopes.join(" "))?;
-        if let Some(unknown) = scopes.iter().find(|s| !config.oauth2.scopes.contains_key(*s)) {
-            bail!("scope {unknown:?} is not one of the configured scopes");
-        }
-        Some(scopes)
-    };
+    let fields = registration::validate(&draft, &config.oauth2)
+        .map_err(|problems| anyhow::anyhow!(registration::one_line(&problems)))?;
     let owner_id = match &args.owner {
         Some(username) => {
             Some(store.user_by_username(username).await?.with_context(|| format!("no user is named {username:?}"))?.id)
         }
         None => None,
     };
-    let secret = (client_type == ClientType::Confidential).then(Secret::generate);
-    let new = NewApplication {
-        client_id: random_alphanumeric(32),
-        client_secret_hash: secret.as_ref().map(Secret::hash),
-        name: name.to_owned(),
-        client_type,
-        grant_types,
-        redirect_uris: args.redirect_uris.clone(),
-        allowed_scopes,
-        skip_authorization: args.skip_authorization,
-        algorithm: args.algorithm.as_str().to_owned(),
-        owner_id,
-        created_at: now,
-    };
-    let app = store.create_application(&new).await?;
+    let secret = (fields.client_type == ClientType::Confidential).then(Secret::generate);
+    let hash = secret.as_ref().map(Secret::hash);
+    let app = store.register_application(&random_alphanumeric(32), hash.as_ref(), owner_id, &fields, now).await?;
     let secret = secret.as_ref().map(Secret::expose);
     if args.json {
         let mut value = app_json(&app);

@@ -18,6 +18,9 @@ pub mod oauth;
 pub mod pages;
 /// Human passwords, hashed with Argon2id.
 pub mod password;
+/// The rules an application's registration follows, shared by the command line and the
+/// application pages.
+pub mod registration;
 /// The server's side of protected resources: the store-backed token verifier and the
 /// example API of the contract (`/api/hello/`, `/api/me/`, `/api/groups/`).
 pub mod resource;

@@ -1,9 +1,85 @@
-//! `/o/authorized_tokens/`: the applications the user has granted access to, and taking it back.
+//! `/o/authorized_tokens/`: the applications the user has let act for them, and taking
+//! that back (RFC 6749 §1.5's promise): revoking an application's access ends every
+//! token of the user's it holds and forgets the consent, so it must ask again.
 
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use http::{StatusCode, Uri};
+use minijinja::context;
+use serde::Serialize;
 
-use crate::app::AppState;
+use super::applications::ScopeView;
+use super::applications::{date_view, done, here, login_redirect, parse_id, scope_views, with_id, DateView, FormBody};
+use super::{base_context, redirect, render, PageError, Visitor};
+use crate::app::{paths, route_both, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = route_both(Router::new(), paths::AUTHORIZED_TOKENS, get(list));
+    route_both(router, paths::AUTHORIZED_TOKEN_DELETE, post(revoke))
+}
+
+#[derive(Serialize)]
+struct GrantView {
+    application_id: i64,
+    name: String,
+    scopes: Vec<ScopeView>,
+    first_granted: DateView,
+    last_granted: DateView,
+    revoke_url: String,
+}
+
+/// `GET /o/authorized_tokens/`
+async fn list(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Result<Response, PageError> {
+    let Some(user) = &visitor.user else { return Ok(login_redirect(here(&uri))) };
+    let authorized = state.store.authorized_applications(user.id, state.clock.now()).await?;
+    let grants: Vec<GrantView> = authorized
+        .iter()
+        .map(|a| GrantView {
+            application_id: a.application_id,
+            name: a.name.clone(),
+            scopes: scope_views(&state, a.scope.iter()),
+            first_granted: date_view(a.first_granted_at),
+            last_granted: date_view(a.last_granted_at),
+            revoke_url: with_id(paths::AUTHORIZED_TOKEN_DELETE, a.application_id),
+        })
+        .collect();
+    let notice = match done(&uri).as_deref() {
+        Some("revoked") => Some(
+            "Access revoked. The application's tokens no longer work, and it must ask you again before it can \
+             use your account.",
+        ),
+        _ => None,
+    };
+    let csrf = visitor.csrf_token().unwrap_or_default();
+    let page = render(
+        &state,
+        "authorized-tokens.html",
+        StatusCode::OK,
+        context! { grants => grants, notice => notice, ..base_context(&visitor, csrf) },
+    )?;
+    Ok(page.into_response())
+}
+
+/// `POST /o/authorized_tokens/{id}/delete/`, `{id}` the application's: revokes the
+/// user's access and refresh tokens for it and deletes their consent. Revoking what is
+/// not there changes nothing and answers the same, so the answer tells nothing about
+/// other people's applications.
+async fn revoke(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = FormBody::parse(&body);
+    if !visitor.csrf_ok(form.csrf_token()) {
+        return Err(PageError::Csrf);
+    }
+    let Some(user) = &visitor.user else { return Ok(login_redirect(paths::AUTHORIZED_TOKENS)) };
+    let application_id = parse_id(&id)?;
+    let taken = state.store.revoke_user_grants(user.id, application_id, state.clock.now()).await?;
+    tracing::info!(user_id = user.id, application_id, taken, "access revoked by the user");
+    Ok(redirect(StatusCode::SEE_OTHER, &format!("{}?done=revoked", paths::AUTHORIZED_TOKENS), None))
 }

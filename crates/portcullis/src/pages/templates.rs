@@ -14,6 +14,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ("authorize.html", include_str!("../../templates/authorize.html")),
     ("error.html", include_str!("../../templates/error.html")),
     // --- Application management and authorized-token pages ---
+    ("application_list.html", include_str!("../../templates/application_list.html")),
+    ("application_form.html", include_str!("../../templates/application_form.html")),
+    ("application_detail.html", include_str!("../../templates/application_detail.html")),
+    ("application_confirm_delete.html", include_str!("../../templates/application_confirm_delete.html")),
+    ("authorized-tokens.html", include_str!("../../templates/authorized-tokens.html")),
     // --- Admin pages ---
     // --- Playground ---
 ];

@@ -30,6 +30,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("consents", |s| Box::pin(consents(s))),
         ("sessions_and_login_failures", |s| Box::pin(sessions_and_login_failures(s))),
         // --- Application management and authorized-token pages ---
+        ("owned_applications", |s| Box::pin(owned_applications(s))),
+        ("authorized_applications_and_revoking", |s| Box::pin(authorized_applications_and_revoking(s))),
         // --- Admin pages ---
     ]
 }
@@ -370,6 +372,199 @@ async fn consents(store: Arc<dyn Store>) -> anyhow::Result<()> {
     store.save_consent(f.user.id, f.app.id, "read", NOW).await?;
     store.save_consent(f.user.id, f.app.id, "read write", NOW + 1).await?;
     ensure!(store.consent(f.user.id, f.app.id).await?.as_deref() == Some("read write"));
+    Ok(())
+}
+
+// --- Application management and authorized-token pages ---
+
+fn fields(name: &str, client_type: ClientType) -> ApplicationFields {
+    ApplicationFields {
+        name: name.into(),
+        client_type,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::Password],
+        redirect_uris: vec!["https://a.example/cb".into()],
+        allowed_origins: vec!["https://a.example".into(), "http://127.0.0.1:8080".into()],
+        allowed_scopes: Some(ScopeSet::from_tokens(["read"])),
+        skip_authorization: false,
+        algorithm: "ES256".into(),
+    }
+}
+
+async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let alice = store.create_user(&new_user("alice")).await?;
+    let bob = store.create_user(&new_user("bob")).await?;
+    let first = TokenHash::of("first");
+    let a1 = store
+        .register_application("a1", Some(&first), Some(alice.id), &fields("One", ClientType::Confidential), NOW)
+        .await?;
+    let a2 = store.register_application("a2", None, Some(alice.id), &fields("Two", ClientType::Public), NOW).await?;
+    let b1 = store.register_application("b1", None, Some(bob.id), &fields("Bob's", ClientType::Public), NOW).await?;
+    ensure!(a1.owner_id == Some(alice.id) && a1.client_id == "a1" && a1.name == "One");
+    ensure!(a1.allowed_origins == vec!["https://a.example", "http://127.0.0.1:8080"]);
+    ensure!(a1.grant_types == vec![GrantType::AuthorizationCode, GrantType::Password] && a1.algorithm == "ES256");
+    ensure!(a1.allowed_scopes.as_ref().map(ToString::to_string).as_deref() == Some("read"));
+    ensure!(a1.client_secret_hash == Some(first) && a2.client_secret_hash.is_none());
+    ensure!(a1.created_at == NOW && a1.updated_at == NOW);
+    ensure!(store.application_by_client_id("a1").await?.as_ref() == Some(&a1));
+    match store.register_application("a1", None, None, &fields("Again", ClientType::Public), NOW).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => bail!("duplicate client id gave {other:?}"),
+    }
+
+    let ids = |apps: Vec<Application>| apps.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    ensure!(ids(store.applications_owned_by(alice.id).await?) == vec![a1.id, a2.id]);
+    ensure!(ids(store.applications_owned_by(bob.id).await?) == vec![b1.id]);
+    ensure!(store.applications_owned_by(bob.id + 100).await?.is_empty());
+    ensure!(store.owned_application(alice.id, a1.id).await?.as_ref() == Some(&a1));
+    ensure!(store.owned_application(bob.id, a1.id).await?.is_none(), "another owner's application");
+    ensure!(store.owned_application(alice.id, b1.id + 100).await?.is_none());
+
+    // Edits: only by the owner; the secret kept unless replaced, dropped for public.
+    let mut changed = fields("One, renamed", ClientType::Confidential);
+    changed.grant_types = vec![GrantType::ClientCredentials];
+    changed.redirect_uris = vec![];
+    changed.allowed_origins = vec![];
+    changed.allowed_scopes = None;
+    changed.skip_authorization = true;
+    changed.algorithm = "EdDSA".into();
+    ensure!(store.update_owned_application(bob.id, a1.id, &changed, None, NOW + 1).await?.is_none());
+    ensure!(store.owned_application(alice.id, a1.id).await?.as_ref() == Some(&a1), "a refused edit changes nothing");
+    let edited = store
+        .update_owned_application(alice.id, a1.id, &changed, None, NOW + 10)
+        .await?
+        .context("edit lost the app")?;
+    ensure!(edited.name == "One, renamed" && edited.grant_types == vec![GrantType::ClientCredentials]);
+    ensure!(edited.redirect_uris.is_empty() && edited.allowed_origins.is_empty() && edited.allowed_scopes.is_none());
+    ensure!(edited.skip_authorization && edited.algorithm == "EdDSA" && edited.client_id == "a1");
+    ensure!(edited.client_secret_hash == Some(first), "the secret is kept");
+    ensure!(edited.created_at == NOW && edited.updated_at == NOW + 10 && edited.owner_id == Some(alice.id));
+    let second = TokenHash::of("second");
+    changed.client_type = ClientType::Public;
+    let public = store.update_owned_application(alice.id, a1.id, &changed, Some(&second), NOW + 11).await?;
+    ensure!(public.is_some_and(|a| a.client_type == ClientType::Public && a.client_secret_hash.is_none()));
+    changed.client_type = ClientType::Confidential;
+    let again = store.update_owned_application(alice.id, a1.id, &changed, Some(&second), NOW + 12).await?;
+    ensure!(again.is_some_and(|a| a.client_secret_hash == Some(second)));
+
+    // New secrets: the owner's confidential applications only.
+    let third = TokenHash::of("third");
+    ensure!(!store.replace_client_secret(bob.id, a1.id, &third, NOW + 20).await?);
+    ensure!(!store.replace_client_secret(alice.id, a2.id, &third, NOW + 20).await?, "public clients have none");
+    ensure!(store.owned_application(alice.id, a2.id).await?.is_some_and(|a| a.client_secret_hash.is_none()));
+    ensure!(store.replace_client_secret(alice.id, a1.id, &third, NOW + 20).await?);
+    let replaced = store.owned_application(alice.id, a1.id).await?.context("app missing")?;
+    ensure!(replaced.client_secret_hash == Some(third) && replaced.updated_at == NOW + 20);
+
+    // Deleting: only by the owner, and it takes the tokens along.
+    store
+        .insert_tokens(&NewTokens {
+            application_id: a1.id,
+            user_id: Some(bob.id),
+            scope: "read".into(),
+            created_at: NOW,
+            access_hash: TokenHash::of("at-a1"),
+            access_expires_at: NOW + 3600,
+            code_id: None,
+            refresh: Some(NewRefresh {
+                hash: TokenHash::of("rt-a1"),
+                expires_at: None,
+                family: "fam-a1".into(),
+                scope: "read".into(),
+            }),
+        })
+        .await?;
+    ensure!(!store.delete_owned_application(bob.id, a1.id).await?);
+    ensure!(store.delete_owned_application(alice.id, a1.id).await?);
+    ensure!(!store.delete_owned_application(alice.id, a1.id).await?);
+    ensure!(store.access_token(&TokenHash::of("at-a1")).await?.is_none());
+    ensure!(store.refresh_token(&TokenHash::of("rt-a1")).await?.is_none());
+    ensure!(ids(store.applications_owned_by(alice.id).await?) == vec![a2.id]);
+    ensure!(ids(store.applications_owned_by(bob.id).await?) == vec![b1.id]);
+    Ok(())
+}
+
+async fn authorized_applications_and_revoking(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let f = fixture(&*store).await?; // alice and "App client-a"
+    let bob = store.create_user(&new_user("bob")).await?;
+    let b = store.create_application(&new_app("client-b")).await?;
+    let c = store.create_application(&new_app("client-c")).await?;
+    ensure!(store.authorized_applications(f.user.id, NOW).await?.is_empty());
+
+    // Alice: tokens for A (an access token with a refresh token, a later one with
+    // another scope), a consent for B, and only dead tokens for C.
+    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam-1")).await?;
+    let mut later = tokens(&f, "at-2", None, "");
+    later.scope = "groups".into();
+    later.created_at = NOW + 50;
+    store.insert_tokens(&later).await?;
+    store.save_consent(f.user.id, b.id, "read", NOW + 5).await?;
+    store.save_consent(f.user.id, b.id, "read write", NOW + 7).await?;
+    let mut expired = tokens(&f, "at-c1", None, "");
+    expired.application_id = c.id;
+    expired.access_expires_at = NOW + 1;
+    store.insert_tokens(&expired).await?;
+    let mut refresh_expired = tokens(&f, "at-c2", Some("rt-c2"), "fam-c2");
+    refresh_expired.application_id = c.id;
+    refresh_expired.access_expires_at = NOW + 1;
+    if let Some(r) = refresh_expired.refresh.as_mut() {
+        r.expires_at = Some(NOW + 2);
+    }
+    store.insert_tokens(&refresh_expired).await?;
+    // Not Alice's: Bob's token for A, and a client-credentials token for C.
+    let mut bobs = tokens(&f, "at-bob", Some("rt-bob"), "fam-bob");
+    bobs.user_id = Some(bob.id);
+    store.insert_tokens(&bobs).await?;
+    let mut machine = tokens(&f, "at-cc", None, "");
+    machine.application_id = c.id;
+    machine.user_id = None;
+    store.insert_tokens(&machine).await?;
+
+    let listed = store.authorized_applications(f.user.id, NOW + 60).await?;
+    let summary: Vec<(i64, String, i64, i64)> =
+        listed.iter().map(|a| (a.application_id, a.scope.to_string(), a.first_granted_at, a.last_granted_at)).collect();
+    ensure!(
+        summary
+            == vec![
+                (f.app.id, "groups read write".to_owned(), NOW, NOW + 50),
+                (b.id, "read write".to_owned(), NOW + 5, NOW + 7),
+            ],
+        "{summary:?}"
+    );
+    ensure!(listed[0].name == "App client-a" && listed[0].client_id == "client-a");
+    ensure!(store.authorized_applications(bob.id, NOW).await?.len() == 1);
+
+    // A rotated-out refresh token no longer counts; its successor does.
+    let rt1 = refresh_id(&*store, "rt-1").await?;
+    let mut successor = tokens(&f, "at-3", Some("rt-3"), "x");
+    successor.created_at = NOW + 70;
+    store.exchange_refresh_token(&exchange(rt1, NOW + 70, 0, true, successor)).await?;
+    let listed = store.authorized_applications(f.user.id, NOW + 70).await?;
+    ensure!(listed[0].first_granted_at == NOW + 50 && listed[0].last_granted_at == NOW + 70, "{listed:?}");
+
+    // An authorization code not yet exchanged would buy tokens after the revocation.
+    store.insert_code(&new_code(&f, "pending", NOW + 200)).await?;
+
+    let taken = store.revoke_user_grants(f.user.id, f.app.id, NOW + 80).await?;
+    // at-2, at-3, rt-1 (rotated out, not yet revoked) and rt-3; at-1 was already superseded.
+    ensure!(taken == 4, "{taken} tokens and consents taken back");
+    for token in ["at-1", "at-2", "at-3"] {
+        ensure!(!live_access(&*store, token, NOW + 80).await?, "{token} still live");
+    }
+    for token in ["rt-1", "rt-3"] {
+        ensure!(store.refresh_token(&TokenHash::of(token)).await?.is_some_and(|r| r.revoked_at.is_some()));
+    }
+    ensure!(store.code(&TokenHash::of("pending")).await?.is_none(), "the pending code is gone");
+    ensure!(live_access(&*store, "at-bob", NOW + 80).await?, "Bob's grant is his own");
+    ensure!(store.refresh_token(&TokenHash::of("rt-bob")).await?.is_some_and(|r| r.revoked_at.is_none()));
+    ensure!(store.consent(f.user.id, b.id).await?.is_some(), "other applications keep their grants");
+    let listed = store.authorized_applications(f.user.id, NOW + 80).await?;
+    ensure!(listed.iter().map(|a| a.application_id).collect::<Vec<_>>() == vec![b.id]);
+
+    ensure!(store.revoke_user_grants(f.user.id, b.id, NOW + 90).await? == 1, "the consent");
+    ensure!(store.consent(f.user.id, b.id).await?.is_none());
+    ensure!(store.authorized_applications(f.user.id, NOW + 90).await?.is_empty());
+    ensure!(store.revoke_user_grants(f.user.id, b.id, NOW + 91).await? == 0, "nothing left to take back");
+    ensure!(store.revoke_user_grants(f.user.id, c.id + 100, NOW + 91).await? == 0, "no such application");
     Ok(())
 }
 

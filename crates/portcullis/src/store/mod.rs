@@ -5,6 +5,7 @@
 
 mod model;
 mod postgres;
+mod self_service;
 mod sql;
 mod sqlite;
 
@@ -16,6 +17,7 @@ use crate::crypto::TokenHash;
 
 pub use model::*;
 pub use postgres::PostgresStore;
+pub use self_service::*;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +123,45 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 
     // --- Application management and authorized-token pages (pages/applications.rs, pages/authorized.rs) ---
+    /// The user's own applications, oldest first.
+    async fn applications_owned_by(&self, owner_id: i64) -> Result<Vec<Application>>;
+    /// The application with this id, if `owner_id` owns it.
+    async fn owned_application(&self, owner_id: i64, id: i64) -> Result<Option<Application>>;
+    /// Registers an application with settings checked by `registration::validate`.
+    async fn register_application(
+        &self,
+        client_id: &str,
+        client_secret_hash: Option<&TokenHash>,
+        owner_id: Option<i64>,
+        fields: &ApplicationFields,
+        now: i64,
+    ) -> Result<Application>;
+    /// Replaces the settings of `owner_id`'s application `id` (`None` if there is no
+    /// such application of theirs). A public client's secret hash is dropped; a
+    /// confidential client's is replaced by `new_secret` when given, else kept.
+    async fn update_owned_application(
+        &self,
+        owner_id: i64,
+        id: i64,
+        fields: &ApplicationFields,
+        new_secret: Option<&TokenHash>,
+        now: i64,
+    ) -> Result<Option<Application>>;
+    /// Replaces the secret of `owner_id`'s confidential application `id`; `false` if
+    /// there is no such application of theirs, or it is public.
+    async fn replace_client_secret(&self, owner_id: i64, id: i64, hash: &TokenHash, now: i64) -> Result<bool>;
+    /// Deletes `owner_id`'s application `id` as [`Store::delete_application`] does.
+    async fn delete_owned_application(&self, owner_id: i64, id: i64) -> Result<bool>;
+    /// The applications `user_id` has let act for them at `now`: those holding a live
+    /// (unrevoked, unexpired, not rotated-out) access or refresh token of theirs, or
+    /// their consent. Ordered by name.
+    async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>>;
+    /// Takes back everything `user_id` gave `application_id`, in one transaction:
+    /// revokes their access and refresh tokens (every refresh family of theirs, and
+    /// the ID tokens), drops unused authorization codes and approved device grants,
+    /// and deletes the consent, so the next authorization asks again. Returns how many
+    /// tokens and consents were taken back.
+    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
 
     // --- Admin pages (pages/admin.rs) ---
 

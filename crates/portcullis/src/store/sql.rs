@@ -579,6 +579,210 @@ macro_rules! sql_store {
 
             // --- Application management and authorized-token pages ---
 
+            async fn applications_owned_by(&self, owner_id: i64) -> Result<Vec<Application>> {
+                let rows: Vec<ApplicationRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    application_columns!(),
+                    " FROM applications WHERE owner_id = $1 ORDER BY id"
+                ))
+                .bind(owner_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn owned_application(&self, owner_id: i64, id: i64) -> Result<Option<Application>> {
+                let row: Option<ApplicationRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    application_columns!(),
+                    " FROM applications WHERE id = $1 AND owner_id = $2"
+                ))
+                .bind(id)
+                .bind(owner_id)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn register_application(
+                &self,
+                client_id: &str,
+                client_secret_hash: Option<&TokenHash>,
+                owner_id: Option<i64>,
+                f: &ApplicationFields,
+                now: i64,
+            ) -> Result<Application> {
+                let grant_types: Vec<&str> = f.grant_types.iter().map(|g| g.as_str()).collect();
+                let row: ApplicationRow = sqlx::query_as(concat!(
+                    "INSERT INTO applications (client_id, client_secret_hash, name, client_type, grant_types, \
+                       redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, owner_id, \
+                       created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ",
+                    application_columns!()
+                ))
+                .bind(client_id)
+                .bind(client_secret_hash.map(|h| h.as_bytes().to_vec()))
+                .bind(&f.name)
+                .bind(f.client_type.as_str())
+                .bind(join_list(&grant_types))
+                .bind(join_list(&f.redirect_uris))
+                .bind(join_list(&f.allowed_origins))
+                .bind(f.allowed_scopes.as_ref().map(|s| s.to_string()))
+                .bind(f.skip_authorization)
+                .bind(&f.algorithm)
+                .bind(owner_id)
+                .bind(now)
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "an application with that client id"))?;
+                row.try_into()
+            }
+
+            async fn update_owned_application(
+                &self,
+                owner_id: i64,
+                id: i64,
+                f: &ApplicationFields,
+                new_secret: Option<&TokenHash>,
+                now: i64,
+            ) -> Result<Option<Application>> {
+                let grant_types: Vec<&str> = f.grant_types.iter().map(|g| g.as_str()).collect();
+                let row: Option<ApplicationRow> = sqlx::query_as(concat!(
+                    "UPDATE applications SET name = $3, client_type = $4, grant_types = $5, redirect_uris = $6, \
+                       allowed_origins = $7, allowed_scopes = $8, skip_authorization = $9, algorithm = $10, \
+                       client_secret_hash = CASE WHEN $4 = 'public' THEN NULL \
+                                                 WHEN $11 IS NOT NULL THEN $11 \
+                                                 ELSE client_secret_hash END, \
+                       updated_at = $12 \
+                     WHERE id = $1 AND owner_id = $2 RETURNING ",
+                    application_columns!()
+                ))
+                .bind(id)
+                .bind(owner_id)
+                .bind(&f.name)
+                .bind(f.client_type.as_str())
+                .bind(join_list(&grant_types))
+                .bind(join_list(&f.redirect_uris))
+                .bind(join_list(&f.allowed_origins))
+                .bind(f.allowed_scopes.as_ref().map(|s| s.to_string()))
+                .bind(f.skip_authorization)
+                .bind(&f.algorithm)
+                .bind(new_secret.map(|h| h.as_bytes().to_vec()))
+                .bind(now)
+                .fetch_optional(self.writer())
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn replace_client_secret(&self, owner_id: i64, id: i64, hash: &TokenHash, now: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE applications SET client_secret_hash = $3, updated_at = $4 \
+                     WHERE id = $1 AND owner_id = $2 AND client_type = 'confidential'",
+                )
+                .bind(id)
+                .bind(owner_id)
+                .bind(hash.as_bytes())
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_owned_application(&self, owner_id: i64, id: i64) -> Result<bool> {
+                // Tokens, codes and consents go with it through ON DELETE CASCADE.
+                let done = sqlx::query("DELETE FROM applications WHERE id = $1 AND owner_id = $2")
+                    .bind(id)
+                    .bind(owner_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>> {
+                // One row per application and scope string; the rows of one application
+                // are merged in Rust, since scope unions are not portable SQL.
+                let rows: Vec<crate::store::self_service::AuthorizedRow> = sqlx::query_as(
+                    "SELECT a.id AS application_id, a.client_id, a.name, g.scope, \
+                       MIN(g.first_at) AS first_at, MAX(g.last_at) AS last_at \
+                     FROM ( \
+                       SELECT application_id, scope, created_at AS first_at, created_at AS last_at \
+                         FROM access_tokens \
+                         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+                       UNION ALL \
+                       SELECT application_id, scope, created_at, created_at FROM refresh_tokens \
+                         WHERE user_id = $1 AND revoked_at IS NULL AND rotated_at IS NULL \
+                           AND (expires_at IS NULL OR expires_at > $2) \
+                       UNION ALL \
+                       SELECT application_id, scope, created_at, updated_at FROM consents WHERE user_id = $1 \
+                     ) g JOIN applications a ON a.id = g.application_id \
+                     GROUP BY a.id, a.client_id, a.name, g.scope \
+                     ORDER BY a.name, a.id",
+                )
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(self.reader())
+                .await?;
+                crate::store::self_service::merge_authorized(rows)
+            }
+
+            async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                // Every member of a refresh family shares its user and application, so
+                // this revokes each of the user's families for the application whole.
+                let refresh = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $3 \
+                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let access = sqlx::query(
+                    "UPDATE access_tokens SET revoked_at = $3 \
+                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "UPDATE id_tokens SET revoked_at = $3 \
+                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // A code not yet exchanged, or a device grant approved but not yet
+                // collected, would otherwise still buy new tokens.
+                sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 AND used_at IS NULL")
+                    .bind(user_id)
+                    .bind(application_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE device_grants SET status = 'denied' \
+                     WHERE user_id = $1 AND application_id = $2 AND status = 'approved'",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .execute(&mut *tx)
+                .await?;
+                let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")
+                    .bind(user_id)
+                    .bind(application_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(refresh + access + consents)
+            }
+
             // --- Admin pages ---
 
             async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {

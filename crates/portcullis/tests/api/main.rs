@@ -8,6 +8,8 @@
 mod helpers;
 
 // --- Application management and authorized-token pages ---
+mod applications;
+mod authorized;
 // --- Admin pages ---
 // --- Playground ---
 mod at_rest;
@@ -56,6 +58,8 @@ fn main() {
     http_cases.extend(at_rest::cases());
     http_cases.extend(authorize::cases());
     // --- Application management and authorized-token pages ---
+    http_cases.extend(applications::cases());
+    http_cases.extend(authorized::cases());
     // --- Admin pages ---
     // --- Playground ---
 

@@ -1,0 +1,353 @@
+//! The rules a client application's settings must follow, in one place for every way
+//! of registering or changing one: `portcullis app create` and the application pages
+//! accept and refuse exactly the same things.
+
+use portcullis_axum::ScopeSet;
+use url::Url;
+
+use crate::config::OAuth2Settings;
+use crate::oauth::redirect;
+use crate::store::{ApplicationFields, ClientType, GrantType};
+
+/// The ID token signing algorithms an application may choose; the first is the default.
+pub const ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+/// The longest application name, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// Grants that send the user's browser back to the client, so need a registered
+/// redirection URI (RFC 6749 §3.1.2).
+pub const REDIRECTING_GRANTS: [GrantType; 3] =
+    [GrantType::AuthorizationCode, GrantType::Implicit, GrantType::OpenidHybrid];
+
+/// The setting a [`Problem`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Name,
+    ClientType,
+    GrantTypes,
+    RedirectUris,
+    AllowedOrigins,
+    Scopes,
+    Algorithm,
+}
+
+impl Field {
+    /// The field's name in the application form.
+    pub fn form_name(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::ClientType => "client_type",
+            Self::GrantTypes => "grant_type",
+            Self::RedirectUris => "redirect_uris",
+            Self::AllowedOrigins => "allowed_origins",
+            Self::Scopes => "scope",
+            Self::Algorithm => "algorithm",
+        }
+    }
+
+    /// The `portcullis app create` option that sets it.
+    pub fn option(self) -> &'static str {
+        match self {
+            Self::Name => "--name",
+            Self::ClientType => "--client-type",
+            Self::GrantTypes => "--grant-type",
+            Self::RedirectUris => "--redirect-uri",
+            Self::AllowedOrigins => "--allowed-origin",
+            Self::Scopes => "--scope",
+            Self::Algorithm => "--algorithm",
+        }
+    }
+}
+
+/// One thing wrong with a [`Draft`]: which setting, and what, as a clause that reads
+/// well after `error: ` on a command line (`problem.message`) or as a sentence on a
+/// page ([`Problem::sentence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: Field,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(field: Field, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+
+    /// The message with a capital first letter and a full stop.
+    pub fn sentence(&self) -> String {
+        let mut chars = self.message.chars();
+        let mut text: String = match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        };
+        if !text.ends_with(['.', '!', '?']) {
+            text.push('.');
+        }
+        text
+    }
+}
+
+/// Every problem on one line, each prefixed with the command-line option it is about.
+pub fn one_line(problems: &[Problem]) -> String {
+    let parts: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field.option(), p.message)).collect();
+    parts.join("; ")
+}
+
+/// An application's settings as someone asked for them, before they are checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    pub name: String,
+    /// `None` when none (or no known one) was chosen.
+    pub client_type: Option<ClientType>,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    /// The scopes the application may be granted; none means every configured scope.
+    pub scopes: Vec<String>,
+    pub skip_authorization: bool,
+    pub algorithm: String,
+}
+
+/// Checks a draft against the rules and the settings. Returns the settings to store, or
+/// every problem found (not only the first), in the order of the fields.
+pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationFields, Vec<Problem>> {
+    let mut problems = Vec::new();
+
+    let name = draft.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        problems.push(Problem::new(
+            Field::Name,
+            format!("the application name must be 1 to {MAX_NAME_CHARS} characters, without control characters"),
+        ));
+    }
+
+    if draft.client_type.is_none() {
+        problems.push(Problem::new(Field::ClientType, "choose a client type: confidential or public"));
+    }
+
+    let mut grant_types = draft.grant_types.clone();
+    grant_types.sort();
+    grant_types.dedup();
+    if grant_types.is_empty() {
+        problems.push(Problem::new(Field::GrantTypes, "choose at least one grant type"));
+    }
+    if draft.client_type == Some(ClientType::Public) && grant_types.contains(&GrantType::ClientCredentials) {
+        problems.push(Problem::new(
+            Field::GrantTypes,
+            "client-credentials needs a confidential client (RFC 6749 §4.4): a public client cannot keep the secret it \
+             would authenticate with",
+        ));
+    }
+
+    let redirect_uris = dedup(&draft.redirect_uris);
+    for uri in &redirect_uris {
+        if let Err(message) = redirect::validate_registered(uri, &settings.allowed_redirect_uri_schemes) {
+            problems.push(Problem::new(Field::RedirectUris, message));
+        }
+    }
+    let redirecting: Vec<&str> =
+        grant_types.iter().filter(|g| REDIRECTING_GRANTS.contains(g)).map(|g| g.as_str()).collect();
+    if redirect_uris.is_empty() && !redirecting.is_empty() {
+        let (grants, verb) = match redirecting.as_slice() {
+            [one] => (format!("the {one} grant"), "needs"),
+            [first @ .., last] => (format!("the {} and {last} grants", first.join(", ")), "need"),
+            [] => (String::new(), "needs"),
+        };
+        problems.push(Problem::new(Field::RedirectUris, format!("{grants} {verb} at least one redirect URI")));
+    }
+
+    let allowed_origins = dedup(&draft.allowed_origins);
+    for origin in &allowed_origins {
+        if let Err(message) = validate_origin(origin) {
+            problems.push(Problem::new(Field::AllowedOrigins, message));
+        }
+    }
+
+    let allowed_scopes = if draft.scopes.is_empty() {
+        None
+    } else {
+        match ScopeSet::parse(&draft.scopes.join(" ")) {
+            Ok(scopes) => {
+                for unknown in scopes.iter().filter(|s| !settings.scopes.contains_key(*s)) {
+                    problems.push(Problem::new(
+                        Field::Scopes,
+                        format!("scope {unknown:?} is not one of the configured scopes"),
+                    ));
+                }
+                Some(scopes)
+            }
+            Err(e) => {
+                problems.push(Problem::new(Field::Scopes, e.to_string()));
+                None
+            }
+        }
+    };
+
+    if !ALGORITHMS.contains(&draft.algorithm.as_str()) {
+        problems.push(Problem::new(
+            Field::Algorithm,
+            format!("algorithm {:?} is not one of {}", draft.algorithm, ALGORITHMS.join(", ")),
+        ));
+    }
+
+    match draft.client_type {
+        Some(client_type) if problems.is_empty() => Ok(ApplicationFields {
+            name: name.to_owned(),
+            client_type,
+            grant_types,
+            redirect_uris,
+            allowed_origins,
+            allowed_scopes,
+            skip_authorization: draft.skip_authorization,
+            algorithm: draft.algorithm.clone(),
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// An allowed origin is what a browser sends in `Origin` (RFC 6454 §6.1): an http or
+/// https scheme, a host and an optional port, with nothing after them, in the
+/// canonical form browsers use (lower-case host, no default port).
+pub fn validate_origin(origin: &str) -> Result<(), String> {
+    let canonical = Url::parse(origin)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|u| u.origin().ascii_serialization());
+    match canonical {
+        Some(c) if c == origin => Ok(()),
+        Some(c) if c != "null" => Err(format!("origin {origin:?} is not an origin: did you mean {c:?}?")),
+        _ => {
+            Err(format!("origin {origin:?} is not an origin such as https://app.example (scheme, host and port only)"))
+        }
+    }
+}
+
+/// The items in their first order, each once.
+fn dedup(items: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> Draft {
+        Draft {
+            name: "  Shop  ".into(),
+            client_type: Some(ClientType::Confidential),
+            grant_types: vec![GrantType::Password, GrantType::AuthorizationCode, GrantType::Password],
+            redirect_uris: vec!["https://shop.example/cb".into(), "https://shop.example/cb".into()],
+            allowed_origins: vec!["https://shop.example".into()],
+            scopes: vec!["read".into(), "write".into()],
+            skip_authorization: true,
+            algorithm: "ES256".into(),
+        }
+    }
+
+    fn fields_of(problems: &[Problem]) -> Vec<Field> {
+        problems.iter().map(|p| p.field).collect()
+    }
+
+    #[test]
+    fn a_good_draft_is_normalised() {
+        let fields = validate(&draft(), &OAuth2Settings::default()).unwrap();
+        assert_eq!(fields.name, "Shop");
+        assert_eq!(fields.grant_types, vec![GrantType::AuthorizationCode, GrantType::Password]);
+        assert_eq!(fields.redirect_uris, vec!["https://shop.example/cb"]);
+        assert_eq!(fields.allowed_scopes.unwrap().to_string(), "read write");
+        assert_eq!(fields.algorithm, "ES256");
+        assert!(fields.skip_authorization);
+        let all = Draft { scopes: vec![], ..draft() };
+        assert!(validate(&all, &OAuth2Settings::default()).unwrap().allowed_scopes.is_none(), "none: every scope");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let bad = Draft {
+            name: " ".into(),
+            client_type: Some(ClientType::Public),
+            grant_types: vec![GrantType::ClientCredentials, GrantType::Implicit],
+            redirect_uris: vec![],
+            allowed_origins: vec!["https://shop.example/".into(), "shop.example".into()],
+            scopes: vec!["admin".into()],
+            skip_authorization: false,
+            algorithm: "HS256".into(),
+        };
+        let problems = validate(&bad, &OAuth2Settings::default()).unwrap_err();
+        assert_eq!(
+            fields_of(&problems),
+            vec![
+                Field::Name,
+                Field::GrantTypes,
+                Field::RedirectUris,
+                Field::AllowedOrigins,
+                Field::AllowedOrigins,
+                Field::Scopes,
+                Field::Algorithm
+            ]
+        );
+        assert!(problems[2].message.contains("the implicit grant needs at least one redirect URI"), "{problems:?}");
+        assert!(problems[3].message.contains("did you mean \"https://shop.example\""), "{problems:?}");
+        let line = one_line(&problems);
+        assert!(line.starts_with("--name: the application name") && line.contains("; --redirect-uri: "), "{line}");
+        assert_eq!(problems[0].sentence().chars().next(), Some('T'));
+        assert!(problems[0].sentence().ends_with('.'));
+    }
+
+    #[test]
+    fn grant_and_client_type_rules() {
+        let none = Draft { grant_types: vec![], ..draft() };
+        assert_eq!(fields_of(&validate(&none, &OAuth2Settings::default()).unwrap_err()), vec![Field::GrantTypes]);
+        let untyped = Draft { client_type: None, ..draft() };
+        assert_eq!(fields_of(&validate(&untyped, &OAuth2Settings::default()).unwrap_err()), vec![Field::ClientType]);
+        let both = Draft {
+            grant_types: vec![GrantType::OpenidHybrid, GrantType::AuthorizationCode],
+            redirect_uris: vec![],
+            ..draft()
+        };
+        let problems = validate(&both, &OAuth2Settings::default()).unwrap_err();
+        assert!(problems[0].message.contains("the authorization-code and openid-hybrid grants need"), "{problems:?}");
+        let machine = Draft { grant_types: vec![GrantType::ClientCredentials], redirect_uris: vec![], ..draft() };
+        assert!(validate(&machine, &OAuth2Settings::default()).is_ok(), "no redirect URI needed");
+    }
+
+    #[test]
+    fn redirect_uris_follow_the_settings() {
+        let settings = OAuth2Settings { allowed_redirect_uri_schemes: vec!["https".into()], ..Default::default() };
+        let plain = Draft { redirect_uris: vec!["http://shop.example/cb".into()], ..draft() };
+        let problems = validate(&plain, &settings).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::RedirectUris]);
+        assert!(problems[0].message.contains("scheme"));
+        for bad in ["/cb", "https://shop.example/cb#x"] {
+            let d = Draft { redirect_uris: vec![bad.into()], ..draft() };
+            assert!(validate(&d, &OAuth2Settings::default()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        for good in ["https://app.example", "http://127.0.0.1:8080", "https://app.example:8443"] {
+            assert_eq!(validate_origin(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://app.example/",
+            "https://app.example/path",
+            "https://App.example",
+            "https://app.example:443",
+            "app.example",
+            "ftp://app.example",
+            "null",
+            "",
+            "https://",
+        ] {
+            assert!(validate_origin(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Records for the pages where users manage their own applications
+//! (`/o/applications/`) and the access they have given (`/o/authorized_tokens/`).
+
+use portcullis_axum::ScopeSet;
+
+use super::{ClientType, GrantType};
+
+/// The settings an application's owner chooses when registering it and may change
+/// later; checked by [`crate::registration::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationFields {
+    pub name: String,
+    pub client_type: ClientType,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    /// Origins (`https://app.example`) a browser may call the token endpoint from.
+    pub allowed_origins: Vec<String>,
+    /// `None`: every configured scope.
+    pub allowed_scopes: Option<ScopeSet>,
+    pub skip_authorization: bool,
+    pub algorithm: String,
+}
+
+/// An application a user has let act for them: it holds live tokens of theirs, or
+/// their standing consent, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedApplication {
+    pub application_id: i64,
+    pub client_id: String,
+    pub name: String,
+    /// Every scope the user's live tokens and consent for it cover.
+    pub scope: ScopeSet,
+    /// When the oldest live token or the consent was given.
+    pub first_granted_at: i64,
+    /// When the newest live token was issued or the consent last given.
+    pub last_granted_at: i64,
+}
+
+/// One application and scope, with the times the grants of that scope span: what the
+/// query returns before rows of one application are merged.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct AuthorizedRow {
+    pub application_id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub scope: String,
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
+/// Merges rows (ordered by application) into one entry per application, in order.
+pub(super) fn merge_authorized(rows: Vec<AuthorizedRow>) -> Result<Vec<AuthorizedApplication>, super::StoreError> {
+    let mut out: Vec<AuthorizedApplication> = Vec::new();
+    for row in rows {
+        let scope = ScopeSet::parse(&row.scope)
+            .map_err(|e| super::StoreError::Corrupt(format!("grant for application {}: {e}", row.client_id)))?;
+        match out.last_mut() {
+            Some(last) if last.application_id == row.application_id => {
+                last.scope = last.scope.union(&scope);
+                last.first_granted_at = last.first_granted_at.min(row.first_at);
+                last.last_granted_at = last.last_granted_at.max(row.last_at);
+            }
+            _ => out.push(AuthorizedApplication {
+                application_id: row.application_id,
+                client_id: row.client_id,
+                name: row.name,
+                scope,
+                first_granted_at: row.first_at,
+                last_granted_at: row.last_at,
+            }),
+        }
+    }
+    Ok(out)
+}
