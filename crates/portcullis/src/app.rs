@@ -41,6 +41,8 @@ pub mod paths {
     pub const AUTHORIZED_TOKEN_DELETE: &str = "/o/authorized_tokens/{id}/delete/";
     // --- Admin pages ---
     // --- Playground ---
+    pub const PLAYGROUND: &str = "/o/playground/";
+    pub const PLAYGROUND_CALLBACK: &str = "/o/playground/callback/";
     pub const LOGIN: &str = "/accounts/login/";
     pub const LOGOUT: &str = "/accounts/logout/";
     pub const HEALTHZ: &str = "/healthz";

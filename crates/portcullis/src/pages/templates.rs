@@ -21,6 +21,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("authorized-tokens.html", include_str!("../../templates/authorized-tokens.html")),
     // --- Admin pages ---
     // --- Playground ---
+    ("playground.html", include_str!("../../templates/playground.html")),
 ];
 
 /// The one stylesheet, served at `/static/portcullis.css`.

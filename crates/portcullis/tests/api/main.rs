@@ -17,6 +17,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod introspection;
+mod playground;
 mod refresh;
 mod resource;
 mod revocation;
@@ -62,6 +63,7 @@ fn main() {
     http_cases.extend(authorized::cases());
     // --- Admin pages ---
     // --- Playground ---
+    http_cases.extend(playground::cases());
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
