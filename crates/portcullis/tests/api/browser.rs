@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -149,6 +149,7 @@ impl Browser {
             }
         };
         let shots = screenshot_dir().join(name);
+        let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
         Self { driver, _chromedriver: chromedriver, _profile: profile, shots, count: Default::default() }
     }
@@ -165,6 +166,14 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         self.driver.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    }
+
+    /// Ticks a checkbox or radio button unless it already is.
+    pub async fn check(&self, css: &str) {
+        let input = self.driver.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        if !input.is_selected().await.unwrap() {
+            input.click().await.unwrap();
+        }
     }
 
     pub async fn text(&self) -> String {
@@ -238,28 +247,33 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
         Some("alice-passphrase\n"),
     )
     .await;
-    let created = portcullis(
-        &server.db,
-        &[
-            "app",
-            "create",
-            "--name",
-            "Photo Printer",
-            "--client-type",
-            "confidential",
-            "--grant-type",
-            "authorization-code",
-            "--redirect-uri",
-            &callback,
-            "--json",
-        ],
-        None,
-    )
-    .await;
-    let app: Value = serde_json::from_str(&created).unwrap();
-    let (client_id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
-
     let browser = Browser::start("authorization-code").await;
+
+    // Log in, and register the application through the pages.
+    browser.goto(&format!("{}/o/applications/", server.base)).await;
+    browser.wait_for_path("/accounts/login/").await;
+    browser.screenshot("login").await;
+    browser.fill("#username", "alice").await;
+    browser.fill("#password", "alice-passphrase").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/o/applications/").await;
+    browser.screenshot("applications-empty").await;
+    browser.goto(&format!("{}/o/applications/register/", server.base)).await;
+    browser.fill("#name", "Photo Printer").await;
+    browser.check("input[name=client_type][value=confidential]").await;
+    browser.check("input[name=grant_type][value=authorization-code]").await;
+    browser.fill("#redirect_uris", &callback).await;
+    browser.screenshot("register").await;
+    browser.click("form button[type=submit].primary").await;
+    let secret = browser.wait_for_text("#client-secret", "").await;
+    let client_id = browser.wait_for_text("#client-id", "").await;
+    assert!(secret.len() >= 43 && client_id.len() >= 20, "{secret:?} {client_id:?}");
+    browser.screenshot("registered-secret-shown-once").await;
+    browser.goto(&format!("{}/o/applications/", server.base)).await;
+    assert!(browser.text().await.contains("Photo Printer"));
+    browser.screenshot("applications").await;
+
+    // The application sends the user to authorize it, with PKCE.
     let verifier = portcullis::crypto::random_string(48);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let authorize = format!(
@@ -268,16 +282,16 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
         form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
     );
     browser.goto(&authorize).await;
-    assert_eq!(browser.url().await.path(), "/accounts/login/", "strangers log in first");
-    browser.screenshot("login").await;
-    browser.fill("#username", "alice").await;
-    browser.fill("#password", "alice-passphrase").await;
-    browser.click("form button[type=submit]").await;
-
-    assert!(browser.text().await.contains("Authorize Photo Printer?"), "{}", browser.text().await);
+    browser.wait_for_text("h1", "Authorize Photo Printer?").await;
     browser.screenshot("consent").await;
     browser.click("button[name=allow]").await;
 
+    for _ in 0..100 {
+        if browser.url().await.as_str().starts_with(&callback) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let landed = browser.url().await;
     assert!(landed.as_str().starts_with(&callback), "{landed}");
     browser.screenshot("client-callback").await;
@@ -286,10 +300,11 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     assert_eq!(get("state").as_deref(), Some("s-1"));
     let code = get("code").unwrap();
 
+    // The application exchanges the code and calls the API.
     let http = reqwest::Client::new();
     let tokens = read(
         http.post(format!("{}/o/token/", server.base))
-            .basic_auth(client_id, Some(secret))
+            .basic_auth(&client_id, Some(&secret))
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),
@@ -307,16 +322,26 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.json()["username"], "alice");
 
-    // The user takes access back from the authorized applications page.
+    // The user sees the application among those they authorized, and takes access back.
     browser.goto(&format!("{}/o/authorized_tokens/", server.base)).await;
-    let page = browser.text().await;
-    if page.contains("Photo Printer") {
-        browser.screenshot("authorized-tokens").await;
-        browser.click("form[action$='/delete/'] button[type=submit]").await;
-        browser.screenshot("authorized-tokens-after-revoke").await;
-        let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
-        assert_eq!(me.status, StatusCode::UNAUTHORIZED, "the token is refused once access is taken back");
-    }
+    assert!(browser.text().await.contains("Photo Printer"));
+    browser.screenshot("authorized-tokens").await;
+    browser.click("form[action$='/delete/'] button[type=submit]").await;
+    browser.wait_for_path("/o/authorized_tokens/").await;
+    browser.screenshot("authorized-tokens-after-revoke").await;
+    let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "the token is refused once access is taken back");
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let refused = read(
+        http.post(format!("{}/o/token/", server.base))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    refused.assert_error(400, "invalid_grant");
     browser.close().await;
 }
 
@@ -324,13 +349,28 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
 /// consent, the code exchanged and the API called by the page's script.
 async fn playground_runs_the_flow_from_the_page(_: Backend) {
     let server = Server::start().await;
-    portcullis(&server.db, &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"], Some("alice-passphrase\n")).await;
+    portcullis(
+        &server.db,
+        &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"],
+        Some("alice-passphrase\n"),
+    )
+    .await;
     let callback = format!("{}/o/playground/callback/", server.base);
     portcullis(
         &server.db,
         &[
-            "app", "create", "--name", "Playground app", "--client-type", "public", "--grant-type", "authorization-code",
-            "--redirect-uri", &callback, "--owner", "alice",
+            "app",
+            "create",
+            "--name",
+            "Playground app",
+            "--client-type",
+            "public",
+            "--grant-type",
+            "authorization-code",
+            "--redirect-uri",
+            &callback,
+            "--owner",
+            "alice",
         ],
         None,
     )
