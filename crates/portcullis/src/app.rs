@@ -40,6 +40,18 @@ pub mod paths {
     pub const AUTHORIZED_TOKENS: &str = "/o/authorized_tokens/";
     pub const AUTHORIZED_TOKEN_DELETE: &str = "/o/authorized_tokens/{id}/delete/";
     // --- Admin pages ---
+    pub const ADMIN: &str = "/admin/";
+    pub const ADMIN_USERS: &str = "/admin/users/";
+    pub const ADMIN_USER_NEW: &str = "/admin/users/new/";
+    pub const ADMIN_USER: &str = "/admin/users/{id}/";
+    pub const ADMIN_USER_ACTIVE: &str = "/admin/users/{id}/active/";
+    pub const ADMIN_USER_PASSWORD: &str = "/admin/users/{id}/password/";
+    pub const ADMIN_USER_GROUPS: &str = "/admin/users/{id}/groups/";
+    pub const ADMIN_APPLICATIONS: &str = "/admin/applications/";
+    pub const ADMIN_APPLICATION: &str = "/admin/applications/{id}/";
+    pub const ADMIN_APPLICATION_DELETE: &str = "/admin/applications/{id}/delete/";
+    pub const ADMIN_TOKENS: &str = "/admin/tokens/";
+    pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/{id}/revoke/";
     // --- Playground ---
     pub const PLAYGROUND: &str = "/o/playground/";
     pub const PLAYGROUND_CALLBACK: &str = "/o/playground/callback/";

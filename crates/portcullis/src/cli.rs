@@ -11,13 +11,13 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
-use crate::password;
 use crate::registration;
-use crate::store::{self, Application, ClientType, GrantType, NewUser, Store, StoreError};
+use crate::store::{self, Application, ClientType, GrantType, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]
@@ -244,44 +244,23 @@ fn read_password(args: &UserArgs, env_var: &str) -> anyhow::Result<String> {
     Ok(first)
 }
 
-fn validate_username(username: &str) -> anyhow::Result<()> {
-    // Django's rule: up to 150 of letters, digits and @ . + - _
-    let ok = !username.is_empty()
-        && username.chars().count() <= 150
-        && username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c));
-    if !ok {
-        bail!("username {username:?} must be 1 to 150 letters, digits or @ . + - _");
-    }
-    Ok(())
-}
-
 async fn create_user(store: &dyn Store, args: UserArgs, superuser: bool, now: i64) -> anyhow::Result<()> {
-    validate_username(&args.username)?;
-    if !args.email.is_empty() && !args.email.contains('@') {
-        bail!("email {:?} is not an address", args.email);
-    }
+    accounts::validate_username(&args.username)?;
+    accounts::validate_email(&args.email)?;
+    // Checked before asking for the password, so nobody types one for nothing.
     if store.user_by_username(&args.username).await?.is_some() {
-        bail!("a user named {:?} already exists", args.username);
+        return Err(AccountError::Taken(args.username).into());
     }
     let env_var = if superuser { "PORTCULLIS_SUPERUSER_PASSWORD" } else { "PORTCULLIS_USER_PASSWORD" };
-    let secret = read_password(&args, env_var)?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&secret)).await??;
-    let user = NewUser {
+    let password = read_password(&args, env_var)?;
+    let account = NewAccount {
         username: args.username,
         email: args.email,
-        first_name: String::new(),
-        last_name: String::new(),
-        password_hash: Some(hash),
+        password,
         is_staff: superuser,
         is_superuser: superuser,
-        date_joined: now,
     };
-    let user = store.create_user(&user).await.map_err(|e| match e {
-        StoreError::Conflict(_) => {
-            anyhow::anyhow!("a user named {:?} already exists", user.username)
-        }
-        other => other.into(),
-    })?;
+    let user = accounts::create(store, account, now).await?;
     let kind = if superuser { "superuser" } else { "user" };
     println!("created {kind} {} (id {})", user.username, user.id);
     Ok(())

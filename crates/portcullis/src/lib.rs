@@ -2,6 +2,8 @@
 //!
 //! The modules, from the edge inwards:
 
+/// The rules for user accounts the command line and the admin pages share.
+pub mod accounts;
 /// The axum application: shared state, the route table, serving with graceful shutdown.
 pub mod app;
 /// The `portcullis` command line: serve, migrate, users, applications, token cleanup.

@@ -20,6 +20,15 @@ const BUILTIN: &[(&str, &str)] = &[
     ("application_confirm_delete.html", include_str!("../../templates/application_confirm_delete.html")),
     ("authorized-tokens.html", include_str!("../../templates/authorized-tokens.html")),
     // --- Admin pages ---
+    ("admin/layout.html", include_str!("../../templates/admin/layout.html")),
+    ("admin/pager.html", include_str!("../../templates/admin/pager.html")),
+    ("admin/index.html", include_str!("../../templates/admin/index.html")),
+    ("admin/users.html", include_str!("../../templates/admin/users.html")),
+    ("admin/user_new.html", include_str!("../../templates/admin/user_new.html")),
+    ("admin/user.html", include_str!("../../templates/admin/user.html")),
+    ("admin/applications.html", include_str!("../../templates/admin/applications.html")),
+    ("admin/application.html", include_str!("../../templates/admin/application.html")),
+    ("admin/tokens.html", include_str!("../../templates/admin/tokens.html")),
     // --- Playground ---
     ("playground.html", include_str!("../../templates/playground.html")),
 ];

@@ -33,6 +33,10 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("owned_applications", |s| Box::pin(owned_applications(s))),
         ("authorized_applications_and_revoking", |s| Box::pin(authorized_applications_and_revoking(s))),
         // --- Admin pages ---
+        ("admin_user_listing", |s| Box::pin(admin_user_listing(s))),
+        ("admin_user_changes", |s| Box::pin(admin_user_changes(s))),
+        ("admin_application_listing", |s| Box::pin(admin_application_listing(s))),
+        ("admin_token_listing", |s| Box::pin(admin_token_listing(s))),
     ]
 }
 
@@ -593,5 +597,199 @@ async fn sessions_and_login_failures(store: Arc<dyn Store>) -> anyhow::Result<()
     store.clear_login_failures("user:alice").await?;
     ensure!(store.login_failures("user:alice", 0).await? == 0);
     ensure!(store.login_failures("addr:127.0.0.1", 0).await? == 2);
+    Ok(())
+}
+
+// --- Admin pages ---
+
+async fn admin_user_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    ensure!(store.count_users().await? == 0);
+    ensure!(store.list_users("", 10, 0).await? == Listing { items: vec![], total: 0 });
+    for name in ["carol", "a_b", "axb", "a%b", "Dave"] {
+        store.create_user(&new_user(name)).await?;
+    }
+    let mut erin = new_user("erin");
+    erin.email = "Erin.Smith@Example.org".into();
+    store.create_user(&erin).await?;
+    ensure!(store.count_users().await? == 6);
+    let names = |l: &Listing<User>| l.items.iter().map(|u| u.username.clone()).collect::<Vec<_>>();
+
+    let all = store.list_users("", 100, 0).await?;
+    ensure!(all.total == 6 && all.items.len() == 6);
+    // Paging: consecutive pages cover the list once, in one order.
+    let first = store.list_users("", 4, 0).await?;
+    let second = store.list_users("", 4, 4).await?;
+    ensure!(first.total == 6 && second.total == 6 && first.items.len() == 4 && second.items.len() == 2);
+    ensure!([names(&first), names(&second)].concat() == names(&all), "pages overlap or skip");
+    ensure!(store.list_users("", 4, 8).await?.items.is_empty());
+
+    // Wildcards match themselves; case does not matter; email counts.
+    ensure!(names(&store.list_users("a_b", 10, 0).await?) == vec!["a_b"]);
+    ensure!(names(&store.list_users("a%", 10, 0).await?) == vec!["a%b"]);
+    ensure!(names(&store.list_users("DAVE", 10, 0).await?) == vec!["Dave"]);
+    ensure!(names(&store.list_users("smith@example", 10, 0).await?) == vec!["erin"]);
+    let matched = store.list_users("example.com", 2, 0).await?;
+    ensure!(matched.total == 5 && matched.items.len() == 2, "{matched:?}");
+    ensure!(store.list_users("nobody", 10, 0).await?.total == 0);
+    Ok(())
+}
+
+fn session_for(user_id: i64, id: &str) -> NewSession {
+    NewSession {
+        id_hash: TokenHash::of(id),
+        user_id: Some(user_id),
+        csrf_token: "csrf".into(),
+        auth_time: Some(NOW),
+        created_at: NOW,
+        expires_at: NOW + 100,
+    }
+}
+
+async fn admin_user_changes(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let f = fixture(&*store).await?;
+    let bob = store.create_user(&new_user("bob")).await?;
+    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
+    for (user, id) in [(f.user.id, "s-1"), (f.user.id, "s-2"), (bob.id, "s-bob")] {
+        store.create_session(&session_for(user, id)).await?;
+    }
+
+    // Deactivating ends sessions and stops tokens; reactivating lets the user back in.
+    ensure!(store.set_user_active(f.user.id, false).await?);
+    ensure!(store.user_by_id(f.user.id).await?.is_some_and(|u| !u.is_active));
+    ensure!(store.session(&TokenHash::of("s-1"), NOW).await?.is_none());
+    ensure!(store.session(&TokenHash::of("s-bob"), NOW).await?.is_some(), "other users keep their sessions");
+    ensure!(!live_access(&*store, "at-1", NOW).await?);
+    ensure!(store.count_live_tokens(NOW).await? == 0);
+    ensure!(store.set_user_active(f.user.id, true).await?);
+    ensure!(store.user_by_id(f.user.id).await?.is_some_and(|u| u.is_active));
+    ensure!(live_access(&*store, "at-1", NOW).await?);
+    ensure!(!store.set_user_active(f.user.id + 100, false).await?);
+
+    // A new password ends every session of the user but the one kept.
+    for id in ["s-1", "s-2"] {
+        store.create_session(&session_for(f.user.id, id)).await?;
+    }
+    ensure!(store.reset_password(f.user.id, "$argon2id$new", Some(&TokenHash::of("s-2"))).await?);
+    let alice = store.user_by_id(f.user.id).await?.context("alice missing")?;
+    ensure!(alice.password_hash.as_deref() == Some("$argon2id$new"));
+    ensure!(store.session(&TokenHash::of("s-1"), NOW).await?.is_none());
+    ensure!(store.session(&TokenHash::of("s-2"), NOW).await?.is_some());
+    ensure!(store.reset_password(f.user.id, "$argon2id$newer", None).await?);
+    ensure!(store.session(&TokenHash::of("s-2"), NOW).await?.is_none());
+    ensure!(store.session(&TokenHash::of("s-bob"), NOW).await?.is_some());
+    ensure!(!store.reset_password(f.user.id + 100, "$argon2id$x", None).await?);
+
+    // Groups are replaced whole; groups shared with others survive.
+    store.add_user_to_group(bob.id, "ops").await?;
+    let set = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    ensure!(store.set_user_groups(f.user.id, &set(&["staff", "ops"])).await?);
+    ensure!(store.user_groups(f.user.id).await? == set(&["ops", "staff"]));
+    ensure!(store.set_user_groups(f.user.id, &set(&["dev"])).await?);
+    ensure!(store.user_groups(f.user.id).await? == set(&["dev"]));
+    ensure!(store.user_groups(bob.id).await? == set(&["ops"]));
+    ensure!(store.set_user_groups(f.user.id, &[]).await?);
+    ensure!(store.user_groups(f.user.id).await?.is_empty());
+    ensure!(!store.set_user_groups(f.user.id + 100, &set(&["dev"])).await?);
+    Ok(())
+}
+
+async fn admin_application_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    ensure!(store.count_applications().await? == 0);
+    let owner = store.create_user(&new_user("owner")).await?;
+    let mut owned = new_app("client-owned");
+    owned.name = "Zeta shop".into();
+    owned.owner_id = Some(owner.id);
+    let owned = store.create_application(&owned).await?;
+    let mut wild = new_app("client_100%");
+    wild.name = "Alpha".into();
+    let wild = store.create_application(&wild).await?;
+    let plain = store.create_application(&new_app("client-plain")).await?;
+    ensure!(store.count_applications().await? == 3);
+
+    let all = store.list_all_applications("", 10, 0).await?;
+    ensure!(all.total == 3);
+    let ids: Vec<i64> = all.items.iter().map(|l| l.app.id).collect();
+    ensure!(ids == vec![wild.id, plain.id, owned.id], "ordered by name: {ids:?}");
+    ensure!(all.items.iter().find(|l| l.app.id == owned.id).and_then(|l| l.owner.as_deref()) == Some("owner"));
+    ensure!(all.items.iter().find(|l| l.app.id == plain.id).is_some_and(|l| l.owner.is_none()));
+    ensure!(all.items.iter().find(|l| l.app.id == wild.id).map(|l| &l.app) == Some(&wild));
+
+    let page = store.list_all_applications("", 2, 2).await?;
+    ensure!(page.total == 3 && page.items.len() == 1 && page.items[0].app.id == owned.id);
+    let by = |search: &'static str| {
+        let store = store.clone();
+        async move {
+            let found = store.list_all_applications(search, 10, 0).await?;
+            anyhow::Ok(found.items.iter().map(|l| l.app.id).collect::<Vec<_>>())
+        }
+    };
+    ensure!(by("ZETA").await? == vec![owned.id], "by name, any case");
+    ensure!(by("-plain").await? == vec![plain.id], "by client id");
+    ensure!(by("_1").await? == vec![wild.id], "wildcards match themselves");
+    ensure!(by("100%").await? == vec![wild.id]);
+    ensure!(by("nothing").await?.is_empty());
+
+    ensure!(store.application_by_id(owned.id).await?.as_ref() == Some(&owned));
+    ensure!(store.application_by_id(owned.id + 100).await?.is_none());
+    Ok(())
+}
+
+async fn admin_token_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let f = fixture(&*store).await?;
+    let bob = store.create_user(&new_user("bob")).await?;
+    let other = store.create_application(&new_app("client-b")).await?;
+    store.insert_tokens(&tokens(&f, "alice-a", Some("rt-1"), "fam-1")).await?;
+    let mut bob_b = tokens(&f, "bob-b", None, "");
+    bob_b.user_id = Some(bob.id);
+    bob_b.application_id = other.id;
+    store.insert_tokens(&bob_b).await?;
+    let mut machine = tokens(&f, "client-only", None, "");
+    machine.user_id = None;
+    machine.application_id = other.id;
+    store.insert_tokens(&machine).await?;
+    let mut expired = tokens(&f, "expired", None, "");
+    expired.access_expires_at = NOW;
+    store.insert_tokens(&expired).await?;
+    ensure!(store.count_live_tokens(NOW).await? == 3);
+
+    let all = store.list_access_tokens(&TokenFilter::default(), 10, 0).await?;
+    ensure!(all.total == 4 && all.items.len() == 4);
+    ensure!(all.items.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let first = all.items.last().context("no tokens")?;
+    ensure!(first.client_id == "client-a" && first.application_name == "App client-a");
+    ensure!(first.username.as_deref() == Some("alice") && first.user_id == Some(f.user.id));
+    ensure!(first.refresh_family.as_deref() == Some("fam-1") && first.scope == "read");
+    ensure!(first.status(NOW) == TokenStatus::Live);
+    let machine = all.items.iter().find(|t| t.user_id.is_none()).context("client token missing")?;
+    ensure!(machine.username.is_none() && machine.user_active.is_none() && machine.status(NOW) == TokenStatus::Live);
+    ensure!(all.items[0].status(NOW) == TokenStatus::Expired);
+
+    let filter = |username: Option<&str>, client_id: Option<&str>| TokenFilter {
+        username: username.map(str::to_owned),
+        client_id: client_id.map(str::to_owned),
+    };
+    let count = |f: TokenFilter| {
+        let store = store.clone();
+        async move { anyhow::Ok(store.list_access_tokens(&f, 10, 0).await?.total) }
+    };
+    ensure!(count(filter(Some("alice"), None)).await? == 2);
+    ensure!(count(filter(Some("bob"), None)).await? == 1);
+    ensure!(count(filter(None, Some("client-b"))).await? == 2);
+    ensure!(count(filter(Some("alice"), Some("client-b"))).await? == 0);
+    ensure!(count(filter(Some("ALICE"), None)).await? == 0, "usernames match exactly");
+    ensure!(count(filter(Some("nobody"), None)).await? == 0);
+    let paged = store.list_access_tokens(&TokenFilter::default(), 3, 3).await?;
+    ensure!(paged.total == 4 && paged.items.len() == 1 && paged.items[0].id == first.id);
+
+    ensure!(store.access_token_by_id(first.id).await?.as_ref() == Some(first));
+    ensure!(store.access_token_by_id(first.id + 100).await?.is_none());
+    store.revoke_access_token(first.id, NOW).await?;
+    let revoked = store.access_token_by_id(first.id).await?.context("revoked token gone")?;
+    ensure!(revoked.status(NOW) == TokenStatus::Revoked);
+    ensure!(store.count_live_tokens(NOW).await? == 2);
+    store.set_user_active(bob.id, false).await?;
+    ensure!(store.count_live_tokens(NOW).await? == 1, "tokens of inactive users are not live");
+    let bobs = store.list_access_tokens(&filter(Some("bob"), None), 10, 0).await?;
+    ensure!(bobs.items.iter().all(|t| t.status(NOW) == TokenStatus::UserInactive));
     Ok(())
 }

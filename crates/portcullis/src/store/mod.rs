@@ -3,6 +3,7 @@
 //! database). Both run the same SQL, written once in `sql.rs`; each has its own
 //! migrations folder. `conformance` holds the test suite both must pass.
 
+mod admin;
 mod model;
 mod postgres;
 mod self_service;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 
 use crate::crypto::TokenHash;
 
+pub use admin::*;
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use self_service::*;
@@ -164,6 +166,37 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
 
     // --- Admin pages (pages/admin.rs) ---
+    async fn count_users(&self) -> Result<i64>;
+    /// Users whose username or email contains `search` (case-insensitively; `%` and
+    /// `_` match themselves), ordered by username, `limit` from `offset`.
+    async fn list_users(&self, search: &str, limit: i64, offset: i64) -> Result<Listing<User>>;
+    /// Activates or deactivates the user; deactivating also ends their browser sessions,
+    /// in the same transaction. `false` if there is no such user.
+    async fn set_user_active(&self, user_id: i64, active: bool) -> Result<bool>;
+    /// Sets the user's password hash and ends their browser sessions, all but
+    /// `keep_session` (the session making the change, when it is theirs), in one
+    /// transaction. `false` if there is no such user.
+    async fn reset_password(&self, user_id: i64, hash: &str, keep_session: Option<&TokenHash>) -> Result<bool>;
+    /// Replaces the user's groups with the named ones, creating groups as needed.
+    /// `false` if there is no such user.
+    async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool>;
+    async fn count_applications(&self) -> Result<i64>;
+    /// Every user's applications whose name or client id contains `search`
+    /// (as [`Store::list_users`] searches), ordered by name.
+    async fn list_all_applications(&self, search: &str, limit: i64, offset: i64)
+        -> Result<Listing<ApplicationListing>>;
+    async fn application_by_id(&self, id: i64) -> Result<Option<Application>>;
+    /// Access tokens, newest first.
+    async fn list_access_tokens(
+        &self,
+        filter: &TokenFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Listing<AccessTokenListing>>;
+    async fn access_token_by_id(&self, id: i64) -> Result<Option<AccessTokenListing>>;
+    /// Access tokens that work at `now`: unrevoked, unexpired, and their user (if any)
+    /// active.
+    async fn count_live_tokens(&self, now: i64) -> Result<i64>;
 
     /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
     /// when their whole family is dead, so reuse detection keeps working.

@@ -785,6 +785,199 @@ macro_rules! sql_store {
 
             // --- Admin pages ---
 
+            async fn count_users(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.reader()).await?)
+            }
+
+            async fn list_users(&self, search: &str, limit: i64, offset: i64) -> Result<Listing<User>> {
+                let pattern = crate::store::admin::contains_pattern(search);
+                let items = sqlx::query_as(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE ",
+                    crate::store::admin::search_two_columns!("username", "email"),
+                    "ORDER BY username LIMIT $2 OFFSET $3"
+                ))
+                .bind(&pattern)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.reader())
+                .await?;
+                let total = sqlx::query_scalar(concat!(
+                    "SELECT COUNT(*) FROM users WHERE ",
+                    crate::store::admin::search_two_columns!("username", "email")
+                ))
+                .bind(&pattern)
+                .fetch_one(self.reader())
+                .await?;
+                Ok(Listing { items, total })
+            }
+
+            async fn set_user_active(&self, user_id: i64, active: bool) -> Result<bool> {
+                let mut tx = self.writer().begin().await?;
+                let found = sqlx::query("UPDATE users SET is_active = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(active)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if found == 0 {
+                    return Ok(false);
+                }
+                if !active {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn reset_password(&self, user_id: i64, hash: &str, keep_session: Option<&TokenHash>) -> Result<bool> {
+                let mut tx = self.writer().begin().await?;
+                let found = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if found == 0 {
+                    return Ok(false);
+                }
+                match keep_session {
+                    Some(keep) => {
+                        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                            .bind(user_id)
+                            .bind(keep.as_bytes())
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    None => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?,
+                };
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool> {
+                let mut tx = self.writer().begin().await?;
+                // A no-op write takes the user's row lock, so two concurrent changes of
+                // one user's groups run one after the other and the last one wins whole.
+                let found = sqlx::query("UPDATE users SET is_active = is_active WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if found == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                for group in groups {
+                    sqlx::query("INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                        .bind(group)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2 \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(user_id)
+                    .bind(group)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn count_applications(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM applications").fetch_one(self.reader()).await?)
+            }
+
+            async fn list_all_applications(
+                &self,
+                search: &str,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Listing<ApplicationListing>> {
+                let pattern = crate::store::admin::contains_pattern(search);
+                let rows: Vec<crate::store::admin::ApplicationListingRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    application_columns!(),
+                    ", (SELECT u.username FROM users u WHERE u.id = applications.owner_id) AS owner_username \
+                     FROM applications WHERE ",
+                    crate::store::admin::search_two_columns!("name", "client_id"),
+                    "ORDER BY name, id LIMIT $2 OFFSET $3"
+                ))
+                .bind(&pattern)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.reader())
+                .await?;
+                let total = sqlx::query_scalar(concat!(
+                    "SELECT COUNT(*) FROM applications WHERE ",
+                    crate::store::admin::search_two_columns!("name", "client_id")
+                ))
+                .bind(&pattern)
+                .fetch_one(self.reader())
+                .await?;
+                let items = rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?;
+                Ok(Listing { items, total })
+            }
+
+            async fn application_by_id(&self, id: i64) -> Result<Option<Application>> {
+                let row: Option<ApplicationRow> =
+                    sqlx::query_as(concat!("SELECT ", application_columns!(), " FROM applications WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_access_tokens(
+                &self,
+                filter: &TokenFilter,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Listing<AccessTokenListing>> {
+                let items = sqlx::query_as(concat!(
+                    crate::store::admin::access_token_listing_select!(),
+                    crate::store::admin::access_token_filter!(),
+                    "ORDER BY t.id DESC LIMIT $3 OFFSET $4"
+                ))
+                .bind(&filter.username)
+                .bind(&filter.client_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.reader())
+                .await?;
+                let total = sqlx::query_scalar(concat!(
+                    "SELECT COUNT(*) FROM access_tokens t \
+                     JOIN applications a ON a.id = t.application_id \
+                     LEFT JOIN users u ON u.id = t.user_id ",
+                    crate::store::admin::access_token_filter!()
+                ))
+                .bind(&filter.username)
+                .bind(&filter.client_id)
+                .fetch_one(self.reader())
+                .await?;
+                Ok(Listing { items, total })
+            }
+
+            async fn access_token_by_id(&self, id: i64) -> Result<Option<AccessTokenListing>> {
+                Ok(sqlx::query_as(concat!(crate::store::admin::access_token_listing_select!(), "WHERE t.id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn count_live_tokens(&self, now: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM access_tokens t LEFT JOIN users u ON u.id = t.user_id \
+                     WHERE t.revoked_at IS NULL AND t.expires_at > $1 AND (t.user_id IS NULL OR u.is_active)",
+                )
+                .bind(now)
+                .fetch_one(self.reader())
+                .await?)
+            }
+
             async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
                 sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                     .bind(id)

@@ -11,6 +11,7 @@ mod helpers;
 mod applications;
 mod authorized;
 // --- Admin pages ---
+mod admin;
 // --- Playground ---
 mod at_rest;
 mod authorize;
@@ -62,6 +63,7 @@ fn main() {
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());
     // --- Admin pages ---
+    http_cases.extend(admin::cases());
     // --- Playground ---
     http_cases.extend(playground::cases());
 

@@ -1,0 +1,178 @@
+//! What the staff pages (`pages::admin`) read from the store: pages of users,
+//! applications and access tokens, with the totals that paging needs.
+
+use super::sql::ApplicationRow;
+use super::{Application, StoreError};
+
+/// One page of a longer list: the rows asked for, and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// An application as the staff list shows it: with its owner's username, if it has an
+/// owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationListing {
+    pub app: Application,
+    pub owner: Option<String>,
+}
+
+/// Which access tokens to list; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFilter {
+    /// The exact username of the token's user.
+    pub username: Option<String>,
+    /// The exact client id of the token's application.
+    pub client_id: Option<String>,
+}
+
+/// An access token as staff see it: never its value (only its hash is kept), but whose
+/// it is, for what, and whether it still works.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessTokenListing {
+    pub id: i64,
+    pub application_id: i64,
+    pub client_id: String,
+    pub application_name: String,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub user_active: Option<bool>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The refresh token family it was issued with: revoking the family ends the grant.
+    pub refresh_family: Option<String>,
+}
+
+/// Whether a token works, and if not, why not. The same rule as
+/// [`AccessTokenRecord::is_valid`](super::AccessTokenRecord::is_valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Live,
+    Expired,
+    Revoked,
+    /// Unexpired and unrevoked, but its user is deactivated: refused while they are.
+    UserInactive,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::UserInactive => "user inactive",
+        }
+    }
+}
+
+impl AccessTokenListing {
+    pub fn status(&self, now: i64) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if now >= self.expires_at {
+            TokenStatus::Expired
+        } else if self.user_active == Some(false) {
+            TokenStatus::UserInactive
+        } else {
+            TokenStatus::Live
+        }
+    }
+}
+
+/// The columns of an [`AccessTokenListing`], for a `WHERE` clause to follow.
+macro_rules! access_token_listing_select {
+    () => {
+        "SELECT t.id, t.application_id, a.client_id, a.name AS application_name, t.user_id, u.username, \
+           u.is_active AS user_active, t.scope, t.created_at, t.expires_at, t.revoked_at, t.refresh_family \
+         FROM access_tokens t \
+         JOIN applications a ON a.id = t.application_id \
+         LEFT JOIN users u ON u.id = t.user_id "
+    };
+}
+
+/// The filter of the token list, on the tables as [`access_token_listing_select`]
+/// names them; `$1` the username, `$2` the client id, each `NULL` for any.
+macro_rules! access_token_filter {
+    () => {
+        "WHERE ($1 IS NULL OR u.username = $1) AND ($2 IS NULL OR a.client_id = $2) "
+    };
+}
+
+/// Case-insensitive substring search over two columns, `$1` the pattern that
+/// [`contains_pattern`] makes. `LOWER` on both sides keeps SQLite (ASCII-only `LOWER`)
+/// and PostgreSQL each consistent with themselves.
+macro_rules! search_two_columns {
+    ($a:literal, $b:literal) => {
+        concat!("(LOWER(", $a, ") LIKE LOWER($1) ESCAPE '\\' OR LOWER(", $b, ") LIKE LOWER($1) ESCAPE '\\') ")
+    };
+}
+
+pub(super) use {access_token_filter, access_token_listing_select, search_two_columns};
+
+/// A `LIKE` pattern matching any text that contains `search` literally: `%`, `_` and
+/// the escape character itself lose their special meaning.
+pub(super) fn contains_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// An `applications` row with its owner's username.
+#[derive(sqlx::FromRow)]
+pub(super) struct ApplicationListingRow {
+    #[sqlx(flatten)]
+    app: ApplicationRow,
+    owner_username: Option<String>,
+}
+
+impl TryFrom<ApplicationListingRow> for ApplicationListing {
+    type Error = StoreError;
+
+    fn try_from(row: ApplicationListingRow) -> Result<Self, StoreError> {
+        Ok(Self { app: row.app.try_into()?, owner: row.owner_username })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_escape_wildcards() {
+        assert_eq!(contains_pattern(""), "%%");
+        assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
+    }
+
+    #[test]
+    fn token_status() {
+        let token = AccessTokenListing {
+            id: 1,
+            application_id: 1,
+            client_id: "c".into(),
+            application_name: "App".into(),
+            user_id: Some(1),
+            username: Some("alice".into()),
+            user_active: Some(true),
+            scope: "read".into(),
+            created_at: 0,
+            expires_at: 100,
+            revoked_at: None,
+            refresh_family: None,
+        };
+        assert_eq!(token.status(99), TokenStatus::Live);
+        assert_eq!(token.status(100), TokenStatus::Expired);
+        assert_eq!(TokenStatus::Revoked, AccessTokenListing { revoked_at: Some(5), ..token.clone() }.status(0));
+        assert_eq!(TokenStatus::UserInactive, AccessTokenListing { user_active: Some(false), ..token }.status(0));
+    }
+}

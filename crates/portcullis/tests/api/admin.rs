@@ -1,0 +1,775 @@
+//! The staff pages at `/admin/`: access rules, users, applications and tokens.
+
+use portcullis::crypto::TokenHash;
+use portcullis::store::{ClientType, GrantType, NewApplication, NewUser, User};
+use reqwest::StatusCode;
+
+use crate::helpers::{csrf_token, read, Answer, Backend, Browser, Client, TestApp, PASSWORD};
+
+pub fn cases() -> Vec<(&'static str, crate::Case)> {
+    crate::cases![
+        anonymous_visitors_are_sent_to_log_in,
+        non_staff_users_are_refused_everything,
+        index_counts_users_applications_and_live_tokens,
+        staff_create_users_who_can_then_log_in,
+        create_user_rejects_bad_input_and_writes_nothing,
+        deactivation_ends_sessions_tokens_and_logins_until_reactivated,
+        staff_cannot_deactivate_themselves,
+        password_reset_replaces_the_old_password,
+        groups_are_replaced_and_reach_the_api,
+        user_search_and_paging,
+        applications_list_detail_and_delete_revokes_tokens,
+        token_list_filters_and_revocation,
+        forms_without_the_csrf_token_change_nothing,
+        only_superusers_change_superusers,
+        unknown_ids_are_404_and_bad_input_400,
+    ]
+}
+
+/// A staff member (or superuser) with password [`PASSWORD`].
+async fn staff(app: &TestApp, username: &str, superuser: bool) -> User {
+    app.store
+        .create_user(&NewUser {
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
+            is_staff: !superuser,
+            is_superuser: superuser,
+            date_joined: app.clock_now(),
+        })
+        .await
+        .unwrap()
+}
+
+/// A browser logged in as a new staff member named `admin`.
+async fn admin(app: &TestApp) -> (User, Browser) {
+    let user = staff(app, "admin", false).await;
+    let browser = Browser::new(app);
+    browser.login("admin", PASSWORD).await;
+    (user, browser)
+}
+
+async fn logged_in(app: &TestApp, username: &str) -> Browser {
+    let browser = Browser::new(app);
+    browser.login(username, PASSWORD).await;
+    browser
+}
+
+/// Registers an application with a name, as an owner's.
+async fn named_client(app: &TestApp, name: &str, owner: Option<i64>) -> Client {
+    let secret = portcullis::crypto::Secret::generate();
+    let client_id = portcullis::crypto::random_alphanumeric(32);
+    app.store
+        .create_application(&NewApplication {
+            client_id: client_id.clone(),
+            client_secret_hash: Some(secret.hash()),
+            name: name.into(),
+            client_type: ClientType::Confidential,
+            grant_types: vec![GrantType::Password, GrantType::AuthorizationCode],
+            redirect_uris: vec!["https://client.example/cb".into()],
+            allowed_scopes: None,
+            skip_authorization: false,
+            algorithm: "RS256".into(),
+            owner_id: owner,
+            created_at: app.clock_now(),
+        })
+        .await
+        .unwrap();
+    Client { client_id, secret: Some(secret.expose().to_owned()) }
+}
+
+async fn app_id(app: &TestApp, client: &Client) -> i64 {
+    app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap().id
+}
+
+async fn token_id(app: &TestApp, token: &str) -> i64 {
+    app.store.access_token(&TokenHash::of(token)).await.unwrap().unwrap().id
+}
+
+async fn user_named(app: &TestApp, username: &str) -> Option<User> {
+    app.store.user_by_username(username).await.unwrap()
+}
+
+/// A password-grant token pair for `username`: (access token, refresh token).
+async fn tokens_for(app: &TestApp, client: &Client, username: &str) -> (String, String) {
+    let body = app.password_token(client, username, Some("read")).await;
+    (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned())
+}
+
+/// The CSRF token of a logged-in user's session who cannot see the admin pages, from
+/// the one page every user can: a consent page.
+async fn csrf_of_any_user(app: &TestApp, browser: &Browser) -> String {
+    let client = named_client(app, "Consent", None).await;
+    let url = format!(
+        "/o/authorize/?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fclient.example%2Fcb\
+         &code_challenge={}&code_challenge_method=plain",
+        client.client_id,
+        "a".repeat(43)
+    );
+    let page = get(browser, &url).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    csrf_token(&page.text)
+}
+
+/// A page, with the `/` that the templates' HTML escaping writes as `&#x2f;` put back,
+/// so tests can look for links.
+async fn get(browser: &Browser, path: &str) -> Answer {
+    let mut answer = browser.get(path).await;
+    answer.text = answer.text.replace("&#x2f;", "/");
+    answer
+}
+
+/// Posts `fields` and the page's CSRF token to `action`, as the form on `page` does.
+async fn submit(browser: &Browser, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
+    let mut answer = browser.submit(page, action, fields).await;
+    answer.text = answer.text.replace("&#x2f;", "/");
+    answer
+}
+
+#[track_caller]
+fn assert_see_other(answer: &Answer, to: &str) {
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    assert_eq!(answer.location(), to);
+}
+
+async fn password_grant(app: &TestApp, client: &Client, username: &str, password: &str) -> StatusCode {
+    app.token(client, &[("grant_type", "password"), ("username", username), ("password", password)]).await.status
+}
+
+/// Logs in through the form; true when the login succeeded.
+async fn can_log_in(app: &TestApp, username: &str, password: &str) -> bool {
+    let browser = Browser::new(app);
+    let answer =
+        browser.submit("/accounts/login/", "/accounts/login/", &[("username", username), ("password", password)]).await;
+    answer.status == StatusCode::SEE_OTHER
+}
+
+/// Rows in the first table of a page.
+fn rows(html: &str) -> usize {
+    html.matches("<tr>").count().saturating_sub(1)
+}
+
+async fn anonymous_visitors_are_sent_to_log_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = Browser::new(&app);
+    for (path, next) in [
+        ("/admin/", "%2Fadmin%2F"),
+        ("/admin", "%2Fadmin"),
+        ("/admin/users/?q=a%20b&page=2", "%2Fadmin%2Fusers%2F%3Fq%3Da%2520b%26page%3D2"),
+        ("/admin/tokens/", "%2Fadmin%2Ftokens%2F"),
+    ] {
+        let answer = get(&browser, path).await;
+        assert_eq!(answer.status, StatusCode::FOUND, "{path}");
+        assert_eq!(answer.location(), format!("/accounts/login/?next={next}"), "{path}");
+    }
+    let posted = browser.post("/admin/users/new/", &[("username", "mallory"), ("password1", "x")]).await;
+    assert_eq!(posted.status, StatusCode::FOUND);
+    assert!(user_named(&app, "mallory").await.is_none());
+
+    // After logging in, `next` brings a staff member back.
+    staff(&app, "admin", false).await;
+    let login = get(&browser, "/accounts/login/?next=%2Fadmin%2Fusers%2F").await;
+    let answer = browser
+        .post(
+            "/accounts/login/",
+            &[
+                ("username", "admin"),
+                ("password", PASSWORD),
+                ("next", "/admin/users/"),
+                ("csrf_token", &csrf_token(&login.text)),
+            ],
+        )
+        .await;
+    assert_eq!(answer.location(), "/admin/users/");
+    assert_eq!(get(&browser, "/admin/users/").await.status, StatusCode::OK);
+}
+
+async fn non_staff_users_are_refused_everything(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let client = app.confidential().await;
+    let (token, _) = tokens_for(&app, &client, "bob").await;
+    let (client_db_id, token_db_id) = (app_id(&app, &client).await, token_id(&app, &token).await);
+    let browser = logged_in(&app, "alice").await;
+
+    let gets = [
+        "/admin/".to_owned(),
+        "/admin".to_owned(),
+        "/admin/users/".into(),
+        "/admin/users/new/".into(),
+        format!("/admin/users/{}/", bob.id),
+        format!("/admin/users/{}", bob.id),
+        "/admin/applications/".into(),
+        format!("/admin/applications/{client_db_id}/"),
+        "/admin/tokens/".into(),
+        "/admin/tokens/?user=bob".into(),
+    ];
+    for path in &gets {
+        let answer = get(&browser, path).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(answer.text.contains("You do not have access"), "{path}: {}", answer.text);
+    }
+
+    // Even with the session's own valid CSRF token, every form is refused.
+    let csrf = csrf_of_any_user(&app, &browser).await;
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/admin/users/new/".into(),
+            vec![
+                ("username", "mallory"),
+                ("password1", "long enough 1"),
+                ("password2", "long enough 1"),
+                ("is_staff", "on"),
+            ],
+        ),
+        (format!("/admin/users/{}/active/", bob.id), vec![("active", "0")]),
+        (
+            format!("/admin/users/{}/password/", bob.id),
+            vec![("password1", "taken over!"), ("password2", "taken over!")],
+        ),
+        (format!("/admin/users/{}/groups/", alice.id), vec![("groups", "admins")]),
+        (format!("/admin/applications/{client_db_id}/delete/"), vec![]),
+        (format!("/admin/tokens/{token_db_id}/revoke/?grant=1"), vec![]),
+        (format!("/admin/tokens/{token_db_id}/revoke"), vec![("grant", "0")]),
+    ];
+    for (path, mut fields) in posts {
+        fields.push(("csrf_token", &csrf));
+        let answer = browser.post(&path, &fields).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(answer.text.contains("You do not have access"), "{path}: {}", answer.text);
+    }
+    assert!(user_named(&app, "mallory").await.is_none());
+    assert!(user_named(&app, "bob").await.unwrap().is_active);
+    assert!(app.store.user_groups(alice.id).await.unwrap().is_empty());
+    assert_eq!(password_grant(&app, &client, "bob", PASSWORD).await, StatusCode::OK, "bob's password unchanged");
+    assert_eq!(app.status_with_token("/api/hello/", &token).await, StatusCode::OK, "bob's token still works");
+    assert!(app.store.application_by_client_id(&client.client_id).await.unwrap().is_some());
+}
+
+async fn index_counts_users_applications_and_live_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let client = app.confidential().await;
+    tokens_for(&app, &client, "alice").await;
+    let (revoked, _) = tokens_for(&app, &client, "alice").await;
+    app.store.revoke_access_token(token_id(&app, &revoked).await, app.clock_now()).await.unwrap();
+    app.client_credentials(&client).await;
+    // A superuser counts as staff even without the staff flag.
+    staff(&app, "root", true).await;
+    let browser = logged_in(&app, "root").await;
+    let page = get(&browser, "/admin/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let text = page.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains(r#"<dt>Users</dt> <dd><a href="/admin/users/">2</a></dd>"#), "{text}");
+    assert!(text.contains(r#"<dt>Applications</dt> <dd><a href="/admin/applications/">1</a></dd>"#), "{text}");
+    assert!(text.contains(r#"<dt>Live access tokens</dt> <dd><a href="/admin/tokens/">2</a></dd>"#), "{text}");
+    app.clock.advance(36_000);
+    let later = get(&browser, "/admin").await.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(later.contains(r#"<dd><a href="/admin/tokens/">0</a></dd>"#), "expired tokens are not live: {later}");
+}
+
+async fn staff_create_users_who_can_then_log_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let client = app.confidential().await;
+    let form = [
+        ("username", "carol"),
+        ("email", "carol@example.com"),
+        ("password1", "carol's passphrase"),
+        ("password2", "carol's passphrase"),
+    ];
+    let answer = submit(&browser, "/admin/users/new/", "/admin/users/new/", &form).await;
+    let carol = user_named(&app, "carol").await.expect("created");
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=created", carol.id));
+    assert!(carol.is_active && !carol.is_staff && !carol.is_superuser);
+    assert_eq!(carol.email, "carol@example.com");
+    assert!(carol.password_hash.as_deref().unwrap().starts_with("$argon2id$"), "hashed as the CLI hashes");
+    let page = get(&browser, &answer.location()).await;
+    assert!(page.text.contains("The user was created.") && page.text.contains("role=\"status\""));
+    assert!(can_log_in(&app, "carol", "carol's passphrase").await);
+    let token = app
+        .token(&client, &[("grant_type", "password"), ("username", "carol"), ("password", "carol's passphrase")])
+        .await
+        .assert_token();
+    assert_eq!(
+        app.get_with_token("/api/me/", token["access_token"].as_str().unwrap()).await.json()["username"],
+        "carol"
+    );
+
+    // The staff box makes an admin; the path without its slash takes the form too.
+    let form =
+        [("username", "dan"), ("password1", "dan's passphrase"), ("password2", "dan's passphrase"), ("is_staff", "on")];
+    let answer = submit(&browser, "/admin/users/new", "/admin/users/new", &form).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let dan = user_named(&app, "dan").await.unwrap();
+    assert!(dan.is_staff && !dan.is_superuser && dan.email.is_empty());
+    let dan_browser = Browser::new(&app);
+    dan_browser.login("dan", "dan's passphrase").await;
+    assert_eq!(get(&dan_browser, "/admin/").await.status, StatusCode::OK);
+}
+
+async fn create_user_rejects_bad_input_and_writes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    app.user("alice").await;
+    let before = app.store.count_users().await.unwrap();
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("username", "alice"), ("password1", "a fine passphrase"), ("password2", "a fine passphrase")],
+            "already exists",
+        ),
+        (&[("username", "erin"), ("password1", "a fine passphrase"), ("password2", "another passphrase")], "differ"),
+        (&[("username", "erin"), ("password1", "short"), ("password2", "short")], "at least 8 characters"),
+        (&[("username", "erin"), ("password1", "1234567890"), ("password2", "1234567890")], "entirely numeric"),
+        (&[("username", "er in"), ("password1", "a fine passphrase"), ("password2", "a fine passphrase")], "username"),
+        (
+            &[
+                ("username", "erin"),
+                ("email", "not-an-address"),
+                ("password1", "a fine pass"),
+                ("password2", "a fine pass"),
+            ],
+            "email address is not valid",
+        ),
+    ];
+    for (form, message) in cases {
+        let answer = submit(&browser, "/admin/users/new/", "/admin/users/new/", form).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{form:?}: {}", answer.text);
+        assert!(answer.text.contains(message), "{message:?} in {}", answer.text);
+        assert!(answer.text.contains("role=\"alert\""));
+        assert!(!answer.text.contains("a fine passphrase"), "passwords are never sent back");
+    }
+    let answer = submit(
+        &browser,
+        "/admin/users/new/",
+        "/admin/users/new/",
+        &[("username", "erin"), ("email", "<b>@example.com"), ("password1", "x"), ("password2", "x")],
+    )
+    .await;
+    assert!(answer.text.contains("value=\"&lt;b&gt;@example.com\""), "typed values come back, escaped");
+    assert_eq!(app.store.count_users().await.unwrap(), before, "nothing written");
+    let alice = user_named(&app, "alice").await.unwrap();
+    assert_eq!(alice.email, "alice@example.com", "the duplicate did not touch alice");
+    assert!(can_log_in(&app, "alice", PASSWORD).await);
+}
+
+async fn deactivation_ends_sessions_tokens_and_logins_until_reactivated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    let client = app.confidential().await;
+    let (access, refresh) = tokens_for(&app, &client, "alice").await;
+    let alice_browser = logged_in(&app, "alice").await;
+    let alice_csrf = csrf_of_any_user(&app, &alice_browser).await;
+    let alice_page = format!("/admin/users/{}/", alice.id);
+    let action = format!("/admin/users/{}/active/", alice.id);
+
+    let answer = submit(&browser, &alice_page, &action, &[("active", "0")]).await;
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=deactivated", alice.id));
+    assert!(!user_named(&app, "alice").await.unwrap().is_active);
+    let shown = get(&browser, &answer.location()).await.text;
+    assert!(shown.contains("The user was deactivated") && shown.contains("Reactivate alice"), "{shown}");
+    let me = app.get_with_token("/api/me/", &access).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+    assert!(me.header("www-authenticate").unwrap().contains("invalid_token"));
+    assert_eq!(app.status_with_token("/api/hello/", &access).await, StatusCode::UNAUTHORIZED);
+    let refreshed = app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(refreshed.status, StatusCode::BAD_REQUEST, "{}", refreshed.text);
+    assert_eq!(password_grant(&app, &client, "alice", PASSWORD).await, StatusCode::BAD_REQUEST);
+    assert!(!can_log_in(&app, "alice", PASSWORD).await);
+    // Her session is gone: its CSRF token belongs to no session any more.
+    let logout = alice_browser.post("/accounts/logout/", &[("csrf_token", &alice_csrf)]).await;
+    assert_eq!(logout.status, StatusCode::FORBIDDEN, "{}", logout.text);
+
+    let answer = submit(&browser, &alice_page, &action, &[("active", "1")]).await;
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=reactivated", alice.id));
+    assert!(user_named(&app, "alice").await.unwrap().is_active);
+    assert_eq!(app.status_with_token("/api/me/", &access).await, StatusCode::OK, "unexpired tokens work again");
+    assert!(can_log_in(&app, "alice", PASSWORD).await);
+}
+
+async fn staff_cannot_deactivate_themselves(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (me, browser) = admin(&app).await;
+    let page = format!("/admin/users/{}/", me.id);
+    assert!(get(&browser, &page).await.text.contains("You cannot deactivate your own account."));
+    let answer = submit(&browser, &page, &format!("/admin/users/{}/active/", me.id), &[("active", "0")]).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text.contains("role=\"alert\"") && answer.text.contains("You cannot deactivate your own account"));
+    assert!(user_named(&app, "admin").await.unwrap().is_active);
+    assert_eq!(get(&browser, "/admin/").await.status, StatusCode::OK, "still logged in");
+}
+
+async fn password_reset_replaces_the_old_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (me, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    let client = app.confidential().await;
+    let alice_browser = logged_in(&app, "alice").await;
+    let csrf = csrf_of_any_user(&app, &alice_browser).await;
+    let page = format!("/admin/users/{}/", alice.id);
+    let action = format!("/admin/users/{}/password", alice.id);
+
+    for (first, second, message) in
+        [("new passphrase", "other passphrase", "differ"), ("short", "short", "at least 8 characters")]
+    {
+        let answer = submit(&browser, &page, &action, &[("password1", first), ("password2", second)]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.text.contains(message) && answer.text.contains("role=\"alert\""), "{}", answer.text);
+    }
+    assert!(can_log_in(&app, "alice", PASSWORD).await, "refused resets change nothing");
+
+    let answer =
+        submit(&browser, &page, &action, &[("password1", "new passphrase"), ("password2", "new passphrase")]).await;
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=password", alice.id));
+    assert!(!can_log_in(&app, "alice", PASSWORD).await);
+    assert!(can_log_in(&app, "alice", "new passphrase").await);
+    assert_eq!(password_grant(&app, &client, "alice", PASSWORD).await, StatusCode::BAD_REQUEST);
+    assert_eq!(password_grant(&app, &client, "alice", "new passphrase").await, StatusCode::OK);
+    // Alice's session ended: her old CSRF token no longer belongs to any session.
+    let after = alice_browser.post("/accounts/logout/", &[("csrf_token", &csrf)]).await;
+    assert_eq!(after.status, StatusCode::FORBIDDEN, "{}", after.text);
+
+    // Changing one's own password keeps the session doing it.
+    let own = format!("/admin/users/{}/", me.id);
+    let answer = submit(
+        &browser,
+        &own,
+        &format!("/admin/users/{}/password/", me.id),
+        &[("password1", "admin passphrase 2"), ("password2", "admin passphrase 2")],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    assert_eq!(get(&browser, "/admin/").await.status, StatusCode::OK);
+    assert!(can_log_in(&app, "admin", "admin passphrase 2").await);
+}
+
+async fn groups_are_replaced_and_reach_the_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    app.store.add_user_to_group(alice.id, "old").await.unwrap();
+    let client = app.confidential().await;
+    let (access, _) = tokens_for(&app, &client, "alice").await;
+    let page = format!("/admin/users/{}/", alice.id);
+    let action = format!("/admin/users/{}/groups/", alice.id);
+    let groups = || async { app.get_with_token("/api/me/", &access).await.json()["groups"].clone() };
+    assert_eq!(groups().await, serde_json::json!(["old"]));
+    assert!(get(&browser, &page).await.text.contains("value=\"old\""));
+
+    let answer = submit(&browser, &page, &action, &[("groups", "ops, dev  qa,ops\n")]).await;
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=groups", alice.id));
+    assert_eq!(groups().await, serde_json::json!(["dev", "ops", "qa"]));
+    assert!(get(&browser, &page).await.text.contains("value=\"dev, ops, qa\""));
+
+    let too_long = "g".repeat(151);
+    let answer = submit(&browser, &page, &action, &[("groups", &format!("ops {too_long}"))]).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text.contains("at most 150 characters") && answer.text.contains("role=\"alert\""));
+    assert_eq!(groups().await, serde_json::json!(["dev", "ops", "qa"]), "a refused change keeps the groups");
+
+    submit(&browser, &page, &action, &[("groups", "")]).await;
+    assert_eq!(groups().await, serde_json::json!([]));
+}
+
+async fn user_search_and_paging(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    for i in 0..55 {
+        app.store
+            .create_user(&NewUser {
+                username: format!("user{i:03}"),
+                email: format!("user{i:03}@{}.example", if i % 2 == 0 { "Even" } else { "odd" }),
+                first_name: String::new(),
+                last_name: String::new(),
+                password_hash: None,
+                is_staff: false,
+                is_superuser: false,
+                date_joined: app.clock_now(),
+            })
+            .await
+            .unwrap();
+    }
+    app.user("a_b").await;
+    app.user("axb").await;
+    app.store
+        .update_profile(
+            app.user("eve").await.id,
+            &portcullis::store::ProfileUpdate {
+                email: Some("<script>alert(1)</script>@x.example".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // 59 users: admin, a_b, axb, eve, user000..user054.
+    let first = get(&browser, "/admin/users/").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.text), 50);
+    assert!(first.text.contains("59 users") && first.text.contains("Page 1 of 2"), "{}", first.text);
+    assert!(first.text.contains(r#"<a href="/admin/users/?page=2" rel="next">"#));
+    assert!(!first.text.contains("rel=\"prev\""));
+    assert!(first.text.contains("&lt;script&gt;") && !first.text.contains("<script>alert"), "escaped");
+    let second = get(&browser, "/admin/users/?page=2").await;
+    assert_eq!(rows(&second.text), 9);
+    assert!(second.text.contains("Page 2 of 2") && second.text.contains("user054"), "{}", second.text);
+    assert!(!second.text.contains(">user000<"), "page 2 does not repeat page 1");
+    assert!(second.text.contains(r#"<a href="/admin/users/?page=1" rel="prev">"#));
+    assert!(!second.text.contains("rel=\"next\""));
+    let beyond = get(&browser, "/admin/users?page=7").await;
+    assert_eq!((beyond.status, rows(&beyond.text)), (StatusCode::OK, 0));
+    assert!(beyond.text.contains("No users on this page."));
+
+    // Search: username or email, any case; wildcards match themselves; paging keeps q.
+    let even = get(&browser, "/admin/users/?q=EVEN.example").await;
+    assert_eq!(rows(&even.text), 28, "{}", even.text);
+    assert!(even.text.contains("28 users match"));
+    let odd = get(&browser, "/admin/users/?q=user0").await;
+    assert!(odd.text.contains(r#"href="/admin/users/?q=user0&amp;page=2" rel="next""#), "{}", odd.text);
+    let literal = get(&browser, "/admin/users/?q=a_b").await;
+    assert_eq!(rows(&literal.text), 1);
+    assert!(literal.text.contains(">a_b<") && !literal.text.contains(">axb<"));
+    assert_eq!(rows(&get(&browser, "/admin/users/?q=100%25").await.text), 0);
+
+    for bad in ["page=0", "page=-2", "page=two", "page=1e3", "page=99999999999999999999"] {
+        let answer = get(&browser, &format!("/admin/users/?{bad}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(answer.text.contains("page number"), "{}", answer.text);
+    }
+    let long = get(&browser, &format!("/admin/users/?q={}", "x".repeat(300))).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+}
+
+async fn applications_list_detail_and_delete_revokes_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    let shop = named_client(&app, "Web Shop", Some(alice.id)).await;
+    let printer = named_client(&app, "Photo Printer", None).await;
+    let (shop_token, shop_refresh) = tokens_for(&app, &shop, "alice").await;
+    let (printer_token, _) = tokens_for(&app, &printer, "alice").await;
+    let shop_id = app_id(&app, &shop).await;
+
+    let list = get(&browser, "/admin/applications/").await;
+    assert_eq!((list.status, rows(&list.text)), (StatusCode::OK, 2));
+    assert!(list.text.find("Photo Printer").unwrap() < list.text.find("Web Shop").unwrap(), "ordered by name");
+    assert!(
+        list.text.contains(&shop.client_id)
+            && list.text.contains(&format!(r#"href="/admin/users/{}/">alice<"#, alice.id))
+    );
+    assert!(list.text.contains("password, authorization-code") || list.text.contains("authorization-code, password"));
+    let by_name = get(&browser, "/admin/applications/?q=shop").await;
+    assert_eq!(rows(&by_name.text), 1);
+    assert!(by_name.text.contains("Web Shop"));
+    let by_client_id = get(&browser, &format!("/admin/applications?q={}", &printer.client_id[4..20])).await;
+    assert_eq!(rows(&by_client_id.text), 1);
+    assert!(by_client_id.text.contains("Photo Printer"));
+
+    let detail = get(&browser, &format!("/admin/applications/{shop_id}/")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    for needle in [shop.client_id.as_str(), "confidential", "https://client.example/cb", ">alice<", "Delete Web Shop"] {
+        assert!(detail.text.contains(needle), "{needle} in {}", detail.text);
+    }
+    assert!(!detail.text.contains(shop.secret.as_deref().unwrap()), "the secret is never shown");
+
+    let answer = submit(
+        &browser,
+        &format!("/admin/applications/{shop_id}/"),
+        &format!("/admin/applications/{shop_id}/delete/"),
+        &[],
+    )
+    .await;
+    assert_see_other(&answer, "/admin/applications/?done=deleted");
+    assert!(get(&browser, &answer.location()).await.text.contains("The application and all its tokens were deleted."));
+    assert!(app.store.application_by_client_id(&shop.client_id).await.unwrap().is_none());
+    assert_eq!(app.status_with_token("/api/hello/", &shop_token).await, StatusCode::UNAUTHORIZED);
+    let refreshed = app.token(&shop, &[("grant_type", "refresh_token"), ("refresh_token", &shop_refresh)]).await;
+    assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED, "the client is gone: {}", refreshed.text);
+    assert_eq!(app.status_with_token("/api/hello/", &printer_token).await, StatusCode::OK, "others untouched");
+    assert_eq!(get(&browser, &format!("/admin/applications/{shop_id}/")).await.status, StatusCode::NOT_FOUND);
+    let again = submit(&browser, "/admin/", &format!("/admin/applications/{shop_id}/delete"), &[]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+async fn token_list_filters_and_revocation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    app.user("bob").await;
+    let shop = named_client(&app, "Web Shop", None).await;
+    let printer = named_client(&app, "Photo Printer", None).await;
+    let (alice_shop, alice_refresh) = tokens_for(&app, &shop, "alice").await;
+    let (alice_printer, _) = tokens_for(&app, &printer, "alice").await;
+    let (bob_shop, bob_refresh) = tokens_for(&app, &shop, "bob").await;
+    let machine = app.confidential().await;
+    app.client_credentials(&machine).await;
+
+    let all = get(&browser, "/admin/tokens/").await;
+    assert_eq!((all.status, rows(&all.text)), (StatusCode::OK, 4));
+    assert!(all.text.contains("the client itself"));
+    for token in [&alice_shop, &alice_printer, &bob_shop] {
+        assert!(!all.text.contains(token.as_str()), "token values are never shown");
+    }
+    let alices = get(&browser, "/admin/tokens/?user=alice").await;
+    assert_eq!(rows(&alices.text), 2);
+    assert!(alices.text.contains(&format!(r#"href="/admin/users/{}/">alice<"#, alice.id)));
+    assert!(!alices.text.contains(">bob<"));
+    let shops = get(&browser, &format!("/admin/tokens?app={}", shop.client_id)).await;
+    assert_eq!(rows(&shops.text), 2);
+    assert!(!shops.text.contains("Photo Printer"));
+    let both = get(&browser, &format!("/admin/tokens/?user=bob&app={}", shop.client_id)).await;
+    assert_eq!(rows(&both.text), 1);
+    assert!(both.text.contains("live") && both.text.contains("2027-01-15 08:00"), "created, UTC: {}", both.text);
+    assert!(both.text.contains("2027-01-15 18:00"), "expires after 36000 s");
+    assert_eq!(rows(&get(&browser, "/admin/tokens/?user=nobody").await.text), 0);
+
+    // Revoking one access token: the API refuses it, the refresh token still works.
+    let id = token_id(&app, &alice_shop).await;
+    let answer = submit(
+        &browser,
+        "/admin/tokens/?user=alice",
+        &format!("/admin/tokens/{id}/revoke/"),
+        &[("grant", "0"), ("user", "alice"), ("page", "1")],
+    )
+    .await;
+    assert_see_other(&answer, "/admin/tokens/?user=alice&page=1&done=revoked");
+    let after = get(&browser, &answer.location()).await;
+    assert!(after.text.contains("The token was revoked.") && after.text.contains(">revoked<"), "{}", after.text);
+    assert_eq!(app.status_with_token("/api/hello/", &alice_shop).await, StatusCode::UNAUTHORIZED);
+    app.token(&shop, &[("grant_type", "refresh_token"), ("refresh_token", &alice_refresh)]).await.assert_token();
+    assert_eq!(app.status_with_token("/api/hello/", &bob_shop).await, StatusCode::OK, "others untouched");
+
+    // Revoking the whole grant (`?grant=1`): the refresh token dies with it.
+    let id = token_id(&app, &bob_shop).await;
+    let answer = submit(&browser, "/admin/tokens/", &format!("/admin/tokens/{id}/revoke/?grant=1"), &[]).await;
+    assert_see_other(&answer, "/admin/tokens/?done=grant_revoked");
+    assert_eq!(app.status_with_token("/api/hello/", &bob_shop).await, StatusCode::UNAUTHORIZED);
+    let refreshed = app.token(&shop, &[("grant_type", "refresh_token"), ("refresh_token", &bob_refresh)]).await;
+    refreshed.assert_error(400, "invalid_grant");
+
+    // A client-credentials token has no grant beyond itself.
+    let machine_id = app
+        .store
+        .list_access_tokens(
+            &portcullis::store::TokenFilter { client_id: Some(machine.client_id.clone()), ..Default::default() },
+            1,
+            0,
+        )
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    let answer =
+        submit(&browser, "/admin/tokens/", &format!("/admin/tokens/{machine_id}/revoke/"), &[("grant", "1")]).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text.contains("no grant to revoke"));
+    let answer = submit(&browser, "/admin/tokens/", &format!("/admin/tokens/{machine_id}/revoke"), &[]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.store.count_live_tokens(app.clock_now()).await.unwrap(), 2, "alice's printer and refreshed tokens");
+}
+
+async fn forms_without_the_csrf_token_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (me, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    let client = app.confidential().await;
+    let (access, _) = tokens_for(&app, &client, "alice").await;
+    let token = token_id(&app, &access).await;
+    let client_db_id = app_id(&app, &client).await;
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/admin/users/new/".into(),
+            vec![("username", "mallory"), ("password1", "long enough 1"), ("password2", "long enough 1")],
+        ),
+        (format!("/admin/users/{}/active/", alice.id), vec![("active", "0")]),
+        (format!("/admin/users/{}/active/", me.id), vec![("active", "0")]),
+        (
+            format!("/admin/users/{}/password/", alice.id),
+            vec![("password1", "taken over!"), ("password2", "taken over!")],
+        ),
+        (format!("/admin/users/{}/groups/", alice.id), vec![("groups", "admins")]),
+        (format!("/admin/applications/{client_db_id}/delete/"), vec![]),
+        (format!("/admin/tokens/{token}/revoke/?grant=1"), vec![]),
+    ];
+    for (path, fields) in &posts {
+        for csrf in [None, Some("forged-token"), Some("")] {
+            let mut fields = fields.clone();
+            if let Some(csrf) = csrf {
+                fields.push(("csrf_token", csrf));
+            }
+            let answer = browser.post(path, &fields).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} {csrf:?}: {}", answer.text);
+            assert!(answer.text.contains("the form was not sent from this site"), "{}", answer.text);
+        }
+    }
+    // A form that is not a form at all is refused the same way.
+    let raw = read(
+        browser
+            .http
+            .post(browser.url(&format!("/admin/users/{}/active/", alice.id)))
+            .header("content-type", "application/json")
+            .body(r#"{"active":"0"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(raw.status, StatusCode::FORBIDDEN);
+    assert!(user_named(&app, "mallory").await.is_none());
+    assert!(user_named(&app, "alice").await.unwrap().is_active && user_named(&app, "admin").await.unwrap().is_active);
+    assert!(can_log_in(&app, "alice", PASSWORD).await);
+    assert!(app.store.user_groups(alice.id).await.unwrap().is_empty());
+    assert!(app.store.application_by_client_id(&client.client_id).await.unwrap().is_some());
+    assert_eq!(app.status_with_token("/api/me/", &access).await, StatusCode::OK);
+}
+
+async fn only_superusers_change_superusers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let root = staff(&app, "root", true).await;
+    let page = format!("/admin/users/{}/", root.id);
+    let shown = get(&browser, &page).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.text.contains("Only a superuser can change a superuser's account."));
+    for (action, fields) in [
+        ("password/", vec![("password1", "taken over!"), ("password2", "taken over!")]),
+        ("active/", vec![("active", "0")]),
+        ("groups/", vec![("groups", "nobody")]),
+    ] {
+        let answer = submit(&browser, &page, &format!("{page}{action}"), &fields).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    assert!(can_log_in(&app, "root", PASSWORD).await);
+    assert!(user_named(&app, "root").await.unwrap().is_active);
+
+    // A superuser may, and may change any staff member.
+    let root_browser = logged_in(&app, "root").await;
+    let answer = submit(&root_browser, &page, &format!("{page}groups/"), &[("groups", "wheel")]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.store.user_groups(root.id).await.unwrap(), vec!["wheel".to_owned()]);
+}
+
+async fn unknown_ids_are_404_and_bad_input_400(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (me, browser) = admin(&app).await;
+    for path in ["/admin/users/9999/", "/admin/users/abc/", "/admin/applications/9999/", "/admin/applications/-1"] {
+        let answer = get(&browser, path).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    for action in ["/admin/users/9999/active/", "/admin/applications/9999/delete/", "/admin/tokens/9999/revoke/"] {
+        let answer = submit(&browser, "/admin/", action, &[("active", "1")]).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{action}");
+    }
+    let answer = submit(&browser, "/admin/", &format!("/admin/users/{}/active/", me.id), &[("active", "maybe")]).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text.contains("activate"));
+    let answer = get(&browser, "/admin/tokens/?page=0").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let answer = get(&browser, "/admin/applications/?page=x").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
