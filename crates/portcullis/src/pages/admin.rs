@@ -17,7 +17,7 @@ use http::{StatusCode, Uri};
 use minijinja::{context, Value};
 use serde::Serialize;
 
-use super::{base_context, redirect, render, PageError, Visitor};
+use super::{base_context, date_view, login_redirect, redirect, render, PageError, Visitor};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{paths, route_both, AppState};
 use crate::store::{AccessTokenListing, Application, ApplicationListing, Listing, TokenFilter, User};
@@ -60,9 +60,7 @@ impl FromRequestParts<AppState> for Staff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let visitor = Visitor::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
         let Some(user) = visitor.user.clone() else {
-            let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::ADMIN);
-            let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            return Err(redirect(StatusCode::FOUND, &format!("{}?next={next}", paths::LOGIN), None));
+            return Err(login_redirect(parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::ADMIN)));
         };
         if !(user.is_staff || user.is_superuser) {
             tracing::info!(user_id = user.id, "admin refused: not staff");
@@ -180,10 +178,9 @@ fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
 
 /// Unix seconds as a UTC date and time, `YYYY-MM-DD HH:MM`.
 pub fn format_utc(seconds: i64) -> String {
-    match cookie::time::OffsetDateTime::from_unix_timestamp(seconds) {
-        Ok(t) => format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute()),
-        Err(_) => seconds.to_string(),
-    }
+    // The same clock reading as every other page, without the zone (the admin says
+    // once that its times are UTC).
+    date_view(seconds).text.trim_end_matches(" UTC").to_owned()
 }
 
 /// The paging links of a list.

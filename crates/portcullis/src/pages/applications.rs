@@ -19,7 +19,7 @@ use http::{StatusCode, Uri};
 use minijinja::context;
 use serde::Serialize;
 
-use super::{base_context, redirect, render, PageError, Visitor};
+use super::{base_context, date_view, login_redirect, redirect, render, DateView, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::registration::{self, Draft, Field, Problem};
@@ -41,13 +41,6 @@ pub(super) fn with_id(path: &str, id: i64) -> String {
     path.replace("{id}", &id.to_string())
 }
 
-/// Sends a visitor who is not logged in to the login page, to come back to `here` (a
-/// path on this site, with its query if any).
-pub(super) fn login_redirect(here: &str) -> Response {
-    let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
-    redirect(StatusCode::FOUND, &format!("{}?next={next}", paths::LOGIN), None)
-}
-
 /// The path and query of a request, for [`login_redirect`].
 pub(super) fn here(uri: &Uri) -> &str {
     uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path())
@@ -56,26 +49,6 @@ pub(super) fn here(uri: &Uri) -> &str {
 /// A record id from a path. Anything that is not one names no page.
 pub(super) fn parse_id(raw: &str) -> Result<i64, PageError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(PageError::NotFound)
-}
-
-/// A time for a page: machine-readable for `<time datetime>`, and for people.
-#[derive(Debug, Serialize)]
-pub(super) struct DateView {
-    iso: String,
-    text: String,
-}
-
-pub(super) fn date_view(timestamp: i64) -> DateView {
-    match cookie::time::OffsetDateTime::from_unix_timestamp(timestamp) {
-        Ok(t) => {
-            let (y, mo, d, h, mi, s) = (t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
-            DateView {
-                iso: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
-                text: format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC"),
-            }
-        }
-        Err(_) => DateView { iso: String::new(), text: timestamp.to_string() },
-    }
 }
 
 /// The `done` query parameter a page is redirected to after a change, naming a notice

@@ -11,7 +11,7 @@ use minijinja::context;
 use portcullis_axum::ScopeSet;
 use serde::Serialize;
 
-use super::{base_context, redirect, render, PageError, Visitor};
+use super::{base_context, login_redirect, redirect, render, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError};
 use crate::oauth::{OAuthError, Params};
@@ -50,9 +50,7 @@ async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
         Err(response) => return Ok(response),
     };
     let Some(user) = &visitor.user else {
-        let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE);
-        let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
-        return Ok(redirect(StatusCode::FOUND, &format!("{}?next={next}", paths::LOGIN), None));
+        return Ok(login_redirect(uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE)));
     };
     let consented = state.store.consent(user.id, req.app.id).await?;
     let consented = consented.as_deref().and_then(|c| ScopeSet::parse(c).ok());

@@ -12,8 +12,9 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::applications::ScopeView;
-use super::applications::{date_view, done, here, login_redirect, parse_id, scope_views, with_id, DateView, FormBody};
-use super::{base_context, redirect, render, PageError, Visitor};
+use super::applications::{done, here, parse_id, scope_views, with_id, FormBody};
+use super::{base_context, login_redirect, redirect, render, PageError, Visitor};
+use super::{date_view, DateView};
 use crate::app::{paths, route_both, AppState};
 
 pub fn router() -> Router<AppState> {

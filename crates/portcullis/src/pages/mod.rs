@@ -118,6 +118,33 @@ pub fn redirect(status: StatusCode, location: &str, set_cookie: Option<HeaderVal
     response
 }
 
+/// A time for a page: machine-readable for `<time datetime>`, and for people.
+#[derive(Debug, Serialize)]
+pub struct DateView {
+    pub iso: String,
+    pub text: String,
+}
+
+pub fn date_view(timestamp: i64) -> DateView {
+    match cookie::time::OffsetDateTime::from_unix_timestamp(timestamp) {
+        Ok(t) => {
+            let (y, mo, d, h, mi, s) = (t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
+            DateView {
+                iso: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+                text: format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC"),
+            }
+        }
+        Err(_) => DateView { iso: String::new(), text: timestamp.to_string() },
+    }
+}
+
+/// Sends a visitor who is not logged in to the login page, to come back to `here` (a
+/// path on this site, with its query if any).
+pub fn login_redirect(here: &str) -> Response {
+    let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
+    redirect(StatusCode::FOUND, &format!("{}?next={next}", crate::app::paths::LOGIN), None)
+}
+
 /// Failures of a page, shown as an error page with the right status; causes of 500s
 /// go to the log only.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use minijinja::context;
 use serde::Serialize;
 
-use super::{base_context, redirect, render, PageError, Visitor};
+use super::{base_context, login_redirect, render, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
 use crate::store::{ClientType, GrantType};
 
@@ -43,10 +43,14 @@ struct AppChoice {
 
 /// The playground page; the callback path serves the same page, whose script then
 /// reads the code from the address bar.
-async fn playground(State(state): State<AppState>, visitor: Visitor, uri: Uri, headers: HeaderMap) -> Result<Response, PageError> {
+async fn playground(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let Some(user) = &visitor.user else {
-        let next: String = form_urlencoded::byte_serialize(uri.path().as_bytes()).collect();
-        return Ok(redirect(StatusCode::FOUND, &format!("{}?next={next}", paths::LOGIN), None));
+        return Ok(login_redirect(uri.path()));
     };
     // The redirect URI the user registers for the playground: this server's own
     // callback page, at the address the browser used to reach it.

@@ -314,11 +314,8 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { http, base: app.base.clone() }
     }
 
@@ -352,8 +349,9 @@ impl Browser {
 
     /// Logs in through the login form; asserts success.
     pub async fn login(&self, username: &str, password: &str) {
-        let answer =
-            self.submit("/accounts/login/", "/accounts/login/", &[("username", username), ("password", password)]).await;
+        let answer = self
+            .submit("/accounts/login/", "/accounts/login/", &[("username", username), ("password", password)])
+            .await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "login failed: {}", answer.text);
     }
 }

@@ -14,7 +14,11 @@ async fn playground_needs_a_login_and_lists_only_your_applications(backend: Back
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let callback = format!("{}/o/playground/callback/", app.base);
-    for (owner, name, redirect) in [(alice.id, "Alice ready", callback.as_str()), (alice.id, "Alice elsewhere", "https://x.example/cb"), (bob.id, "Bob secret app", callback.as_str())] {
+    for (owner, name, redirect) in [
+        (alice.id, "Alice ready", callback.as_str()),
+        (alice.id, "Alice elsewhere", "https://x.example/cb"),
+        (bob.id, "Bob secret app", callback.as_str()),
+    ] {
         app.store
             .create_application(&NewApplication {
                 client_id: portcullis::crypto::random_alphanumeric(32),
