@@ -105,6 +105,7 @@ async fn login(
         return Ok(page.into_response());
     };
     state.store.clear_login_failures(&account_key).await?;
+    state.store.set_last_login(user.id, now).await?;
     // A new session id at login, so an id planted before login is worth nothing
     // (session fixation).
     if let Some((old, _)) = &visitor.session {

@@ -587,6 +587,8 @@ async fn sessions_and_login_failures(store: Arc<dyn Store>) -> anyhow::Result<()
     ensure!(found.user_id == Some(f.user.id) && found.csrf_token == "csrf" && found.auth_time == Some(NOW));
     ensure!(store.session(&TokenHash::of("sid"), NOW + 100).await?.is_none(), "expired sessions are gone");
     store.delete_session(&TokenHash::of("sid")).await?;
+    store.set_last_login(f.user.id, NOW + 7).await?;
+    ensure!(store.user_by_id(f.user.id).await?.and_then(|u| u.last_login) == Some(NOW + 7));
     ensure!(store.session(&TokenHash::of("sid"), NOW).await?.is_none());
 
     let keys = vec!["user:alice".to_owned(), "addr:127.0.0.1".to_owned()];

@@ -123,6 +123,7 @@ pub trait Store: Send + Sync + 'static {
     /// Failures for `key` at or after `since`.
     async fn login_failures(&self, key: &str, since: i64) -> Result<i64>;
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
+    async fn set_last_login(&self, user_id: i64, now: i64) -> Result<()>;
 
     // --- Application management and authorized-token pages (pages/applications.rs, pages/authorized.rs) ---
     /// The user's own applications, oldest first.

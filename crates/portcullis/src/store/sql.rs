@@ -569,6 +569,15 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            async fn set_last_login(&self, user_id: i64, now: i64) -> Result<()> {
+                sqlx::query("UPDATE users SET last_login = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
             async fn clear_login_failures(&self, key: &str) -> Result<()> {
                 sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
                     .bind(key)

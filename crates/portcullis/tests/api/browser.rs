@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -27,7 +27,11 @@ pub fn available() -> bool {
 }
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
-    crate::cases![authorization_code_flow_in_a_browser, playground_runs_the_flow_from_the_page]
+    crate::cases![
+        authorization_code_flow_in_a_browser,
+        playground_runs_the_flow_from_the_page,
+        staff_admin_pages_and_a_phone_screen
+    ]
 }
 
 fn binary() -> PathBuf {
@@ -405,5 +409,75 @@ async fn playground_runs_the_flow_from_the_page(_: Backend) {
     let api = browser.wait_for_text("#api-response", "alice").await;
     assert!(api.starts_with("HTTP 200"), "{api}");
     browser.screenshot("playground-done").await;
+    browser.close().await;
+}
+
+/// The staff pages, each saved as a screenshot, and the login and consent pages on a
+/// phone-sized screen.
+async fn staff_admin_pages_and_a_phone_screen(_: Backend) {
+    let server = Server::start().await;
+    portcullis(
+        &server.db,
+        &["createsuperuser", "--username", "root", "--email", "root@example.com", "--password-stdin"],
+        Some("root-passphrase\n"),
+    )
+    .await;
+    portcullis(
+        &server.db,
+        &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"],
+        Some("alice-passphrase\n"),
+    )
+    .await;
+    portcullis(
+        &server.db,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Reporting job",
+            "--client-type",
+            "confidential",
+            "--grant-type",
+            "client-credentials",
+        ],
+        None,
+    )
+    .await;
+
+    let browser = Browser::start("admin").await;
+    browser.goto(&format!("{}/admin/", server.base)).await;
+    browser.wait_for_path("/accounts/login/").await;
+    browser.fill("#username", "root").await;
+    browser.fill("#password", "root-passphrase").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/admin/").await;
+    browser.wait_for_text("h1", "Administration").await;
+    browser.screenshot("admin-index").await;
+    for (path, heading, name) in [
+        ("/admin/users/", "Users", "admin-users"),
+        ("/admin/users/new/", "", "admin-user-new"),
+        ("/admin/applications/", "", "admin-applications"),
+        ("/admin/tokens/", "", "admin-tokens"),
+    ] {
+        browser.goto(&format!("{}{path}", server.base)).await;
+        browser.wait_for_text("h1", heading).await;
+        browser.screenshot(name).await;
+    }
+    browser.goto(&format!("{}/admin/users/?q=alice", server.base)).await;
+    assert!(browser.text().await.contains("alice@example.com"));
+    browser.click("table a[href^='/admin/users/']").await;
+    browser.wait_for_text("h1", "alice").await;
+    browser.screenshot("admin-user").await;
+
+    // A phone: the same pages must stay readable at 390 pixels wide.
+    browser.driver.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("{}/o/applications/", server.base)).await;
+    browser.screenshot("phone-applications").await;
+    let form = browser.driver.find(Locator::Css("form.logout button")).await.unwrap();
+    form.click().await.unwrap();
+    browser.wait_for_path("/accounts/login/").await;
+    browser.screenshot("phone-login").await;
+    let width: Value = browser.driver.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+    assert!(width.as_u64().unwrap_or(9999) <= 390, "no sideways scrolling on a phone: {width}");
     browser.close().await;
 }
