@@ -661,12 +661,13 @@ struct TokenRow {
 }
 
 impl TokenRow {
-    fn new(token: &AccessTokenListing, now: i64) -> Self {
+    fn new(listing: &AccessTokenListing, now: i64) -> Self {
+        let token = &listing.record;
         Self {
             id: token.id,
             username: token.username.clone(),
             user_url: token.user_id.map(|id| at(paths::ADMIN_USER, id)),
-            application_name: token.application_name.clone(),
+            application_name: listing.application_name.clone(),
             client_id: token.client_id.clone(),
             application_url: at(paths::ADMIN_APPLICATION, token.application_id),
             scope: token.scope.clone(),
@@ -723,7 +724,7 @@ async fn revoke_token(
 ) -> Result<Response, PageError> {
     let form = Fields::parse(&body);
     staff.check_csrf(&form)?;
-    let token = state.store.access_token_by_id(parse_id(&id)?).await?.ok_or(PageError::NotFound)?;
+    let token = state.store.access_token_by_id(parse_id(&id)?).await?.ok_or(PageError::NotFound)?.record;
     let query = Fields::query(&uri);
     let whole_grant = form.get("grant").or_else(|| query.get("grant")) == Some("1");
     let now = state.clock.now();

@@ -2,7 +2,7 @@
 //! applications and access tokens, with the totals that paging needs.
 
 use super::sql::ApplicationRow;
-use super::{Application, StoreError};
+use super::{AccessTokenRecord, Application, StoreError};
 
 /// One page of a longer list: the rows asked for, and how many match in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,58 +29,12 @@ pub struct TokenFilter {
 }
 
 /// An access token as staff see it: never its value (only its hash is kept), but whose
-/// it is, for what, and whether it still works.
+/// it is, for what, and whether it still works ([`AccessTokenRecord::status`]).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccessTokenListing {
-    pub id: i64,
-    pub application_id: i64,
-    pub client_id: String,
+    #[sqlx(flatten)]
+    pub record: AccessTokenRecord,
     pub application_name: String,
-    pub user_id: Option<i64>,
-    pub username: Option<String>,
-    pub user_active: Option<bool>,
-    pub scope: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-    /// The refresh token family it was issued with: revoking the family ends the grant.
-    pub refresh_family: Option<String>,
-}
-
-/// Whether a token works, and if not, why not. The same rule as
-/// [`AccessTokenRecord::is_valid`](super::AccessTokenRecord::is_valid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenStatus {
-    Live,
-    Expired,
-    Revoked,
-    /// Unexpired and unrevoked, but its user is deactivated: refused while they are.
-    UserInactive,
-}
-
-impl TokenStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Live => "live",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-            Self::UserInactive => "user inactive",
-        }
-    }
-}
-
-impl AccessTokenListing {
-    pub fn status(&self, now: i64) -> TokenStatus {
-        if self.revoked_at.is_some() {
-            TokenStatus::Revoked
-        } else if now >= self.expires_at {
-            TokenStatus::Expired
-        } else if self.user_active == Some(false) {
-            TokenStatus::UserInactive
-        } else {
-            TokenStatus::Live
-        }
-    }
 }
 
 /// The columns of an [`AccessTokenListing`], for a `WHERE` clause to follow.
@@ -152,27 +106,5 @@ mod tests {
     fn patterns_escape_wildcards() {
         assert_eq!(contains_pattern(""), "%%");
         assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
-    }
-
-    #[test]
-    fn token_status() {
-        let token = AccessTokenListing {
-            id: 1,
-            application_id: 1,
-            client_id: "c".into(),
-            application_name: "App".into(),
-            user_id: Some(1),
-            username: Some("alice".into()),
-            user_active: Some(true),
-            scope: "read".into(),
-            created_at: 0,
-            expires_at: 100,
-            revoked_at: None,
-            refresh_family: None,
-        };
-        assert_eq!(token.status(99), TokenStatus::Live);
-        assert_eq!(token.status(100), TokenStatus::Expired);
-        assert_eq!(TokenStatus::Revoked, AccessTokenListing { revoked_at: Some(5), ..token.clone() }.status(0));
-        assert_eq!(TokenStatus::UserInactive, AccessTokenListing { user_active: Some(false), ..token }.status(0));
     }
 }

@@ -756,15 +756,19 @@ async fn admin_token_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
 
     let all = store.list_access_tokens(&TokenFilter::default(), 10, 0).await?;
     ensure!(all.total == 4 && all.items.len() == 4);
-    ensure!(all.items.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    ensure!(all.items.windows(2).all(|w| w[0].record.id > w[1].record.id), "newest first");
     let first = all.items.last().context("no tokens")?;
-    ensure!(first.client_id == "client-a" && first.application_name == "App client-a");
-    ensure!(first.username.as_deref() == Some("alice") && first.user_id == Some(f.user.id));
-    ensure!(first.refresh_family.as_deref() == Some("fam-1") && first.scope == "read");
-    ensure!(first.status(NOW) == TokenStatus::Live);
-    let machine = all.items.iter().find(|t| t.user_id.is_none()).context("client token missing")?;
-    ensure!(machine.username.is_none() && machine.user_active.is_none() && machine.status(NOW) == TokenStatus::Live);
-    ensure!(all.items[0].status(NOW) == TokenStatus::Expired);
+    ensure!(first.record.client_id == "client-a" && first.application_name == "App client-a");
+    ensure!(first.record.username.as_deref() == Some("alice") && first.record.user_id == Some(f.user.id));
+    ensure!(first.record.refresh_family.as_deref() == Some("fam-1") && first.record.scope == "read");
+    ensure!(first.record.status(NOW) == TokenStatus::Live);
+    let machine = all.items.iter().find(|t| t.record.user_id.is_none()).context("client token missing")?;
+    ensure!(
+        machine.record.username.is_none()
+            && machine.record.user_active.is_none()
+            && machine.record.status(NOW) == TokenStatus::Live
+    );
+    ensure!(all.items[0].record.status(NOW) == TokenStatus::Expired);
 
     let filter = |username: Option<&str>, client_id: Option<&str>| TokenFilter {
         username: username.map(str::to_owned),
@@ -781,17 +785,17 @@ async fn admin_token_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(count(filter(Some("ALICE"), None)).await? == 0, "usernames match exactly");
     ensure!(count(filter(Some("nobody"), None)).await? == 0);
     let paged = store.list_access_tokens(&TokenFilter::default(), 3, 3).await?;
-    ensure!(paged.total == 4 && paged.items.len() == 1 && paged.items[0].id == first.id);
+    ensure!(paged.total == 4 && paged.items.len() == 1 && paged.items[0].record.id == first.record.id);
 
-    ensure!(store.access_token_by_id(first.id).await?.as_ref() == Some(first));
-    ensure!(store.access_token_by_id(first.id + 100).await?.is_none());
-    store.revoke_access_token(first.id, NOW).await?;
-    let revoked = store.access_token_by_id(first.id).await?.context("revoked token gone")?;
-    ensure!(revoked.status(NOW) == TokenStatus::Revoked);
+    ensure!(store.access_token_by_id(first.record.id).await?.as_ref() == Some(first));
+    ensure!(store.access_token_by_id(first.record.id + 100).await?.is_none());
+    store.revoke_access_token(first.record.id, NOW).await?;
+    let revoked = store.access_token_by_id(first.record.id).await?.context("revoked token gone")?;
+    ensure!(revoked.record.status(NOW) == TokenStatus::Revoked);
     ensure!(store.count_live_tokens(NOW).await? == 2);
     store.set_user_active(bob.id, false).await?;
     ensure!(store.count_live_tokens(NOW).await? == 1, "tokens of inactive users are not live");
     let bobs = store.list_access_tokens(&filter(Some("bob"), None), 10, 0).await?;
-    ensure!(bobs.items.iter().all(|t| t.status(NOW) == TokenStatus::UserInactive));
+    ensure!(bobs.items.iter().all(|t| t.record.status(NOW) == TokenStatus::UserInactive));
     Ok(())
 }

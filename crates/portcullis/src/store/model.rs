@@ -182,11 +182,45 @@ pub struct AccessTokenRecord {
     pub refresh_family: Option<String>,
 }
 
+/// Whether a token works, and if not, why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Live,
+    Expired,
+    Revoked,
+    /// Unexpired and unrevoked, but its user is deactivated: refused while they are.
+    UserInactive,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::UserInactive => "user inactive",
+        }
+    }
+}
+
 impl AccessTokenRecord {
-    /// Valid now: not revoked, not expired (RFC 6749 §1.4 "expires_in" counted from
-    /// issue), and its user, if any, still active.
+    /// Not revoked, not expired (RFC 6749 §1.4 "expires_in" counted from issue), and
+    /// its user, if any, still active.
+    pub fn status(&self, now: i64) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if now >= self.expires_at {
+            TokenStatus::Expired
+        } else if self.user_active == Some(false) {
+            TokenStatus::UserInactive
+        } else {
+            TokenStatus::Live
+        }
+    }
+
+    /// The one rule every token check uses.
     pub fn is_valid(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && now < self.expires_at && self.user_active != Some(false)
+        self.status(now) == TokenStatus::Live
     }
 }
 
@@ -380,6 +414,28 @@ mod tests {
         assert_eq!(token(Some(90), None, None).verdict(100, 0), RefreshVerdict::Reuse);
         assert_eq!(token(Some(90), None, None).verdict(100, 10), RefreshVerdict::GraceRetry);
         assert_eq!(token(Some(89), None, None).verdict(100, 10), RefreshVerdict::Reuse);
+    }
+
+    #[test]
+    fn token_status() {
+        let token = AccessTokenRecord {
+            id: 1,
+            application_id: 1,
+            client_id: "c".into(),
+            user_id: Some(1),
+            username: Some("alice".into()),
+            user_active: Some(true),
+            scope: "read".into(),
+            created_at: 0,
+            expires_at: 100,
+            revoked_at: None,
+            refresh_family: None,
+        };
+        assert_eq!(token.status(99), TokenStatus::Live);
+        assert!(token.is_valid(99) && !token.is_valid(100));
+        assert_eq!(token.status(100), TokenStatus::Expired);
+        assert_eq!(AccessTokenRecord { revoked_at: Some(5), ..token.clone() }.status(0), TokenStatus::Revoked);
+        assert_eq!(AccessTokenRecord { user_active: Some(false), ..token }.status(0), TokenStatus::UserInactive);
     }
 
     #[test]

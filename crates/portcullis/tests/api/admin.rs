@@ -663,6 +663,7 @@ async fn token_list_filters_and_revocation(backend: Backend) {
         .await
         .unwrap()
         .items[0]
+        .record
         .id;
     let answer =
         submit(&browser, "/admin/tokens/", &format!("/admin/tokens/{machine_id}/revoke/"), &[("grant", "1")]).await;
