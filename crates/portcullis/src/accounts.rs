@@ -16,8 +16,6 @@ pub enum AccountError {
     Password(#[from] PasswordError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("password hashing stopped: {0}")]
-    Hashing(String),
 }
 
 /// Django's rule: 1 to 150 letters, digits and `@ . + - _`.
@@ -47,10 +45,7 @@ pub fn validate_email(email: &str) -> Result<(), AccountError> {
 /// Checks a new password against the rules and hashes it with Argon2id, on a blocking
 /// thread: hashing takes tens of milliseconds of CPU.
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
-    let hashed = tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| AccountError::Hashing(e.to_string()))?;
-    Ok(hashed?)
+    Ok(password::hash_async(password).await?)
 }
 
 /// A user account to create, password in plain text.

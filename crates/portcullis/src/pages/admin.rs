@@ -353,7 +353,6 @@ fn account_error(error: AccountError) -> Result<String, PageError> {
         }
         AccountError::Password(rule) => Ok(sentence(&rule.to_string())),
         AccountError::Store(e) => Err(e.into()),
-        AccountError::Hashing(cause) => Err(PageError::Internal(cause)),
     }
 }
 

@@ -83,9 +83,7 @@ async fn login(
     let user = state.store.user_by_username(&form.username).await?.filter(|u| u.is_active);
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let presented = form.password;
-    let matches = tokio::task::spawn_blocking(move || password::verify(&presented, stored.as_deref()))
-        .await
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let matches = password::verify_async(presented, stored).await.map_err(|e| PageError::Internal(e.to_string()))?;
     let next = safe_next(form.next.as_deref()).unwrap_or(DEFAULT_NEXT);
     let Some(user) = user.filter(|_| matches) else {
         state.store.record_login_failure(&[account_key, address_key], now).await?;
