@@ -59,10 +59,9 @@ async fn playground(
     let callback = format!("{scheme}://{host}{}", paths::PLAYGROUND_CALLBACK);
     let apps: Vec<AppChoice> = state
         .store
-        .list_applications()
+        .applications_owned_by(user.id)
         .await?
         .into_iter()
-        .filter(|a| a.owner_id == Some(user.id))
         .map(|a| AppChoice {
             ready: a.allows_grant(GrantType::AuthorizationCode) && a.redirect_uris.contains(&callback),
             public: a.client_type == ClientType::Public,
