@@ -146,6 +146,13 @@ async fn answer_consent(browser: &Browser, url: &str, button: &str) -> crate::he
     browser.post("/o/authorize/", &form).await
 }
 
+/// The scope alice has consented to give `client`, if any.
+async fn consent_of(app: &TestApp, client: &Client) -> Option<String> {
+    let user = app.store.user_by_username("alice").await.unwrap().unwrap();
+    let registered = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    app.store.consent(user.id, registered.id).await.unwrap()
+}
+
 async fn logged_in(app: &TestApp) -> Browser {
     app.user("alice").await;
     let browser = Browser::new(app);
@@ -361,7 +368,7 @@ async fn cancel_is_access_denied(backend: Backend) {
     assert_eq!(param(&pairs, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&pairs, "state").as_deref(), Some("st"));
     assert!(param(&pairs, "code").is_none());
-    assert!(app.store.consent(1, 1).await.unwrap().is_none(), "no consent remembered");
+    assert_eq!(consent_of(&app, &client).await, None, "no consent remembered");
 }
 
 async fn consent_form_needs_its_csrf_token(backend: Backend) {
@@ -383,7 +390,11 @@ async fn consent_form_needs_its_csrf_token(backend: Backend) {
     form.pop();
     form.push(("csrf_token", &other_token));
     assert_eq!(browser.post("/o/authorize/", &form).await.status, StatusCode::FORBIDDEN);
-    assert!(app.store.consent(1, 1).await.unwrap().is_none());
+    assert_eq!(consent_of(&app, &client).await, None);
+    // The same request with the page's own token goes through: the refusals above were
+    // the token's doing, and the lookup above would have seen a consent.
+    answer_consent(&browser, &authorize_url(&client, &code_request(&p, "st")), "allow").await.location();
+    assert_eq!(consent_of(&app, &client).await.as_deref(), Some("read write"));
 }
 
 async fn codes_are_single_use_and_replay_revokes(backend: Backend) {
