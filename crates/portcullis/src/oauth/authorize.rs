@@ -291,7 +291,7 @@ impl AuthorizationRequest {
                 // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh
                 // token."
                 let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None);
-                ctx.store.insert_tokens(&minted.tokens).await?;
+                ctx.store.insert_token(&minted.tokens).await?;
                 params.push(("access_token", minted.response.access_token));
                 params.push(("token_type", "Bearer".to_owned()));
                 params.push(("expires_in", minted.response.expires_in.to_string()));

@@ -164,7 +164,7 @@ async fn access_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
     let mut cc = tokens(&f, "at-1", None, "");
     cc.user_id = None;
-    store.insert_tokens(&cc).await?;
+    store.insert_token(&cc).await?;
     let record = store.access_token(&TokenHash::of("at-1")).await?.context("token missing")?;
     ensure!(record.client_id == "client-a" && record.user_id.is_none() && record.user_active.is_none());
     ensure!(record.is_valid(NOW) && record.is_valid(NOW + 3599) && !record.is_valid(NOW + 3600));
@@ -172,13 +172,13 @@ async fn access_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     store.revoke_access_token(record.id, NOW + 5).await?;
     ensure!(!live_access(&*store, "at-1", NOW).await?);
 
-    store.insert_tokens(&tokens(&f, "at-2", Some("rt-2"), "fam-2")).await?;
+    store.insert_token(&tokens(&f, "at-2", Some("rt-2"), "fam-2")).await?;
     let at = store.access_token(&TokenHash::of("at-2")).await?.context("token missing")?;
     ensure!(at.username.as_deref() == Some("alice") && at.user_active == Some(true));
     ensure!(at.refresh_family.as_deref() == Some("fam-2"));
     let rt = store.refresh_token(&TokenHash::of("rt-2")).await?.context("refresh missing")?;
     ensure!(rt.access_token_id == Some(at.id) && rt.scope == "read write" && rt.family == "fam-2");
-    match store.insert_tokens(&tokens(&f, "at-2", None, "")).await {
+    match store.insert_token(&tokens(&f, "at-2", None, "")).await {
         Err(StoreError::Conflict(_)) => {}
         other => bail!("duplicate token hash gave {other:?}"),
     }
@@ -190,7 +190,7 @@ async fn access_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
 
 async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
-    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
+    store.insert_token(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
     let rt1 = refresh_id(&*store, "rt-1").await?;
     let outcome =
         store.exchange_refresh_token(&exchange(rt1, NOW + 10, 0, true, tokens(&f, "at-2", Some("rt-2"), "x"))).await?;
@@ -215,7 +215,7 @@ async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) -> anyhow::Result<()>
 
 async fn refresh_grace_period(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
-    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
+    store.insert_token(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
     let rt1 = refresh_id(&*store, "rt-1").await?;
     let issued =
         store.exchange_refresh_token(&exchange(rt1, NOW, 60, true, tokens(&f, "at-2", Some("rt-2"), "x"))).await?;
@@ -236,7 +236,7 @@ async fn refresh_grace_period(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(replay == RefreshOutcome::Reused);
     ensure!(!live_access(&*store, "at-4", NOW + 50).await?);
     // After the grace period, plain reuse.
-    store.insert_tokens(&tokens(&f, "at-6", Some("rt-6"), "fam-6")).await?;
+    store.insert_token(&tokens(&f, "at-6", Some("rt-6"), "fam-6")).await?;
     let rt6 = refresh_id(&*store, "rt-6").await?;
     store.exchange_refresh_token(&exchange(rt6, NOW, 60, true, tokens(&f, "at-7", Some("rt-7"), "x"))).await?;
     let late =
@@ -247,7 +247,7 @@ async fn refresh_grace_period(store: Arc<dyn Store>) -> anyhow::Result<()> {
 
 async fn refresh_without_rotation(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
-    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
+    store.insert_token(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
     let rt1 = refresh_id(&*store, "rt-1").await?;
     for (i, access) in ["at-2", "at-3"].into_iter().enumerate() {
         let outcome = store
@@ -265,7 +265,7 @@ async fn refresh_without_rotation(store: Arc<dyn Store>) -> anyhow::Result<()> {
 
 async fn concurrent_refresh_has_one_winner(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
-    store.insert_tokens(&tokens(&f, "at-0", Some("rt-0"), "fam")).await?;
+    store.insert_token(&tokens(&f, "at-0", Some("rt-0"), "fam")).await?;
     let rt0 = refresh_id(&*store, "rt-0").await?;
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -289,11 +289,11 @@ async fn concurrent_refresh_has_one_winner(store: Arc<dyn Store>) -> anyhow::Res
 
 async fn clear_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
-    store.insert_tokens(&tokens(&f, "live", Some("rt-live"), "fam-live")).await?;
+    store.insert_token(&tokens(&f, "live", Some("rt-live"), "fam-live")).await?;
     let mut expired = tokens(&f, "expired", None, "");
     expired.access_expires_at = NOW - 1;
-    store.insert_tokens(&expired).await?;
-    store.insert_tokens(&tokens(&f, "revoked", Some("rt-dead"), "fam-dead")).await?;
+    store.insert_token(&expired).await?;
+    store.insert_token(&tokens(&f, "revoked", Some("rt-dead"), "fam-dead")).await?;
     store.revoke_refresh_family("fam-dead", NOW).await?;
     // A rotated family with a live member keeps its dead members for reuse detection.
     let rt = refresh_id(&*store, "rt-live").await?;
@@ -314,7 +314,7 @@ async fn delete_application_cascades(store: Arc<dyn Store>) -> anyhow::Result<()
     let mut other = new_app("client-z");
     other.client_secret_hash = Some(secret.hash());
     store.create_application(&other).await?;
-    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
+    store.insert_token(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
     ensure!(store.delete_application("client-a").await?);
     ensure!(store.access_token(&TokenHash::of("at-1")).await?.is_none());
     ensure!(store.refresh_token(&TokenHash::of("rt-1")).await?.is_none());
@@ -461,7 +461,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
 
     // Deleting: only by the owner, and it takes the tokens along.
     store
-        .insert_tokens(&NewTokens {
+        .insert_token(&NewTokens {
             application_id: a1.id,
             user_id: Some(bob.id),
             scope: "read".into(),
@@ -496,32 +496,32 @@ async fn authorized_applications_and_revoking(store: Arc<dyn Store>) -> anyhow::
 
     // Alice: tokens for A (an access token with a refresh token, a later one with
     // another scope), a consent for B, and only dead tokens for C.
-    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam-1")).await?;
+    store.insert_token(&tokens(&f, "at-1", Some("rt-1"), "fam-1")).await?;
     let mut later = tokens(&f, "at-2", None, "");
     later.scope = "groups".into();
     later.created_at = NOW + 50;
-    store.insert_tokens(&later).await?;
+    store.insert_token(&later).await?;
     store.save_consent(f.user.id, b.id, "read", NOW + 5).await?;
     store.save_consent(f.user.id, b.id, "read write", NOW + 7).await?;
     let mut expired = tokens(&f, "at-c1", None, "");
     expired.application_id = c.id;
     expired.access_expires_at = NOW + 1;
-    store.insert_tokens(&expired).await?;
+    store.insert_token(&expired).await?;
     let mut refresh_expired = tokens(&f, "at-c2", Some("rt-c2"), "fam-c2");
     refresh_expired.application_id = c.id;
     refresh_expired.access_expires_at = NOW + 1;
     if let Some(r) = refresh_expired.refresh.as_mut() {
         r.expires_at = Some(NOW + 2);
     }
-    store.insert_tokens(&refresh_expired).await?;
+    store.insert_token(&refresh_expired).await?;
     // Not Alice's: Bob's token for A, and a client-credentials token for C.
     let mut bobs = tokens(&f, "at-bob", Some("rt-bob"), "fam-bob");
     bobs.user_id = Some(bob.id);
-    store.insert_tokens(&bobs).await?;
+    store.insert_token(&bobs).await?;
     let mut machine = tokens(&f, "at-cc", None, "");
     machine.application_id = c.id;
     machine.user_id = None;
-    store.insert_tokens(&machine).await?;
+    store.insert_token(&machine).await?;
 
     let listed = store.authorized_applications(f.user.id, NOW + 60).await?;
     let summary: Vec<(i64, String, i64, i64)> =
@@ -650,7 +650,7 @@ fn session_for(user_id: i64, id: &str) -> NewSession {
 async fn admin_user_changes(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
     let bob = store.create_user(&new_user("bob")).await?;
-    store.insert_tokens(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
+    store.insert_token(&tokens(&f, "at-1", Some("rt-1"), "fam")).await?;
     for (user, id) in [(f.user.id, "s-1"), (f.user.id, "s-2"), (bob.id, "s-bob")] {
         store.create_session(&session_for(user, id)).await?;
     }
@@ -740,18 +740,18 @@ async fn admin_token_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
     let bob = store.create_user(&new_user("bob")).await?;
     let other = store.create_application(&new_app("client-b")).await?;
-    store.insert_tokens(&tokens(&f, "alice-a", Some("rt-1"), "fam-1")).await?;
+    store.insert_token(&tokens(&f, "alice-a", Some("rt-1"), "fam-1")).await?;
     let mut bob_b = tokens(&f, "bob-b", None, "");
     bob_b.user_id = Some(bob.id);
     bob_b.application_id = other.id;
-    store.insert_tokens(&bob_b).await?;
+    store.insert_token(&bob_b).await?;
     let mut machine = tokens(&f, "client-only", None, "");
     machine.user_id = None;
     machine.application_id = other.id;
-    store.insert_tokens(&machine).await?;
+    store.insert_token(&machine).await?;
     let mut expired = tokens(&f, "expired", None, "");
     expired.access_expires_at = NOW;
-    store.insert_tokens(&expired).await?;
+    store.insert_token(&expired).await?;
     ensure!(store.count_live_tokens(NOW).await? == 3);
 
     let all = store.list_access_tokens(&TokenFilter::default(), 10, 0).await?;

@@ -4,6 +4,7 @@
 //! migrations folder. `conformance` holds the test suite both must pass.
 
 mod admin;
+pub mod front;
 mod model;
 mod postgres;
 mod self_service;
@@ -91,7 +92,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_application(&self, client_id: &str) -> Result<bool>;
 
     // Tokens.
-    async fn insert_tokens(&self, tokens: &NewTokens) -> Result<()>;
+    /// Stores each item's access token and, if it has one, its refresh token, all in
+    /// one transaction. The server's token endpoint reaches this through
+    /// [`Front`](front::Front), which gathers concurrent requests into one batch.
+    async fn insert_tokens(&self, batch: &[NewTokens]) -> Result<()>;
+    /// [`Store::insert_tokens`] for one item.
+    async fn insert_token(&self, tokens: &NewTokens) -> Result<()> {
+        self.insert_tokens(std::slice::from_ref(tokens)).await
+    }
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>>;
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>>;
     /// Checks the refresh token again under a lock and, if it still may be used,
@@ -204,20 +212,22 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_tokens(&self, now: i64) -> Result<Cleared>;
 }
 
-/// Opens (creating a SQLite file if missing) the database a URL names. Does not migrate.
+/// Opens (creating a SQLite file if missing) the database a URL names, behind the
+/// cache and group commit of [`front::Front`]. Does not migrate.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     connect_with(url, PostgresStore::DEFAULT_POOL_SIZE).await
 }
 
 /// As [`connect`], with at most `pool_size` connections to a PostgreSQL server.
 pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    let store: std::sync::Arc<dyn Store> = if url.starts_with("sqlite:") {
+        std::sync::Arc::new(SqliteStore::connect(url).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::connect(url, pool_size).await?))
+        std::sync::Arc::new(PostgresStore::connect(url, pool_size).await?)
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
-    }
+        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+    };
+    Ok(std::sync::Arc::new(front::Front::new(store)))
 }
 
 /// Lists are kept as space-separated text (as django-oauth-toolkit keeps redirect URIs);

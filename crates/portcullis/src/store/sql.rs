@@ -99,59 +99,83 @@ impl TryFrom<ApplicationRow> for Application {
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Inserts an access token and, if asked, a refresh token issued with it.
-            /// `family` and `parent` override the refresh token's lineage on rotation.
+            /// Inserts access tokens and, where asked, the refresh tokens issued with them:
+            /// one multi-row statement per table, so a batch costs a few round trips
+            /// whatever its size (group commit, see `front`). `lineage` is the family and
+            /// parent of a rotation, which then covers every row.
             async fn write_tokens(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                t: &NewTokens,
-                family: Option<&str>,
-                parent: Option<i64>,
+                batch: &[NewTokens],
+                lineage: Option<(&str, i64)>,
             ) -> Result<()> {
-                let family = family.or(t.refresh.as_ref().map(|r| r.family.as_str()));
-                let access_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO access_tokens \
-                       (token_hash, application_id, user_id, scope, created_at, expires_at, code_id, refresh_family) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(t.access_hash.as_bytes())
-                .bind(t.application_id)
-                .bind(t.user_id)
-                .bind(&t.scope)
-                .bind(t.created_at)
-                .bind(t.access_expires_at)
-                .bind(t.code_id)
-                .bind(family)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| StoreError::from_sqlx(e, "access token"))?;
-                if let (Some(refresh), Some(family)) = (&t.refresh, family) {
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens \
-                           (token_hash, application_id, user_id, access_token_id, family, parent_id, scope, \
-                            created_at, expires_at, code_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(refresh.hash.as_bytes())
-                    .bind(t.application_id)
-                    .bind(t.user_id)
-                    .bind(access_id)
-                    .bind(family)
-                    .bind(parent)
-                    .bind(&refresh.scope)
-                    .bind(t.created_at)
-                    .bind(refresh.expires_at)
-                    .bind(t.code_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| StoreError::from_sqlx(e, "refresh token"))?;
-                } else if t.refresh.is_none() && family.is_some() {
-                    // Rotation is off: the surviving refresh token now covers this one.
-                    sqlx::query("UPDATE refresh_tokens SET access_token_id = $1 WHERE id = $2")
-                        .bind(access_id)
-                        .bind(parent)
-                        .execute(&mut *conn)
-                        .await?;
+                if batch.is_empty() {
+                    return Ok(());
                 }
+                fn family<'a>(t: &'a NewTokens, lineage: Option<(&'a str, i64)>) -> Option<&'a str> {
+                    lineage.map(|(family, _)| family).or(t.refresh.as_ref().map(|r| r.family.as_str()))
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO access_tokens \
+                       (token_hash, application_id, user_id, scope, created_at, expires_at, code_id, refresh_family) ",
+                );
+                insert.push_values(batch, |mut row, t| {
+                    row.push_bind(t.access_hash.as_bytes())
+                        .push_bind(t.application_id)
+                        .push_bind(t.user_id)
+                        .push_bind(t.scope.as_str())
+                        .push_bind(t.created_at)
+                        .push_bind(t.access_expires_at)
+                        .push_bind(t.code_id)
+                        .push_bind(family(t, lineage));
+                });
+                insert.push(" RETURNING id, token_hash");
+                let inserted: Vec<(i64, Vec<u8>)> = insert
+                    .build_query_as()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(|e| StoreError::from_sqlx(e, "access token"))?;
+                // RETURNING rows come in no promised order: match them up by hash.
+                let access_id = |t: &NewTokens| {
+                    inserted
+                        .iter()
+                        .find(|(_, hash)| hash.as_slice() == t.access_hash.as_bytes())
+                        .map(|(id, _)| *id)
+                        .ok_or_else(|| StoreError::Corrupt("an inserted access token was not returned".into()))
+                };
+                let mut refreshes = Vec::new();
+                for t in batch {
+                    if let Some(refresh) = &t.refresh {
+                        refreshes.push((t, refresh, access_id(t)?));
+                    } else if let Some((_, parent)) = lineage {
+                        // Rotation is off: the surviving refresh token now covers this one.
+                        sqlx::query("UPDATE refresh_tokens SET access_token_id = $1 WHERE id = $2")
+                            .bind(access_id(t)?)
+                            .bind(parent)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                if refreshes.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO refresh_tokens \
+                       (token_hash, application_id, user_id, access_token_id, family, parent_id, scope, \
+                        created_at, expires_at, code_id) ",
+                );
+                insert.push_values(&refreshes, |mut row, (t, refresh, access_id)| {
+                    row.push_bind(refresh.hash.as_bytes())
+                        .push_bind(t.application_id)
+                        .push_bind(t.user_id)
+                        .push_bind(*access_id)
+                        .push_bind(family(t, lineage))
+                        .push_bind(lineage.map(|(_, parent)| parent))
+                        .push_bind(refresh.scope.as_str())
+                        .push_bind(t.created_at)
+                        .push_bind(refresh.expires_at)
+                        .push_bind(t.code_id);
+                });
+                insert.build().execute(&mut *conn).await.map_err(|e| StoreError::from_sqlx(e, "refresh token"))?;
                 Ok(())
             }
 
@@ -316,9 +340,14 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn insert_tokens(&self, tokens: &NewTokens) -> Result<()> {
+            async fn insert_tokens(&self, batch: &[NewTokens]) -> Result<()> {
+                if batch.iter().all(|t| t.refresh.is_none()) {
+                    // One statement is its own transaction: no BEGIN and COMMIT round trips.
+                    let mut conn = self.writer().acquire().await?;
+                    return Self::write_tokens(&mut conn, batch, None).await;
+                }
                 let mut tx = self.writer().begin().await?;
-                Self::write_tokens(&mut tx, tokens, None, None).await?;
+                Self::write_tokens(&mut tx, batch, None).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -402,11 +431,11 @@ macro_rules! sql_store {
                         .bind(x.now)
                         .execute(&mut *tx)
                         .await?;
-                    Self::write_tokens(&mut tx, &x.new, Some(&old.family), Some(old.id)).await?;
+                    Self::write_tokens(&mut tx, std::slice::from_ref(&x.new), Some((&old.family, old.id))).await?;
                 } else {
                     let mut new = x.new.clone();
                     new.refresh = None;
-                    Self::write_tokens(&mut tx, &new, Some(&old.family), Some(old.id)).await?;
+                    Self::write_tokens(&mut tx, std::slice::from_ref(&new), Some((&old.family, old.id))).await?;
                 }
                 tx.commit().await?;
                 Ok(RefreshOutcome::Issued)
@@ -485,7 +514,7 @@ macro_rules! sql_store {
                     tx.commit().await?;
                     return Ok(RedeemOutcome::Replayed);
                 }
-                Self::write_tokens(&mut tx, tokens, None, None).await?;
+                Self::write_tokens(&mut tx, std::slice::from_ref(tokens), None).await?;
                 tx.commit().await?;
                 Ok(RedeemOutcome::Issued)
             }

@@ -14,6 +14,6 @@ pub(super) async fn grant(
     }
     let scope = scope::resolve(params.get("scope"), ctx.settings, app)?;
     let minted = mint(ctx, app, None, &scope, None);
-    ctx.store.insert_tokens(&minted.tokens).await?;
+    ctx.store.insert_token(&minted.tokens).await?;
     Ok(minted.response)
 }

@@ -24,6 +24,6 @@ pub(super) async fn grant(
         return Err(OAuthError::invalid_grant("invalid username or password").into());
     };
     let minted = mint(ctx, app, Some(user.id), &scope, Some(&scope));
-    ctx.store.insert_tokens(&minted.tokens).await?;
+    ctx.store.insert_token(&minted.tokens).await?;
     Ok(minted.response)
 }

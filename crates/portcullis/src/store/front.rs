@@ -1,0 +1,415 @@
+//! What the server talks to: a [`Store`] behind an in-process cache of the records every
+//! API call reads, and a group commit of new tokens.
+//!
+//! **The cache** keeps access tokens by hash, applications by client id, and users and
+//! their groups by id: what a protected API call, an introspection and a client's
+//! authentication read. Every method of [`Store`] that changes rows which could be in
+//! the cache drops the whole cache once the change is made (a generation count keeps a
+//! read that raced with the change from putting the old record back). So on this
+//! process a revocation, a deactivation or a new secret takes effect as soon as the call
+//! that made it returns. Changes made by another process on the same database (a second
+//! instance, or `portcullis app delete` beside a running server) are seen once the
+//! cached copy ages out, after at most [`MAX_AGE`]. Nothing absent is cached, so a new
+//! token or application is found at once everywhere.
+//!
+//! **Group commit**: [`Store::insert_tokens`] calls that arrive while a batch is being
+//! written wait and go together in the next one, in one statement per table and one
+//! transaction. A caller's call returns only after its batch has committed, so a token
+//! is durable before the client sees it.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+
+/// How long a cached record is trusted: the bound on how late this process sees a
+/// change made by another one.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Records per map; a full map is emptied rather than tracked for eviction, which keeps
+/// every operation O(1) and memory bounded when many distinct tokens are presented.
+const MAX_ENTRIES: usize = 65_536;
+
+/// Rows per group commit. Bounded so one statement stays well under SQLite's
+/// 32,766 bound parameters and a batch's failure, retried one by one, stays cheap.
+const MAX_BATCH: usize = 64;
+
+struct Entry<V> {
+    at: Instant,
+    value: V,
+}
+
+struct Maps {
+    generation: u64,
+    tokens: HashMap<TokenHash, Entry<AccessTokenRecord>>,
+    applications: HashMap<String, Entry<Application>>,
+    users: HashMap<i64, Entry<User>>,
+    groups: HashMap<i64, Entry<Vec<String>>>,
+}
+
+#[derive(Clone)]
+struct Cache(Arc<RwLock<Maps>>);
+
+impl Cache {
+    fn new() -> Self {
+        Self(Arc::new(RwLock::new(Maps {
+            generation: 0,
+            tokens: HashMap::new(),
+            applications: HashMap::new(),
+            users: HashMap::new(),
+            groups: HashMap::new(),
+        })))
+    }
+
+    /// The cached value if fresh, else the generation to pass to [`Cache::put`].
+    fn get<Q, K, V>(&self, map: impl Fn(&Maps) -> &HashMap<K, Entry<V>>, key: &Q) -> Result<V, u64>
+    where
+        Q: Eq + Hash + ?Sized,
+        K: Eq + Hash + std::borrow::Borrow<Q>,
+        V: Clone,
+    {
+        // A poisoned lock only means a thread panicked while holding it: go to the
+        // database, and cache nothing (no generation matches u64::MAX for long).
+        let Ok(maps) = self.0.read() else { return Err(u64::MAX) };
+        match map(&maps).get(key) {
+            Some(entry) if entry.at.elapsed() < MAX_AGE => Ok(entry.value.clone()),
+            _ => Err(maps.generation),
+        }
+    }
+
+    /// Caches `value` unless the cache was dropped since `generation` was read: then
+    /// the value may predate a change, and the next read goes to the database again.
+    fn put<K: Eq + Hash, V>(
+        &self,
+        map: impl Fn(&mut Maps) -> &mut HashMap<K, Entry<V>>,
+        generation: u64,
+        key: K,
+        value: V,
+    ) {
+        let Ok(mut maps) = self.0.write() else { return };
+        if maps.generation != generation {
+            return;
+        }
+        let map = map(&mut maps);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, Entry { at: Instant::now(), value });
+    }
+
+    fn clear(&self) {
+        let mut maps = match self.0.write() {
+            Ok(maps) => maps,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        maps.generation = maps.generation.wrapping_add(1);
+        maps.tokens.clear();
+        maps.applications.clear();
+        maps.users.clear();
+        maps.groups.clear();
+    }
+}
+
+/// Clears the cache when dropped: after a change completes, and also when the request
+/// making it is cancelled midway, since the change may have committed all the same.
+struct ClearOnDrop<'a>(&'a Cache);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+struct Job {
+    batch: Vec<NewTokens>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// The database behind the cache and the group commit. See the module documentation.
+pub struct Front {
+    inner: Arc<dyn Store>,
+    cache: Cache,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Front {
+    /// Wraps `inner`; must be called within a Tokio runtime, which runs the writer task.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        // Bounded, so a flood of token requests waits here rather than growing memory.
+        let (jobs, queue) = mpsc::channel(1024);
+        tokio::spawn(write_batches(inner.clone(), queue));
+        Self { inner, cache: Cache::new(), jobs }
+    }
+
+    /// Runs a change, then drops the cache.
+    async fn changing<T>(&self, change: impl std::future::Future<Output = T>) -> T {
+        let _clear = ClearOnDrop(&self.cache);
+        change.await
+    }
+}
+
+/// The group-commit writer: takes the first waiting job, then every job already queued
+/// behind it up to [`MAX_BATCH`] rows, and writes them in one transaction.
+async fn write_batches(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let mut rows = first.batch.len();
+        jobs.push(first);
+        while rows < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => {
+                    rows += job.batch.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        if jobs.len() == 1 {
+            let job = jobs.remove(0);
+            let _ = job.done.send(store.insert_tokens(&job.batch).await);
+            continue;
+        }
+        let batch: Vec<NewTokens> = jobs.iter().flat_map(|job| job.batch.iter().cloned()).collect();
+        match store.insert_tokens(&batch).await {
+            Ok(()) => {
+                for job in jobs.drain(..) {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            // The batch rolled back as a whole. Write each job alone, so that one
+            // job's failure (a duplicate hash, say) fails only that job.
+            Err(_) => {
+                for job in jobs.drain(..) {
+                    let _ = job.done.send(store.insert_tokens(&job.batch).await);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Front {
+    async fn migrate(&self) -> Result<()> {
+        self.changing(self.inner.migrate()).await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        let generation = match self.cache.get(|m| &m.users, &id) {
+            Ok(user) => return Ok(Some(user)),
+            Err(generation) => generation,
+        };
+        let user = self.inner.user_by_id(id).await?;
+        if let Some(user) = &user {
+            self.cache.put(|m| &mut m.users, generation, id, user.clone());
+        }
+        Ok(user)
+    }
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        self.inner.user_by_username(username).await
+    }
+    async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>> {
+        self.changing(self.inner.update_profile(id, update)).await
+    }
+    async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()> {
+        self.changing(self.inner.add_user_to_group(user_id, group)).await
+    }
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<String>> {
+        let generation = match self.cache.get(|m| &m.groups, &user_id) {
+            Ok(groups) => return Ok(groups),
+            Err(generation) => generation,
+        };
+        let groups = self.inner.user_groups(user_id).await?;
+        self.cache.put(|m| &mut m.groups, generation, user_id, groups.clone());
+        Ok(groups)
+    }
+
+    async fn create_application(&self, app: &NewApplication) -> Result<Application> {
+        self.inner.create_application(app).await
+    }
+    async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>> {
+        let generation = match self.cache.get(|m| &m.applications, client_id) {
+            Ok(app) => return Ok(Some(app)),
+            Err(generation) => generation,
+        };
+        let app = self.inner.application_by_client_id(client_id).await?;
+        if let Some(app) = &app {
+            self.cache.put(|m| &mut m.applications, generation, client_id.to_owned(), app.clone());
+        }
+        Ok(app)
+    }
+    async fn list_applications(&self) -> Result<Vec<Application>> {
+        self.inner.list_applications().await
+    }
+    async fn delete_application(&self, client_id: &str) -> Result<bool> {
+        self.changing(self.inner.delete_application(client_id)).await
+    }
+
+    async fn insert_tokens(&self, batch: &[NewTokens]) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        let closed = || StoreError::Unavailable("the token writer has stopped".into());
+        self.jobs.send(Job { batch: batch.to_vec(), done }).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+    async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
+        let generation = match self.cache.get(|m| &m.tokens, hash) {
+            Ok(record) => return Ok(Some(record)),
+            Err(generation) => generation,
+        };
+        let record = self.inner.access_token(hash).await?;
+        if let Some(record) = &record {
+            self.cache.put(|m| &mut m.tokens, generation, *hash, record.clone());
+        }
+        Ok(record)
+    }
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>> {
+        self.inner.refresh_token(hash).await
+    }
+    async fn exchange_refresh_token(&self, exchange: &RefreshExchange) -> Result<RefreshOutcome> {
+        self.changing(self.inner.exchange_refresh_token(exchange)).await
+    }
+    async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
+        self.changing(self.inner.revoke_access_token(id, now)).await
+    }
+    async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
+        self.changing(self.inner.revoke_refresh_family(family, now)).await
+    }
+    async fn insert_code(&self, code: &NewCode) -> Result<()> {
+        self.inner.insert_code(code).await
+    }
+    async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
+        self.inner.code(hash).await
+    }
+    async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome> {
+        // A replayed code revokes what it bought.
+        self.changing(self.inner.redeem_code(code_id, now, tokens)).await
+    }
+    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
+        self.inner.consent(user_id, application_id).await
+    }
+    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
+        self.inner.save_consent(user_id, application_id, scope, now).await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<()> {
+        self.inner.create_session(session).await
+    }
+    async fn session(&self, id_hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>> {
+        self.inner.session(id_hash, now).await
+    }
+    async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
+        self.inner.delete_session(id_hash).await
+    }
+    async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()> {
+        self.inner.record_login_failure(keys, now).await
+    }
+    async fn login_failures(&self, key: &str, since: i64) -> Result<i64> {
+        self.inner.login_failures(key, since).await
+    }
+    async fn clear_login_failures(&self, key: &str) -> Result<()> {
+        self.inner.clear_login_failures(key).await
+    }
+    async fn set_last_login(&self, user_id: i64, now: i64) -> Result<()> {
+        // Cached users carry last_login.
+        self.changing(self.inner.set_last_login(user_id, now)).await
+    }
+
+    async fn applications_owned_by(&self, owner_id: i64) -> Result<Vec<Application>> {
+        self.inner.applications_owned_by(owner_id).await
+    }
+    async fn owned_application(&self, owner_id: i64, id: i64) -> Result<Option<Application>> {
+        self.inner.owned_application(owner_id, id).await
+    }
+    async fn register_application(
+        &self,
+        client_id: &str,
+        client_secret_hash: Option<&TokenHash>,
+        owner_id: Option<i64>,
+        fields: &ApplicationFields,
+        now: i64,
+    ) -> Result<Application> {
+        self.inner.register_application(client_id, client_secret_hash, owner_id, fields, now).await
+    }
+    async fn update_owned_application(
+        &self,
+        owner_id: i64,
+        id: i64,
+        fields: &ApplicationFields,
+        new_secret: Option<&TokenHash>,
+        now: i64,
+    ) -> Result<Option<Application>> {
+        self.changing(self.inner.update_owned_application(owner_id, id, fields, new_secret, now)).await
+    }
+    async fn replace_client_secret(&self, owner_id: i64, id: i64, hash: &TokenHash, now: i64) -> Result<bool> {
+        self.changing(self.inner.replace_client_secret(owner_id, id, hash, now)).await
+    }
+    async fn delete_owned_application(&self, owner_id: i64, id: i64) -> Result<bool> {
+        self.changing(self.inner.delete_owned_application(owner_id, id)).await
+    }
+    async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>> {
+        self.inner.authorized_applications(user_id, now).await
+    }
+    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+        self.changing(self.inner.revoke_user_grants(user_id, application_id, now)).await
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        self.inner.count_users().await
+    }
+    async fn list_users(&self, search: &str, limit: i64, offset: i64) -> Result<Listing<User>> {
+        self.inner.list_users(search, limit, offset).await
+    }
+    async fn set_user_active(&self, user_id: i64, active: bool) -> Result<bool> {
+        self.changing(self.inner.set_user_active(user_id, active)).await
+    }
+    async fn reset_password(&self, user_id: i64, hash: &str, keep_session: Option<&TokenHash>) -> Result<bool> {
+        self.changing(self.inner.reset_password(user_id, hash, keep_session)).await
+    }
+    async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool> {
+        self.changing(self.inner.set_user_groups(user_id, groups)).await
+    }
+    async fn count_applications(&self) -> Result<i64> {
+        self.inner.count_applications().await
+    }
+    async fn list_all_applications(
+        &self,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Listing<ApplicationListing>> {
+        self.inner.list_all_applications(search, limit, offset).await
+    }
+    async fn application_by_id(&self, id: i64) -> Result<Option<Application>> {
+        self.inner.application_by_id(id).await
+    }
+    async fn list_access_tokens(
+        &self,
+        filter: &TokenFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Listing<AccessTokenListing>> {
+        self.inner.list_access_tokens(filter, limit, offset).await
+    }
+    async fn access_token_by_id(&self, id: i64) -> Result<Option<AccessTokenListing>> {
+        self.inner.access_token_by_id(id).await
+    }
+    async fn count_live_tokens(&self, now: i64) -> Result<i64> {
+        self.inner.count_live_tokens(now).await
+    }
+    async fn clear_tokens(&self, now: i64) -> Result<Cleared> {
+        self.changing(self.inner.clear_tokens(now)).await
+    }
+}
