@@ -53,6 +53,9 @@ ONLY = {w.strip() for w in os.environ.get("BENCH_ONLY", "").split(",") if w.stri
 WORK = os.environ.get("BENCH_WORK") or os.path.abspath("target/bench/work")
 OHA = os.environ.get("BENCH_OHA", "oha")
 BINARY = os.environ.get("BENCH_BINARY", os.path.join(ROOT, "target", "release", "portcullis"))
+# Another build of Portcullis (an earlier commit, say) run on SQLite in the same run, so
+# that what a change bought is a ratio measured side by side.
+BASELINE = os.environ.get("BENCH_BASELINE_BINARY", "")
 
 PASSWORD = "bench-password-123"
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the generator reads Location
@@ -328,23 +331,23 @@ def check_me(port, token, username):
 # ---------------------------------------------------------------- Portcullis
 
 
-def cli(db_url, *args, stdin=None):
-    out = subprocess.run([BINARY, "--database-url", db_url, *args], input=stdin, capture_output=True,
+def cli(db_url, *args, stdin=None, binary=None):
+    out = subprocess.run([binary or BINARY, "--database-url", db_url, *args], input=stdin, capture_output=True,
                          text=True, cwd=WORK, timeout=120)
     if out.returncode != 0:
         raise BenchError(f"portcullis {' '.join(args)} failed: {out.stderr.strip()}")
     return out.stdout
 
 
-def seed_portcullis(db_url, tag):
+def seed_portcullis(db_url, tag, binary):
     """A user and three confidential applications, through the CLI."""
     username = f"bench{tag}"
     cli(db_url, "user", "create", "--username", username, "--email", f"{username}@example.com",
-        "--password-stdin", stdin=PASSWORD + "\n")
+        "--password-stdin", stdin=PASSWORD + "\n", binary=binary)
 
     def app(name, *grant_args):
         data = json.loads(cli(db_url, "app", "create", "--name", f"{name}{tag}", "--client-type", "confidential",
-                              *grant_args, "--json"))
+                              *grant_args, "--json", binary=binary))
         check(data.get("client_id") and data.get("client_secret"), f"app create printed {data}")
         return data["client_id"], data["client_secret"]
 
@@ -356,9 +359,9 @@ def seed_portcullis(db_url, tag):
     }
 
 
-def portcullis_server(db_url, port, name):
+def portcullis_server(db_url, port, name, binary):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_") and k != "DATABASE_URL"}
-    return Server(name, [BINARY, "--database-url", db_url, "serve", "--bind", f"{HOST}:{port}"], port,
+    return Server(name, [binary, "--database-url", db_url, "serve", "--bind", f"{HOST}:{port}"], port,
                   "/healthz", env=env, cwd=WORK)
 
 
@@ -412,12 +415,12 @@ def sqlite_ids(db_path, username, client_id):
     return user_id, app_id
 
 
-def run_portcullis(label, db_url, db_path, results, tag):
-    log(f"[{label}] seeding through the CLI ({db_url})")
+def run_portcullis(label, db_url, db_path, results, tag, binary=BINARY):
+    log(f"[{label}] seeding through the CLI ({db_url}) with {binary}")
     migrate_started = time.perf_counter()
-    cli(db_url, "migrate")
+    cli(db_url, "migrate", binary=binary)
     migrate_seconds = time.perf_counter() - migrate_started
-    seed = seed_portcullis(db_url, tag)
+    seed = seed_portcullis(db_url, tag, binary)
     user = seed["username"]
     (cc_id, cc_secret), (pw_id, pw_secret), (ac_id, ac_secret) = seed["cc"], seed["pw"], seed["ac"]
     cc_auth, pw_auth, ac_auth = basic(cc_id, cc_secret), basic(pw_id, pw_secret), basic(ac_id, ac_secret)
@@ -425,7 +428,7 @@ def run_portcullis(label, db_url, db_path, results, tag):
     # Cold start: process start to the first 200 on /healthz, on the now-existing database.
     cold = []
     for i in range(COLD_RUNS):
-        server = portcullis_server(db_url, free_port(), f"{label}-cold{i}")
+        server = portcullis_server(db_url, free_port(), f"{label}-cold{i}", binary)
         STARTED.append(server)
         cold.append(server.start() * 1000)
         server.stop()
@@ -434,7 +437,7 @@ def run_portcullis(label, db_url, db_path, results, tag):
                                 "migrate_fresh_db_s": round(migrate_seconds, 3)}
     log(f"[{label}] cold start to first 200: {', '.join(f'{c:.1f}' for c in cold)} ms")
 
-    server = portcullis_server(db_url, free_port(), label)
+    server = portcullis_server(db_url, free_port(), label, binary)
     STARTED.append(server)
     server.start()
     time.sleep(1.0)
@@ -510,7 +513,7 @@ def run_portcullis(label, db_url, db_path, results, tag):
         # Baseline and seeded runs back to back, each on a freshly started server, so
         # that drift in the machine's load between the first pass and now does not count.
         server.stop()
-        server = portcullis_server(db_url, free_port(), f"{label}-baseline")
+        server = portcullis_server(db_url, free_port(), f"{label}-baseline", binary)
         STARTED.append(server)
         server.start()
         port = server.port
@@ -521,7 +524,7 @@ def run_portcullis(label, db_url, db_path, results, tag):
         took = seed_stored_tokens(db_path, STORED_TOKENS, app_id, user_id)
         results["stored_tokens_seed_seconds"] = round(took, 1)
         log(f"[{label}] seeding took {took:.1f} s")
-        server = portcullis_server(db_url, free_port(), f"{label}-stored")
+        server = portcullis_server(db_url, free_port(), f"{label}-stored", binary)
         STARTED.append(server)
         results["cold_start_ms_large_db"] = round(server.start() * 1000, 1)
         port = server.port
@@ -726,6 +729,10 @@ def ratios(report):
             if base:
                 out.append(f"portcullis {key[0]} ({key[1]}) with {STORED_TOKENS:,} stored tokens / without: "
                            f"{r['rps'] / base:.3f}")
+    for (workload, mode, note), r in by_key.get("portcullis-baseline", {}).items():
+        mine = ours.get((workload, mode, note))
+        if mine and r["rps"] and not note.startswith(("after seeding", "baseline before")):
+            out.append(f"portcullis {workload} ({mode}) / baseline binary: {mine['rps'] / r['rps']:.2f}x")
     for peer in ("django-oauth-toolkit", "node-oidc-provider"):
         for (workload, mode, note), r in by_key.get(peer, {}).items():
             for our_mode in ([mode] if peer == "node-oidc-provider" else ["close", "keep-alive"]):
@@ -759,6 +766,11 @@ def main():
         sqlite_target = {"name": "portcullis-sqlite", "database": "sqlite (fresh, temp dir)", "workloads": []}
         report["targets"].append(sqlite_target)
         run_portcullis("portcullis-sqlite", f"sqlite://{db_path}", db_path, sqlite_target, tag)
+        if BASELINE:
+            base_path = os.path.join(WORK, "baseline.db")
+            base_target = {"name": "portcullis-baseline", "database": f"sqlite, {BASELINE}", "workloads": []}
+            report["targets"].append(base_target)
+            run_portcullis("portcullis-baseline", f"sqlite://{base_path}", base_path, base_target, tag, BASELINE)
         if PG_URL:
             pg_target = {"name": "portcullis-postgres", "database": "postgres (BENCH_DATABASE_URL)", "workloads": []}
             report["targets"].append(pg_target)

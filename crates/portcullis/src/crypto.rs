@@ -1,6 +1,17 @@
 //! Credentials that Portcullis makes (client secrets, tokens, codes) are 256 random bits
 //! from the operating system's CSPRNG. At rest only their SHA-256 is kept.
 //!
+//! Each starts with the time it was made, in milliseconds, as 12 hex digits, and the
+//! stored key is that prefix followed by the SHA-256 of the whole value. The prefix is
+//! not secret (introspection tells `iat` anyway) and it is why the key has it: keys made
+//! close together sort close together, so the unique index that validation looks tokens
+//! up by grows at its right edge like a sequence, instead of taking each new key at a
+//! random leaf, which costs a page read and a page write per token once the index no
+//! longer fits in memory. Issuance measured 1.6 to 2 times faster, and stays flat as
+//! the table grows (issue 4's closing note has the figures). Values without the prefix
+//! (issued before it existed, or presented by anyone) are keyed by their SHA-256 alone,
+//! so they are still found, and still refused when unknown.
+//!
 //! Why a plain, fast SHA-256 and not Argon2 or a salted hash: salts and slow hashes
 //! protect low-entropy human passwords from precomputed tables and guessing. A value
 //! with 256 bits of entropy cannot be guessed or tabulated, so a preimage search against
@@ -25,10 +36,16 @@ impl Secret {
         Self(value)
     }
 
-    /// 32 random bytes, base64url without padding (43 characters, RFC 6750's b64token
-    /// alphabet, so the value travels in headers, forms and URLs unescaped).
+    /// The time prefix, then 32 random bytes in base64url without padding: 55
+    /// characters of RFC 6750's b64token alphabet, so the value travels in headers,
+    /// forms and URLs unescaped.
     pub fn generate() -> Self {
-        Self(random_string(32))
+        // Wall-clock time, not the server's `Clock`: the prefix only places the key in
+        // the index, and a clock that tests move about should not scatter it.
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64 & 0xffff_ffff_ffff);
+        Self(format!("{millis:012x}{}", random_string(32)))
     }
 
     pub fn expose(&self) -> &str {
@@ -60,32 +77,69 @@ pub fn random_alphanumeric(length: usize) -> String {
     Alphanumeric.sample_string(&mut OsRng, length)
 }
 
-/// The SHA-256 of a credential: what the store keeps and looks up.
+/// Characters of a generated credential that give its creation time.
+const TIME_PREFIX: usize = 12;
+/// The length of a generated credential.
+pub const GENERATED_LEN: usize = TIME_PREFIX + 43;
+const KEY_LEN: usize = TIME_PREFIX + 32;
+
+/// What the store keeps of a credential and looks it up by: the SHA-256 of its value,
+/// after the time prefix when the value has one (see the module documentation).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
+pub struct TokenHash {
+    bytes: [u8; KEY_LEN],
+    len: u8,
+}
 
 impl TokenHash {
     pub fn of(value: &str) -> Self {
-        Self(Sha256::digest(value.as_bytes()).into())
+        let digest = Sha256::digest(value.as_bytes());
+        let mut bytes = [0u8; KEY_LEN];
+        let prefix = time_prefix(value);
+        bytes[..prefix.len()].copy_from_slice(prefix);
+        bytes[prefix.len()..prefix.len() + 32].copy_from_slice(&digest);
+        Self { bytes, len: (prefix.len() + 32) as u8 }
     }
 
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(Self)
+    /// A key as stored: 32 bytes, or 44 with a time prefix.
+    pub fn from_slice(stored: &[u8]) -> Option<Self> {
+        if stored.len() != 32 && !(stored.len() == KEY_LEN && is_time_prefix(&stored[..TIME_PREFIX])) {
+            return None;
+        }
+        let mut bytes = [0u8; KEY_LEN];
+        bytes[..stored.len()].copy_from_slice(stored);
+        Some(Self { bytes, len: stored.len() as u8 })
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes[..usize::from(self.len)]
     }
 
     /// Constant-time comparison, for checking a presented secret against a stored hash.
+    /// (The lengths, which only say whether a value has a time prefix, may leak.)
     pub fn ct_eq(&self, other: &TokenHash) -> bool {
-        self.0.ct_eq(&other.0).into()
+        self.len == other.len && bool::from(self.bytes.ct_eq(&other.bytes))
     }
+}
+
+/// The value's time prefix, or nothing if it is not shaped like a generated credential.
+fn time_prefix(value: &str) -> &[u8] {
+    let bytes = value.as_bytes();
+    if bytes.len() == GENERATED_LEN && is_time_prefix(&bytes[..TIME_PREFIX]) {
+        &bytes[..TIME_PREFIX]
+    } else {
+        &[]
+    }
+}
+
+fn is_time_prefix(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({}…)", hex::encode(&self.0[..4]))
+        let digest = &self.as_bytes()[usize::from(self.len) - 32..];
+        write!(f, "TokenHash({}…)", hex::encode(&digest[..4]))
     }
 }
 
@@ -97,12 +151,45 @@ mod tests {
     fn generated_secrets_are_long_distinct_and_url_safe() {
         let a = Secret::generate();
         let b = Secret::generate();
-        assert_eq!(a.expose().len(), 43);
+        assert_eq!(a.expose().len(), GENERATED_LEN);
         assert_ne!(a.expose(), b.expose());
         assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_eq!(format!("{a:?}"), "Secret([redacted])");
         let id = random_alphanumeric(32);
         assert!(id.len() == 32 && id.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn generated_keys_sort_by_creation_time_and_hide_the_random_part() {
+        let first = Secret::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = Secret::generate();
+        let (a, b) = (first.hash(), second.hash());
+        assert_eq!(a.as_bytes().len(), KEY_LEN);
+        assert!(a.as_bytes() < b.as_bytes(), "keys made later sort later");
+        assert_eq!(&a.as_bytes()[..TIME_PREFIX], &first.expose().as_bytes()[..TIME_PREFIX]);
+        assert_eq!(&a.as_bytes()[TIME_PREFIX..], Sha256::digest(first.expose().as_bytes()).as_slice());
+        // Nothing of the random part is kept in the clear.
+        let random = &first.expose()[TIME_PREFIX..];
+        assert!(!a.as_bytes().windows(8).any(|w| random.as_bytes().windows(8).any(|r| r == w)));
+        assert_eq!(TokenHash::from_slice(a.as_bytes()), Some(a));
+    }
+
+    #[test]
+    fn values_without_a_time_prefix_are_keyed_by_their_sha256() {
+        // A 43-character value from before the prefix existed, and anything else a
+        // caller may present, keep the plain SHA-256 key, so old rows are still found.
+        let legacy = random_string(32);
+        assert_eq!(TokenHash::of(&legacy).as_bytes(), Sha256::digest(legacy.as_bytes()).as_slice());
+        let not_hex = format!("zzzzzzzzzzzz{}", random_string(32));
+        assert_eq!(TokenHash::of(&not_hex).as_bytes().len(), 32);
+        assert_eq!(TokenHash::from_slice(&[7u8; 32]).map(|h| h.as_bytes().len()), Some(32));
+        assert_eq!(TokenHash::from_slice(&[7u8; 44]), None);
+        assert_eq!(TokenHash::from_slice(&[7u8; 31]), None);
+        // Same digest, one with a prefix and one without: not equal.
+        let generated = Secret::generate();
+        let plain = TokenHash::from_slice(&generated.hash().as_bytes()[TIME_PREFIX..]);
+        assert!(plain.is_some_and(|plain| !plain.ct_eq(&generated.hash())));
     }
 
     #[test]

@@ -130,7 +130,7 @@ async fn confidential_app_secret_is_shown_once_and_works(backend: Backend) {
     assert!(page.header("content-security-policy").unwrap().contains("script-src 'self'"));
     let client_id = code_text(&page.text, "client-id").unwrap();
     let secret = code_text(&page.text, "client-secret").expect("the secret is shown");
-    assert_eq!(secret.len(), 43);
+    assert_eq!(secret.len(), portcullis::crypto::GENERATED_LEN);
     assert!(page.text.contains("data-copy=\"client-secret\""), "a Copy button for the secret");
     assert!(page.text.contains("<script src=\"/static/copy.js\""), "the script is our own file");
     assert!(!page.text.contains("<script>"), "no inline script");
