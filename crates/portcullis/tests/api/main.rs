@@ -17,6 +17,7 @@ mod at_rest;
 mod authorize;
 mod browser;
 mod cli;
+mod front;
 mod introspection;
 mod playground;
 mod refresh;
@@ -58,6 +59,7 @@ fn main() {
     http_cases.extend(introspection::cases());
     http_cases.extend(resource::cases());
     http_cases.extend(at_rest::cases());
+    http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
