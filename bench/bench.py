@@ -289,6 +289,22 @@ def run_py(server, worker_factory, setup=None, seconds=None, unit="req"):
     return result
 
 
+def argon2_alone(seconds=None):
+    """Runs the argon2_rate example (built by bench/run beside the binary)."""
+    seconds = seconds or SECONDS
+    example = os.path.join(os.path.dirname(BINARY), "examples", "argon2_rate")
+    if not os.path.exists(example):
+        log(f"{example} is missing: no Argon2 yardstick for W2 (bench/run builds it)")
+        return None
+    out = subprocess.run([example, str(seconds)], capture_output=True, text=True, timeout=seconds + 60)
+    if out.returncode != 0:
+        raise BenchError(f"argon2_rate failed: {out.stderr.strip()[:300]}")
+    data = json.loads(out.stdout)
+    return {"generator": "argon2_rate", "rps": data["verifications_per_sec"], "p50_ms": 0.0, "p99_ms": 0.0,
+            "responses": 0, "non_2xx": 0, "errors": 0, "peak_rss_kib": 0, "threads": data["threads"],
+            "seconds": data["seconds"]}
+
+
 # ---------------------------------------------------------------- correctness checks
 
 
@@ -486,6 +502,11 @@ def run_portcullis(label, db_url, db_path, results, tag, binary=BINARY):
             record("W1", mode, run_oha(server, "/o/token/", "POST", {"Authorization": cc_auth, **form_type}, body,
                                        keepalive=mode == "keep-alive"))
     if wanted("W2"):
+        # The yardstick for W2: the same Argon2id verification alone, on every core, with
+        # no HTTP, no load generator and the server idle.
+        alone = argon2_alone()
+        if alone:
+            record("argon2-alone", "-", alone, "password::verify on every core, nothing else running")
         fields = dict(grant_type="password", username=user, password=PASSWORD, scope="read")
         data = token_request(port, pw_auth, **fields)
         check_me(port, data["access_token"], user)
@@ -717,6 +738,10 @@ def ratios(report):
             for w in ("W1", "W2", "W3", "W4"):
                 if rate(w, mode):
                     out.append(f"portcullis {w} / floor ({mode}): {rate(w, mode) / floor:.3f}")
+    alone = ours.get(("argon2-alone", "-", "password::verify on every core, nothing else running"))
+    for mode in ("keep-alive", "close"):
+        if alone and rate("W2", mode):
+            out.append(f"portcullis W2 / Argon2id alone ({mode}): {rate('W2', mode) / alone['rps']:.3f}")
     pyfloor = ours.get(("floor-py", "keep-alive", "the Python generator's own ceiling, for W5 and W6"))
     for w in ("W5", "W6"):
         for key, r in ours.items():
