@@ -3,7 +3,7 @@
 //! can be raised later without breaking old hashes.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use std::sync::OnceLock;
 
@@ -53,31 +53,92 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     }
     let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
     match parsed {
-        Some(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Some(parsed) => matches(password, &parsed),
         None => {
             if let Some(dummy) = dummy_hash().and_then(|s| PasswordHash::new(s).ok()) {
-                let _ = Argon2::default().verify_password(password.as_bytes(), &dummy);
+                let _ = matches(password, &dummy);
             }
             false
         }
     }
 }
 
-/// Runs Argon2 work on a blocking thread, at most one job per CPU core at a time.
+/// Recomputes the Argon2 hash with the stored algorithm, version, parameters and salt
+/// and compares it in constant time: what `argon2`'s own `verify_password` does, except
+/// that the working memory (19 MiB by default) is the calling thread's, kept from one
+/// call to the next. Allocating it each time cost a tenth of a password check in page
+/// faults and zeroing, and left the allocator's arenas holding hundreds of MiB after a
+/// burst of logins (issue 4's closing note). Anything that is not an Argon2 hash this
+/// code can read does not match.
+fn matches(password: &str, stored: &PasswordHash<'_>) -> bool {
+    use subtle::ConstantTimeEq;
+    thread_local! {
+        static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Ok(algorithm) = argon2::Algorithm::try_from(stored.algorithm) else { return false };
+    let Ok(version) = stored.version.map(argon2::Version::try_from).transpose() else { return false };
+    let Ok(params) = argon2::Params::try_from(stored) else { return false };
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = MEMORY.with_borrow_mut(|memory| {
+        // Never zeroed between calls: Argon2 writes every block before it reads it.
+        memory.resize(blocks, argon2::Block::default());
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, &mut memory[..blocks])
+    });
+    hashed.is_ok() && bool::from(computed.ct_eq(expected.as_bytes()))
+}
+
+/// Runs Argon2 work on a pool of threads, one per CPU core, made on first use.
 ///
 /// Each Argon2id evaluation holds 19 MiB and a core for tens of milliseconds. Without a
 /// bound, a burst of logins or password grants becomes hundreds of blocking threads,
 /// each growing its own allocator arena (measured: over 7 GiB resident at 32
-/// concurrent password grants, never returned), and none finishes sooner. Waiting for
-/// a core here costs nothing the CPU was not already charging. The limit is per
-/// process because the cores are; it is the one piece of shared state in this module.
+/// concurrent password grants, never returned), and none finishes sooner. A semaphore
+/// in front of Tokio's blocking threads bounded the concurrency but not the threads a
+/// job could land on, so the arenas still multiplied (475 MiB held after a W2 run). A
+/// fixed pool keeps it to one arena per core. Jobs whose caller has gone (a client that
+/// hung up while queued) are skipped. The pool is per process because the cores are;
+/// it is the one piece of shared state in this module.
 async fn on_a_core<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
-    static CORES: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    let cores = CORES.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    type Job = Box<dyn FnOnce() + Send>;
+    static POOL: OnceLock<Option<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for i in 0..cores {
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || loop {
+                // The lock is held only to take a job, not while running it.
+                let next = match jobs.lock() {
+                    Ok(jobs) => jobs.recv(),
+                    Err(_) => return,
+                };
+                match next {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            });
+            if spawned.is_err() {
+                return None;
+            }
+        }
+        Some(queue)
     });
-    let _permit = cores.acquire().await.map_err(|_| PasswordError::Hashing)?;
-    tokio::task::spawn_blocking(job).await.map_err(|_| PasswordError::Hashing)
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        if !done.is_closed() {
+            let _ = done.send(job());
+        }
+    });
+    if pool.as_ref().is_none_or(|queue| queue.send(job).is_err()) {
+        return Err(PasswordError::Hashing);
+    }
+    answer.await.map_err(|_| PasswordError::Hashing)
 }
 
 /// [`hash`], off the async workers and within the per-core limit.
@@ -112,6 +173,29 @@ mod tests {
         assert_eq!(hash_async("short".into()).await, Err(PasswordError::TooShort));
     }
 
+    /// The reused-memory check agrees with the argon2 crate's own `verify_password`, on
+    /// hashes made with other parameters too, and keeps agreeing when the thread's
+    /// memory was last sized for different parameters.
+    #[test]
+    fn matches_agrees_with_the_library() {
+        use argon2::password_hash::PasswordVerifier;
+        let small = argon2::Params::new(1024, 1, 1, None).unwrap();
+        let big = argon2::Params::new(8192, 3, 2, Some(24)).unwrap();
+        for params in [small, big, argon2::Params::default()] {
+            for algorithm in [argon2::Algorithm::Argon2id, argon2::Algorithm::Argon2i] {
+                let hasher = Argon2::new(algorithm, argon2::Version::V0x13, params.clone());
+                let salt = SaltString::generate(&mut OsRng);
+                let stored = hasher.hash_password(b"pass phrase", &salt).unwrap().to_string();
+                let parsed = PasswordHash::new(&stored).unwrap();
+                for attempt in ["pass phrase", "pass phrasf", ""] {
+                    let library = Argon2::default().verify_password(attempt.as_bytes(), &parsed).is_ok();
+                    assert_eq!(matches(attempt, &parsed), library, "{stored} with {attempt:?}");
+                    assert_eq!(library, attempt == "pass phrase");
+                }
+            }
+        }
+    }
+
     #[test]
     fn hashes_verify_and_rules_hold() {
         let stored = hash("correct horse").unwrap_or_default();
@@ -119,6 +203,8 @@ mod tests {
         assert!(verify("correct horse", Some(&stored)));
         assert!(!verify("wrong horse", Some(&stored)));
         assert!(!verify("correct horse", None));
+        assert!(!verify("correct horse", Some("$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtc2FsdA$bm90LWEtaGFzaA")));
+        assert!(!verify("correct horse", Some("not a hash")));
         assert_eq!(hash("short"), Err(PasswordError::TooShort));
         assert_eq!(hash("12345678901"), Err(PasswordError::Numeric));
         assert_eq!(hash(&"x".repeat(MAX_LENGTH + 1)), Err(PasswordError::TooLong));
