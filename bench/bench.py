@@ -531,26 +531,72 @@ def run_portcullis(label, db_url, db_path, results, tag, binary=BINARY):
     results["stored_tokens_after_load"] = count_tokens(db_path)
 
     if STORED_TOKENS and db_path and (wanted("W3") or wanted("W4")):
-        # Baseline and seeded runs back to back, each on a freshly started server, so
-        # that drift in the machine's load between the first pass and now does not count.
         server.stop()
-        server = portcullis_server(db_url, free_port(), f"{label}-baseline", binary)
-        STARTED.append(server)
-        server.start()
-        port = server.port
-        w3_w4(note="baseline before seeding, restarted server")
-        server.stop()
-        user_id, app_id = sqlite_ids(db_path, user, pw_id)
-        log(f"[{label}] seeding {STORED_TOKENS:,} stored tokens into {db_path} (one transaction)")
-        took = seed_stored_tokens(db_path, STORED_TOKENS, app_id, user_id)
-        results["stored_tokens_seed_seconds"] = round(took, 1)
-        log(f"[{label}] seeding took {took:.1f} s")
-        server = portcullis_server(db_url, free_port(), f"{label}-stored", binary)
-        STARTED.append(server)
-        results["cold_start_ms_large_db"] = round(server.start() * 1000, 1)
-        port = server.port
-        w3_w4(note=f"after seeding {STORED_TOKENS:,} stored tokens")
+        stored_tokens_comparison(label, db_url, db_path, results, tag, binary, user, pw_id, pw_token, cc_auth)
     server.stop()
+
+
+def stored_tokens_comparison(label, db_url, db_path, results, tag, binary, user, pw_id, pw_token, cc_auth):
+    """W3 and W4 on a database with few tokens and on this one after seeding
+    STORED_TOKENS more, on two servers running side by side, in alternating short runs
+    (ROUNDS of them, medians reported): the machine's drift over minutes is as large as
+    the difference sought, so the two must be measured in the same minutes."""
+    rounds = env_int("BENCH_STORED_ROUNDS", 3)
+    seconds = max(3, SECONDS // rounds)
+    small_path = os.path.join(WORK, f"{label}-small.db")
+    small_url = f"sqlite://{small_path}"
+    cli(small_url, "migrate", binary=binary)
+    small_seed = seed_portcullis(small_url, tag, binary)
+    user_id, app_id = sqlite_ids(db_path, user, pw_id)
+    log(f"[{label}] seeding {STORED_TOKENS:,} stored tokens into {db_path} (one transaction)")
+    took = seed_stored_tokens(db_path, STORED_TOKENS, app_id, user_id)
+    results["stored_tokens_seed_seconds"] = round(took, 1)
+    log(f"[{label}] seeding took {took:.1f} s")
+    big = portcullis_server(db_url, free_port(), f"{label}-stored", binary)
+    STARTED.append(big)
+    results["cold_start_ms_large_db"] = round(big.start() * 1000, 1)
+    small = portcullis_server(small_url, free_port(), f"{label}-small", binary)
+    STARTED.append(small)
+    small.start()
+    (s_cc_id, s_cc_secret), (s_pw_id, s_pw_secret) = small_seed["cc"], small_seed["pw"]
+    s_cc_auth = basic(s_cc_id, s_cc_secret)
+    s_token = token_request(small.port, basic(s_pw_id, s_pw_secret), grant_type="password",
+                            username=small_seed["username"], password=PASSWORD, scope="read")["access_token"]
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    sides = {
+        "small": (small, s_token, s_cc_auth, small_seed["username"], s_pw_id, small_path),
+        "stored": (big, pw_token["access_token"], cc_auth, user, pw_id, db_path),
+    }
+    for side, (srv, token, auth, name, client, _) in sides.items():
+        check_me(srv.port, token, name)
+        check_introspection(srv.port, "/o/introspect/", auth, token, client, name)
+    counts = {side: count_tokens(path) for side, (*_, path) in sides.items()}
+    log(f"[{label}] access tokens stored: {counts['small']:,} (small) and {counts['stored']:,}; "
+        f"{rounds} alternating rounds of {seconds} s")
+    samples = {}
+    for round_no in range(rounds):
+        order = ["small", "stored"] if round_no % 2 == 0 else ["stored", "small"]
+        for workload in [w for w in ("W3", "W4") if wanted(w)]:
+            for mode in modes():
+                for side in order:
+                    srv, token, auth, *_ = sides[side]
+                    if workload == "W3":
+                        run = run_oha(srv, "/api/me/", headers={"Authorization": f"Bearer {token}"},
+                                      keepalive=mode == "keep-alive", seconds=seconds)
+                    else:
+                        run = run_oha(srv, "/o/introspect/", "POST", {"Authorization": auth, **form_type},
+                                      form(token=token), keepalive=mode == "keep-alive", seconds=seconds)
+                    samples.setdefault((workload, mode, side), []).append(run)
+    for (workload, mode, side), runs in samples.items():
+        middle = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+        result = dict(middle, rounds=[round(r["rps"], 1) for r in runs])
+        note = (f"interleaved, {counts['small']:,} stored tokens" if side == "small"
+                else f"interleaved, after seeding {STORED_TOKENS:,} stored tokens")
+        result.update(workload=workload, mode=mode, note=note, stored_tokens=counts[side])
+        results["workloads"].append(result)
+        log(f"[{label}] {workload} {mode} {side}: median {result['rps']:.0f}/s of {result['rounds']}")
+    small.stop()
+    big.stop()
 
 
 # ---------------------------------------------------------------- peers
@@ -686,10 +732,10 @@ def print_report(report):
             unit = "/s" if r.get("unit", "req") == "req" else " flows/s"
             peer = not target["name"].startswith("portcullis")
             workload = r["workload"] + (f" ({r['note']})" if peer and r.get("note") else "")
-            if r.get("note", "").startswith("after seeding"):
-                workload = f"{r['workload']} +{STORED_TOKENS:,} stored"
-            elif r.get("note", "").startswith("baseline before seeding"):
-                workload = f"{r['workload']} (again, before seeding)"
+            if r.get("note", "").startswith("interleaved, after seeding"):
+                workload = f"{r['workload']} +{STORED_TOKENS:,} stored (median)"
+            elif r.get("note", "").startswith("interleaved,"):
+                workload = f"{r['workload']} {r.get('stored_tokens', 0):,} stored (median)"
             rows.append([target["name"], workload, r["mode"], f"{r['rps']:,.1f}{unit}", f"{r['p50_ms']:.2f}",
                          f"{r['p99_ms']:.2f}", f"{r['non_2xx'] + r.get('errors', 0):,}", mib(r["peak_rss_kib"])])
     header = ["server", "workload", "connections", "requests/s", "p50 ms", "p99 ms", "non-2xx+err", "peak RSS MiB"]
@@ -748,15 +794,15 @@ def ratios(report):
             if key[0] == w and pyfloor:
                 out.append(f"portcullis {w} / Python-generator floor: {r['rps'] / pyfloor['rps']:.3f}")
     for key, r in ours.items():
-        if r.get("note", "").startswith("after seeding"):
-            again = ours.get((key[0], key[1], "baseline before seeding, restarted server"))
-            base = again["rps"] if again else rate(key[0], key[1])
-            if base:
-                out.append(f"portcullis {key[0]} ({key[1]}) with {STORED_TOKENS:,} stored tokens / without: "
-                           f"{r['rps'] / base:.3f}")
+        if r.get("note", "").startswith("interleaved, after seeding"):
+            small = next((o for k, o in ours.items() if k[:2] == key[:2] and k[2].startswith("interleaved, ")
+                          and not k[2].startswith("interleaved, after")), None)
+            if small and small["rps"]:
+                out.append(f"portcullis {key[0]} ({key[1]}) with {r['stored_tokens']:,} stored tokens / with "
+                           f"{small['stored_tokens']:,}: {r['rps'] / small['rps']:.3f} (medians of alternating runs)")
     for (workload, mode, note), r in by_key.get("portcullis-baseline", {}).items():
         mine = ours.get((workload, mode, note))
-        if mine and r["rps"] and not note.startswith(("after seeding", "baseline before")):
+        if mine and r["rps"] and not note.startswith("interleaved"):
             out.append(f"portcullis {workload} ({mode}) / baseline binary: {mine['rps'] / r['rps']:.2f}x")
     for peer in ("django-oauth-toolkit", "node-oidc-provider"):
         for (workload, mode, note), r in by_key.get(peer, {}).items():
