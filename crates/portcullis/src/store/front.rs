@@ -67,7 +67,7 @@ impl Cache {
     }
 
     /// The cached value if fresh, else the generation to pass to [`Cache::put`].
-    fn get<Q, K, V>(&self, map: impl Fn(&Maps) -> &HashMap<K, Entry<V>>, key: &Q) -> Result<V, u64>
+    fn get<Q, K, V>(&self, map: fn(&Maps) -> &HashMap<K, Entry<V>>, key: &Q) -> Result<V, u64>
     where
         Q: Eq + Hash + ?Sized,
         K: Eq + Hash + std::borrow::Borrow<Q>,
@@ -84,13 +84,7 @@ impl Cache {
 
     /// Caches `value` unless the cache was dropped since `generation` was read: then
     /// the value may predate a change, and the next read goes to the database again.
-    fn put<K: Eq + Hash, V>(
-        &self,
-        map: impl Fn(&mut Maps) -> &mut HashMap<K, Entry<V>>,
-        generation: u64,
-        key: K,
-        value: V,
-    ) {
+    fn put<K: Eq + Hash, V>(&self, map: fn(&mut Maps) -> &mut HashMap<K, Entry<V>>, generation: u64, key: K, value: V) {
         let Ok(mut maps) = self.0.write() else { return };
         if maps.generation != generation {
             return;
@@ -144,6 +138,32 @@ impl Front {
         let (jobs, queue) = mpsc::channel(1024);
         tokio::spawn(write_batches(inner.clone(), queue));
         Self { inner, cache: Cache::new(), jobs }
+    }
+
+    /// Reads through the cache: the cached value while fresh, else what `load` finds,
+    /// which is then cached (unless a change raced it; see [`Cache::put`]).
+    async fn cached<Q, K, V, F>(
+        &self,
+        map: fn(&Maps) -> &HashMap<K, Entry<V>>,
+        map_mut: fn(&mut Maps) -> &mut HashMap<K, Entry<V>>,
+        key: &Q,
+        load: impl FnOnce() -> F,
+    ) -> Result<Option<V>>
+    where
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+        K: Eq + Hash + std::borrow::Borrow<Q>,
+        V: Clone,
+        F: std::future::Future<Output = Result<Option<V>>>,
+    {
+        let generation = match self.cache.get(map, key) {
+            Ok(value) => return Ok(Some(value)),
+            Err(generation) => generation,
+        };
+        let value = load().await?;
+        if let Some(value) = &value {
+            self.cache.put(map_mut, generation, key.to_owned(), value.clone());
+        }
+        Ok(value)
     }
 
     /// Runs a change, then drops the cache.
@@ -212,15 +232,7 @@ impl Store for Front {
         self.inner.create_user(user).await
     }
     async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        let generation = match self.cache.get(|m| &m.users, &id) {
-            Ok(user) => return Ok(Some(user)),
-            Err(generation) => generation,
-        };
-        let user = self.inner.user_by_id(id).await?;
-        if let Some(user) = &user {
-            self.cache.put(|m| &mut m.users, generation, id, user.clone());
-        }
-        Ok(user)
+        self.cached(|m| &m.users, |m| &mut m.users, &id, || self.inner.user_by_id(id)).await
     }
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         self.inner.user_by_username(username).await
@@ -232,28 +244,16 @@ impl Store for Front {
         self.changing(self.inner.add_user_to_group(user_id, group)).await
     }
     async fn user_groups(&self, user_id: i64) -> Result<Vec<String>> {
-        let generation = match self.cache.get(|m| &m.groups, &user_id) {
-            Ok(groups) => return Ok(groups),
-            Err(generation) => generation,
-        };
-        let groups = self.inner.user_groups(user_id).await?;
-        self.cache.put(|m| &mut m.groups, generation, user_id, groups.clone());
-        Ok(groups)
+        let load = || async { self.inner.user_groups(user_id).await.map(Some) };
+        Ok(self.cached(|m| &m.groups, |m| &mut m.groups, &user_id, load).await?.unwrap_or_default())
     }
 
     async fn create_application(&self, app: &NewApplication) -> Result<Application> {
         self.inner.create_application(app).await
     }
     async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>> {
-        let generation = match self.cache.get(|m| &m.applications, client_id) {
-            Ok(app) => return Ok(Some(app)),
-            Err(generation) => generation,
-        };
-        let app = self.inner.application_by_client_id(client_id).await?;
-        if let Some(app) = &app {
-            self.cache.put(|m| &mut m.applications, generation, client_id.to_owned(), app.clone());
-        }
-        Ok(app)
+        let load = || self.inner.application_by_client_id(client_id);
+        self.cached(|m| &m.applications, |m| &mut m.applications, client_id, load).await
     }
     async fn list_applications(&self) -> Result<Vec<Application>> {
         self.inner.list_applications().await
@@ -269,15 +269,7 @@ impl Store for Front {
         answer.await.map_err(|_| closed())?
     }
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
-        let generation = match self.cache.get(|m| &m.tokens, hash) {
-            Ok(record) => return Ok(Some(record)),
-            Err(generation) => generation,
-        };
-        let record = self.inner.access_token(hash).await?;
-        if let Some(record) = &record {
-            self.cache.put(|m| &mut m.tokens, generation, *hash, record.clone());
-        }
-        Ok(record)
+        self.cached(|m| &m.tokens, |m| &mut m.tokens, hash, || self.inner.access_token(hash)).await
     }
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>> {
         self.inner.refresh_token(hash).await
