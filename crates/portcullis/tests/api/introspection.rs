@@ -14,6 +14,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         callers_must_be_authorized,
         bearer_callers_need_the_introspection_scope,
         get_with_a_query_string,
+        altered_tokens_are_inactive,
     ]
 }
 
@@ -65,6 +66,30 @@ async fn expired_and_revoked_tokens_are_inactive(backend: Backend) {
     app.clock.advance(60);
     assert_eq!(app.introspect(&client, first).await, json!({"active": false}));
     assert_eq!(app.introspect(&client, "never-issued").await, json!({"active": false}));
+}
+
+/// Tokens begin with their creation time, which the stored key keeps in the clear in
+/// front of the hash (see `crypto`). Changing that prefix, or any character of the
+/// random part, must give a token that matches nothing, as must a well-formed token
+/// that was never issued, and the real token must stay active throughout.
+async fn altered_tokens_are_inactive(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app.confidential().await;
+    let tokens = app.client_credentials(&client).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(token.len(), portcullis::crypto::GENERATED_LEN);
+    let altered = |at: usize| {
+        let mut bytes = token.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+        String::from_utf8(bytes).unwrap()
+    };
+    for forged in [altered(0), altered(11), altered(12), altered(token.len() - 1)] {
+        assert_eq!(app.introspect(&client, &forged).await, json!({"active": false}), "{forged}");
+    }
+    let never_issued = portcullis::crypto::Secret::generate();
+    assert_eq!(app.introspect(&client, never_issued.expose()).await, json!({"active": false}));
+    assert_eq!(app.introspect(&client, &token[12..]).await, json!({"active": false}), "the random part alone");
+    assert_eq!(app.introspect(&client, token).await["active"], true);
 }
 
 async fn callers_must_be_authorized(backend: Backend) {
