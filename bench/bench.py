@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import sqlite3
@@ -127,6 +128,16 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time a process (all its threads) has used."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
 class Server:
     """A server process in its own process group, stopped with SIGTERM then SIGKILL."""
 
@@ -179,6 +190,12 @@ class Server:
         if now - self._pids_at > 1.0:
             self._pids, self._pids_at = proc_tree(self.proc.pid), now
         return sum(rss_kib(p) for p in self._pids)
+
+    def cpu_seconds(self):
+        """CPU time used so far by the server (and, for a tree, the processes now in it)."""
+        if not self.proc or self.proc.poll() is not None:
+            return 0.0
+        return sum(cpu_seconds(p) for p in (proc_tree(self.proc.pid) if self.tree else [self.proc.pid]))
 
     def processes(self):
         return len(proc_tree(self.proc.pid)) if self.tree else 1
@@ -244,8 +261,14 @@ def run_oha(server, path, method="GET", headers=None, body=None, keepalive=True,
     if not keepalive:
         cmd.append("--disable-keepalive")
     cmd.append(f"http://{HOST}:{server.port}{path}")
+    # CPU time per answer, of the server and of the load generator: on a 2-core machine
+    # the two share the cores, so a rate alone cannot say which side a change moved.
+    server_cpu, generator_cpu = server.cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
     with PeakRss(server) as peak:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    server_cpu = server.cpu_seconds() - server_cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    generator_cpu = (after.ru_utime + after.ru_stime) - (generator_cpu.ru_utime + generator_cpu.ru_stime)
     if out.returncode != 0:
         raise BenchError(f"oha failed ({out.returncode}): {out.stderr.strip()[:500]}")
     data = json.loads(out.stdout)
@@ -276,6 +299,8 @@ def run_oha(server, path, method="GET", headers=None, body=None, keepalive=True,
         "seconds": duration,
         "peak_rss_kib": peak.peak,
         "rss_before_kib": peak.before,
+        "server_cpu_us_per_req": server_cpu * 1e6 / responses if responses else None,
+        "generator_cpu_us_per_req": generator_cpu * 1e6 / responses if responses else None,
     }
 
 
@@ -750,6 +775,10 @@ def mib(kib):
     return f"{kib / 1024:.1f}" if kib else "-"
 
 
+def micros(value):
+    return f"{value:.1f}" if value else "-"
+
+
 def print_report(report):
     rows = []
     for target in report["targets"]:
@@ -762,8 +791,10 @@ def print_report(report):
             elif r.get("note", "").startswith("interleaved,"):
                 workload = f"{r['workload']} {r.get('stored_tokens', 0):,} stored (median)"
             rows.append([target["name"], workload, r["mode"], f"{r['rps']:,.1f}{unit}", f"{r['p50_ms']:.2f}",
-                         f"{r['p99_ms']:.2f}", f"{r['non_2xx'] + r.get('errors', 0):,}", mib(r["peak_rss_kib"])])
-    header = ["server", "workload", "connections", "requests/s", "p50 ms", "p99 ms", "non-2xx+err", "peak RSS MiB"]
+                         f"{r['p99_ms']:.2f}", f"{r['non_2xx'] + r.get('errors', 0):,}", mib(r["peak_rss_kib"]),
+                         micros(r.get("server_cpu_us_per_req")), micros(r.get("generator_cpu_us_per_req"))])
+    header = ["server", "workload", "connections", "requests/s", "p50 ms", "p99 ms", "non-2xx+err", "peak RSS MiB",
+              "server CPU us/req", "oha CPU us/req"]
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
     line = "  ".join("{:<%d}" % w if i < 3 else "{:>%d}" % w for i, w in enumerate(widths))
     print()

@@ -65,10 +65,6 @@ impl OAuth2Settings {
     pub fn all_scopes(&self) -> ScopeSet {
         ScopeSet::from_tokens(self.scopes.keys().cloned())
     }
-
-    pub fn default_scope_set(&self) -> ScopeSet {
-        ScopeSet::from_tokens(self.default_scopes.iter().cloned())
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -18,20 +18,32 @@ use super::{grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
 use crate::app::{paths, route_both, AppState};
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
-    // Browser apps (public clients) call the token and revocation endpoints from their
-    // own origin; only the configured origins may read the answers.
-    let origins: Vec<HeaderValue> = allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::POST])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
     let browser_facing = route_both(Router::new(), paths::TOKEN, post(token));
-    let browser_facing = route_both(browser_facing, paths::REVOKE, post(revoke_token)).layer(cors);
-    let router = Router::new().merge(browser_facing);
+    let browser_facing = route_both(browser_facing, paths::REVOKE, post(revoke_token));
+    let router = Router::new().merge(cors(browser_facing, allowed_origins));
     route_both(router, paths::INTROSPECT, get(introspect).post(introspect))
         // One byte over our own limit, so `Params` sees oversized bodies and answers
         // with an OAuth error rather than axum's plain 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
+}
+
+/// Browser apps (public clients) call the token and revocation endpoints from their own
+/// origin; only the configured origins may read the answers. With none configured there
+/// is nothing to allow, so there is no CORS layer: a preflight gets 405 like any other
+/// unsupported method, and requests skip the layer's per-request work (it is cloned
+/// with the route and adds three `Vary` values to every answer: a tenth of a
+/// client-credentials issuance in the profile).
+fn cors(routes: Router<AppState>, allowed_origins: &[String]) -> Router<AppState> {
+    let origins: Vec<HeaderValue> = allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return routes;
+    }
+    routes.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::POST])
+            .allow_headers([AUTHORIZATION, CONTENT_TYPE]),
+    )
 }
 
 fn body_params(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, OAuthError> {

@@ -304,4 +304,33 @@ async fn cors_answers_only_configured_origins(backend: Backend) {
     .await;
     answer.assert_token();
     assert_eq!(answer.header("access-control-allow-origin"), Some("https://spa.example"));
+
+    // With no origin configured (the default) no origin is allowed: the preflight is
+    // refused and a cross-origin answer carries no permission to read it.
+    let closed = TestApp::spawn_with(backend, |_| {}).await;
+    let preflight = closed
+        .http
+        .request(reqwest::Method::OPTIONS, closed.url("/o/token/"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(preflight.headers().get("access-control-allow-origin"), None);
+    let client = closed.confidential().await;
+    let answer = read(
+        closed
+            .http
+            .post(closed.url("/o/token/"))
+            .header("origin", "https://spa.example")
+            .basic_auth(&client.client_id, client.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    answer.assert_token();
+    assert_eq!(answer.header("access-control-allow-origin"), None);
 }
