@@ -45,8 +45,8 @@ impl Secret {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64 & 0xffff_ffff_ffff);
-        // Written by hand rather than with `format!`: the formatting machinery was a
-        // twentieth of a client-credentials issuance in the profile.
+        // Written by hand rather than with `format!`, whose machinery cost about 2% of a
+        // client-credentials issuance's instructions (callgrind).
         let mut value = String::with_capacity(12 + 43);
         for shift in (0..12).rev() {
             value.push(char::from(b"0123456789abcdef"[(millis >> (4 * shift)) as usize & 0xf]));

@@ -31,8 +31,8 @@ pub fn router(allowed_origins: &[String]) -> Router<AppState> {
 /// origin; only the configured origins may read the answers. With none configured there
 /// is nothing to allow, so there is no CORS layer: a preflight gets 405 like any other
 /// unsupported method, and requests skip the layer's per-request work (it is cloned
-/// with the route and adds three `Vary` values to every answer: a tenth of a
-/// client-credentials issuance in the profile).
+/// with the route and adds three `Vary` values to every answer: about 5% of a
+/// client-credentials issuance's instructions, measured with callgrind).
 fn cors(routes: Router<AppState>, allowed_origins: &[String]) -> Router<AppState> {
     let origins: Vec<HeaderValue> = allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     if origins.is_empty() {
