@@ -275,9 +275,23 @@ async fn access_token_expiry_follows_the_setting(backend: Backend) {
     assert!(expired.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
 }
 
+/// A client-credentials token request from a page on `https://spa.example`.
+async fn token_from_spa(app: &TestApp) -> crate::helpers::Answer {
+    let client = app.confidential().await;
+    let request = app
+        .http
+        .post(app.url("/o/token/"))
+        .header("origin", "https://spa.example")
+        .basic_auth(&client.client_id, client.secret.as_deref())
+        .form(&[("grant_type", "client_credentials")]);
+    let answer = read(request.send().await.unwrap()).await;
+    answer.assert_token();
+    answer
+}
+
 async fn cors_answers_only_configured_origins(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.oauth2.allowed_origins = vec!["https://spa.example".into()]).await;
-    let preflight = |origin: &'static str| {
+    let preflight = |app: &TestApp, origin: &'static str| {
         app.http
             .request(reqwest::Method::OPTIONS, app.url("/o/token/"))
             .header("origin", origin)
@@ -285,52 +299,19 @@ async fn cors_answers_only_configured_origins(backend: Backend) {
             .header("access-control-request-headers", "authorization, content-type")
             .send()
     };
-    let allowed = read(preflight("https://spa.example").await.unwrap()).await;
+    let allowed = read(preflight(&app, "https://spa.example").await.unwrap()).await;
     assert_eq!(allowed.header("access-control-allow-origin"), Some("https://spa.example"));
-    let other = read(preflight("https://evil.example").await.unwrap()).await;
+    let other = read(preflight(&app, "https://evil.example").await.unwrap()).await;
     assert_eq!(other.header("access-control-allow-origin"), None);
-
-    let client = app.confidential().await;
-    let answer = read(
-        app.http
-            .post(app.url("/o/token/"))
-            .header("origin", "https://spa.example")
-            .basic_auth(&client.client_id, client.secret.as_deref())
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    answer.assert_token();
+    let answer = token_from_spa(&app).await;
     assert_eq!(answer.header("access-control-allow-origin"), Some("https://spa.example"));
 
     // With no origin configured (the default) no origin is allowed: the preflight is
     // refused and a cross-origin answer carries no permission to read it.
     let closed = TestApp::spawn_with(backend, |_| {}).await;
-    let preflight = closed
-        .http
-        .request(reqwest::Method::OPTIONS, closed.url("/o/token/"))
-        .header("origin", "https://spa.example")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(preflight.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(preflight.headers().get("access-control-allow-origin"), None);
-    let client = closed.confidential().await;
-    let answer = read(
-        closed
-            .http
-            .post(closed.url("/o/token/"))
-            .header("origin", "https://spa.example")
-            .basic_auth(&client.client_id, client.secret.as_deref())
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    answer.assert_token();
+    let refused = read(preflight(&closed, "https://spa.example").await.unwrap()).await;
+    assert_eq!(refused.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    let answer = token_from_spa(&closed).await;
     assert_eq!(answer.header("access-control-allow-origin"), None);
 }
