@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth;
+use crate::oidc::keys::KeyRing;
 use crate::pages::{self, templates::TemplateError, Templates};
 use crate::resource::{self, StoreVerifier};
 use crate::store::Store;
@@ -27,6 +28,17 @@ pub mod paths {
     pub const TOKEN: &str = "/o/token/";
     pub const REVOKE: &str = "/o/revoke_token/";
     pub const INTROSPECT: &str = "/o/introspect/";
+    // --- OpenID Connect and RFC 8414 metadata ---
+    pub const USERINFO: &str = "/o/userinfo/";
+    pub const JWKS: &str = "/o/.well-known/jwks.json";
+    /// OpenID Connect Discovery §4: the issuer (`…/o`) followed by this suffix.
+    pub const OPENID_CONFIGURATION: &str = "/o/.well-known/openid-configuration";
+    /// The same document at the root, where some clients look for it.
+    pub const OPENID_CONFIGURATION_ROOT: &str = "/.well-known/openid-configuration";
+    /// RFC 8414 §3: the well-known suffix goes between the host and the issuer's path,
+    /// so the issuer `…/o` is described at `/.well-known/oauth-authorization-server/o`.
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server/o";
+    pub const OAUTH_METADATA_ROOT: &str = "/.well-known/oauth-authorization-server";
     pub const API_HELLO: &str = "/api/hello/";
     pub const API_ME: &str = "/api/me/";
     pub const API_GROUPS: &str = "/api/groups/";
@@ -84,6 +96,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub verifier: TokenVerifier,
     pub templates: Arc<Templates>,
+    /// The OpenID Connect signing keys.
+    pub keys: Arc<KeyRing>,
 }
 
 impl AppState {
@@ -92,11 +106,15 @@ impl AppState {
         let verifier = TokenVerifier::new(Arc::new(StoreVerifier::new(store.clone(), clock.clone())), API_REALM);
         let dir = &config.pages.templates_dir;
         let templates = Templates::new((!dir.is_empty()).then(|| dir.into()))?;
-        Ok(Self { store, config: Arc::new(config), clock, verifier, templates: Arc::new(templates) })
+        // A retired key stays published as long as an ID token it signed may be valid.
+        let lifetime = i64::from(config.oauth2.access_token_expire_seconds);
+        let keys = Arc::new(KeyRing::new(store.clone(), config.key_encryption_key(), lifetime));
+        Ok(Self { store, config: Arc::new(config), clock, verifier, templates: Arc::new(templates), keys })
     }
 
     pub fn grant_context(&self) -> oauth::grant::Context<'_> {
-        oauth::grant::Context { store: self.store.as_ref(), settings: &self.config.oauth2, now: self.clock.now() }
+        let oidc = self.config.oidc.enabled.then(|| oauth::grant::OpenId { keys: &self.keys, issuer: &self.config.oidc.issuer });
+        oauth::grant::Context { store: self.store.as_ref(), settings: &self.config.oauth2, now: self.clock.now(), oidc }
     }
 }
 
@@ -111,6 +129,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
         .merge(resource::router())
+        .merge(crate::oidc::router(state.config.oidc.enabled))
         .merge(pages::router())
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready))

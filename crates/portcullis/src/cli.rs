@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
+use crate::oidc::keys::KeyRing;
 use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::registration;
@@ -52,6 +53,21 @@ enum Command {
     App(AppCommand),
     /// Delete expired and revoked tokens and expired authorization codes.
     Cleartokens,
+    /// The OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the signing keys, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new active key for every algorithm; the old ones are retired, and stay
+    /// published until the tokens they signed have expired.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +213,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 bail!("no application has client id {client_id:?}")
             }
         }
+        Command::Keys(command) => keys(store, &config, command, now).await,
         Command::Cleartokens => {
             let cleared = store.clear_tokens(now).await?;
             println!(
@@ -217,7 +234,12 @@ async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result<()> {
     let store = open(database_url).await?;
+    let openid = config.oidc.enabled;
     let state = AppState::new(store.clone(), config, Arc::new(SystemClock))?;
+    if openid {
+        // The first start makes the signing keys; later ones check that they open.
+        state.keys.ensure(SystemClock.now()).await.context("the OpenID Connect signing keys")?;
+    }
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
@@ -322,6 +344,38 @@ fn app_json(app: &Application) -> serde_json::Value {
         "algorithm": app.algorithm,
         "created_at": app.created_at,
     })
+}
+
+async fn keys(store: Arc<dyn Store>, config: &Config, command: KeysCommand, now: i64) -> anyhow::Result<()> {
+    let lifetime = i64::from(config.oauth2.access_token_expire_seconds);
+    let ring = KeyRing::new(store, config.key_encryption_key(), lifetime);
+    match command {
+        KeysCommand::Rotate => {
+            for kid in ring.rotate(now).await? {
+                println!("new signing key {kid}");
+            }
+            println!("old keys are retired and stay published for {lifetime} s");
+        }
+        KeysCommand::List { json } => {
+            let keys = ring.list().await?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else if keys.is_empty() {
+                println!("no signing keys (the server makes them when it first starts)");
+            }
+            if !json {
+                for key in keys {
+                    let state = match key.retired_at {
+                        None => "active".to_owned(),
+                        Some(at) => format!("retired at {at}"),
+                    };
+                    let sealed = if key.encrypted { "encrypted" } else { "plain" };
+                    println!("{}  {:<5}  {:<9}  created {}  {state}", key.kid, key.algorithm, sealed, key.created_at);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {

@@ -79,11 +79,53 @@ pub struct PagesSettings {
 pub struct OidcSettings {
     pub enabled: bool,
     pub issuer: String,
+    /// 32 bytes in base64 that seal the private signing keys in the database
+    /// (AES-256-GCM); empty: they are stored as they are.
+    pub key_encryption_key: SecretSetting,
 }
 
 impl Default for OidcSettings {
     fn default() -> Self {
-        Self { enabled: true, issuer: "http://127.0.0.1:8000/o".to_owned() }
+        Self {
+            enabled: true,
+            issuer: "http://127.0.0.1:8000/o".to_owned(),
+            key_encryption_key: SecretSetting::default(),
+        }
+    }
+}
+
+/// The scopes OpenID Connect Core §5.4 defines that Portcullis serves, with the consent
+/// page's descriptions. They are added to `oauth2.scopes` while OpenID Connect is on, so
+/// that turning it on is one setting, as in django-oauth-toolkit; a description the
+/// settings give wins.
+pub const OIDC_SCOPES: [(&str, &str); 3] = [
+    ("openid", "Sign you in with your account"),
+    ("profile", "Your name and username"),
+    ("email", "Your email address"),
+];
+
+/// A setting that must not be printed: its `Debug` hides the value.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretSetting(String);
+
+impl SecretSetting {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "SecretSetting(\"\")" } else { "SecretSetting([redacted])" })
     }
 }
 
@@ -129,13 +171,30 @@ impl Config {
         apply_env(&mut table, env)?;
         let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| ConfigError::Invalid { key: e.path().to_string(), message: e.inner().message().to_owned() })?;
+        let config = config.with_oidc_scopes();
         config.validate()?;
         Ok(config)
     }
 
     /// Built-in defaults only.
     pub fn defaults() -> Self {
-        Self::default()
+        Self::default().with_oidc_scopes()
+    }
+
+    fn with_oidc_scopes(mut self) -> Self {
+        if self.oidc.enabled {
+            for (name, description) in OIDC_SCOPES {
+                self.oauth2.scopes.entry(name.to_owned()).or_insert_with(|| description.to_owned());
+            }
+        }
+        self
+    }
+
+    /// The key that seals private signing keys, if the settings give one.
+    pub fn key_encryption_key(&self) -> Option<crate::oidc::keys::KeyEncryptionKey> {
+        let text = self.oidc.key_encryption_key.expose();
+        // Checked by `validate`, so a bad value never gets this far.
+        (!text.is_empty()).then(|| crate::oidc::keys::KeyEncryptionKey::parse(text).ok()).flatten()
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -174,6 +233,13 @@ impl Config {
         }
         if self.oidc.enabled && url::Url::parse(&self.oidc.issuer).is_err() {
             return invalid("oidc.issuer", format!("{:?} is not an absolute URL", self.oidc.issuer));
+        }
+        let kek = self.oidc.key_encryption_key.expose();
+        if !kek.is_empty() {
+            // The message says what is wrong with the value, never the value.
+            if let Err(why) = crate::oidc::keys::KeyEncryptionKey::parse(kek) {
+                return invalid("oidc.key_encryption_key", format!("{why} (expected 32 bytes in base64)"));
+            }
         }
         Ok(())
     }
@@ -268,7 +334,23 @@ mod tests {
         assert_eq!(c.oauth2.default_scopes, vec!["read"]);
         assert!(c.oauth2.rotate_refresh_token && c.oauth2.pkce_required && c.oidc.enabled);
         assert_eq!(c.oidc.issuer, "http://127.0.0.1:8000/o");
-        assert_eq!(c.oauth2.all_scopes().to_string(), "groups read write");
+        // The contract's three scopes, and OpenID Connect's while it is on.
+        assert_eq!(c.oauth2.all_scopes().to_string(), "email groups openid profile read write");
+        let off = load("[oidc]\nenabled = false\n", &[]).unwrap();
+        assert_eq!(off.oauth2.all_scopes().to_string(), "groups read write");
+    }
+
+    #[test]
+    fn key_encryption_key_is_checked_and_never_shown() {
+        let good = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let c = load("", &[("PORTCULLIS_OIDC_KEY_ENCRYPTION_KEY", good)]).unwrap();
+        assert!(c.key_encryption_key().is_some());
+        assert!(!format!("{c:?}").contains(good), "Debug of the settings shows the key");
+        let bad = "c2hvcnQta2V5LXZhbHVl";
+        let err = load(&format!("[oidc]\nkey_encryption_key = \"{bad}\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.starts_with("setting `oidc.key_encryption_key`: it is 15 bytes long"), "{err}");
+        assert!(!err.contains(bad), "{err}");
+        assert!(load("", &[]).unwrap().key_encryption_key().is_none());
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub mod config;
 pub mod crypto;
 /// The OAuth 2.0 endpoints (token, revocation, introspection) and the rules behind them.
 pub mod oauth;
+/// OpenID Connect: signing keys and the JWKS, discovery and RFC 8414 metadata, ID
+/// tokens, UserInfo.
+pub mod oidc;
 /// Human-facing HTML: login, consent, application and token management, admin.
 pub mod pages;
 /// Human passwords, hashed with Argon2id.

@@ -286,6 +286,13 @@ impl Store for Front {
     async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
         self.changing(self.inner.revoke_refresh_family(family, now)).await
     }
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        // Cached by `oidc::keys::KeyRing`, which parses them.
+        self.inner.signing_keys().await
+    }
+    async fn add_signing_keys(&self, keys: &[NewSigningKey], retire: bool, now: i64) -> Result<()> {
+        self.inner.add_signing_keys(keys, retire, now).await
+    }
     async fn insert_code(&self, code: &NewCode) -> Result<()> {
         self.inner.insert_code(code).await
     }

@@ -122,6 +122,15 @@ pub trait Store: Send + Sync + 'static {
     async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>>;
     async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()>;
 
+    // OpenID Connect signing keys.
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Stores `keys` in one transaction. With `retire`, every key still active for one
+    /// of their algorithms is retired at `now` in the same transaction (rotation);
+    /// without it, keys are added only for algorithms that have no active key yet, so
+    /// that processes starting together do not each add one.
+    async fn add_signing_keys(&self, keys: &[NewSigningKey], retire: bool, now: i64) -> Result<()>;
+
     // Browser sessions and login throttling.
     async fn create_session(&self, session: &NewSession) -> Result<()>;
     /// The session, unless it has expired.

@@ -378,6 +378,45 @@ pub enum RedeemOutcome {
     Expired,
 }
 
+/// An OpenID Connect signing key as stored. `private_key` is the key's DER (PKCS#1 for
+/// RSA, PKCS#8 for the others), sealed with AES-256-GCM when `encrypted` (see
+/// `oidc::keys`); `public_jwk` is its public half as a JWK, published until the key has
+/// been retired for longer than any token it signed can live.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKeyRecord {
+    pub id: i64,
+    pub kid: String,
+    pub algorithm: String,
+    pub private_key: Vec<u8>,
+    pub encrypted: bool,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the private key, sealed or not.
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("encrypted", &self.encrypted)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A signing key to store; see [`SigningKeyRecord`].
+#[derive(Clone)]
+pub struct NewSigningKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub private_key: Vec<u8>,
+    pub encrypted: bool,
+    pub public_jwk: String,
+    pub created_at: i64,
+}
+
 /// How many rows `cleartokens` removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleared {

@@ -542,6 +542,53 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, kid, algorithm, private_key, encrypted, public_jwk, created_at, retired_at \
+                     FROM signing_keys ORDER BY created_at DESC, id DESC",
+                )
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn add_signing_keys(&self, keys: &[NewSigningKey], retire: bool, now: i64) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                for key in keys {
+                    if retire {
+                        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE algorithm = $2 AND retired_at IS NULL")
+                            .bind(now)
+                            .bind(&key.algorithm)
+                            .execute(&mut *tx)
+                            .await?;
+                    } else {
+                        let active: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM signing_keys WHERE algorithm = $1 AND retired_at IS NULL",
+                        )
+                        .bind(&key.algorithm)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if active > 0 {
+                            continue;
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, algorithm, private_key, encrypted, public_jwk, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(&key.private_key)
+                    .bind(key.encrypted)
+                    .bind(&key.public_jwk)
+                    .bind(key.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from_sqlx(e, "signing key id"))?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn create_session(&self, s: &NewSession) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO sessions (id_hash, user_id, csrf_token, auth_time, created_at, last_seen_at, expires_at) \

@@ -1,6 +1,6 @@
 use portcullis_axum::ScopeSet;
 
-use super::{mint, Context, TokenResponse};
+use super::{mint, Context, IdTokenParts, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{pkce, EndpointError, OAuthError, Params};
 use crate::store::{Application, GrantType, RedeemOutcome, StoreError};
@@ -51,12 +51,22 @@ pub(super) async fn grant(
         }
     }
 
-    if !ctx.store.user_by_id(code.user_id).await?.is_some_and(|u| u.is_active) {
-        return Err(invalid().into());
-    }
+    let user = ctx.store.user_by_id(code.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
     let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope));
     minted.tokens.code_id = Some(code.id);
+    // Signed before the code is spent: a signing failure then leaves the code usable.
+    minted.response.id_token = ctx
+        .id_token(IdTokenParts {
+            app,
+            user: &user,
+            scope: &scope,
+            nonce: code.nonce.as_deref(),
+            auth_time: code.auth_time,
+            access_token: Some(&minted.response.access_token),
+            code: None,
+        })
+        .await?;
     match ctx.store.redeem_code(code.id, ctx.now, &minted.tokens).await? {
         RedeemOutcome::Issued => Ok(minted.response),
         RedeemOutcome::Replayed => {

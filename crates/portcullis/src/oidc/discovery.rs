@@ -1,0 +1,76 @@
+//! The metadata documents: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2. Both are
+//! made here from the route constants the router serves (`app::paths`) and from the
+//! settings, so they cannot name an endpoint the server does not answer.
+
+use serde_json::{json, Map, Value};
+
+use super::keys::SigningAlgorithm;
+use crate::app::paths;
+use crate::config::Config;
+
+/// The metadata of this server. `openid` adds the OpenID Connect members (the JWKS,
+/// UserInfo, ID token algorithms, subject types and claims).
+pub fn metadata(config: &Config, openid: bool) -> Value {
+    let issuer = config.oidc.issuer.trim_end_matches('/');
+    // Endpoints hang off the issuer's origin: the issuer is `…/o`, the paths start with
+    // `/o/`.
+    let origin = url::Url::parse(issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let at = |path: &str| format!("{origin}{path}");
+    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+    let mut doc = Map::new();
+    let mut put = |key: &str, value: Value| {
+        doc.insert(key.to_owned(), value);
+    };
+    put("issuer", json!(issuer));
+    put("authorization_endpoint", json!(at(paths::AUTHORIZE)));
+    put("token_endpoint", json!(at(paths::TOKEN)));
+    put("revocation_endpoint", json!(at(paths::REVOKE)));
+    put("introspection_endpoint", json!(at(paths::INTROSPECT)));
+    put("scopes_supported", json!(config.oauth2.scopes.keys().collect::<Vec<_>>()));
+    put("response_types_supported", json!(["code", "token"]));
+    put("response_modes_supported", json!(["query", "fragment"]));
+    put(
+        "grant_types_supported",
+        json!(["authorization_code", "implicit", "password", "client_credentials", "refresh_token"]),
+    );
+    put("token_endpoint_auth_methods_supported", json!(client_auth));
+    put("revocation_endpoint_auth_methods_supported", json!(client_auth[..2]));
+    // Introspection also takes a bearer token with scope `introspection`.
+    put("introspection_endpoint_auth_methods_supported", json!(["client_secret_basic", "client_secret_post", "bearer"]));
+    put("code_challenge_methods_supported", json!(["S256", "plain"]));
+    if openid {
+        put("userinfo_endpoint", json!(at(paths::USERINFO)));
+        put("jwks_uri", json!(at(paths::JWKS)));
+        put("subject_types_supported", json!(["public"]));
+        put(
+            "id_token_signing_alg_values_supported",
+            json!(SigningAlgorithm::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        );
+        put(
+            "claims_supported",
+            json!([
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "azp",
+                "name",
+                "given_name",
+                "family_name",
+                "preferred_username",
+                "email",
+                "email_verified"
+            ]),
+        );
+        put("claims_parameter_supported", json!(false));
+        put("request_parameter_supported", json!(false));
+        // Discovery §3: "If omitted, the default value is true", and there is no
+        // `request_uri` support, so it must be said.
+        put("request_uri_parameter_supported", json!(false));
+    }
+    Value::Object(doc)
+}

@@ -1,0 +1,83 @@
+//! HTTP handlers for discovery, the JWKS and UserInfo: thin shells around `discovery`,
+//! `keys` and `claims`.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode};
+use portcullis_axum::error::AuthErrorKind;
+use portcullis_axum::{require_scopes, AuthError, Scoped};
+use serde_json::json;
+
+use super::claims::user_claims;
+use super::discovery;
+use crate::app::{paths, route_both, AppState, API_REALM};
+
+require_scopes!(pub OpenidScope = ["openid"]);
+
+/// The OpenID Connect routes when `openid` is on; RFC 8414's metadata either way.
+pub fn router(openid: bool) -> Router<AppState> {
+    let router = Router::new()
+        .route(paths::OAUTH_METADATA, get(oauth_metadata))
+        .route(paths::OAUTH_METADATA_ROOT, get(oauth_metadata));
+    if !openid {
+        return router;
+    }
+    let router = router
+        .route(paths::OPENID_CONFIGURATION, get(openid_configuration))
+        .route(paths::OPENID_CONFIGURATION_ROOT, get(openid_configuration))
+        .route(paths::JWKS, get(jwks));
+    route_both(router, paths::USERINFO, get(userinfo).post(userinfo))
+}
+
+/// Metadata changes only with the settings, that is with a restart.
+fn cached_for(seconds: u32, body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
+        response.headers_mut().insert(CACHE_CONTROL, value);
+    }
+    response
+}
+
+async fn openid_configuration(State(state): State<AppState>) -> Response {
+    cached_for(3600, Json(discovery::metadata(&state.config, true)))
+}
+
+async fn oauth_metadata(State(state): State<AppState>) -> Response {
+    cached_for(3600, Json(discovery::metadata(&state.config, state.config.oidc.enabled)))
+}
+
+/// `GET /o/.well-known/jwks.json`. Cached briefly: a rotation signs with the new key at
+/// once, and relying parties that do not fetch the set again on an unknown `kid` would
+/// refuse new tokens for as long as they keep the old set.
+async fn jwks(State(state): State<AppState>) -> Response {
+    match state.keys.jwks(state.clock.now()).await {
+        Ok(set) => cached_for(60, Json(set)),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the signing keys");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "temporarily_unavailable"}))).into_response()
+        }
+    }
+}
+
+/// `GET` or `POST /o/userinfo/` (OpenID Connect Core §5.3): the claims the token's
+/// scopes allow, for a bearer token with scope `openid`.
+async fn userinfo(State(state): State<AppState>, Scoped(token, ..): Scoped<OpenidScope>) -> Response {
+    let invalid = || AuthError::new(AuthErrorKind::InvalidToken, API_REALM).into_response();
+    // A client-credentials token acts for nobody: there is no one to describe.
+    let Some(id) = token.user_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else { return invalid() };
+    match state.store.user_by_id(id).await {
+        Ok(Some(user)) if user.is_active => {
+            let mut response = Json(user_claims(&user, &token.scope)).into_response();
+            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(_) => invalid(),
+        Err(error) => {
+            tracing::error!(%error, "userinfo failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "temporarily_unavailable"}))).into_response()
+        }
+    }
+}

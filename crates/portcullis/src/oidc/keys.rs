@@ -1,0 +1,414 @@
+//! Signing keys for ID tokens: made on first start (one per algorithm), kept in the
+//! database so every instance signs with the same keys, sealed at rest when the settings
+//! give a key-encryption key, and rotated by `portcullis keys rotate`.
+//!
+//! A rotated-out key is retired, not deleted: its public half stays in the JWKS for as
+//! long as a token it signed can still be valid, so relying parties that cached a token
+//! can still check it. Each process reads the keys again at most [`RELOAD_AFTER`] after
+//! it last did, so a rotation made by another process (the command line beside a running
+//! server, or another instance) takes effect there within that time.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::Serialize;
+
+use crate::store::{NewSigningKey, SigningKeyRecord, Store, StoreError};
+
+/// How long a process trusts the keys it read: the bound on how late it sees a rotation
+/// made elsewhere.
+pub const RELOAD_AFTER: Duration = Duration::from_secs(1);
+
+/// RSA modulus size. RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used".
+const RSA_BITS: usize = 2048;
+
+/// The JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1) an application may have its ID
+/// tokens signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: the default, and the one algorithm OpenID Connect
+    /// Core §15.1 requires every provider to support.
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 3] = [Self::Rs256, Self::Es256, Self::EdDsa];
+
+    /// The `alg` value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+            Self::Es256 => Algorithm::ES256,
+            Self::EdDsa => Algorithm::EdDSA,
+        }
+    }
+
+    fn encoding_key(self, der: &[u8]) -> EncodingKey {
+        match self {
+            Self::Rs256 => EncodingKey::from_rsa_der(der),
+            Self::Es256 => EncodingKey::from_ec_der(der),
+            Self::EdDsa => EncodingKey::from_ed_der(der),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid} is encrypted, and no key-encryption key is set (oidc.key_encryption_key)")]
+    Sealed { kid: String },
+    #[error("signing key {kid} cannot be decrypted with the configured key-encryption key")]
+    WrongKey { kid: String },
+    #[error("signing key {kid} is unusable: {why}")]
+    Corrupt { kid: String, why: String },
+    #[error("no active {0} signing key")]
+    NoActiveKey(SigningAlgorithm),
+    #[error("cannot make a {alg} key: {why}")]
+    Generate { alg: SigningAlgorithm, why: String },
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// The 256-bit AES key that seals private signing keys at rest (AES-256-GCM, the key id
+/// as associated data, so a sealed key cannot be moved to another row unnoticed).
+pub struct KeyEncryptionKey([u8; 32]);
+
+impl KeyEncryptionKey {
+    /// Reads 32 bytes written in base64 (standard or URL-safe, padded or not), as
+    /// `openssl rand -base64 32` prints them.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = [&STANDARD, &URL_SAFE]
+            .into_iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
+            .ok_or("it is not base64")?;
+        let key: [u8; 32] =
+            bytes.try_into().map_err(|b: Vec<u8>| format!("it is {} bytes long; it must be 32", b.len()))?;
+        Ok(Self(key))
+    }
+
+    fn seal(&self, kid: &str, plain: &[u8]) -> Result<Vec<u8>, String> {
+        let cipher = Aes256Gcm::new_from_slice(&self.0).map_err(|e| e.to_string())?;
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: kid.as_bytes() })
+            .map_err(|e| e.to_string())?;
+        Ok([nonce.as_slice(), &sealed].concat())
+    }
+
+    fn open(&self, kid: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        let cipher = Aes256Gcm::new_from_slice(&self.0).ok()?;
+        let (nonce, body) = sealed.split_at_checked(12)?;
+        cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: kid.as_bytes() }).ok()
+    }
+}
+
+impl fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyEncryptionKey([redacted])")
+    }
+}
+
+/// Makes a new key for `alg`: its private DER (sealed when `kek` is given) and its public
+/// JWK, whose `kid` is its RFC 7638 thumbprint. RSA takes a good fraction of a second:
+/// call this off the async threads.
+pub fn generate(alg: SigningAlgorithm, kek: Option<&KeyEncryptionKey>, now: i64) -> Result<NewSigningKey, KeyError> {
+    let fail = |why: String| KeyError::Generate { alg, why };
+    let der = private_der(alg).map_err(fail)?;
+    let mut jwk = Jwk::from_encoding_key(&alg.encoding_key(&der), alg.jwt()).map_err(|e| fail(e.to_string()))?;
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| fail(e.to_string()))?;
+    jwk.common.key_id = Some(kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let public_jwk = serde_json::to_string(&jwk).map_err(|e| fail(e.to_string()))?;
+    let (private_key, encrypted) = match kek {
+        Some(kek) => (kek.seal(&kid, &der).map_err(fail)?, true),
+        None => (der, false),
+    };
+    Ok(NewSigningKey { kid, algorithm: alg.as_str().to_owned(), private_key, encrypted, public_jwk, created_at: now })
+}
+
+/// PKCS#1 DER for RSA, PKCS#8 (v1, private key only) for the curves: what jsonwebtoken
+/// reads.
+fn private_der(alg: SigningAlgorithm) -> Result<Vec<u8>, String> {
+    use p256::elliptic_curve::Generate;
+    use p256::pkcs8::EncodePrivateKey;
+    // The operating system's CSPRNG. RSA and Ed25519 key generation take an infallible
+    // generator, so for them a failure to read it (which Linux does not have once the
+    // pool is seeded) would panic inside the crate; P-256 reports it.
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    match alg {
+        SigningAlgorithm::Rs256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::PrivateKey::new(&mut rng, RSA_BITS).map_err(|e| e.to_string())?;
+            Ok(key.to_pkcs1_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
+        }
+        SigningAlgorithm::Es256 => {
+            let key = p256::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng).map_err(|e| e.to_string())?;
+            Ok(key.to_pkcs8_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
+        }
+        SigningAlgorithm::EdDsa => {
+            use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+            let key = ed25519_dalek::SigningKey::generate(&mut rng);
+            let bytes = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+            Ok(bytes.to_pkcs8_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
+        }
+    }
+}
+
+/// One key, ready to sign and to publish.
+struct Loaded {
+    kid: String,
+    alg: SigningAlgorithm,
+    signing: EncodingKey,
+    public: Jwk,
+    retired_at: Option<i64>,
+}
+
+/// The keys as last read, newest first.
+struct Keys {
+    at: Instant,
+    keys: Vec<Loaded>,
+}
+
+/// A summary of one stored key, for `portcullis keys list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub algorithm: String,
+    pub encrypted: bool,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// The signing keys of this server, read from the store and kept for [`RELOAD_AFTER`].
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    kek: Option<KeyEncryptionKey>,
+    /// How long a retired key stays published: the longest a token it signed lives.
+    publish_retired_for: i64,
+    cache: RwLock<Option<Arc<Keys>>>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing").field("sealed", &self.kek.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    pub fn new(store: Arc<dyn Store>, kek: Option<KeyEncryptionKey>, publish_retired_for: i64) -> Self {
+        Self { store, kek, publish_retired_for, cache: RwLock::new(None) }
+    }
+
+    /// Makes an active key for every algorithm that has none (the first start), and
+    /// checks that every stored key can be used with the configured key-encryption key.
+    pub async fn ensure(&self, now: i64) -> Result<(), KeyError> {
+        let stored = self.store.signing_keys().await?;
+        let missing: Vec<_> = SigningAlgorithm::ALL
+            .into_iter()
+            .filter(|alg| !stored.iter().any(|k| k.algorithm == alg.as_str() && k.retired_at.is_none()))
+            .collect();
+        if !missing.is_empty() {
+            let keys = self.generate_all(&missing, now).await?;
+            self.store.add_signing_keys(&keys, false, now).await?;
+        }
+        self.reload().await.map(|_| ())
+    }
+
+    /// Makes a new active key for every algorithm and retires the old ones, in one
+    /// transaction. Returns the new keys' ids.
+    pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
+        let keys = self.generate_all(&SigningAlgorithm::ALL, now).await?;
+        self.store.add_signing_keys(&keys, true, now).await?;
+        self.reload().await?;
+        Ok(keys.into_iter().map(|k| k.kid).collect())
+    }
+
+    /// Every stored key, newest first.
+    pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
+        Ok(self
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .map(|k| KeyInfo {
+                kid: k.kid,
+                algorithm: k.algorithm,
+                encrypted: k.encrypted,
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
+            .collect())
+    }
+
+    /// Signs `claims` as a JWS with the newest active key for `alg`, naming it in `kid`.
+    /// Makes the keys first if there are none yet (a library host that never called
+    /// [`KeyRing::ensure`]).
+    pub async fn sign(&self, alg: SigningAlgorithm, claims: &impl Serialize, now: i64) -> Result<String, KeyError> {
+        let mut keys = self.current().await?;
+        if !keys.keys.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
+            self.ensure(now).await?;
+            keys = self.current().await?;
+        }
+        let key = keys
+            .keys
+            .iter()
+            .find(|k| k.alg == alg && k.retired_at.is_none())
+            .ok_or(KeyError::NoActiveKey(alg))?;
+        let mut header = Header::new(alg.jwt());
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.signing).map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
+    /// The public keys to publish at `now`: every active key, and the retired ones whose
+    /// tokens may still be valid. Makes the keys first if there are none yet.
+    pub async fn jwks(&self, now: i64) -> Result<JwkSet, KeyError> {
+        let mut keys = self.current().await?;
+        if !keys.keys.iter().any(|k| k.retired_at.is_none()) {
+            self.ensure(now).await?;
+            keys = self.current().await?;
+        }
+        let published = keys.keys.iter().filter(|k| k.retired_at.is_none_or(|at| now < at + self.publish_retired_for));
+        Ok(JwkSet { keys: published.map(|k| k.public.clone()).collect() })
+    }
+
+    async fn generate_all(&self, algs: &[SigningAlgorithm], now: i64) -> Result<Vec<NewSigningKey>, KeyError> {
+        let mut keys = Vec::with_capacity(algs.len());
+        for &alg in algs {
+            let kek = self.kek.as_ref().map(|k| KeyEncryptionKey(k.0));
+            let key = tokio::task::spawn_blocking(move || generate(alg, kek.as_ref(), now))
+                .await
+                .map_err(|e| KeyError::Generate { alg, why: e.to_string() })??;
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    async fn current(&self) -> Result<Arc<Keys>, KeyError> {
+        if let Ok(cache) = self.cache.read() {
+            if let Some(keys) = cache.as_ref().filter(|k| k.at.elapsed() < RELOAD_AFTER) {
+                return Ok(keys.clone());
+            }
+        }
+        self.reload().await
+    }
+
+    async fn reload(&self) -> Result<Arc<Keys>, KeyError> {
+        let stored = self.store.signing_keys().await?;
+        let keys = stored.into_iter().filter_map(|record| self.load(record).transpose()).collect::<Result<_, _>>()?;
+        let keys = Arc::new(Keys { at: Instant::now(), keys });
+        if let Ok(mut cache) = self.cache.write() {
+            *cache = Some(keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Parses one stored key; `None` for an algorithm this build does not know (a newer
+    /// version's), which is skipped rather than fatal.
+    fn load(&self, record: SigningKeyRecord) -> Result<Option<Loaded>, KeyError> {
+        let Some(alg) = SigningAlgorithm::parse(&record.algorithm) else {
+            tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a signing key of an unknown algorithm");
+            return Ok(None);
+        };
+        let der = if record.encrypted {
+            let kek = self.kek.as_ref().ok_or_else(|| KeyError::Sealed { kid: record.kid.clone() })?;
+            kek.open(&record.kid, &record.private_key).ok_or_else(|| KeyError::WrongKey { kid: record.kid.clone() })?
+        } else {
+            record.private_key
+        };
+        let public: Jwk = serde_json::from_str(&record.public_jwk)
+            .map_err(|e| KeyError::Corrupt { kid: record.kid.clone(), why: e.to_string() })?;
+        Ok(Some(Loaded {
+            signing: alg.encoding_key(&der),
+            kid: record.kid,
+            alg,
+            public,
+            retired_at: record.retired_at,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_encryption_key_takes_32_bytes_of_base64() {
+        let raw = [7u8; 32];
+        for text in [STANDARD.encode(raw), URL_SAFE_NO_PAD.encode(raw), format!(" {}\n", STANDARD.encode(raw))] {
+            assert_eq!(KeyEncryptionKey::parse(&text).map(|k| k.0), Ok(raw), "{text:?}");
+        }
+        assert!(KeyEncryptionKey::parse(&STANDARD.encode([7u8; 16])).unwrap_err().contains("16 bytes"));
+        assert!(KeyEncryptionKey::parse("not base64!").is_err());
+        assert_eq!(format!("{:?}", KeyEncryptionKey(raw)), "KeyEncryptionKey([redacted])");
+    }
+
+    #[test]
+    fn sealed_keys_open_only_with_their_key_and_kid() {
+        let kek = KeyEncryptionKey([1; 32]);
+        let sealed = kek.seal("kid-1", b"private").unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"private"));
+        assert_eq!(kek.open("kid-1", &sealed).as_deref(), Some(&b"private"[..]));
+        assert_eq!(kek.open("kid-2", &sealed), None, "moved to another key id");
+        assert_eq!(KeyEncryptionKey([2; 32]).open("kid-1", &sealed), None, "another key");
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert_eq!(kek.open("kid-1", &tampered), None);
+    }
+
+    #[test]
+    fn generated_keys_sign_tokens_their_public_jwk_verifies() {
+        for alg in SigningAlgorithm::ALL {
+            let key = generate(alg, None, 100).unwrap();
+            let jwk: Jwk = serde_json::from_str(&key.public_jwk).unwrap();
+            assert_eq!(jwk.common.key_id.as_deref(), Some(key.kid.as_str()));
+            assert!(!key.public_jwk.contains("\"d\""), "{alg}: the JWK must not carry the private part");
+            let mut header = Header::new(alg.jwt());
+            header.kid = Some(key.kid.clone());
+            let token = jsonwebtoken::encode(
+                &header,
+                &serde_json::json!({"sub": "1", "aud": "c", "exp": 4_000_000_000u64}),
+                &alg.encoding_key(&key.private_key),
+            )
+            .unwrap();
+            let mut validation = jsonwebtoken::Validation::new(alg.jwt());
+            validation.set_audience(&["c"]);
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+            assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).is_ok(), "{alg}");
+        }
+    }
+}
