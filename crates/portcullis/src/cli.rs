@@ -14,9 +14,9 @@ use serde_json::json;
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::oidc::keys::KeyRing;
 use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
+use crate::oidc::keys::KeyRing;
 use crate::registration;
 use crate::store::{self, Application, ClientType, GrantType, Store};
 

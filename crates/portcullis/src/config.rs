@@ -369,7 +369,8 @@ mod tests {
         assert_eq!(c.oauth2.default_scopes, vec!["read", "write"]);
         assert_eq!(c.oidc.issuer, "https://b.example/o");
         assert!(!c.oauth2.rotate_refresh_token);
-        assert_eq!(c.oauth2.scopes.len(), 2);
+        // The file's two scopes, and OpenID Connect's three.
+        assert_eq!(c.oauth2.scopes.len(), 5);
         Ok(())
     }
 

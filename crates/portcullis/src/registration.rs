@@ -11,11 +11,8 @@ use crate::oidc::keys::SigningAlgorithm;
 use crate::store::{ApplicationFields, ClientType, GrantType};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
-pub const ALGORITHMS: [&str; 3] = [
-    SigningAlgorithm::Rs256.as_str(),
-    SigningAlgorithm::Es256.as_str(),
-    SigningAlgorithm::EdDsa.as_str(),
-];
+pub const ALGORITHMS: [&str; 3] =
+    [SigningAlgorithm::Rs256.as_str(), SigningAlgorithm::Es256.as_str(), SigningAlgorithm::EdDsa.as_str()];
 
 /// The longest application name, in characters.
 pub const MAX_NAME_CHARS: usize = 255;

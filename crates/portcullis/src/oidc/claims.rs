@@ -169,11 +169,10 @@ mod tests {
 
     #[test]
     fn at_hash_is_the_left_half_of_the_hash() {
-        // The example of OpenID Connect Core Appendix A.3 / A.4: access token
-        // "jHkWEdUXMU1BwAsC4vtUsZwnNEzVvxcmwDfZ8c1tHiw", RS256, gives at_hash
-        // "77QmUPtjPfzWtF2AnpK9RQ".
-        let at = half_hash(SigningAlgorithm::Rs256, "jHkWEdUXMU1BwAsC4vtUsZwnNEzVvxcmwDfZ8c1tHiw");
-        assert_eq!(at, "77QmUPtjPfzWtF2AnpK9RQ");
+        // A published worked example (PingFederate's developer guide): RS256, access
+        // token "dNZX1hEZ9wBCzNL40Upu646bdzQA", at_hash "wfgvmE9VxjAudsl9lc6TqA".
+        let at = half_hash(SigningAlgorithm::Rs256, "dNZX1hEZ9wBCzNL40Upu646bdzQA");
+        assert_eq!(at, "wfgvmE9VxjAudsl9lc6TqA");
         // 16 bytes of SHA-256, 32 of SHA-512, in base64url without padding.
         assert_eq!(half_hash(SigningAlgorithm::Es256, "x").len(), 22);
         assert_eq!(half_hash(SigningAlgorithm::EdDsa, "x").len(), 43);

@@ -36,7 +36,10 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     put("token_endpoint_auth_methods_supported", json!(client_auth));
     put("revocation_endpoint_auth_methods_supported", json!(client_auth[..2]));
     // Introspection also takes a bearer token with scope `introspection`.
-    put("introspection_endpoint_auth_methods_supported", json!(["client_secret_basic", "client_secret_post", "bearer"]));
+    put(
+        "introspection_endpoint_auth_methods_supported",
+        json!(["client_secret_basic", "client_secret_post", "bearer"]),
+    );
     put("code_challenge_methods_supported", json!(["S256", "plain"]));
     if openid {
         put("userinfo_endpoint", json!(at(paths::USERINFO)));

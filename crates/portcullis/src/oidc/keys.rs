@@ -177,7 +177,8 @@ fn private_der(alg: SigningAlgorithm) -> Result<Vec<u8>, String> {
             Ok(key.to_pkcs1_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
         }
         SigningAlgorithm::Es256 => {
-            let key = p256::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng).map_err(|e| e.to_string())?;
+            let key =
+                p256::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng).map_err(|e| e.to_string())?;
             Ok(key.to_pkcs8_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
         }
         SigningAlgorithm::EdDsa => {
@@ -284,11 +285,8 @@ impl KeyRing {
             self.ensure(now).await?;
             keys = self.current().await?;
         }
-        let key = keys
-            .keys
-            .iter()
-            .find(|k| k.alg == alg && k.retired_at.is_none())
-            .ok_or(KeyError::NoActiveKey(alg))?;
+        let key =
+            keys.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none()).ok_or(KeyError::NoActiveKey(alg))?;
         let mut header = Header::new(alg.jwt());
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.signing).map_err(|e| KeyError::Sign(e.to_string()))

@@ -30,14 +30,14 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
     ]
 }
 
-const REDIRECT: &str = "https://client.example/cb";
+pub(crate) const REDIRECT: &str = "https://client.example/cb";
 
-struct Pkce {
-    verifier: String,
-    challenge: String,
+pub(crate) struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
 }
 
-fn pkce() -> Pkce {
+pub(crate) fn pkce() -> Pkce {
     let verifier = portcullis::crypto::random_string(48);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     Pkce { verifier, challenge }
@@ -63,6 +63,18 @@ async fn register(
     grants: &[GrantType],
     skip: bool,
 ) -> Client {
+    register_signing_with(app, client_type, redirect_uris, grants, skip, "RS256").await
+}
+
+/// Registers "Photo Printer" with ID tokens signed with `algorithm`.
+pub(crate) async fn register_signing_with(
+    app: &TestApp,
+    client_type: ClientType,
+    redirect_uris: &[&str],
+    grants: &[GrantType],
+    skip: bool,
+    algorithm: &str,
+) -> Client {
     let secret = (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
     let client_id = portcullis::crypto::random_alphanumeric(32);
     app.store
@@ -75,7 +87,7 @@ async fn register(
             redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
             allowed_scopes: None,
             skip_authorization: skip,
-            algorithm: "RS256".into(),
+            algorithm: algorithm.into(),
             owner_id: None,
             created_at: app.clock_now(),
         })
@@ -84,7 +96,7 @@ async fn register(
     Client { client_id, secret: secret.map(|s| s.expose().to_owned()) }
 }
 
-fn authorize_url(client: &Client, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(client: &Client, extra: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("client_id", &client.client_id);
     for (k, v) in extra {
@@ -105,17 +117,17 @@ fn code_request<'a>(p: &'a Pkce, state: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// The query parameters of a redirect location.
-fn query_of(location: &str) -> Vec<(String, String)> {
+pub(crate) fn query_of(location: &str) -> Vec<(String, String)> {
     let url = url::Url::parse(location).unwrap();
     url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
+pub(crate) fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 /// Shows the consent page for `url` and presses `button` (`allow` or `cancel`).
-async fn answer_consent(browser: &Browser, url: &str, button: &str) -> crate::helpers::Answer {
+pub(crate) async fn answer_consent(browser: &Browser, url: &str, button: &str) -> crate::helpers::Answer {
     let page = browser.get(url).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains("Authorize Photo Printer?"), "{}", page.text);
@@ -153,7 +165,7 @@ async fn consent_of(app: &TestApp, client: &Client) -> Option<String> {
     app.store.consent(user.id, registered.id).await.unwrap()
 }
 
-async fn logged_in(app: &TestApp) -> Browser {
+pub(crate) async fn logged_in(app: &TestApp) -> Browser {
     app.user("alice").await;
     let browser = Browser::new(app);
     browser.login("alice", PASSWORD).await;

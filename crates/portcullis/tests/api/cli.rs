@@ -20,6 +20,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         unreachable_database_is_one_clear_line,
         bad_settings_name_the_key,
         cleartokens_reports_what_it_removed,
+        keys_rotate_and_list,
         serve_issues_tokens_and_stops_on_sigterm,
     ]
 }
@@ -220,6 +221,44 @@ async fn cleartokens_reports_what_it_removed(backend: Backend) {
     let out = run(&db, &["cleartokens"], None, &[]).await;
     out.assert_ok();
     assert!(out.stdout.contains("deleted 0 access tokens, 0 refresh tokens, 0 authorization codes"), "{}", out.stdout);
+}
+
+async fn keys_rotate_and_list(backend: Backend) {
+    let (_, db) = fresh_database(backend).await;
+    let out = run(&db, &["keys", "list"], None, &[]).await;
+    out.assert_ok();
+    assert!(out.stdout.contains("no signing keys"), "{}", out.stdout);
+    let list = |env: &'static [(&'static str, &'static str)]| {
+        let db = &db;
+        async move {
+            let out = run(db, &["keys", "list", "--json"], None, env).await;
+            out.assert_ok();
+            serde_json::from_str::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let kek: &[(&str, &str)] =
+        &[("PORTCULLIS_OIDC_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")];
+    let first = run(&db, &["keys", "rotate"], None, kek).await;
+    first.assert_ok();
+    assert_eq!(first.stdout.lines().filter(|l| l.starts_with("new signing key ")).count(), 3, "{}", first.stdout);
+    let keys = list(&[]).await;
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| k["retired_at"].is_null() && k["encrypted"] == true), "{keys:?}");
+    // A second rotation retires the first three, and keeps them.
+    run(&db, &["keys", "rotate"], None, kek).await.assert_ok();
+    let keys = list(&[]).await;
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 6);
+    assert_eq!(keys.iter().filter(|k| k["retired_at"].is_null()).count(), 3);
+    let algorithms: std::collections::BTreeSet<&str> = keys.iter().map(|k| k["algorithm"].as_str().unwrap()).collect();
+    assert_eq!(algorithms.into_iter().collect::<Vec<_>>(), ["ES256", "EdDSA", "RS256"]);
+    // A bad key-encryption key stops the command before anything is written, and the
+    // message never repeats the value.
+    let bad = run(&db, &["keys", "rotate"], None, &[("PORTCULLIS_OIDC_KEY_ENCRYPTION_KEY", "dG9vLXNob3J0")]).await;
+    bad.assert_fails_with("oidc.key_encryption_key");
+    assert!(!bad.stderr.contains("dG9vLXNob3J0"), "{}", bad.stderr);
+    assert_eq!(list(&[]).await.as_array().unwrap().len(), 6);
 }
 
 /// The README's walk-through, through the real binary: create a user and an app, serve,

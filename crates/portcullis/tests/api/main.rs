@@ -19,6 +19,7 @@ mod browser;
 mod cli;
 mod front;
 mod introspection;
+mod oidc;
 mod playground;
 mod refresh;
 mod resource;
@@ -61,6 +62,7 @@ fn main() {
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
+    http_cases.extend(oidc::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());

@@ -1,0 +1,381 @@
+//! OpenID Connect: discovery and RFC 8414 metadata, the JWKS, ID tokens from the code
+//! flow, UserInfo, key rotation and keys sealed at rest.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{DecodingKey, Validation};
+use portcullis::oidc::keys::{KeyEncryptionKey, KeyError, KeyRing, SigningAlgorithm, RELOAD_AFTER};
+use portcullis::store::{ClientType, GrantType};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::authorize::{
+    answer_consent, authorize_url, logged_in, param, pkce, query_of, register_signing_with, REDIRECT,
+};
+use crate::helpers::{Backend, Client, TestApp};
+
+pub fn cases() -> Vec<(&'static str, crate::Case)> {
+    crate::cases![
+        discovery_describes_the_endpoints_the_server_answers,
+        without_openid_connect_only_oauth_metadata_is_served,
+        jwks_publishes_one_public_key_per_algorithm,
+        code_flow_gives_a_verifiable_id_token_for_each_algorithm,
+        no_id_token_without_the_openid_scope,
+        userinfo_answers_for_tokens_with_openid,
+        rotation_keeps_old_keys_published_until_their_tokens_expire,
+        sealed_keys_need_their_key,
+    ]
+}
+
+const ISSUER: &str = "http://127.0.0.1:8000/o";
+
+async fn get_json(app: &TestApp, path: &str) -> (StatusCode, Value, Option<String>) {
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    let status = response.status();
+    let cache = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body, cache)
+}
+
+async fn jwks(app: &TestApp) -> JwkSet {
+    let (status, body, _) = get_json(app, "/o/.well-known/jwks.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+/// The path of one of the metadata's endpoint URLs, which must be on the issuer's origin.
+fn path_of(metadata: &Value, key: &str) -> String {
+    let url = metadata[key].as_str().unwrap_or_else(|| panic!("{key} missing from {metadata}"));
+    url.strip_prefix("http://127.0.0.1:8000")
+        .unwrap_or_else(|| panic!("{key} = {url} is not on the issuer's origin"))
+        .into()
+}
+
+async fn discovery_describes_the_endpoints_the_server_answers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Discovery §4: the issuer's path followed by /.well-known/openid-configuration;
+    // some clients look at the root too.
+    let (status, doc, cache) = get_json(&app, "/o/.well-known/openid-configuration").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(cache.unwrap().contains("max-age="));
+    let (_, root, _) = get_json(&app, "/.well-known/openid-configuration").await;
+    assert_eq!(root, doc);
+    // Discovery §4.3: "The issuer value returned MUST be identical to the Issuer URL
+    // that was used as the prefix to /.well-known/openid-configuration".
+    assert_eq!(doc["issuer"], ISSUER);
+    // Discovery §3: the members a provider must give.
+    for key in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        assert!(!doc[key].is_null(), "{key} is REQUIRED");
+    }
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
+    assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
+    assert_eq!(doc["request_uri_parameter_supported"], false, "its default is true, and request_uri is not served");
+    let scopes: Vec<&str> = doc["scopes_supported"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    for scope in ["openid", "profile", "email", "read"] {
+        assert!(scopes.contains(&scope), "{scope} in {scopes:?}");
+    }
+    assert!(doc["code_challenge_methods_supported"].as_array().unwrap().contains(&"S256".into()));
+
+    // Every endpoint it names is answered here (never 404 or 405).
+    let jwks = app.http.get(app.url(&path_of(&doc, "jwks_uri"))).send().await.unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
+    let userinfo = app.http.get(app.url(&path_of(&doc, "userinfo_endpoint"))).send().await.unwrap();
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED, "no token");
+    for key in ["token_endpoint", "revocation_endpoint", "introspection_endpoint"] {
+        let answer = app.http.post(app.url(&path_of(&doc, key))).form(&[("x", "y")]).send().await.unwrap();
+        assert!(matches!(answer.status().as_u16(), 400 | 401), "{key}: {}", answer.status());
+    }
+    let authorize = app.http.get(app.url(&path_of(&doc, "authorization_endpoint"))).send().await.unwrap();
+    assert_eq!(authorize.status(), StatusCode::BAD_REQUEST, "no client_id: an error page");
+
+    // RFC 8414 §3: "/.well-known/oauth-authorization-server" inserted between the host
+    // and the issuer's path; §3.3: "The "issuer" value returned MUST be identical to the
+    // authorization server's issuer identifier value into which the well-known URI
+    // string was inserted".
+    for path in ["/.well-known/oauth-authorization-server/o", "/.well-known/oauth-authorization-server"] {
+        let (status, metadata, _) = get_json(&app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(metadata["issuer"], ISSUER);
+        assert_eq!(metadata["token_endpoint"], doc["token_endpoint"]);
+    }
+}
+
+async fn without_openid_connect_only_oauth_metadata_is_served(backend: Backend) {
+    // As `Config::load` makes it with `enabled = false`: without OpenID Connect's scopes.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.oidc.enabled = false;
+        for (name, _) in portcullis::config::OIDC_SCOPES {
+            c.oauth2.scopes.remove(name);
+        }
+    })
+    .await;
+    for path in ["/o/.well-known/openid-configuration", "/o/.well-known/jwks.json", "/o/userinfo/"] {
+        let status = app.http.get(app.url(path)).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, metadata, _) = get_json(&app, "/.well-known/oauth-authorization-server/o").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metadata["token_endpoint"].is_string());
+    assert!(metadata["jwks_uri"].is_null() && metadata["userinfo_endpoint"].is_null(), "{metadata}");
+    assert!(!metadata["scopes_supported"].as_array().unwrap().contains(&"openid".into()));
+    assert!(app.store.signing_keys().await.unwrap().is_empty(), "no keys are made while OpenID Connect is off");
+}
+
+async fn jwks_publishes_one_public_key_per_algorithm(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.http.get(app.url("/o/.well-known/jwks.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("max-age="));
+    let raw: Value = response.json().await.unwrap();
+    let keys = raw["keys"].as_array().unwrap();
+    let mut seen: Vec<(String, String)> =
+        keys.iter().map(|k| (k["alg"].as_str().unwrap().into(), k["kty"].as_str().unwrap().into())).collect();
+    seen.sort();
+    assert_eq!(seen, [("ES256".into(), "EC".into()), ("EdDSA".into(), "OKP".into()), ("RS256".into(), "RSA".into())]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        assert!(key["kid"].as_str().is_some_and(|kid| !kid.is_empty()));
+        // RFC 7517 §9.2 and RFC 7518 §6: the private members of each key type.
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(key[private].is_null(), "{private} published in {key}");
+        }
+    }
+    // The stored keys are the published ones, one active per algorithm.
+    let stored = app.store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert!(stored.iter().all(|k| k.retired_at.is_none() && !k.encrypted));
+}
+
+/// Runs the code flow for `client` with `scope` and a nonce; returns the token answer.
+async fn code_flow(
+    app: &TestApp,
+    browser: &crate::helpers::Browser,
+    client: &Client,
+    scope: &str,
+    nonce: &str,
+) -> Value {
+    let p = pkce();
+    let request = [
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "s"),
+        ("nonce", nonce),
+        ("code_challenge", p.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let answer = answer_consent(browser, &authorize_url(client, &request), "allow").await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let code = param(&query_of(&answer.location()), "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    app.token(client, &form).await.assert_token()
+}
+
+/// Checks the ID token's signature against the published key its header names, and
+/// returns its header and claims.
+async fn verify_id_token(app: &TestApp, id_token: &str, client_id: &str) -> (jsonwebtoken::Header, Value) {
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let kid = header.kid.clone().expect("Core §10.1: a kid when the JWKS has several keys");
+    let set = jwks(app).await;
+    let jwk: &Jwk = set.find(&kid).unwrap_or_else(|| panic!("kid {kid} is not published"));
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[client_id]);
+    validation.set_issuer(&[ISSUER]);
+    // The test clock is not the wall clock: exp is checked below against it.
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
+    let data = jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap_or_else(|e| panic!("the ID token does not verify: {e}"));
+    (header, data.claims)
+}
+
+async fn code_flow_gives_a_verifiable_id_token_for_each_algorithm(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app).await;
+    let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
+    let grants = [GrantType::AuthorizationCode];
+    for alg in SigningAlgorithm::ALL {
+        let client =
+            register_signing_with(&app, ClientType::Confidential, &[REDIRECT], &grants, false, alg.as_str()).await;
+        let tokens = code_flow(&app, &browser, &client, "openid profile email read", "n-0S6_WzA2Mj").await;
+        let id_token = tokens["id_token"].as_str().expect("Core §3.1.3.3: an id_token in the token response");
+        let (header, claims) = verify_id_token(&app, id_token, &client.client_id).await;
+        assert_eq!(header.alg, alg_of(alg), "signed as the application chose");
+        let now = app.clock_now();
+        // Core §2 and §3.1.3.6/7.
+        assert_eq!(claims["iss"], ISSUER);
+        assert_eq!(claims["sub"], alice.id.to_string(), "the same sub as introspection gives");
+        assert_eq!(claims["aud"], client.client_id.as_str());
+        assert_eq!(claims["azp"], client.client_id.as_str());
+        assert_eq!(claims["nonce"], "n-0S6_WzA2Mj", "Core §3.1.3.7: the nonce of the authentication request");
+        assert_eq!(claims["iat"], now);
+        assert_eq!(claims["exp"], now + 36000);
+        let auth_time = claims["auth_time"].as_i64().unwrap();
+        assert!(auth_time <= now && auth_time > now - 60, "auth_time {auth_time} is the login, now {now}");
+        // Core §3.1.3.6: at_hash is the left half of the alg's hash of the access token.
+        let access = tokens["access_token"].as_str().unwrap();
+        let digest = match alg {
+            SigningAlgorithm::EdDsa => Sha512::digest(access.as_bytes()).to_vec(),
+            _ => Sha256::digest(access.as_bytes()).to_vec(),
+        };
+        assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2]));
+        assert!(claims["c_hash"].is_null(), "c_hash only in hybrid answers");
+        // Core §5.4: profile and email claims for those scopes.
+        assert_eq!(claims["preferred_username"], "alice");
+        assert_eq!(claims["name"], "First Last");
+        assert_eq!(claims["given_name"], "First");
+        assert_eq!(claims["family_name"], "Last");
+        assert_eq!(claims["email"], "alice@example.com");
+        assert_eq!(claims["email_verified"], false);
+    }
+}
+
+fn alg_of(alg: SigningAlgorithm) -> jsonwebtoken::Algorithm {
+    match alg {
+        SigningAlgorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+        SigningAlgorithm::Es256 => jsonwebtoken::Algorithm::ES256,
+        SigningAlgorithm::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+    }
+}
+
+async fn no_id_token_without_the_openid_scope(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app).await;
+    let client =
+        register_signing_with(&app, ClientType::Public, &[REDIRECT], &[GrantType::AuthorizationCode], false, "RS256")
+            .await;
+    let tokens = code_flow(&app, &browser, &client, "read profile", "n").await;
+    assert!(tokens.get("id_token").is_none(), "{tokens}");
+    // Only openid's claims and nothing else limit what a profile scope alone gives.
+    let tokens = code_flow(&app, &browser, &client, "openid", "n2").await;
+    let (_, claims) = verify_id_token(&app, tokens["id_token"].as_str().unwrap(), &client.client_id).await;
+    assert!(claims["preferred_username"].is_null() && claims["email"].is_null(), "{claims}");
+}
+
+async fn userinfo_answers_for_tokens_with_openid(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let client = app.confidential().await;
+    let token = app.password_token(&client, "alice", Some("openid profile")).await;
+    let token = token["access_token"].as_str().unwrap();
+    // Core §5.3.1: GET or POST, the token as a bearer token.
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let response =
+            app.http.request(method.clone(), app.url("/o/userinfo/")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let claims: Value = response.json().await.unwrap();
+        let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
+        assert_eq!(claims["sub"], alice.id.to_string());
+        assert_eq!(claims["preferred_username"], "alice");
+        assert!(claims["email"].is_null(), "no email scope: {claims}");
+    }
+    // Without a token: RFC 6750 §3 challenge.
+    let bare = app.http.get(app.url("/o/userinfo")).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    assert!(bare.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    // A token without openid: insufficient_scope (RFC 6750 §3.1).
+    let read = app.password_token(&client, "alice", Some("read")).await;
+    let answer = app.get_with_token("/o/userinfo/", read["access_token"].as_str().unwrap()).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.header("www-authenticate").unwrap().contains("insufficient_scope"));
+    // A client-credentials token acts for nobody.
+    let app_token = app.token(&client, &[("grant_type", "client_credentials"), ("scope", "openid")]).await;
+    let app_token = app_token.assert_token();
+    let answer = app.get_with_token("/o/userinfo/", app_token["access_token"].as_str().unwrap()).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(answer.header("www-authenticate").unwrap().contains("invalid_token"));
+    // A revoked token stops at once.
+    let revoked = app.post_form("/o/revoke_token/", Some(&client), &[("token", token)]).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(app.status_with_token("/o/userinfo/", token).await, StatusCode::UNAUTHORIZED);
+}
+
+async fn rotation_keeps_old_keys_published_until_their_tokens_expire(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app).await;
+    let client =
+        register_signing_with(&app, ClientType::Public, &[REDIRECT], &[GrantType::AuthorizationCode], false, "RS256")
+            .await;
+    let before = code_flow(&app, &browser, &client, "openid", "n1").await;
+    let old_token = before["id_token"].as_str().unwrap().to_owned();
+    let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
+
+    // What `portcullis keys rotate` does, from another process's key ring.
+    let lifetime = 36000;
+    let ring = KeyRing::new(app.store.clone(), None, lifetime);
+    let new_kids = ring.rotate(app.clock_now()).await.unwrap();
+    assert_eq!(new_kids.len(), 3);
+    tokio::time::sleep(RELOAD_AFTER + Duration::from_millis(100)).await;
+
+    let published = jwks(&app).await;
+    assert_eq!(published.keys.len(), 6, "three new keys and the three retired ones");
+    let after = code_flow(&app, &browser, &client, "openid", "n2").await;
+    let new_token = after["id_token"].as_str().unwrap();
+    let new_kid = jsonwebtoken::decode_header(new_token).unwrap().kid.unwrap();
+    assert!(new_kids.contains(&new_kid), "signed with a new key");
+    assert_ne!(new_kid, old_kid);
+    // Both tokens verify against the published set.
+    verify_id_token(&app, &old_token, &client.client_id).await;
+    verify_id_token(&app, new_token, &client.client_id).await;
+
+    // Once every token the old keys signed has expired, they are no longer published.
+    app.clock.advance(lifetime - 1);
+    assert!(jwks(&app).await.find(&old_kid).is_some(), "still published one second before");
+    app.clock.advance(1);
+    let published = jwks(&app).await;
+    assert_eq!(published.keys.len(), 3);
+    assert!(published.find(&old_kid).is_none());
+    let stored = app.store.signing_keys().await.unwrap();
+    assert_eq!(stored.iter().filter(|k| k.retired_at.is_some()).count(), 3, "retired, not deleted");
+}
+
+async fn sealed_keys_need_their_key(backend: Backend) {
+    let kek = STANDARD.encode([9u8; 32]);
+    let configured = kek.clone();
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.oidc.key_encryption_key = portcullis::config::SecretSetting::new(configured);
+    })
+    .await;
+    assert_eq!(jwks(&app).await.keys.len(), 3);
+    let stored = app.store.signing_keys().await.unwrap();
+    assert!(stored.iter().all(|k| k.encrypted), "every key sealed");
+    // Sealed, the stored bytes are not a DER private key (which starts with a SEQUENCE,
+    // 0x30, and for RSA holds the modulus published in the JWK).
+    for key in &stored {
+        let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
+        if let Some(n) = jwk["n"].as_str() {
+            let modulus = URL_SAFE_NO_PAD.decode(n).unwrap();
+            assert!(!key.private_key.windows(64).any(|w| w == &modulus[..64]), "the RSA key is stored in the clear");
+        }
+    }
+    let claims = serde_json::json!({"sub": "1"});
+    let now = app.clock_now();
+    let no_key = KeyRing::new(app.store.clone(), None, 60);
+    assert!(matches!(no_key.sign(SigningAlgorithm::Rs256, &claims, now).await, Err(KeyError::Sealed { .. })));
+    let wrong =
+        KeyRing::new(app.store.clone(), Some(KeyEncryptionKey::parse(&STANDARD.encode([8u8; 32])).unwrap()), 60);
+    assert!(matches!(wrong.sign(SigningAlgorithm::Rs256, &claims, now).await, Err(KeyError::WrongKey { .. })));
+    // Neither attempt made keys of its own.
+    assert_eq!(app.store.signing_keys().await.unwrap().len(), 3);
+    let right = KeyRing::new(app.store.clone(), Some(KeyEncryptionKey::parse(&kek).unwrap()), 60);
+    let token = right.sign(SigningAlgorithm::EdDsa, &claims, now).await.unwrap();
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    assert!(jwks(&app).await.find(&kid).is_some());
+}
