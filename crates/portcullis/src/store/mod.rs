@@ -127,8 +127,9 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
     /// Stores `keys` in one transaction. With `retire`, every key still active for one
     /// of their algorithms is retired at `now` in the same transaction (rotation);
-    /// without it, keys are added only for algorithms that have no active key yet, so
-    /// that processes starting together do not each add one.
+    /// without it, keys are added only for algorithms that have no active key yet, so a
+    /// restart adds none. (Two instances starting at the same moment on PostgreSQL may
+    /// each add one; both are then published, and the newer signs.)
     async fn add_signing_keys(&self, keys: &[NewSigningKey], retire: bool, now: i64) -> Result<()>;
 
     // Browser sessions and login throttling.
