@@ -37,6 +37,12 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     InvalidScope,
     ServerError,
+    /// OpenID Connect Core §3.1.2.6: "The Authorization Server requires End-User
+    /// authentication", and `prompt=none` forbids asking.
+    LoginRequired,
+    /// Core §3.1.2.6: "The Authorization Server requires End-User consent", and
+    /// `prompt=none` forbids asking.
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -48,6 +54,8 @@ impl ErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
             Self::ServerError => "server_error",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
         }
     }
 }
@@ -122,6 +130,73 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// django-oauth-toolkit's `approval_prompt=auto`: skip consent already given.
     pub approval_prompt_auto: bool,
+    /// OpenID Connect Core §3.1.2.1 `prompt`.
+    pub prompt: Prompt,
+    /// Core §3.1.2.1 `max_age`: the longest time, in seconds, since the user last
+    /// logged in that the client accepts.
+    pub max_age: Option<i64>,
+    /// Core §3.1.2.1 `id_token_hint`, not yet checked: the caller verifies it (it needs
+    /// the signing keys) and passes its subject to [`AuthorizationRequest::next_step`].
+    pub id_token_hint: Option<String>,
+}
+
+/// OpenID Connect Core §3.1.2.1: "prompt … Space delimited, case sensitive list of
+/// ASCII string values that specifies whether the Authorization Server prompts the
+/// End-User for reauthentication and consent."
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// "The Authorization Server MUST NOT display any authentication or consent user
+    /// interface pages."
+    pub none: bool,
+    /// "The Authorization Server SHOULD prompt the End-User for reauthentication."
+    pub login: bool,
+    /// "The Authorization Server SHOULD prompt the End-User for consent before returning
+    /// information to the Client."
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// `select_account` is accepted and has nothing to do: a session holds one account.
+    pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let mut prompt = Self::default();
+        let Some(raw) = raw else { return Ok(prompt) };
+        for value in raw.split(' ').filter(|v| !v.is_empty()) {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                _ => return Err("prompt has an unknown value"),
+            }
+        }
+        // "If this parameter contains none with any other value, an error is returned."
+        if prompt.none && (prompt.login || prompt.consent || raw.split(' ').filter(|v| !v.is_empty()).count() > 1) {
+            return Err("prompt=none cannot be combined with other values");
+        }
+        Ok(prompt)
+    }
+}
+
+/// What the browser's session says about who is there, for [`AuthorizationRequest::next_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub user_id: i64,
+    /// When they logged in; `None` for a session that predates the record.
+    pub auth_time: Option<i64>,
+}
+
+/// What the authorization endpoint does next with a valid request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// Send the user to log in and come back; `again` when they are logged in but must
+    /// log in afresh (`prompt=login`, or `max_age` passed).
+    Login { again: bool },
+    /// Show the consent page.
+    Consent,
+    /// Answer the client now, without asking.
+    Approve,
+    /// Answer the client with this error.
+    Fail(Redirect),
 }
 
 /// Checks an authorization request. `app` is the application `client_id` names, if
@@ -199,6 +274,16 @@ pub fn validate(
         (ResponseType::Code, None) => None,
     };
 
+    let prompt = Prompt::parse(params.get("prompt")).map_err(|why| fail(ErrorCode::InvalidRequest, why))?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        // Core §3.1.2.1: "max_age … in seconds", a non-negative number.
+        Some(raw) => Some(
+            raw.parse::<u32>()
+                .map(i64::from)
+                .map_err(|_| fail(ErrorCode::InvalidRequest, "max_age must be a whole number of seconds"))?,
+        ),
+    };
     Ok(AuthorizationRequest {
         app,
         response_type,
@@ -209,10 +294,65 @@ pub fn validate(
         code_challenge,
         nonce: params.get("nonce").map(str::to_owned),
         approval_prompt_auto: params.get("approval_prompt") == Some("auto"),
+        prompt,
+        max_age,
+        id_token_hint: params.get("id_token_hint").map(str::to_owned),
     })
 }
 
 impl AuthorizationRequest {
+    /// Decides between logging in, asking for consent, answering, and failing
+    /// (OpenID Connect Core §3.1.2.3, §3.1.2.4). `hinted_subject` is the `sub` of a
+    /// verified `id_token_hint`.
+    pub fn next_step(
+        &self,
+        session: Option<SessionFacts>,
+        consented: Option<&ScopeSet>,
+        hinted_subject: Option<&str>,
+        now: i64,
+    ) -> NextStep {
+        let fail = |code, description: &str| NextStep::Fail(Redirect::error(&self.target(), code, description));
+        let Some(session) = session else {
+            if self.prompt.none {
+                return fail(ErrorCode::LoginRequired, "the user is not logged in");
+            }
+            return NextStep::Login { again: false };
+        };
+        // Core §3.1.2.1 max_age: "If the elapsed time is greater than this value, the OP
+        // MUST attempt to actively re-authenticate the End-User."
+        let too_old = self.max_age.is_some_and(|max| session.auth_time.is_none_or(|at| now - at > max));
+        if self.prompt.login || too_old {
+            if self.prompt.none {
+                return fail(ErrorCode::LoginRequired, "the user must log in again");
+            }
+            return NextStep::Login { again: true };
+        }
+        // Core §3.1.2.1 id_token_hint: "If the End-User identified by the ID Token is
+        // logged in or is logged in by the request, then the Authorization Server
+        // returns a positive response; otherwise, it SHOULD return an error, such as
+        // login_required."
+        if hinted_subject.is_some_and(|sub| sub != session.user_id.to_string()) {
+            return fail(ErrorCode::LoginRequired, "another user is logged in than the id_token_hint names");
+        }
+        if self.prompt.consent || self.needs_consent(consented) {
+            if self.prompt.none {
+                return fail(ErrorCode::ConsentRequired, "the user has not consented to this request");
+            }
+            return NextStep::Consent;
+        }
+        NextStep::Approve
+    }
+
+    /// The request's own error target (its redirect URI, response type and state).
+    fn target(&self) -> Target {
+        Target { redirect_uri: self.redirect_uri.clone(), response_type: self.response_type, state: self.state.clone() }
+    }
+
+    /// Answers the client with `code` (an `id_token_hint` that does not verify, say).
+    pub fn fail(&self, code: ErrorCode, description: &str) -> Redirect {
+        Redirect::error(&self.target(), code, description)
+    }
+
     /// Whether the user must be asked: not for applications that skip authorization,
     /// nor, with `approval_prompt=auto`, when earlier consent covers every scope.
     pub fn needs_consent(&self, consented: Option<&ScopeSet>) -> bool {
@@ -247,12 +387,7 @@ impl AuthorizationRequest {
 
     /// The user said no: `access_denied` (RFC 6749 §4.1.2.1).
     pub fn deny(&self) -> Redirect {
-        let target = Target {
-            redirect_uri: self.redirect_uri.clone(),
-            response_type: self.response_type,
-            state: self.state.clone(),
-        };
-        Redirect::error(&target, ErrorCode::AccessDenied, "the user denied the request")
+        self.fail(ErrorCode::AccessDenied, "the user denied the request")
     }
 
     /// The user said yes (or need not be asked): remember the consent, then issue a code
@@ -302,5 +437,117 @@ impl AuthorizationRequest {
             params.push(("state", state.clone()));
         }
         Ok(Redirect { redirect_uri: self.redirect_uri.clone(), response_type: self.response_type, params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ClientType;
+
+    fn request(prompt: &str, max_age: Option<i64>, skip_authorization: bool) -> AuthorizationRequest {
+        AuthorizationRequest {
+            app: Application {
+                id: 1,
+                client_id: "c".into(),
+                client_secret_hash: None,
+                name: "n".into(),
+                client_type: ClientType::Public,
+                grant_types: vec![GrantType::AuthorizationCode],
+                redirect_uris: vec!["https://c.example/cb".into()],
+                post_logout_redirect_uris: vec![],
+                allowed_origins: vec![],
+                allowed_scopes: None,
+                skip_authorization,
+                algorithm: "RS256".into(),
+                owner_id: None,
+                created_at: 0,
+                updated_at: 0,
+            },
+            response_type: ResponseType::Code,
+            redirect_uri: "https://c.example/cb".into(),
+            redirect_uri_given: true,
+            scope: ScopeSet::parse("openid read").unwrap_or_default(),
+            state: Some("st".into()),
+            code_challenge: None,
+            nonce: None,
+            approval_prompt_auto: true,
+            prompt: Prompt::parse(Some(prompt)).unwrap_or_default(),
+            max_age,
+            id_token_hint: None,
+        }
+    }
+
+    fn error_of(step: NextStep) -> Option<String> {
+        match step {
+            NextStep::Fail(to) => to.params.iter().find(|(k, _)| *k == "error").map(|(_, v)| v.clone()),
+            _ => None,
+        }
+    }
+
+    const NOW: i64 = 1_000;
+    const ALICE: Option<SessionFacts> = Some(SessionFacts { user_id: 7, auth_time: Some(900) });
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(Prompt::parse(None), Ok(Prompt::default()));
+        assert_eq!(Prompt::parse(Some("login consent")), Ok(Prompt { none: false, login: true, consent: true }));
+        assert_eq!(Prompt::parse(Some("select_account")), Ok(Prompt::default()));
+        // Core §3.1.2.1: "If this parameter contains none with any other value, an error
+        // is returned."
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("none select_account")).is_err());
+        assert!(Prompt::parse(Some("None")).is_err(), "case sensitive");
+        assert!(Prompt::parse(Some("later")).is_err());
+    }
+
+    #[test]
+    fn no_session_logs_in_unless_prompt_none() {
+        assert_eq!(request("", None, false).next_step(None, None, None, NOW), NextStep::Login { again: false });
+        // Core §3.1.2.6 login_required: "The Authorization Server requires End-User
+        // authentication. This error MAY be returned when the prompt parameter value in
+        // the Authentication Request is none".
+        let step = request("none", None, false).next_step(None, None, None, NOW);
+        assert_eq!(error_of(step).as_deref(), Some("login_required"));
+    }
+
+    #[test]
+    fn prompt_login_and_max_age_ask_for_a_fresh_login() {
+        assert_eq!(request("login", None, true).next_step(ALICE, None, None, NOW), NextStep::Login { again: true });
+        // Logged in 100 s ago: max_age 100 is fine, 99 is not.
+        assert_eq!(request("", Some(100), true).next_step(ALICE, None, None, NOW), NextStep::Approve);
+        assert_eq!(request("", Some(99), true).next_step(ALICE, None, None, NOW), NextStep::Login { again: true });
+        let unknown_time = Some(SessionFacts { user_id: 7, auth_time: None });
+        assert_eq!(
+            request("", Some(0), true).next_step(unknown_time, None, None, NOW),
+            NextStep::Login { again: true }
+        );
+        let step = request("none", Some(10), true).next_step(ALICE, None, None, NOW);
+        assert_eq!(error_of(step).as_deref(), Some("login_required"));
+    }
+
+    #[test]
+    fn consent_is_asked_when_needed_or_prompted_and_never_with_prompt_none() {
+        let read = ScopeSet::parse("openid read").unwrap_or_default();
+        assert_eq!(request("", None, false).next_step(ALICE, None, None, NOW), NextStep::Consent);
+        assert_eq!(request("", None, false).next_step(ALICE, Some(&read), None, NOW), NextStep::Approve);
+        assert_eq!(request("consent", None, false).next_step(ALICE, Some(&read), None, NOW), NextStep::Consent);
+        assert_eq!(request("consent", None, true).next_step(ALICE, None, None, NOW), NextStep::Consent, "even skip");
+        assert_eq!(request("none", None, false).next_step(ALICE, Some(&read), None, NOW), NextStep::Approve);
+        // Core §3.1.2.6 consent_required.
+        let step = request("none", None, false).next_step(ALICE, None, None, NOW);
+        assert_eq!(error_of(step).as_deref(), Some("consent_required"));
+    }
+
+    #[test]
+    fn id_token_hint_must_name_the_user_logged_in() {
+        assert_eq!(request("", None, true).next_step(ALICE, None, Some("7"), NOW), NextStep::Approve);
+        let step = request("", None, true).next_step(ALICE, None, Some("8"), NOW);
+        assert_eq!(error_of(step).as_deref(), Some("login_required"));
+        // Errors keep the state (RFC 6749 §4.1.2.1).
+        let NextStep::Fail(to) = request("none", None, false).next_step(None, None, None, NOW) else {
+            panic!("not a failure")
+        };
+        assert!(to.params.contains(&("state", "st".into())));
     }
 }

@@ -304,6 +304,32 @@ impl KeyRing {
         Ok(JwkSet { keys: published.map(|k| k.public.clone()).collect() })
     }
 
+    /// The `sub` of an ID token this server signed for `client_id` (an
+    /// `id_token_hint`), or `None` if it is not one: unparsable, not signed by one of
+    /// the keys, retired ones included, or for another issuer or client. An expired
+    /// token still names its user (Core §3.1.2.1: "the OP SHOULD treat it as a hint
+    /// even if expired"), so `exp` is not checked.
+    pub async fn subject_of(&self, id_token: &str, client_id: &str, issuer: &str) -> Result<Option<String>, KeyError> {
+        let Ok(header) = jsonwebtoken::decode_header(id_token) else { return Ok(None) };
+        let keys = self.current().await?;
+        let Some(key) =
+            keys.keys.iter().find(|k| header.kid.as_deref() == Some(k.kid.as_str()) && k.alg.jwt() == header.alg)
+        else {
+            return Ok(None);
+        };
+        let Ok(decoding) = jsonwebtoken::DecodingKey::from_jwk(&key.public) else { return Ok(None) };
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["sub", "aud", "iss"]);
+        validation.set_audience(&[client_id]);
+        validation.set_issuer(&[issuer]);
+        #[derive(serde::Deserialize)]
+        struct Subject {
+            sub: String,
+        }
+        Ok(jsonwebtoken::decode::<Subject>(id_token, &decoding, &validation).ok().map(|data| data.claims.sub))
+    }
+
     async fn generate_all(&self, algs: &[SigningAlgorithm], now: i64) -> Result<Vec<NewSigningKey>, KeyError> {
         let mut keys = Vec::with_capacity(algs.len());
         for &alg in algs {

@@ -11,9 +11,9 @@ use minijinja::context;
 use portcullis_axum::ScopeSet;
 use serde::Serialize;
 
-use super::{base_context, login_redirect, redirect, render, PageError, Visitor};
+use super::{base_context, login_again_redirect, login_redirect, redirect, render, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
-use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError};
+use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, SessionFacts};
 use crate::oauth::{OAuthError, Params};
 
 pub fn router() -> Router<AppState> {
@@ -49,15 +49,38 @@ async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
         Ok(req) => req,
         Err(response) => return Ok(response),
     };
-    let Some(user) = &visitor.user else {
-        return Ok(login_redirect(uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE)));
+    let hinted = match &req.id_token_hint {
+        Some(hint) => {
+            let issuer = &state.config.oidc.issuer;
+            match state.keys.subject_of(hint, &req.app.client_id, issuer).await {
+                Ok(Some(sub)) => Some(sub),
+                Ok(None) => {
+                    let to =
+                        req.fail(ErrorCode::InvalidRequest, "id_token_hint is not an ID token issued to this client");
+                    return Ok(redirect(StatusCode::FOUND, &to.location(), None));
+                }
+                Err(error) => return Err(PageError::Internal(error.to_string())),
+            }
+        }
+        None => None,
     };
-    let consented = state.store.consent(user.id, req.app.id).await?;
+    let session = visitor.user.as_ref().map(|u| SessionFacts { user_id: u.id, auth_time: visitor.auth_time() });
+    let consented = match &visitor.user {
+        Some(user) => state.store.consent(user.id, req.app.id).await?,
+        None => None,
+    };
     let consented = consented.as_deref().and_then(|c| ScopeSet::parse(c).ok());
-    if !req.needs_consent(consented.as_ref()) {
-        let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
-        let to = req.approve(&state.grant_context(), user, auth_time).await?;
-        return Ok(redirect(StatusCode::FOUND, &to.location(), None));
+    let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE);
+    match (req.next_step(session, consented.as_ref(), hinted.as_deref(), state.clock.now()), &visitor.user) {
+        (NextStep::Fail(to), _) => return Ok(redirect(StatusCode::FOUND, &to.location(), None)),
+        (NextStep::Login { again: false }, _) | (_, None) => return Ok(login_redirect(here)),
+        (NextStep::Login { again: true }, _) => return Ok(login_again_redirect(here)),
+        (NextStep::Approve, Some(user)) => {
+            let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
+            let to = req.approve(&state.grant_context(), user, auth_time).await?;
+            return Ok(redirect(StatusCode::FOUND, &to.location(), None));
+        }
+        (NextStep::Consent, Some(_)) => {}
     }
     let descriptions = &state.config.oauth2.scopes;
     let scopes: Vec<ScopeView> = req

@@ -29,6 +29,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    /// Show the form to a logged-in user too: the authorization endpoint asks for a
+    /// fresh login (`prompt=login`, `max_age`). Logging in replaces the session.
+    again: Option<String>,
 }
 
 async fn login_page(
@@ -37,7 +40,7 @@ async fn login_page(
     Query(query): Query<NextQuery>,
 ) -> Result<Response, PageError> {
     let next = safe_next(query.next.as_deref()).unwrap_or(DEFAULT_NEXT);
-    if visitor.user.is_some() {
+    if visitor.user.is_some() && query.again.as_deref() != Some("1") {
         return Ok(redirect(StatusCode::FOUND, next, None));
     }
     let (csrf, cookie) = session::csrf_for_page(&state, &visitor).await?;

@@ -140,6 +140,31 @@ pub fn date_view(timestamp: i64) -> DateView {
 
 /// Sends a visitor who is not logged in to the login page, to come back to `here` (a
 /// path on this site, with its query if any).
+/// To the login page even for a logged-in user (`prompt=login`, or `max_age` passed),
+/// and back to `here` without `prompt=login`, which the new login has satisfied, so the
+/// authorization request does not send the user round again.
+pub fn login_again_redirect(here: &str) -> Response {
+    let back = match here.split_once('?') {
+        Some((path, query)) => {
+            let mut kept = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                if name == "prompt" {
+                    let rest: Vec<&str> = value.split(' ').filter(|v| !v.is_empty() && *v != "login").collect();
+                    if !rest.is_empty() {
+                        kept.append_pair("prompt", &rest.join(" "));
+                    }
+                } else {
+                    kept.append_pair(&name, &value);
+                }
+            }
+            format!("{path}?{}", kept.finish())
+        }
+        None => here.to_owned(),
+    };
+    let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    redirect(StatusCode::FOUND, &format!("{}?next={next}&again=1", crate::app::paths::LOGIN), None)
+}
+
 pub fn login_redirect(here: &str) -> Response {
     let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
     redirect(StatusCode::FOUND, &format!("{}?next={next}", crate::app::paths::LOGIN), None)

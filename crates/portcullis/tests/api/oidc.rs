@@ -28,6 +28,9 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         userinfo_answers_for_tokens_with_openid,
         rotation_keeps_old_keys_published_until_their_tokens_expire,
         sealed_keys_need_their_key,
+        prompt_none_never_shows_a_page,
+        prompt_login_and_max_age_make_the_user_log_in_again,
+        id_token_hint_names_the_user,
     ]
 }
 
@@ -378,4 +381,160 @@ async fn sealed_keys_need_their_key(backend: Backend) {
     let token = right.sign(SigningAlgorithm::EdDsa, &claims, now).await.unwrap();
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
     assert!(jwks(&app).await.find(&kid).is_some());
+}
+
+/// A code request for `client` with `extra` parameters (PKCE included).
+fn openid_request(client: &Client, challenge: &str, extra: &[(&str, &str)]) -> String {
+    let mut request = vec![
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("state", "st"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    request.extend_from_slice(extra);
+    authorize_url(client, &request)
+}
+
+fn error_and_state(location: &str) -> (Option<String>, Option<String>) {
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let pairs = query_of(location);
+    (param(&pairs, "error"), param(&pairs, "state"))
+}
+
+async fn prompt_none_never_shows_a_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let grants = [GrantType::AuthorizationCode];
+    let client = register_signing_with(&app, ClientType::Public, &[REDIRECT], &grants, false, "RS256").await;
+    let p = pkce();
+    // Core §3.1.2.1 prompt=none: "The Authorization Server MUST NOT display any
+    // authentication or consent user interface pages. An error is returned if an
+    // End-User is not already authenticated or the Client does not have pre-configured
+    // consent for the requested Claims".
+    let anonymous = crate::helpers::Browser::new(&app);
+    let answer = anonymous.get(&openid_request(&client, &p.challenge, &[("prompt", "none")])).await;
+    assert_eq!(error_and_state(&answer.location()), (Some("login_required".into()), Some("st".into())));
+    let browser = logged_in(&app).await;
+    let answer = browser.get(&openid_request(&client, &p.challenge, &[("prompt", "none")])).await;
+    assert_eq!(error_and_state(&answer.location()).0.as_deref(), Some("consent_required"));
+    // Once consent is given (with approval_prompt=auto, as django-oauth-toolkit asks),
+    // prompt=none answers with a code, no page.
+    code_flow(&app, &browser, &client, "openid", "n").await;
+    let url = openid_request(&client, &p.challenge, &[("prompt", "none"), ("approval_prompt", "auto")]);
+    let answer = browser.get(&url).await;
+    let pairs = query_of(&answer.location());
+    assert!(param(&pairs, "code").is_some(), "{pairs:?}");
+    // none with anything else is invalid_request; so is a malformed max_age.
+    for extra in [[("prompt", "none login")], [("max_age", "-1")]] {
+        let answer = browser.get(&openid_request(&client, &p.challenge, &extra)).await;
+        assert_eq!(error_and_state(&answer.location()).0.as_deref(), Some("invalid_request"), "{extra:?}");
+    }
+}
+
+/// Follows a redirect to the login page, which must show its form although the user
+/// is logged in, and logs in there; returns where the login sends the browser.
+async fn log_in_again(browser: &crate::helpers::Browser, login_location: &str) -> String {
+    assert!(login_location.starts_with("/accounts/login/?next="), "{login_location}");
+    assert!(login_location.ends_with("&again=1"), "{login_location}");
+    let page = browser.get(login_location).await;
+    assert_eq!(page.status, StatusCode::OK, "the form, not a redirect: {}", page.text);
+    let next = hidden_field_value(&page.text, "next");
+    let csrf = crate::helpers::csrf_token(&page.text);
+    let form = [("username", "alice"), ("password", crate::helpers::PASSWORD), ("csrf_token", &csrf), ("next", &next)];
+    let answer = browser.post("/accounts/login/", &form).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    answer.location()
+}
+
+fn hidden_field_value(html: &str, name: &str) -> String {
+    crate::helpers::hidden_field(html, name).unwrap_or_else(|| panic!("no {name} field"))
+}
+
+async fn prompt_login_and_max_age_make_the_user_log_in_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let grants = [GrantType::AuthorizationCode];
+    // Skips consent, so every step here is about logging in.
+    let client = register_signing_with(&app, ClientType::Public, &[REDIRECT], &grants, true, "RS256").await;
+    let browser = logged_in(&app).await;
+    let first_login = app.clock_now();
+    app.clock.advance(600);
+    let p = pkce();
+
+    // max_age 1000 > 600 s since the login: no new login.
+    let answer = browser.get(&openid_request(&client, &p.challenge, &[("max_age", "1000")])).await;
+    assert!(param(&query_of(&answer.location()), "code").is_some());
+    // max_age 300 < 600: Core §3.1.2.1 "the OP MUST attempt to actively re-authenticate".
+    let url = openid_request(&client, &p.challenge, &[("max_age", "300"), ("nonce", "n-max")]);
+    let answer = browser.get(&url).await;
+    let back = log_in_again(&browser, &answer.location()).await;
+    assert!(back.starts_with("/o/authorize/?") && back.contains("max_age=300"), "{back}");
+    let answer = browser.get(&back).await;
+    let code = param(&query_of(&answer.location()), "code").expect("a code after the new login");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    let tokens = app.token(&client, &form).await.assert_token();
+    let (_, claims) = verify_id_token(&app, tokens["id_token"].as_str().unwrap(), &client.client_id).await;
+    // Core §3.1.2.1: "When max_age is used, the ID Token returned MUST include an
+    // auth_time Claim Value", here the new login's.
+    assert_eq!(claims["auth_time"], first_login + 600);
+
+    // prompt=login: a fresh login even a moment after the last one, and back without
+    // prompt=login, so the request does not loop.
+    let answer = browser.get(&openid_request(&client, &p.challenge, &[("prompt", "login consent")])).await;
+    let back = log_in_again(&browser, &answer.location()).await;
+    assert!(!back.contains("login"), "prompt=login is dropped: {back}");
+    assert!(back.contains("prompt=consent"), "the other prompt values stay: {back}");
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, StatusCode::OK, "prompt=consent shows the page even for a skip-authorization client");
+    assert!(page.text.contains("Authorize Photo Printer?"));
+}
+
+async fn id_token_hint_names_the_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let grants = [GrantType::AuthorizationCode];
+    let client = register_signing_with(&app, ClientType::Public, &[REDIRECT], &grants, true, "ES256").await;
+    let browser = logged_in(&app).await;
+    let tokens = code_flow_skipping_consent(&app, &browser, &client).await;
+    let hint = tokens["id_token"].as_str().unwrap().to_owned();
+    let p = pkce();
+    // Alice's own ID token, even once it has expired (Core §3.1.2.1: "the OP SHOULD
+    // treat it as a hint even if expired"): a code with prompt=none.
+    app.clock.advance(36000 + 10);
+    let answer =
+        browser.get(&openid_request(&client, &p.challenge, &[("prompt", "none"), ("id_token_hint", &hint)])).await;
+    assert!(param(&query_of(&answer.location()), "code").is_some(), "{}", answer.location());
+    // Bob logged in with alice's hint: login_required.
+    app.user("bob").await;
+    let bob = crate::helpers::Browser::new(&app);
+    bob.login("bob", crate::helpers::PASSWORD).await;
+    let answer = bob.get(&openid_request(&client, &p.challenge, &[("id_token_hint", &hint)])).await;
+    assert_eq!(error_and_state(&answer.location()).0.as_deref(), Some("login_required"));
+    // A hint with its signature altered, or issued to another client, is not a hint.
+    let mut forged = hint.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let other = register_signing_with(&app, ClientType::Public, &[REDIRECT], &grants, true, "ES256").await;
+    for (client, hint) in [(&client, forged.as_str()), (&other, hint.as_str()), (&client, "not-a-jwt")] {
+        let answer = browser.get(&openid_request(client, &p.challenge, &[("id_token_hint", hint)])).await;
+        assert_eq!(error_and_state(&answer.location()).0.as_deref(), Some("invalid_request"), "{hint}");
+    }
+}
+
+/// The code flow for a client that skips consent.
+async fn code_flow_skipping_consent(app: &TestApp, browser: &crate::helpers::Browser, client: &Client) -> Value {
+    let p = pkce();
+    let answer = browser.get(&openid_request(client, &p.challenge, &[])).await;
+    let code = param(&query_of(&answer.location()), "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    app.token(client, &form).await.assert_token()
 }
