@@ -5,24 +5,70 @@
 use portcullis_axum::ScopeSet;
 use url::Url;
 
-use super::grant::{mint, Context};
+use super::grant::{mint, Context, IdTokenParts};
 use super::{pkce, scope, EndpointError, Params};
 use crate::crypto::Secret;
 use crate::store::{Application, GrantType, NewCode, User};
 
+/// What the authorization endpoint answers with: RFC 6749's `code` (§4.1) and `token`
+/// (§4.2), and OpenID Connect's combinations with `id_token` (OAuth 2.0 Multiple
+/// Response Type Encoding Practices §5; Core §3.2 implicit, §3.3 hybrid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseType {
-    /// RFC 6749 §4.1: authorization code.
-    Code,
-    /// RFC 6749 §4.2: implicit; the access token travels in the fragment.
-    Token,
+pub struct ResponseType {
+    pub code: bool,
+    pub token: bool,
+    pub id_token: bool,
 }
 
 impl ResponseType {
+    pub const CODE: Self = Self { code: true, token: false, id_token: false };
+    pub const TOKEN: Self = Self { code: false, token: true, id_token: false };
+
+    /// "The order of the space-delimited values does not matter" (RFC 6749 §3.1.1);
+    /// each may appear once, and `none` (which asks for nothing) is not served.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut kind = Self { code: false, token: false, id_token: false };
+        for value in raw.split(' ') {
+            let seen = match value {
+                "code" => &mut kind.code,
+                "token" => &mut kind.token,
+                "id_token" => &mut kind.id_token,
+                _ => return None,
+            };
+            if std::mem::replace(seen, true) {
+                return None;
+            }
+        }
+        Some(kind)
+    }
+
+    /// The canonical spelling, for the consent form to post back.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Code => "code",
-            Self::Token => "token",
+        match (self.code, self.id_token, self.token) {
+            (true, false, false) => "code",
+            (false, false, true) => "token",
+            (false, true, false) => "id_token",
+            (false, true, true) => "id_token token",
+            (true, true, false) => "code id_token",
+            (true, false, true) => "code token",
+            (true, true, true) => "code id_token token",
+            (false, false, false) => "none",
+        }
+    }
+
+    /// Only a lone `code` answers in the query; everything that carries a token uses
+    /// the fragment (Multiple Response Type Encoding Practices §5: "The default Response
+    /// Mode for this Response Type is the fragment encoding").
+    fn in_fragment(self) -> bool {
+        self.token || self.id_token
+    }
+
+    /// The grant an application needs for this response type.
+    fn grant(self) -> GrantType {
+        match (self.code, self.token || self.id_token) {
+            (true, false) => GrantType::AuthorizationCode,
+            (true, true) => GrantType::OpenidHybrid,
+            _ => GrantType::Implicit,
         }
     }
 }
@@ -93,16 +139,13 @@ impl Redirect {
     /// query parameters"); for `token` they go in the fragment (§4.2.2).
     pub fn location(&self) -> String {
         let Ok(mut url) = Url::parse(&self.redirect_uri) else { return self.redirect_uri.clone() };
-        match self.response_type {
-            ResponseType::Code => {
-                let mut query = url.query_pairs_mut();
-                for (name, value) in &self.params {
-                    query.append_pair(name, value);
-                }
-            }
-            ResponseType::Token => {
-                let fragment = form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
-                url.set_fragment(Some(&fragment));
+        if self.response_type.in_fragment() {
+            let fragment = form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
+            url.set_fragment(Some(&fragment));
+        } else {
+            let mut query = url.query_pairs_mut();
+            for (name, value) in &self.params {
+                query.append_pair(name, value);
             }
         }
         url.into()
@@ -222,37 +265,43 @@ pub fn validate(
             _ => return Err(AuthorizeError::Page("The request must name one of the client's redirect URIs.".into())),
         },
     };
-    let response_type = match params.get("response_type") {
-        Some("token") => ResponseType::Token,
-        _ => ResponseType::Code,
+    // An unknown response type still gets its error at the redirect URI, in the query
+    // unless it asked for tokens.
+    let response_type = params.get("response_type").and_then(ResponseType::parse);
+    let target = Target {
+        redirect_uri: redirect_uri.clone(),
+        response_type: response_type.unwrap_or(ResponseType::CODE),
+        state: params.get("state").map(str::to_owned),
     };
-    let target =
-        Target { redirect_uri: redirect_uri.clone(), response_type, state: params.get("state").map(str::to_owned) };
     let fail = |code, description: &str| AuthorizeError::Redirect(Redirect::error(&target, code, description));
-
-    match (params.get("response_type"), response_type) {
+    let response_type = match (params.get("response_type"), response_type) {
         (None, _) => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
-        (Some("code"), ResponseType::Code) => {
-            if !app.allows_grant(GrantType::AuthorizationCode) {
-                return Err(fail(
-                    ErrorCode::UnauthorizedClient,
-                    "this client may not use the authorization code grant",
-                ));
-            }
+        (Some(_), None) => {
+            return Err(fail(ErrorCode::UnsupportedResponseType, "response_type is not one this server supports"))
         }
-        (Some("token"), ResponseType::Token) => {
-            if !app.allows_grant(GrantType::Implicit) {
-                return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the implicit grant"));
-            }
-        }
-        _ => return Err(fail(ErrorCode::UnsupportedResponseType, "response_type must be code or token")),
+        (Some(_), Some(kind)) => kind,
+    };
+    if !app.allows_grant(response_type.grant()) {
+        let grant = response_type.grant();
+        return Err(fail(ErrorCode::UnauthorizedClient, &format!("this client may not use the {grant} grant")));
     }
     let scope = scope::resolve(params.get("scope"), ctx.settings, &app)
         .map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
+    let nonce = params.get("nonce").map(str::to_owned);
+    if response_type.id_token {
+        // Core §3.2.2.1 and §3.3.2.11: an ID token from the authorization endpoint is
+        // OpenID Connect only, and "nonce … REQUIRED" for it, against replay.
+        if ctx.oidc.is_none() || !scope.contains("openid") {
+            return Err(fail(ErrorCode::InvalidScope, "an id_token response needs the openid scope"));
+        }
+        if nonce.is_none() {
+            return Err(fail(ErrorCode::InvalidRequest, "nonce is required when an id_token is returned"));
+        }
+    }
 
-    let code_challenge = match (response_type, params.get("code_challenge")) {
-        (ResponseType::Token, _) => None,
-        (ResponseType::Code, Some(challenge)) => {
+    let code_challenge = match (response_type.code, params.get("code_challenge")) {
+        (false, _) => None,
+        (true, Some(challenge)) => {
             // RFC 7636 §4.4.1: "If the server supporting PKCE does not support the
             // requested transformation, the authorization endpoint MUST return the
             // authorization error response with "error" value set to "invalid_request"."
@@ -263,7 +312,7 @@ pub fn validate(
             }
             Some((challenge.to_owned(), method))
         }
-        (ResponseType::Code, None) if ctx.settings.pkce_required => {
+        (true, None) if ctx.settings.pkce_required => {
             // RFC 7636 §4.4.1: "If the server requires Proof Key for Code Exchange
             // (PKCE) by OAuth public clients and the client does not send the
             // "code_challenge" in the request, the authorization endpoint MUST return
@@ -271,7 +320,7 @@ pub fn validate(
             // "invalid_request"."
             return Err(fail(ErrorCode::InvalidRequest, "code challenge required"));
         }
-        (ResponseType::Code, None) => None,
+        (true, None) => None,
     };
 
     let prompt = Prompt::parse(params.get("prompt")).map_err(|why| fail(ErrorCode::InvalidRequest, why))?;
@@ -292,7 +341,7 @@ pub fn validate(
         scope,
         state: target.state,
         code_challenge,
-        nonce: params.get("nonce").map(str::to_owned),
+        nonce,
         approval_prompt_auto: params.get("approval_prompt") == Some("auto"),
         prompt,
         max_age,
@@ -398,39 +447,58 @@ impl AuthorizationRequest {
         let all = earlier.union(&self.scope);
         ctx.store.save_consent(user.id, self.app.id, &all.to_string(), ctx.now).await?;
         let mut params = Vec::new();
-        match self.response_type {
-            ResponseType::Code => {
-                let code = Secret::generate();
-                let (challenge, method) = match &self.code_challenge {
-                    Some((c, m)) => (c.clone(), m.as_str().to_owned()),
-                    None => (String::new(), String::new()),
-                };
-                ctx.store
-                    .insert_code(&NewCode {
-                        hash: code.hash(),
-                        application_id: self.app.id,
-                        user_id: user.id,
-                        redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
-                        scope: self.scope.to_string(),
-                        code_challenge: challenge,
-                        code_challenge_method: method,
-                        nonce: self.nonce.clone(),
-                        auth_time,
-                        created_at: ctx.now,
-                        expires_at: ctx.now + i64::from(ctx.settings.authorization_code_expire_seconds),
-                    })
-                    .await?;
-                params.push(("code", code.expose().to_owned()));
-            }
-            ResponseType::Token => {
-                // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh
-                // token."
-                let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None);
-                ctx.store.insert_token(&minted.tokens).await?;
-                params.push(("access_token", minted.response.access_token));
-                params.push(("token_type", "Bearer".to_owned()));
-                params.push(("expires_in", minted.response.expires_in.to_string()));
-                params.push(("scope", minted.response.scope));
+        let mut code_value = None;
+        if self.response_type.code {
+            let code = Secret::generate();
+            let (challenge, method) = match &self.code_challenge {
+                Some((c, m)) => (c.clone(), m.as_str().to_owned()),
+                None => (String::new(), String::new()),
+            };
+            ctx.store
+                .insert_code(&NewCode {
+                    hash: code.hash(),
+                    application_id: self.app.id,
+                    user_id: user.id,
+                    redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
+                    scope: self.scope.to_string(),
+                    code_challenge: challenge,
+                    code_challenge_method: method,
+                    nonce: self.nonce.clone(),
+                    auth_time,
+                    created_at: ctx.now,
+                    expires_at: ctx.now + i64::from(ctx.settings.authorization_code_expire_seconds),
+                })
+                .await?;
+            params.push(("code", code.expose().to_owned()));
+            code_value = Some(code);
+        }
+        let mut access_token = None;
+        if self.response_type.token {
+            // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh
+            // token."
+            let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None);
+            ctx.store.insert_token(&minted.tokens).await?;
+            params.push(("access_token", minted.response.access_token.clone()));
+            params.push(("token_type", "Bearer".to_owned()));
+            params.push(("expires_in", minted.response.expires_in.to_string()));
+            params.push(("scope", minted.response.scope));
+            access_token = Some(minted.response.access_token);
+        }
+        if self.response_type.id_token {
+            // Core §3.3.2.11: with the code, c_hash; with an access token, at_hash.
+            let id_token = ctx
+                .id_token(IdTokenParts {
+                    app: &self.app,
+                    user,
+                    scope: &self.scope,
+                    nonce: self.nonce.as_deref(),
+                    auth_time,
+                    access_token: access_token.as_deref(),
+                    code: code_value.as_ref().map(Secret::expose),
+                })
+                .await?;
+            if let Some(id_token) = id_token {
+                params.push(("id_token", id_token));
             }
         }
         if let Some(state) = &self.state {
@@ -464,7 +532,7 @@ mod tests {
                 created_at: 0,
                 updated_at: 0,
             },
-            response_type: ResponseType::Code,
+            response_type: ResponseType::CODE,
             redirect_uri: "https://c.example/cb".into(),
             redirect_uri_given: true,
             scope: ScopeSet::parse("openid read").unwrap_or_default(),

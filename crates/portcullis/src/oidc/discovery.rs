@@ -27,7 +27,13 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     put("revocation_endpoint", json!(at(paths::REVOKE)));
     put("introspection_endpoint", json!(at(paths::INTROSPECT)));
     put("scopes_supported", json!(config.oauth2.scopes.keys().collect::<Vec<_>>()));
-    put("response_types_supported", json!(["code", "token"]));
+    // OAuth 2.0 Multiple Response Type Encoding Practices §5 names the combinations.
+    let response_types: &[&str] = if openid {
+        &["code", "token", "id_token", "id_token token", "code id_token", "code token", "code id_token token"]
+    } else {
+        &["code", "token"]
+    };
+    put("response_types_supported", json!(response_types));
     put("response_modes_supported", json!(["query", "fragment"]));
     put(
         "grant_types_supported",
@@ -45,6 +51,7 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
         put("userinfo_endpoint", json!(at(paths::USERINFO)));
         put("jwks_uri", json!(at(paths::JWKS)));
         put("subject_types_supported", json!(["public"]));
+        put("claim_types_supported", json!(["normal"]));
         put(
             "id_token_signing_alg_values_supported",
             json!(SigningAlgorithm::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
@@ -60,6 +67,7 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
                 "auth_time",
                 "nonce",
                 "at_hash",
+                "c_hash",
                 "azp",
                 "name",
                 "given_name",

@@ -31,6 +31,8 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         prompt_none_never_shows_a_page,
         prompt_login_and_max_age_make_the_user_log_in_again,
         id_token_hint_names_the_user,
+        hybrid_and_implicit_responses_carry_bound_id_tokens,
+        id_token_responses_need_openid_a_nonce_and_the_grant,
     ]
 }
 
@@ -537,4 +539,104 @@ async fn code_flow_skipping_consent(app: &TestApp, browser: &crate::helpers::Bro
         ("code_verifier", p.verifier.as_str()),
     ];
     app.token(client, &form).await.assert_token()
+}
+
+/// The parameters in a redirect's fragment.
+fn fragment_of(location: &str) -> Vec<(String, String)> {
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let url = url::Url::parse(location).unwrap();
+    assert!(url.query().is_none(), "nothing in the query: {location}");
+    let fragment = url.fragment().unwrap_or_else(|| panic!("no fragment: {location}"));
+    form_urlencoded::parse(fragment.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn left_half_sha256(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(value.as_bytes())[..16])
+}
+
+async fn hybrid_and_implicit_responses_carry_bound_id_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let grants = [GrantType::AuthorizationCode, GrantType::OpenidHybrid, GrantType::Implicit];
+    let client = register_signing_with(&app, ClientType::Public, &[REDIRECT], &grants, true, "RS256").await;
+    let browser = logged_in(&app).await;
+    for response_type in
+        ["code id_token", "id_token code", "code token", "code id_token token", "id_token", "id_token token"]
+    {
+        let p = pkce();
+        let url = openid_request(&client, &p.challenge, &[("nonce", "n-hybrid")])
+            .replace("response_type=code", &format!("response_type={}", response_type.replace(' ', "+")));
+        let answer = browser.get(&url).await;
+        // Multiple Response Type Encoding Practices §5: these answer in the fragment.
+        let pairs = fragment_of(&answer.location());
+        assert_eq!(param(&pairs, "state").as_deref(), Some("st"), "{response_type}");
+        let code = param(&pairs, "code");
+        let access = param(&pairs, "access_token");
+        let id_token = param(&pairs, "id_token");
+        assert_eq!(code.is_some(), response_type.contains("code"), "{response_type}: {pairs:?}");
+        assert_eq!(access.is_some(), response_type.split(' ').any(|v| v == "token"), "{response_type}: {pairs:?}");
+        assert_eq!(id_token.is_some(), response_type.contains("id_token"), "{response_type}: {pairs:?}");
+        if let Some(id_token) = &id_token {
+            let (_, claims) = verify_id_token(&app, id_token, &client.client_id).await;
+            assert_eq!(claims["nonce"], "n-hybrid", "{response_type}");
+            // Core §3.3.2.11: "c_hash … If the ID Token is issued from the Authorization
+            // Endpoint with a code, which is the case for the response_type values code
+            // id_token and code id_token token, this is REQUIRED"; at_hash likewise with
+            // an access token (§3.2.2.10, §3.3.2.11).
+            assert_eq!(claims["c_hash"].as_str().map(str::to_owned), code.as_deref().map(left_half_sha256));
+            assert_eq!(claims["at_hash"].as_str().map(str::to_owned), access.as_deref().map(left_half_sha256));
+        }
+        if let Some(access) = &access {
+            assert_eq!(param(&pairs, "token_type").as_deref(), Some("Bearer"));
+            assert!(param(&pairs, "refresh_token").is_none(), "RFC 6749 §4.2.2: no refresh token");
+            let me = app.get_with_token("/o/userinfo/", access).await;
+            assert_eq!(me.json()["preferred_username"], serde_json::Value::Null, "scope openid only");
+        }
+        if let Some(code) = &code {
+            // The code still goes to the token endpoint, with PKCE, for an ID token too.
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", p.verifier.as_str()),
+            ];
+            let tokens = app.token(&client, &form).await.assert_token();
+            let (_, claims) = verify_id_token(&app, tokens["id_token"].as_str().unwrap(), &client.client_id).await;
+            assert_eq!(claims["nonce"], "n-hybrid");
+        }
+    }
+}
+
+async fn id_token_responses_need_openid_a_nonce_and_the_grant(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let code_only = [GrantType::AuthorizationCode];
+    let hybrid = [GrantType::AuthorizationCode, GrantType::OpenidHybrid];
+    let plain = register_signing_with(&app, ClientType::Public, &[REDIRECT], &code_only, true, "RS256").await;
+    let client = register_signing_with(&app, ClientType::Public, &[REDIRECT], &hybrid, true, "RS256").await;
+    let browser = logged_in(&app).await;
+    let p = pkce();
+    let ask = |client: &Client, response_type: &str, extra: &[(&str, &str)]| {
+        openid_request(client, &p.challenge, extra)
+            .replace("response_type=code", &format!("response_type={}", response_type.replace(' ', "+")))
+    };
+    let cases: Vec<(String, &str)> = vec![
+        // Core §3.3.2.11: "nonce … REQUIRED" for code id_token.
+        (ask(&client, "code id_token", &[]), "invalid_request"),
+        // An ID token without the openid scope is not OpenID Connect.
+        (ask(&client, "code id_token", &[("nonce", "n")]).replace("scope=openid", "scope=read"), "invalid_scope"),
+        // The hybrid flow needs the openid-hybrid grant; implicit id_token the implicit one.
+        (ask(&plain, "code id_token", &[("nonce", "n")]), "unauthorized_client"),
+        (ask(&client, "id_token", &[("nonce", "n")]), "unauthorized_client"),
+    ];
+    for (url, error) in cases {
+        let answer = browser.get(&url).await;
+        let pairs = fragment_of(&answer.location());
+        assert_eq!(param(&pairs, "error").as_deref(), Some(error), "{url}");
+        assert_eq!(param(&pairs, "state").as_deref(), Some("st"));
+    }
+    // Repeated or unknown values are unsupported, answered in the query.
+    for response_type in ["code code", "code none", "token_id"] {
+        let answer = browser.get(&ask(&client, response_type, &[("nonce", "n")])).await;
+        let pairs = query_of(&answer.location());
+        assert_eq!(param(&pairs, "error").as_deref(), Some("unsupported_response_type"), "{response_type}");
+    }
 }
