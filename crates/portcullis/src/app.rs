@@ -30,6 +30,8 @@ pub mod paths {
     pub const INTROSPECT: &str = "/o/introspect/";
     // --- OpenID Connect and RFC 8414 metadata ---
     pub const USERINFO: &str = "/o/userinfo/";
+    /// OpenID Connect RP-Initiated Logout 1.0's end-session endpoint.
+    pub const END_SESSION: &str = "/o/logout/";
     pub const JWKS: &str = "/o/.well-known/jwks.json";
     /// OpenID Connect Discovery §4: the issuer (`…/o`) followed by this suffix.
     pub const OPENID_CONFIGURATION: &str = "/o/.well-known/openid-configuration";

@@ -141,6 +141,9 @@ struct AppCreate {
     grant_types: Vec<GrantType>,
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
+    /// Where OpenID Connect logout may send the browser afterwards; repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
     /// Limit the scopes the application may get (default: every configured scope).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -297,6 +300,7 @@ async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i6
         }),
         grant_types: args.grant_types.clone(),
         redirect_uris: args.redirect_uris.clone(),
+        post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
         allowed_origins: Vec::new(),
         scopes: args.scopes.clone(),
         skip_authorization: args.skip_authorization,
@@ -339,6 +343,7 @@ fn app_json(app: &Application) -> serde_json::Value {
         "client_type": app.client_type.as_str(),
         "grant_types": app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "redirect_uris": app.redirect_uris,
+        "post_logout_redirect_uris": app.post_logout_redirect_uris,
         "allowed_scopes": app.allowed_scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
         "skip_authorization": app.skip_authorization,
         "algorithm": app.algorithm,

@@ -29,6 +29,7 @@ pub enum Field {
     ClientType,
     GrantTypes,
     RedirectUris,
+    PostLogoutRedirectUris,
     AllowedOrigins,
     Scopes,
     Algorithm,
@@ -42,6 +43,7 @@ impl Field {
             Self::ClientType => "client_type",
             Self::GrantTypes => "grant_type",
             Self::RedirectUris => "redirect_uris",
+            Self::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Self::AllowedOrigins => "allowed_origins",
             Self::Scopes => "scope",
             Self::Algorithm => "algorithm",
@@ -55,6 +57,7 @@ impl Field {
             Self::ClientType => "--client-type",
             Self::GrantTypes => "--grant-type",
             Self::RedirectUris => "--redirect-uri",
+            Self::PostLogoutRedirectUris => "--post-logout-redirect-uri",
             Self::AllowedOrigins => "--allowed-origin",
             Self::Scopes => "--scope",
             Self::Algorithm => "--algorithm",
@@ -104,6 +107,8 @@ pub struct Draft {
     pub client_type: Option<ClientType>,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
     pub allowed_origins: Vec<String>,
     /// The scopes the application may be granted; none means every configured scope.
     pub scopes: Vec<String>,
@@ -159,6 +164,16 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
         problems.push(Problem::new(Field::RedirectUris, format!("{grants} {verb} at least one redirect URI")));
     }
 
+    // OpenID Connect RP-Initiated Logout 1.0 §3.1: "The value MUST have been previously
+    // registered with the OP"; the same rules as redirect URIs (absolute, an allowed
+    // scheme, no fragment), and matched as exactly.
+    let post_logout_redirect_uris = dedup(&draft.post_logout_redirect_uris);
+    for uri in &post_logout_redirect_uris {
+        if let Err(message) = redirect::validate_registered(uri, &settings.allowed_redirect_uri_schemes) {
+            problems.push(Problem::new(Field::PostLogoutRedirectUris, message));
+        }
+    }
+
     let allowed_origins = dedup(&draft.allowed_origins);
     for origin in &allowed_origins {
         if let Err(message) = validate_origin(origin) {
@@ -199,6 +214,7 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
             client_type,
             grant_types,
             redirect_uris,
+            post_logout_redirect_uris,
             allowed_origins,
             allowed_scopes,
             skip_authorization: draft.skip_authorization,
@@ -246,6 +262,7 @@ mod tests {
             client_type: Some(ClientType::Confidential),
             grant_types: vec![GrantType::Password, GrantType::AuthorizationCode, GrantType::Password],
             redirect_uris: vec!["https://shop.example/cb".into(), "https://shop.example/cb".into()],
+            post_logout_redirect_uris: vec!["https://shop.example/bye".into(), "https://shop.example/bye".into()],
             allowed_origins: vec!["https://shop.example".into()],
             scopes: vec!["read".into(), "write".into()],
             skip_authorization: true,
@@ -263,6 +280,7 @@ mod tests {
         assert_eq!(fields.name, "Shop");
         assert_eq!(fields.grant_types, vec![GrantType::AuthorizationCode, GrantType::Password]);
         assert_eq!(fields.redirect_uris, vec!["https://shop.example/cb"]);
+        assert_eq!(fields.post_logout_redirect_uris, vec!["https://shop.example/bye"]);
         assert_eq!(fields.allowed_scopes.unwrap().to_string(), "read write");
         assert_eq!(fields.algorithm, "ES256");
         assert!(fields.skip_authorization);
@@ -277,6 +295,7 @@ mod tests {
             client_type: Some(ClientType::Public),
             grant_types: vec![GrantType::ClientCredentials, GrantType::Implicit],
             redirect_uris: vec![],
+            post_logout_redirect_uris: vec!["https://shop.example/bye#top".into()],
             allowed_origins: vec!["https://shop.example/".into(), "shop.example".into()],
             scopes: vec!["admin".into()],
             skip_authorization: false,
@@ -289,6 +308,7 @@ mod tests {
                 Field::Name,
                 Field::GrantTypes,
                 Field::RedirectUris,
+                Field::PostLogoutRedirectUris,
                 Field::AllowedOrigins,
                 Field::AllowedOrigins,
                 Field::Scopes,
@@ -296,7 +316,8 @@ mod tests {
             ]
         );
         assert!(problems[2].message.contains("the implicit grant needs at least one redirect URI"), "{problems:?}");
-        assert!(problems[3].message.contains("did you mean \"https://shop.example\""), "{problems:?}");
+        assert!(problems[3].message.contains("fragment"), "{problems:?}");
+        assert!(problems[4].message.contains("did you mean \"https://shop.example\""), "{problems:?}");
         let line = one_line(&problems);
         assert!(line.starts_with("--name: the application name") && line.contains("; --redirect-uri: "), "{line}");
         assert_eq!(problems[0].sentence().chars().next(), Some('T'));

@@ -50,6 +50,7 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     if openid {
         put("userinfo_endpoint", json!(at(paths::USERINFO)));
         put("jwks_uri", json!(at(paths::JWKS)));
+        put("end_session_endpoint", json!(at(paths::END_SESSION)));
         put("subject_types_supported", json!(["public"]));
         put("claim_types_supported", json!(["normal"]));
         put(

@@ -28,7 +28,8 @@ pub fn router(openid: bool) -> Router<AppState> {
     let router = router
         .route(paths::OPENID_CONFIGURATION, get(openid_configuration))
         .route(paths::OPENID_CONFIGURATION_ROOT, get(openid_configuration))
-        .route(paths::JWKS, get(jwks));
+        .route(paths::JWKS, get(jwks))
+        .merge(crate::pages::logout::router());
     route_both(router, paths::USERINFO, get(userinfo).post(userinfo))
 }
 

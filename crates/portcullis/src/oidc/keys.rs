@@ -205,6 +205,15 @@ struct Keys {
     keys: Vec<Loaded>,
 }
 
+/// What a verified ID token says about whom it was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenIdentity {
+    /// `sub`: the user's id.
+    pub subject: String,
+    /// `aud`: the client it was issued to.
+    pub client_id: String,
+}
+
 /// A summary of one stored key, for `portcullis keys list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
@@ -310,6 +319,13 @@ impl KeyRing {
     /// token still names its user (Core §3.1.2.1: "the OP SHOULD treat it as a hint
     /// even if expired"), so `exp` is not checked.
     pub async fn subject_of(&self, id_token: &str, client_id: &str, issuer: &str) -> Result<Option<String>, KeyError> {
+        Ok(self.identify(id_token, issuer).await?.filter(|id| id.client_id == client_id).map(|id| id.subject))
+    }
+
+    /// Whom and for which client an ID token this server signed was issued, checked
+    /// as [`KeyRing::subject_of`] checks it but for any client (RP-initiated logout
+    /// learns the client from the hint).
+    pub async fn identify(&self, id_token: &str, issuer: &str) -> Result<Option<IdTokenIdentity>, KeyError> {
         let Ok(header) = jsonwebtoken::decode_header(id_token) else { return Ok(None) };
         let keys = self.current().await?;
         let Some(key) =
@@ -320,14 +336,18 @@ impl KeyRing {
         let Ok(decoding) = jsonwebtoken::DecodingKey::from_jwk(&key.public) else { return Ok(None) };
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.validate_exp = false;
+        // Checked below: Portcullis's ID tokens have exactly one audience.
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["sub", "aud", "iss"]);
-        validation.set_audience(&[client_id]);
         validation.set_issuer(&[issuer]);
         #[derive(serde::Deserialize)]
-        struct Subject {
+        struct Claims {
             sub: String,
+            aud: String,
         }
-        Ok(jsonwebtoken::decode::<Subject>(id_token, &decoding, &validation).ok().map(|data| data.claims.sub))
+        Ok(jsonwebtoken::decode::<Claims>(id_token, &decoding, &validation)
+            .ok()
+            .map(|data| IdTokenIdentity { subject: data.claims.sub, client_id: data.claims.aud }))
     }
 
     async fn generate_all(&self, algs: &[SigningAlgorithm], now: i64) -> Result<Vec<NewSigningKey>, KeyError> {

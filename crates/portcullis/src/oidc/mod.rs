@@ -5,5 +5,6 @@ pub mod claims;
 pub mod discovery;
 mod endpoints;
 pub mod keys;
+pub mod logout;
 
 pub use endpoints::router;

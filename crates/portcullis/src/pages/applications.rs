@@ -132,6 +132,7 @@ struct AppView {
     confidential: bool,
     grant_types: Vec<GrantView>,
     redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
     allowed_origins: Vec<String>,
     /// `None`: every configured scope.
     scopes: Option<Vec<ScopeView>>,
@@ -159,6 +160,7 @@ impl AppView {
                 .map(|g| GrantView { value: g.as_str(), label: grant_label(*g) })
                 .collect(),
             redirect_uris: app.redirect_uris.clone(),
+            post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
             allowed_origins: app.allowed_origins.clone(),
             scopes: app.allowed_scopes.as_ref().map(|s| scope_views(state, s.iter())),
             skip_authorization: app.skip_authorization,
@@ -188,6 +190,7 @@ struct FormView {
     client_type: &'static str,
     grant_types: Vec<Choice>,
     redirect_uris: String,
+    post_logout_redirect_uris: String,
     allowed_origins: String,
     scopes: Vec<Choice>,
     skip_authorization: bool,
@@ -208,6 +211,7 @@ impl FormView {
                 })
                 .collect(),
             redirect_uris: draft.redirect_uris.join("\n"),
+            post_logout_redirect_uris: draft.post_logout_redirect_uris.join("\n"),
             allowed_origins: draft.allowed_origins.join("\n"),
             scopes: state
                 .config
@@ -252,6 +256,7 @@ fn draft_of(app: &Application) -> Draft {
         client_type: Some(app.client_type),
         grant_types: app.grant_types.clone(),
         redirect_uris: app.redirect_uris.clone(),
+        post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
         allowed_origins: app.allowed_origins.clone(),
         scopes: app.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
         skip_authorization: app.skip_authorization,
@@ -275,6 +280,7 @@ fn draft_from(form: &FormBody) -> (Draft, Vec<Problem>) {
         client_type: form.get("client_type").and_then(|t| t.parse().ok()),
         grant_types,
         redirect_uris: form.lines("redirect_uris"),
+        post_logout_redirect_uris: form.lines("post_logout_redirect_uris"),
         allowed_origins: form.lines("allowed_origins"),
         scopes: form.all("scope").map(str::to_owned).collect(),
         skip_authorization: form.get("skip_authorization").is_some(),

@@ -6,6 +6,8 @@ pub mod applications;
 pub mod authorize;
 pub mod authorized;
 pub mod login;
+/// RP-initiated logout's page; routed by `oidc`, since it exists only with OpenID Connect.
+pub(crate) mod logout;
 pub mod playground;
 pub mod session;
 pub mod templates;

@@ -387,6 +387,7 @@ fn fields(name: &str, client_type: ClientType) -> ApplicationFields {
         client_type,
         grant_types: vec![GrantType::AuthorizationCode, GrantType::Password],
         redirect_uris: vec!["https://a.example/cb".into()],
+        post_logout_redirect_uris: vec!["https://a.example/bye".into()],
         allowed_origins: vec!["https://a.example".into(), "http://127.0.0.1:8080".into()],
         allowed_scopes: Some(ScopeSet::from_tokens(["read"])),
         skip_authorization: false,
@@ -405,6 +406,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let b1 = store.register_application("b1", None, Some(bob.id), &fields("Bob's", ClientType::Public), NOW).await?;
     ensure!(a1.owner_id == Some(alice.id) && a1.client_id == "a1" && a1.name == "One");
     ensure!(a1.allowed_origins == vec!["https://a.example", "http://127.0.0.1:8080"]);
+    ensure!(a1.post_logout_redirect_uris == vec!["https://a.example/bye"]);
     ensure!(a1.grant_types == vec![GrantType::AuthorizationCode, GrantType::Password] && a1.algorithm == "ES256");
     ensure!(a1.allowed_scopes.as_ref().map(ToString::to_string).as_deref() == Some("read"));
     ensure!(a1.client_secret_hash == Some(first) && a2.client_secret_hash.is_none());
@@ -428,6 +430,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
     changed.grant_types = vec![GrantType::ClientCredentials];
     changed.redirect_uris = vec![];
     changed.allowed_origins = vec![];
+    changed.post_logout_redirect_uris = vec!["https://a.example/bye2".into()];
     changed.allowed_scopes = None;
     changed.skip_authorization = true;
     changed.algorithm = "EdDSA".into();
@@ -439,6 +442,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
         .context("edit lost the app")?;
     ensure!(edited.name == "One, renamed" && edited.grant_types == vec![GrantType::ClientCredentials]);
     ensure!(edited.redirect_uris.is_empty() && edited.allowed_origins.is_empty() && edited.allowed_scopes.is_none());
+    ensure!(edited.post_logout_redirect_uris == vec!["https://a.example/bye2"]);
     ensure!(edited.skip_authorization && edited.algorithm == "EdDSA" && edited.client_id == "a1");
     ensure!(edited.client_secret_hash == Some(first), "the secret is kept");
     ensure!(edited.created_at == NOW && edited.updated_at == NOW + 10 && edited.owner_id == Some(alice.id));

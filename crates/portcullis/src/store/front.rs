@@ -371,6 +371,9 @@ impl Store for Front {
     async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
         self.changing(self.inner.revoke_user_grants(user_id, application_id, now)).await
     }
+    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+        self.changing(self.inner.revoke_user_tokens(user_id, application_id, now)).await
+    }
 
     async fn count_users(&self) -> Result<i64> {
         self.inner.count_users().await

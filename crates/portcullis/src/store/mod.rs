@@ -183,6 +183,10 @@ pub trait Store: Send + Sync + 'static {
     /// and deletes the consent, so the next authorization asks again. Returns how many
     /// tokens and consents were taken back.
     async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
+    /// Revokes the user's access, refresh and ID tokens for the application in one
+    /// transaction, keeping their consent (OpenID Connect logout). Returns how many
+    /// access and refresh tokens it revoked.
+    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
 
     // --- Admin pages (pages/admin.rs) ---
     async fn count_users(&self) -> Result<i64>;

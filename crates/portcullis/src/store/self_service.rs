@@ -13,6 +13,7 @@ pub struct ApplicationFields {
     pub client_type: ClientType,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     /// Origins (`https://app.example`) a browser may call the token endpoint from.
     pub allowed_origins: Vec<String>,
     /// `None`: every configured scope.

@@ -179,6 +179,48 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Revokes the user's access, refresh and ID tokens for the application; how
+            /// many access and refresh tokens that was.
+            async fn revoke_user_tokens_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user_id: i64,
+                application_id: i64,
+                now: i64,
+            ) -> Result<u64> {
+                // Every member of a refresh family shares its user and application, so
+                // this revokes each of the user's families for the application whole.
+                let refresh = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $3 \
+                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                let access = sqlx::query(
+                    "UPDATE access_tokens SET revoked_at = $3 \
+                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "UPDATE id_tokens SET revoked_at = $3 \
+                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(refresh + access)
+            }
+
             async fn revoke_family_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 family: &str,
@@ -701,8 +743,8 @@ macro_rules! sql_store {
                 let row: ApplicationRow = sqlx::query_as(concat!(
                     "INSERT INTO applications (client_id, client_secret_hash, name, client_type, grant_types, \
                        redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, owner_id, \
-                       created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ",
+                       created_at, updated_at, post_logout_redirect_uris) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING ",
                     application_columns!()
                 ))
                 .bind(client_id)
@@ -717,6 +759,7 @@ macro_rules! sql_store {
                 .bind(&f.algorithm)
                 .bind(owner_id)
                 .bind(now)
+                .bind(join_list(&f.post_logout_redirect_uris))
                 .fetch_one(self.writer())
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "an application with that client id"))?;
@@ -738,7 +781,7 @@ macro_rules! sql_store {
                        client_secret_hash = CASE WHEN $4 = 'public' THEN NULL \
                                                  WHEN $11 IS NOT NULL THEN $11 \
                                                  ELSE client_secret_hash END, \
-                       updated_at = $12 \
+                       updated_at = $12, post_logout_redirect_uris = $13 \
                      WHERE id = $1 AND owner_id = $2 RETURNING ",
                     application_columns!()
                 ))
@@ -754,6 +797,7 @@ macro_rules! sql_store {
                 .bind(&f.algorithm)
                 .bind(new_secret.map(|h| h.as_bytes().to_vec()))
                 .bind(now)
+                .bind(join_list(&f.post_logout_redirect_uris))
                 .fetch_optional(self.writer())
                 .await?;
                 row.map(TryInto::try_into).transpose()
@@ -812,37 +856,7 @@ macro_rules! sql_store {
 
             async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
                 let mut tx = self.writer().begin().await?;
-                // Every member of a refresh family shares its user and application, so
-                // this revokes each of the user's families for the application whole.
-                let refresh = sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = $3 \
-                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                let access = sqlx::query(
-                    "UPDATE access_tokens SET revoked_at = $3 \
-                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                sqlx::query(
-                    "UPDATE id_tokens SET revoked_at = $3 \
-                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, application_id, now).await?;
                 // A code not yet exchanged, or a device grant approved but not yet
                 // collected, would otherwise still buy new tokens.
                 sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 AND used_at IS NULL")
@@ -865,7 +879,14 @@ macro_rules! sql_store {
                     .await?
                     .rows_affected();
                 tx.commit().await?;
-                Ok(refresh + access + consents)
+                Ok(tokens + consents)
+            }
+
+            async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, application_id, now).await?;
+                tx.commit().await?;
+                Ok(tokens)
             }
 
             // --- Admin pages ---

@@ -125,6 +125,8 @@ async fn app_create_list_delete(backend: Backend) {
             "client-credentials",
             "--redirect-uri",
             "https://shop.example/cb",
+            "--post-logout-redirect-uri",
+            "https://shop.example/bye",
             "--scope",
             "read",
             "--scope",
@@ -137,6 +139,7 @@ async fn app_create_list_delete(backend: Backend) {
     .await;
     created.assert_ok();
     let app: Value = serde_json::from_str(&created.stdout).unwrap();
+    assert_eq!(app["post_logout_redirect_uris"], serde_json::json!(["https://shop.example/bye"]));
     let client_id = app["client_id"].as_str().unwrap().to_owned();
     let secret = app["client_secret"].as_str().unwrap();
     assert!(secret.len() >= 43, "256-bit secret");

@@ -33,6 +33,8 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         id_token_hint_names_the_user,
         hybrid_and_implicit_responses_carry_bound_id_tokens,
         id_token_responses_need_openid_a_nonce_and_the_grant,
+        logout_with_a_hint_ends_the_session_and_that_clients_tokens,
+        logout_without_a_hint_asks_first_and_never_redirects_anywhere_unregistered,
     ]
 }
 
@@ -95,6 +97,8 @@ async fn discovery_describes_the_endpoints_the_server_answers(backend: Backend) 
     // Every endpoint it names is answered here (never 404 or 405).
     let jwks = app.http.get(app.url(&path_of(&doc, "jwks_uri"))).send().await.unwrap();
     assert_eq!(jwks.status(), StatusCode::OK);
+    let logout = app.http.get(app.url(&path_of(&doc, "end_session_endpoint"))).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::OK, "RP-Initiated Logout §2.1: end_session_endpoint");
     let userinfo = app.http.get(app.url(&path_of(&doc, "userinfo_endpoint"))).send().await.unwrap();
     assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED, "no token");
     for key in ["token_endpoint", "revocation_endpoint", "introspection_endpoint"] {
@@ -125,7 +129,7 @@ async fn without_openid_connect_only_oauth_metadata_is_served(backend: Backend) 
         }
     })
     .await;
-    for path in ["/o/.well-known/openid-configuration", "/o/.well-known/jwks.json", "/o/userinfo/"] {
+    for path in ["/o/.well-known/openid-configuration", "/o/.well-known/jwks.json", "/o/userinfo/", "/o/logout/"] {
         let status = app.http.get(app.url(path)).send().await.unwrap().status();
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -639,4 +643,141 @@ async fn id_token_responses_need_openid_a_nonce_and_the_grant(backend: Backend) 
         let pairs = query_of(&answer.location());
         assert_eq!(param(&pairs, "error").as_deref(), Some("unsupported_response_type"), "{response_type}");
     }
+}
+
+const BYE: &str = "https://client.example/bye";
+
+/// A public client that skips consent, with [`BYE`] as its post-logout redirect URI.
+async fn logout_client(app: &TestApp, name: &str) -> Client {
+    let client_id = portcullis::crypto::random_alphanumeric(32);
+    let fields = portcullis::store::ApplicationFields {
+        name: name.into(),
+        client_type: ClientType::Public,
+        grant_types: vec![GrantType::AuthorizationCode],
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec![BYE.into()],
+        allowed_origins: vec![],
+        allowed_scopes: None,
+        skip_authorization: true,
+        algorithm: "RS256".into(),
+    };
+    app.store.register_application(&client_id, None, None, &fields, app.clock_now()).await.unwrap();
+    Client { client_id, secret: None }
+}
+
+fn logout_url(pairs: &[(&str, &str)]) -> String {
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    format!("/o/logout/?{query}")
+}
+
+async fn still_logged_in(browser: &crate::helpers::Browser) -> bool {
+    browser.get("/o/applications/").await.status == StatusCode::OK
+}
+
+async fn logout_with_a_hint_ends_the_session_and_that_clients_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app).await;
+    let rp = logout_client(&app, "Photo Printer").await;
+    let other = logout_client(&app, "Other").await;
+    let tokens = code_flow_skipping_consent(&app, &browser, &rp).await;
+    let others = code_flow_skipping_consent(&app, &browser, &other).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let hint = tokens["id_token"].as_str().unwrap();
+    assert_eq!(app.status_with_token("/o/userinfo/", access).await, StatusCode::OK);
+
+    // RP-Initiated Logout §2: id_token_hint, post_logout_redirect_uri and state; the hint
+    // names the user logged in, so no question is asked.
+    let answer =
+        browser.get(&logout_url(&[("id_token_hint", hint), ("post_logout_redirect_uri", BYE), ("state", "s 1")])).await;
+    assert_eq!(answer.status, StatusCode::FOUND);
+    assert_eq!(answer.location(), format!("{BYE}?state=s+1"), "§3: back to the RP with its state");
+    assert!(!still_logged_in(&browser).await, "the session is over");
+    // That client's tokens are revoked, access and refresh; the other client's are not.
+    assert_eq!(app.status_with_token("/o/userinfo/", access).await, StatusCode::UNAUTHORIZED);
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+    app.token(&rp, &refresh).await.assert_error(400, "invalid_grant");
+    assert_eq!(app.status_with_token("/o/userinfo/", others["access_token"].as_str().unwrap()).await, StatusCode::OK);
+    // Logging out keeps the consent: logging in again does not ask anew.
+    let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
+    let registered = app.store.application_by_client_id(&rp.client_id).await.unwrap().unwrap();
+    assert!(app.store.consent(alice.id, registered.id).await.unwrap().is_some());
+
+    // Logged out already, the same request still goes back to the RP.
+    let again = browser.get(&logout_url(&[("id_token_hint", hint), ("post_logout_redirect_uri", BYE)])).await;
+    assert_eq!(again.location(), BYE);
+    // No parameters, nobody logged in: a page that says so.
+    let page = crate::helpers::Browser::new(&app).get("/o/logout/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("You are logged out"), "{}", page.text);
+}
+
+async fn logout_without_a_hint_asks_first_and_never_redirects_anywhere_unregistered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app).await;
+    let rp = logout_client(&app, "Photo Printer").await;
+    let other = logout_client(&app, "Other").await;
+    let tokens = code_flow_skipping_consent(&app, &browser, &rp).await;
+    let other_tokens = code_flow_skipping_consent(&app, &browser, &other).await;
+
+    // Refused outright, as a page (never a redirect), changing nothing: a URI that is
+    // not registered (or not exactly), one without a client to check it against, a
+    // client_id that contradicts the hint, a hint that does not verify.
+    let hint = tokens["id_token"].as_str().unwrap();
+    let mut forged = hint.to_owned();
+    forged.truncate(forged.len() - 2);
+    let bad: Vec<Vec<(&str, &str)>> = vec![
+        vec![("client_id", &rp.client_id), ("post_logout_redirect_uri", "https://evil.example/bye")],
+        vec![("client_id", &rp.client_id), ("post_logout_redirect_uri", "https://client.example/bye/")],
+        vec![("post_logout_redirect_uri", BYE)],
+        vec![("id_token_hint", hint), ("client_id", &other.client_id)],
+        vec![("id_token_hint", &forged)],
+        vec![("client_id", "no-such-client")],
+    ];
+    for pairs in bad {
+        let answer = browser.get(&logout_url(&pairs)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{pairs:?}");
+        assert!(answer.header("location").is_none());
+        assert!(still_logged_in(&browser).await, "{pairs:?} logged the user out");
+    }
+
+    // §2: "the OP SHOULD ask the End-User whether to log out": a page with a form, on
+    // GET and on a POST from the RP alike, and framing refused.
+    let url = logout_url(&[("client_id", &rp.client_id), ("post_logout_redirect_uri", BYE), ("state", "st")]);
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Log out?") && page.text.contains("Photo Printer"), "{}", page.text);
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(still_logged_in(&browser).await, "showing the question logs nobody out");
+    let posted = browser.post("/o/logout/", &[("client_id", &rp.client_id), ("post_logout_redirect_uri", BYE)]).await;
+    assert_eq!(posted.status, StatusCode::OK, "a POST without confirm gets the question too");
+    // The answer needs the form's CSRF token.
+    let forged_answer =
+        browser.post("/o/logout/", &[("client_id", &rp.client_id), ("confirm", "yes"), ("csrf_token", "wrong")]).await;
+    assert_eq!(forged_answer.status, StatusCode::FORBIDDEN, "{}", forged_answer.text);
+    assert!(still_logged_in(&browser).await);
+    // "Stay logged in" changes nothing.
+    let csrf = crate::helpers::csrf_token(&page.text);
+    let stay =
+        browser.post("/o/logout/", &[("client_id", &rp.client_id), ("stay", "yes"), ("csrf_token", &csrf)]).await;
+    assert_eq!(stay.status, StatusCode::SEE_OTHER);
+    assert!(still_logged_in(&browser).await);
+    assert_eq!(app.status_with_token("/o/userinfo/", tokens["access_token"].as_str().unwrap()).await, StatusCode::OK);
+    // Confirming logs out, revokes that client's tokens, and goes back with the state.
+    let mut form: Vec<(String, String)> = ["client_id", "post_logout_redirect_uri", "state"]
+        .iter()
+        .map(|name| ((*name).to_owned(), crate::helpers::hidden_field(&page.text, name).unwrap()))
+        .collect();
+    form.push(("csrf_token".into(), csrf));
+    form.push(("confirm".into(), "yes".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = browser.post("/o/logout/", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.location(), format!("{BYE}?state=st"));
+    assert!(!still_logged_in(&browser).await);
+    assert_eq!(
+        app.status_with_token("/o/userinfo/", tokens["access_token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let other_access = other_tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.status_with_token("/o/userinfo/", other_access).await, StatusCode::OK);
 }

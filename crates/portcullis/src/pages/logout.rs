@@ -1,0 +1,121 @@
+//! `GET` and `POST /o/logout/`: OpenID Connect RP-initiated logout as the browser sees
+//! it. The rules are in `oidc::logout`; this module does the session, the confirmation
+//! page and the redirect.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use minijinja::context;
+
+use super::{base_context, redirect, render, session, PageError, Visitor};
+use crate::app::{paths, route_both, AppState};
+use crate::oauth::Params;
+use crate::oidc::logout::{self, LogoutParams, LogoutRequest};
+
+pub fn router() -> Router<AppState> {
+    route_both(Router::new(), paths::END_SESSION, get(end_session).post(end_session))
+}
+
+/// The parameters the confirmation form carries back.
+const CARRIED: [&str; 4] = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"];
+
+async fn end_session(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    // §2: "OPs MUST support the use of the HTTP GET and POST methods".
+    let params =
+        if method == Method::POST { Params::from_body(&headers, &body) } else { Params::from_query(uri.query()) };
+    let params = params.map_err(|e| PageError::BadRequest(e.description.into_owned()))?;
+    let request = checked(&state, &params).await?;
+    let user_id = visitor.user.as_ref().map(|u| u.id);
+    // A POST is the confirmation form (or an RP posting the request, which gets the form).
+    let confirmed = method == Method::POST && params.get("confirm").is_some();
+    if confirmed && !visitor.csrf_ok(params.get("csrf_token")) {
+        return Err(PageError::Csrf);
+    }
+    if method == Method::POST && params.get("stay").is_some() && visitor.csrf_ok(params.get("csrf_token")) {
+        return Ok(redirect(StatusCode::SEE_OTHER, super::login::DEFAULT_NEXT, None));
+    }
+    if !confirmed && request.needs_confirmation(user_id) {
+        let (csrf, cookie) = session::csrf_for_page(&state, &visitor).await?;
+        let fields: Vec<(&str, &str)> =
+            CARRIED.iter().filter_map(|&name| params.get(name).map(|v| (name, v))).collect();
+        let client = request.client.as_ref().map(|c| c.name.clone());
+        let mut page = render(
+            &state,
+            "logout.html",
+            StatusCode::OK,
+            context! { confirm => true, client => client, fields => fields, ..base_context(&visitor, &csrf) },
+        )?;
+        page.set_cookie = cookie;
+        return Ok(page.into_response());
+    }
+    let cleared = end(&state, &visitor, &request).await?;
+    let status = if method == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
+    match &request.redirect {
+        Some(to) => Ok(redirect(status, to, cleared)),
+        None => {
+            let mut page = render(
+                &state,
+                "logout.html",
+                StatusCode::OK,
+                context! { confirm => false, client => (), fields => (), user => (), csrf_token => "" },
+            )?;
+            page.set_cookie = cleared;
+            Ok(page.into_response())
+        }
+    }
+}
+
+async fn checked(state: &AppState, params: &Params) -> Result<LogoutRequest, PageError> {
+    let hint = match params.get("id_token_hint") {
+        Some(token) => Some(
+            state
+                .keys
+                .identify(token, &state.config.oidc.issuer)
+                .await
+                .map_err(|e| PageError::Internal(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let client_id = params.get("client_id");
+    let named = client_id.or(hint.as_ref().and_then(|h| h.as_ref()).map(|h| h.client_id.as_str()));
+    let client = match named {
+        Some(id) => state.store.application_by_client_id(id).await?,
+        None => None,
+    };
+    logout::validate(LogoutParams {
+        hint,
+        client_id,
+        client,
+        post_logout_redirect_uri: params.get("post_logout_redirect_uri"),
+        state: params.get("state"),
+    })
+    .map_err(PageError::BadRequest)
+}
+
+/// Ends the session and revokes the user's tokens for the client the request names
+/// (their consent stays); other clients' tokens are left alone. Returns the cookie
+/// that clears the session, if there was one.
+async fn end(
+    state: &AppState,
+    visitor: &Visitor,
+    request: &LogoutRequest,
+) -> Result<Option<http::HeaderValue>, PageError> {
+    let Some((id, _)) = &visitor.session else { return Ok(None) };
+    if let (Some(user), Some(client)) = (&visitor.user, &request.client) {
+        let revoked = state.store.revoke_user_tokens(user.id, client.id, state.clock.now()).await?;
+        tracing::info!(user_id = user.id, client_id = %client.client_id, revoked, "logout: tokens revoked");
+    }
+    state.store.delete_session(id).await?;
+    tracing::info!(user_id = ?visitor.user.as_ref().map(|u| u.id), "logout");
+    Ok(Some(session::clear(state)))
+}
