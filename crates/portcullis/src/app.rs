@@ -28,6 +28,10 @@ pub mod paths {
     pub const TOKEN: &str = "/o/token/";
     pub const REVOKE: &str = "/o/revoke_token/";
     pub const INTROSPECT: &str = "/o/introspect/";
+    /// RFC 8628 §3.1: where devices ask for a device code.
+    pub const DEVICE_AUTHORIZATION: &str = "/o/device-authorization/";
+    /// RFC 8628 §3.3: where the user types the user code (`verification_uri`).
+    pub const DEVICE: &str = "/o/device/";
     // --- OpenID Connect and RFC 8414 metadata ---
     pub const USERINFO: &str = "/o/userinfo/";
     /// OpenID Connect RP-Initiated Logout 1.0's end-session endpoint.

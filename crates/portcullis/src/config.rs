@@ -190,6 +190,13 @@ impl Config {
         self
     }
 
+    /// `path` on this server as the outside world reaches it: the issuer's origin
+    /// (`oidc.issuer` without its path) followed by `path`.
+    pub fn public_url(&self, path: &str) -> String {
+        let origin = url::Url::parse(&self.oidc.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        format!("{origin}{path}")
+    }
+
     /// The key that seals private signing keys, if the settings give one.
     pub fn key_encryption_key(&self) -> Option<crate::oidc::keys::KeyEncryptionKey> {
         let text = self.oidc.key_encryption_key.expose();

@@ -14,13 +14,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use super::client_auth::{self, authorization_header};
 use super::error::no_store;
 use super::introspect::{self, CallerRejected};
-use super::{grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
+use super::{device, grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
 use crate::app::{paths, route_both, AppState};
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     let browser_facing = route_both(Router::new(), paths::TOKEN, post(token));
     let browser_facing = route_both(browser_facing, paths::REVOKE, post(revoke_token));
     let router = Router::new().merge(cors(browser_facing, allowed_origins));
+    let router = route_both(router, paths::DEVICE_AUTHORIZATION, post(device_authorization));
     route_both(router, paths::INTROSPECT, get(introspect).post(introspect))
         // One byte over our own limit, so `Params` sees oversized bodies and answers
         // with an OAuth error rather than axum's plain 413.
@@ -58,6 +59,32 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<B
         let authorization = authorization_header(&headers)?;
         let ctx = state.grant_context();
         grant::exchange(&ctx, authorization, &params).await
+    }
+    .await;
+    match result {
+        Ok(answer) => {
+            let mut response = Json(answer).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST /o/device-authorization/` (RFC 8628 §3.1, §3.2).
+async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result: Result<_, EndpointError> = async {
+        let params = body_params(&headers, body)?;
+        // §3.1: "The client authentication requirements of Section 3.2.1 of [RFC6749]
+        // apply to requests on this endpoint".
+        let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
+        let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
+        let verification_uri = state.config.public_url(paths::DEVICE);
+        device::start(&state.grant_context(), &app, &params, &verification_uri).await
     }
     .await;
     match result {

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 pub mod endpoints;
 mod error;
 pub mod grant;

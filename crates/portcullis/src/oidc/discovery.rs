@@ -14,8 +14,7 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     let issuer = config.oidc.issuer.trim_end_matches('/');
     // Endpoints hang off the issuer's origin: the issuer is `…/o`, the paths start with
     // `/o/`.
-    let origin = url::Url::parse(issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    let at = |path: &str| format!("{origin}{path}");
+    let at = |path: &str| config.public_url(path);
     let client_auth = ["client_secret_basic", "client_secret_post", "none"];
     let mut doc = Map::new();
     let mut put = |key: &str, value: Value| {
@@ -26,6 +25,7 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     put("token_endpoint", json!(at(paths::TOKEN)));
     put("revocation_endpoint", json!(at(paths::REVOKE)));
     put("introspection_endpoint", json!(at(paths::INTROSPECT)));
+    put("device_authorization_endpoint", json!(at(paths::DEVICE_AUTHORIZATION)));
     put("scopes_supported", json!(config.oauth2.scopes.keys().collect::<Vec<_>>()));
     // OAuth 2.0 Multiple Response Type Encoding Practices §5 names the combinations.
     let response_types: &[&str] = if openid {
@@ -37,7 +37,14 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     put("response_modes_supported", json!(["query", "fragment"]));
     put(
         "grant_types_supported",
-        json!(["authorization_code", "implicit", "password", "client_credentials", "refresh_token"]),
+        json!([
+            "authorization_code",
+            "implicit",
+            "password",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ]),
     );
     put("token_endpoint_auth_methods_supported", json!(client_auth));
     put("revocation_endpoint_auth_methods_supported", json!(client_auth[..2]));

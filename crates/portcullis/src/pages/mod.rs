@@ -5,6 +5,7 @@ pub mod admin;
 pub mod applications;
 pub mod authorize;
 pub mod authorized;
+pub mod device;
 pub mod login;
 /// RP-initiated logout's page; routed by `oidc`, since it exists only with OpenID Connect.
 pub(crate) mod logout;
@@ -28,6 +29,7 @@ pub use templates::Templates;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
+        .merge(device::router())
         .merge(authorize::router())
         .merge(applications::router())
         .merge(authorized::router())

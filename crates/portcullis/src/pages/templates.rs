@@ -12,6 +12,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("logout.html", include_str!("../../templates/logout.html")),
+    ("device.html", include_str!("../../templates/device.html")),
     ("authorize.html", include_str!("../../templates/authorize.html")),
     ("error.html", include_str!("../../templates/error.html")),
     // --- Application management and authorized-token pages ---

@@ -286,6 +286,22 @@ impl Store for Front {
     async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
         self.changing(self.inner.revoke_refresh_family(family, now)).await
     }
+    async fn insert_device_grant(&self, grant: &NewDeviceGrant) -> Result<()> {
+        self.inner.insert_device_grant(grant).await
+    }
+    async fn device_grant_by_user_code(&self, user_code: &str) -> Result<Option<DeviceGrantRecord>> {
+        self.inner.device_grant_by_user_code(user_code).await
+    }
+    async fn device_grant_by_code(&self, device_code: &TokenHash) -> Result<Option<DeviceGrantRecord>> {
+        self.inner.device_grant_by_code(device_code).await
+    }
+    async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool> {
+        self.inner.decide_device_grant(id, user_id, approve, now).await
+    }
+    async fn poll_device_grant(&self, id: i64, now: i64, tokens: &NewTokens) -> Result<DevicePoll> {
+        // New tokens only: nothing cached changes.
+        self.inner.poll_device_grant(id, now, tokens).await
+    }
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
         // Cached by `oidc::keys::KeyRing`, which parses them.
         self.inner.signing_keys().await

@@ -122,6 +122,18 @@ pub trait Store: Send + Sync + 'static {
     async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>>;
     async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()>;
 
+    // The device authorization grant (RFC 8628).
+    async fn insert_device_grant(&self, grant: &NewDeviceGrant) -> Result<()>;
+    async fn device_grant_by_user_code(&self, user_code: &str) -> Result<Option<DeviceGrantRecord>>;
+    async fn device_grant_by_code(&self, device_code: &TokenHash) -> Result<Option<DeviceGrantRecord>>;
+    /// The user's answer: approves (for `user_id`) or denies a grant that is still
+    /// pending and unexpired at `now`; `false` if it was not.
+    async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool>;
+    /// One poll by the device, in one transaction with the grant's row locked: enforces
+    /// the interval, and for an approved grant stores `tokens` (whose user is set to
+    /// the approving user's) and marks the grant used, so exactly one poll gets them.
+    async fn poll_device_grant(&self, id: i64, now: i64, tokens: &NewTokens) -> Result<DevicePoll>;
+
     // OpenID Connect signing keys.
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;

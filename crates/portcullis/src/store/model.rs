@@ -417,6 +417,53 @@ pub struct NewSigningKey {
     pub created_at: i64,
 }
 
+/// A device authorization request (RFC 8628 §3.1) to store: the device code only as
+/// its hash, the user code as the user types it, normalised.
+#[derive(Debug, Clone)]
+pub struct NewDeviceGrant {
+    pub device_code_hash: TokenHash,
+    pub user_code: String,
+    pub application_id: i64,
+    pub scope: String,
+    pub interval_seconds: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A stored device authorization request, with its client's id and name.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceGrantRecord {
+    pub id: i64,
+    pub application_id: i64,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    /// `pending`, `approved`, `denied` or `used`.
+    pub status: String,
+    pub user_id: Option<i64>,
+    pub interval_seconds: i64,
+    pub last_polled_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a device's poll of the token endpoint finds (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// Approved: the tokens are stored and the grant is used up.
+    Issued,
+    /// `authorization_pending`.
+    Pending,
+    /// `slow_down`: polled within the interval, which is now 5 seconds longer.
+    SlowDown,
+    /// `access_denied`.
+    Denied,
+    /// `expired_token`.
+    Expired,
+    /// Already exchanged, or no such grant: `invalid_grant`.
+    Gone,
+}
+
 /// How many rows `cleartokens` removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleared {

@@ -3,7 +3,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-use super::sql::{application_columns, refresh_columns, sql_store, user_columns, ApplicationRow, ACCESS_TOKEN_BY_HASH};
+use super::sql::{
+    application_columns, device_grant_select, refresh_columns, sql_store, user_columns, ApplicationRow,
+    ACCESS_TOKEN_BY_HASH,
+};
 use super::*;
 
 /// PostgreSQL, for many stateless instances on one database. Row locks and

@@ -29,7 +29,15 @@ macro_rules! refresh_columns {
     };
 }
 
-pub(super) use {application_columns, refresh_columns, user_columns};
+macro_rules! device_grant_select {
+    () => {
+        "SELECT g.id, g.application_id, a.client_id, a.name AS client_name, g.scope, g.status, g.user_id, \
+                g.interval_seconds, g.last_polled_at, g.created_at, g.expires_at \
+         FROM device_grants g JOIN applications a ON a.id = g.application_id"
+    };
+}
+
+pub(super) use {application_columns, device_grant_select, refresh_columns, user_columns};
 
 pub(super) const ACCESS_TOKEN_BY_HASH: &str = "\
     SELECT t.id, t.application_id, a.client_id, t.user_id, u.username, u.is_active AS user_active, \
@@ -582,6 +590,109 @@ macro_rules! sql_store {
                 .execute(self.writer())
                 .await?;
                 Ok(())
+            }
+
+            async fn insert_device_grant(&self, g: &NewDeviceGrant) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO device_grants (device_code_hash, user_code, application_id, scope, interval_seconds, \
+                       created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(g.device_code_hash.as_bytes())
+                .bind(&g.user_code)
+                .bind(g.application_id)
+                .bind(&g.scope)
+                .bind(g.interval_seconds)
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "a device grant with that code"))?;
+                Ok(())
+            }
+
+            async fn device_grant_by_user_code(&self, user_code: &str) -> Result<Option<DeviceGrantRecord>> {
+                Ok(sqlx::query_as(concat!(device_grant_select!(), " WHERE g.user_code = $1"))
+                    .bind(user_code)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn device_grant_by_code(&self, device_code: &TokenHash) -> Result<Option<DeviceGrantRecord>> {
+                Ok(sqlx::query_as(concat!(device_grant_select!(), " WHERE g.device_code_hash = $1"))
+                    .bind(device_code.as_bytes())
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool> {
+                let changed = sqlx::query(
+                    "UPDATE device_grants SET status = $2, user_id = $3 \
+                     WHERE id = $1 AND status = 'pending' AND expires_at > $4",
+                )
+                .bind(id)
+                .bind(if approve { "approved" } else { "denied" })
+                .bind(user_id)
+                .bind(now)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            }
+
+            async fn poll_device_grant(&self, id: i64, now: i64, tokens: &NewTokens) -> Result<DevicePoll> {
+                let mut tx = self.writer().begin().await?;
+                // Take the row lock first, so concurrent polls run one after another.
+                sqlx::query("UPDATE device_grants SET last_polled_at = last_polled_at WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let row: Option<(String, Option<i64>, i64, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT status, user_id, interval_seconds, last_polled_at, expires_at FROM device_grants WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((status, user_id, interval, last_polled, expires_at)) = row else { return Ok(DevicePoll::Gone) };
+                if status == "used" {
+                    return Ok(DevicePoll::Gone);
+                }
+                if now >= expires_at {
+                    return Ok(DevicePoll::Expired);
+                }
+                // RFC 8628 §3.5 slow_down: "the interval MUST be increased by 5 seconds
+                // for this and all subsequent requests."
+                if last_polled.is_some_and(|at| now - at < interval) {
+                    sqlx::query("UPDATE device_grants SET interval_seconds = interval_seconds + 5, last_polled_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(DevicePoll::SlowDown);
+                }
+                let outcome = match (status.as_str(), user_id) {
+                    ("approved", Some(user_id)) => {
+                        sqlx::query("UPDATE device_grants SET status = 'used', last_polled_at = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        let tokens = NewTokens { user_id: Some(user_id), ..tokens.clone() };
+                        Self::write_tokens(&mut tx, std::slice::from_ref(&tokens), None).await?;
+                        DevicePoll::Issued
+                    }
+                    ("denied", _) => DevicePoll::Denied,
+                    _ => DevicePoll::Pending,
+                };
+                if outcome != DevicePoll::Issued {
+                    sqlx::query("UPDATE device_grants SET last_polled_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(outcome)
             }
 
             async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {

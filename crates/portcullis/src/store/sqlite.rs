@@ -8,7 +8,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Sqlite};
 
-use super::sql::{application_columns, refresh_columns, sql_store, user_columns, ApplicationRow, ACCESS_TOKEN_BY_HASH};
+use super::sql::{
+    application_columns, device_grant_select, refresh_columns, sql_store, user_columns, ApplicationRow,
+    ACCESS_TOKEN_BY_HASH,
+};
 use super::*;
 
 /// The embedded default: one SQLite file in WAL mode.

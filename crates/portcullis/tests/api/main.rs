@@ -17,6 +17,7 @@ mod at_rest;
 mod authorize;
 mod browser;
 mod cli;
+mod device;
 mod front;
 mod introspection;
 mod oidc;
@@ -63,6 +64,7 @@ fn main() {
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
     http_cases.extend(oidc::cases());
+    http_cases.extend(device::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());

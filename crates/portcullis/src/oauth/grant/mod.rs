@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod password;
 mod refresh_token;
 
@@ -139,11 +140,7 @@ pub async fn exchange(
         GrantTypeParam::ClientCredentials => client_credentials::grant(ctx, &app, params).await,
         GrantTypeParam::RefreshToken => refresh_token::grant(ctx, &app, params).await,
         GrantTypeParam::AuthorizationCode => authorization_code::grant(ctx, &app, params).await,
-        // Served once the device flow exists to issue device codes.
-        GrantTypeParam::DeviceCode => {
-            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not enabled on this server yet")
-                .into())
-        }
+        GrantTypeParam::DeviceCode => device_code::grant(ctx, &app, params).await,
     }
 }
 

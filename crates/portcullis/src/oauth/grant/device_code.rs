@@ -1,0 +1,45 @@
+use super::{mint, Context, TokenResponse};
+use crate::crypto::TokenHash;
+use crate::oauth::{EndpointError, ErrorCode, OAuthError, Params};
+use crate::store::{Application, DevicePoll, GrantType, StoreError};
+
+/// RFC 8628 §3.4 and §3.5: the device polls with its device code until the user has
+/// answered.
+pub(super) async fn grant(
+    ctx: &Context<'_>,
+    app: &Application,
+    params: &Params,
+) -> Result<TokenResponse, EndpointError> {
+    if !app.allows_grant(GrantType::DeviceCode) {
+        return Err(OAuthError::unauthorized_client("this client may not use the device code grant").into());
+    }
+    let presented = params.require("device_code")?;
+    // Another client's device code is as good as unknown.
+    let grant = ctx
+        .store
+        .device_grant_by_code(&TokenHash::of(presented))
+        .await?
+        .filter(|g| g.application_id == app.id)
+        .ok_or_else(|| OAuthError::invalid_grant("the device code is invalid"))?;
+    let scope = portcullis_axum::ScopeSet::parse(&grant.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // Minted before the poll so the transaction can store them if the user approved;
+    // the store sets their user to the approving one. Otherwise they are dropped.
+    let minted = mint(ctx, app, None, &scope, Some(&scope));
+    let answer = |code, description: &'static str| Err(OAuthError::new(code, description).into());
+    match ctx.store.poll_device_grant(grant.id, ctx.now, &minted.tokens).await? {
+        DevicePoll::Issued => Ok(minted.response),
+        // §3.5: "authorization_pending: The authorization request is still pending as
+        // the end user hasn't yet completed the user-interaction steps".
+        DevicePoll::Pending => answer(ErrorCode::AuthorizationPending, "the user has not answered yet"),
+        // "slow_down: A variant of "authorization_pending", the authorization request is
+        // still pending and polling should continue, but the interval MUST be increased
+        // by 5 seconds for this and all subsequent requests."
+        DevicePoll::SlowDown => answer(ErrorCode::SlowDown, "polling too fast; wait 5 seconds longer between polls"),
+        // "access_denied: The authorization request was denied."
+        DevicePoll::Denied => answer(ErrorCode::AccessDenied, "the user denied the request"),
+        // "expired_token: The "device_code" has expired, and the device authorization
+        // session has concluded."
+        DevicePoll::Expired => answer(ErrorCode::ExpiredToken, "the device code has expired"),
+        DevicePoll::Gone => answer(ErrorCode::InvalidGrant, "the device code was already used"),
+    }
+}

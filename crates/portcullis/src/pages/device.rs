@@ -1,0 +1,152 @@
+//! `GET` and `POST /o/device/`: where a logged-in user types the code a device shows,
+//! sees which application asks for what, and answers (RFC 8628 §3.3). Wrong codes count
+//! against the user like failed logins, so codes cannot be guessed here (§5.1).
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use http::{StatusCode, Uri};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::{base_context, login_redirect, render, session, PageError, Visitor};
+use crate::app::{paths, route_both, AppState};
+use crate::oauth::device::{self, display_user_code, normalize_user_code};
+
+/// Wrong codes allowed per user in [`WINDOW_SECONDS`]; more get `429`.
+const MAX_WRONG_CODES: i64 = 5;
+const WINDOW_SECONDS: i64 = 15 * 60;
+
+pub fn router() -> Router<AppState> {
+    route_both(Router::new(), paths::DEVICE, get(enter).post(answer))
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    user_code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ScopeView {
+    name: String,
+    description: String,
+}
+
+/// `GET /o/device/`: the form, with the code filled in from `verification_uri_complete`.
+async fn enter(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    uri: Uri,
+    Query(query): Query<CodeQuery>,
+) -> Result<Response, PageError> {
+    if visitor.user.is_none() {
+        return Ok(login_redirect(uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::DEVICE)));
+    }
+    let (csrf, cookie) = session::csrf_for_page(&state, &visitor).await?;
+    let typed = query.user_code.unwrap_or_default();
+    let mut page = render(
+        &state,
+        "device.html",
+        StatusCode::OK,
+        context! { step => "enter", user_code => typed, error => (), ..base_context(&visitor, &csrf) },
+    )?;
+    page.set_cookie = cookie;
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    csrf_token: Option<String>,
+    user_code: String,
+    allow: Option<String>,
+    cancel: Option<String>,
+}
+
+/// `POST /o/device/`: first the code (then the question), then the answer.
+async fn answer(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<AnswerForm>,
+) -> Result<Response, PageError> {
+    if !visitor.csrf_ok(form.csrf_token.as_deref()) {
+        return Err(PageError::Csrf);
+    }
+    let Some(user) = &visitor.user else { return Ok(login_redirect(paths::DEVICE)) };
+    let csrf = visitor.csrf_token().unwrap_or_default();
+    let now = state.clock.now();
+    let key = format!("device:user:{}", user.id);
+    if state.store.login_failures(&key, now - WINDOW_SECONDS).await? >= MAX_WRONG_CODES {
+        return Err(PageError::TooMany {
+            message: "Too many wrong codes. Wait 15 minutes before trying again.".into(),
+            retry_after: WINDOW_SECONDS,
+        });
+    }
+    let grant = match normalize_user_code(&form.user_code) {
+        Some(code) => state.store.device_grant_by_user_code(&code).await?.filter(|g| device::is_open(g, now)),
+        None => None,
+    };
+    let Some(grant) = grant else {
+        state.store.record_login_failure(&[key], now).await?;
+        tracing::info!(user_id = user.id, "device code refused");
+        let page = render(
+            &state,
+            "device.html",
+            StatusCode::OK,
+            context! {
+                step => "enter",
+                user_code => form.user_code,
+                error => "That code is not valid, or it has expired. Check the code on your device.",
+                ..base_context(&visitor, csrf)
+            },
+        )?;
+        return Ok(page.into_response());
+    };
+    let decision = match (form.allow.as_deref(), form.cancel.is_some()) {
+        (Some("Authorize"), _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let Some(approve) = decision else {
+        // The code is right: show what the device asks for (§5.4: "the authorization
+        // server SHOULD display information about the device … so the user can confirm").
+        let descriptions = &state.config.oauth2.scopes;
+        let scopes: Vec<ScopeView> = device::scopes_of(&grant)
+            .iter()
+            .map(|s| ScopeView { name: s.to_owned(), description: descriptions.get(s).cloned().unwrap_or_default() })
+            .collect();
+        let page = render(
+            &state,
+            "device.html",
+            StatusCode::OK,
+            context! {
+                step => "confirm",
+                user_code => display_user_code(&grant_code(&form.user_code)),
+                application => grant.client_name.clone(),
+                scopes => scopes,
+                ..base_context(&visitor, csrf)
+            },
+        )?;
+        return Ok(page.into_response());
+    };
+    // The grant may have expired or been answered elsewhere since the question.
+    let decided = state.store.decide_device_grant(grant.id, user.id, approve, now).await?;
+    tracing::info!(user_id = user.id, client_id = %grant.client_id, approve, decided, "device grant answered");
+    let step = match (decided, approve) {
+        (true, true) => "approved",
+        (true, false) => "denied",
+        (false, _) => "gone",
+    };
+    let page = render(
+        &state,
+        "device.html",
+        StatusCode::OK,
+        context! { step => step, application => grant.client_name.clone(), ..base_context(&visitor, csrf) },
+    )?;
+    Ok(page.into_response())
+}
+
+/// The normalised code of a form whose code was already found good.
+fn grant_code(typed: &str) -> String {
+    normalize_user_code(typed).unwrap_or_default()
+}
