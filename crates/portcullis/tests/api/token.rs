@@ -141,10 +141,10 @@ async fn grant_type_errors(backend: Backend) {
     let client = app.confidential().await;
     app.token(&client, &[("scope", "read")]).await.assert_error(400, "invalid_request");
     app.token(&client, &[("grant_type", "magic")]).await.assert_error(400, "unsupported_grant_type");
-    // Device codes come from the device flow, which is not served yet.
+    // This client was not registered for the device grant either.
     app.token(&client, &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", "x")])
         .await
-        .assert_error(400, "unsupported_grant_type");
+        .assert_error(400, "unauthorized_client");
     // This client was not registered for the authorization code grant.
     app.token(&client, &[("grant_type", "authorization_code"), ("code", "x")])
         .await
