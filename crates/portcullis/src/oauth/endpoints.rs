@@ -47,6 +47,15 @@ fn cors(routes: Router<AppState>, allowed_origins: &[String]) -> Router<AppState
     )
 }
 
+/// RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control"
+/// response header field [RFC2616] with a value of "no-store" in any response
+/// containing tokens, credentials, or other sensitive information".
+fn json_no_store(answer: impl serde::Serialize) -> Response {
+    let mut response = Json(answer).into_response();
+    no_store(&mut response);
+    response
+}
+
 fn body_params(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, OAuthError> {
     let body = body.map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
     Params::from_body(headers, &body)
@@ -62,11 +71,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<B
     }
     .await;
     match result {
-        Ok(answer) => {
-            let mut response = Json(answer).into_response();
-            no_store(&mut response);
-            response
-        }
+        Ok(answer) => json_no_store(answer),
         Err(error) => error.into_response(),
     }
 }
@@ -88,11 +93,7 @@ async fn device_authorization(
     }
     .await;
     match result {
-        Ok(answer) => {
-            let mut response = Json(answer).into_response();
-            no_store(&mut response);
-            response
-        }
+        Ok(answer) => json_no_store(answer),
         Err(error) => error.into_response(),
     }
 }
@@ -143,11 +144,7 @@ async fn introspect(
     }
     .await;
     match result {
-        Ok(Ok(answer)) => {
-            let mut response = Json(answer).into_response();
-            no_store(&mut response);
-            response
-        }
+        Ok(Ok(answer)) => json_no_store(answer),
         Ok(Err(rejection)) => rejection,
         Err::<_, EndpointError>(error) => error.into_response(),
     }

@@ -9,7 +9,6 @@ use axum::Router;
 use http::{HeaderMap, StatusCode, Uri};
 use minijinja::context;
 use portcullis_axum::ScopeSet;
-use serde::Serialize;
 
 use super::{base_context, login_again_redirect, login_redirect, redirect, render, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
@@ -34,12 +33,6 @@ async fn request(state: &AppState, params: Result<Params, OAuthError>) -> Result
         }
         AuthorizeError::Redirect(to) => redirect(StatusCode::FOUND, &to.location(), None),
     })
-}
-
-#[derive(Serialize)]
-struct ScopeView {
-    name: String,
-    description: String,
 }
 
 /// `GET /o/authorize/`: validate, send strangers to log in, then ask for consent or,
@@ -82,12 +75,7 @@ async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
         }
         (NextStep::Consent, Some(_)) => {}
     }
-    let descriptions = &state.config.oauth2.scopes;
-    let scopes: Vec<ScopeView> = req
-        .scope
-        .iter()
-        .map(|s| ScopeView { name: s.to_owned(), description: descriptions.get(s).cloned().unwrap_or_default() })
-        .collect();
+    let scopes = super::applications::scope_views(&state, req.scope.iter());
     let redirect_host = url::Url::parse(&req.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(u.scheme().to_owned())))

@@ -8,8 +8,9 @@ use axum::routing::get;
 use axum::{Form, Router};
 use http::{StatusCode, Uri};
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::applications::scope_views;
 use super::{base_context, login_redirect, render, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
 use crate::oauth::device::{self, display_user_code, normalize_user_code};
@@ -25,12 +26,6 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct CodeQuery {
     user_code: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ScopeView {
-    name: String,
-    description: String,
 }
 
 /// `GET /o/device/`: the form, with the code filled in from `verification_uri_complete`.
@@ -110,11 +105,7 @@ async fn answer(
     let Some(approve) = decision else {
         // The code is right: show what the device asks for (§5.4: "the authorization
         // server SHOULD display information about the device … so the user can confirm").
-        let descriptions = &state.config.oauth2.scopes;
-        let scopes: Vec<ScopeView> = device::scopes_of(&grant)
-            .iter()
-            .map(|s| ScopeView { name: s.to_owned(), description: descriptions.get(s).cloned().unwrap_or_default() })
-            .collect();
+        let scopes = scope_views(&state, device::scopes_of(&grant).iter());
         let page = render(
             &state,
             "device.html",

@@ -187,12 +187,13 @@ async fn code_flow(
     let answer = answer_consent(browser, &authorize_url(client, &request), "allow").await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
     let code = param(&query_of(&answer.location()), "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", p.verifier.as_str()),
-    ];
+    exchange(app, client, &code, &p.verifier).await
+}
+
+/// Exchanges a code at the token endpoint (with PKCE); asserts a token answer.
+async fn exchange(app: &TestApp, client: &Client, code: &str, verifier: &str) -> Value {
+    let form =
+        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", verifier)];
     app.token(client, &form).await.assert_token()
 }
 
@@ -477,13 +478,7 @@ async fn prompt_login_and_max_age_make_the_user_log_in_again(backend: Backend) {
     assert!(back.starts_with("/o/authorize/?") && back.contains("max_age=300"), "{back}");
     let answer = browser.get(&back).await;
     let code = param(&query_of(&answer.location()), "code").expect("a code after the new login");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    let tokens = app.token(&client, &form).await.assert_token();
+    let tokens = exchange(&app, &client, &code, &p.verifier).await;
     let (_, claims) = verify_id_token(&app, tokens["id_token"].as_str().unwrap(), &client.client_id).await;
     // Core §3.1.2.1: "When max_age is used, the ID Token returned MUST include an
     // auth_time Claim Value", here the new login's.
@@ -536,13 +531,7 @@ async fn code_flow_skipping_consent(app: &TestApp, browser: &crate::helpers::Bro
     let p = pkce();
     let answer = browser.get(&openid_request(client, &p.challenge, &[])).await;
     let code = param(&query_of(&answer.location()), "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    app.token(client, &form).await.assert_token()
+    exchange(app, client, &code, &p.verifier).await
 }
 
 /// The parameters in a redirect's fragment.
@@ -597,13 +586,7 @@ async fn hybrid_and_implicit_responses_carry_bound_id_tokens(backend: Backend) {
         }
         if let Some(code) = &code {
             // The code still goes to the token endpoint, with PKCE, for an ID token too.
-            let form = [
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", p.verifier.as_str()),
-            ];
-            let tokens = app.token(&client, &form).await.assert_token();
+            let tokens = exchange(&app, &client, code, &p.verifier).await;
             let (_, claims) = verify_id_token(&app, tokens["id_token"].as_str().unwrap(), &client.client_id).await;
             assert_eq!(claims["nonce"], "n-hybrid");
         }
