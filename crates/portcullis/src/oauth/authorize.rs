@@ -5,9 +5,10 @@
 use portcullis_axum::ScopeSet;
 use url::Url;
 
-use super::grant::{mint, Context, IdTokenParts};
+use super::grant::{mint, Context};
 use super::{pkce, scope, EndpointError, Params};
 use crate::crypto::Secret;
+use crate::oidc::claims::IdTokenInput;
 use crate::store::{Application, GrantType, NewCode, User};
 
 /// What the authorization endpoint answers with: RFC 6749's `code` (§4.1) and `token`
@@ -487,7 +488,7 @@ impl AuthorizationRequest {
         if self.response_type.id_token {
             // Core §3.3.2.11: with the code, c_hash; with an access token, at_hash.
             let id_token = ctx
-                .id_token(IdTokenParts {
+                .id_token(IdTokenInput {
                     app: &self.app,
                     user,
                     scope: &self.scope,

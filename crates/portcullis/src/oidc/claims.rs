@@ -72,29 +72,35 @@ pub struct IdTokenClaims {
     pub user: UserClaims,
 }
 
-/// What an ID token is made from.
+/// What an ID token says about whom, for which client, and about which login; the
+/// grant that issues it knows these. The issuer, the time and the lifetime come from
+/// the server.
 pub struct IdTokenInput<'a> {
-    pub issuer: &'a str,
     pub app: &'a Application,
     pub user: &'a User,
     pub scope: &'a ScopeSet,
     pub nonce: Option<&'a str>,
     /// When the user logged in (Core §2 `auth_time`).
     pub auth_time: i64,
-    pub now: i64,
-    pub lifetime_seconds: i64,
     /// The access token issued with it, for `at_hash`.
     pub access_token: Option<&'a str>,
     /// The code issued with it (hybrid flow), for `c_hash`.
     pub code: Option<&'a str>,
 }
 
-pub fn id_token_claims(input: &IdTokenInput<'_>, alg: SigningAlgorithm) -> IdTokenClaims {
+/// The claims of an ID token issued by `issuer` at `now`, valid for `lifetime_seconds`.
+pub fn id_token_claims(
+    input: &IdTokenInput<'_>,
+    issuer: &str,
+    now: i64,
+    lifetime_seconds: i64,
+    alg: SigningAlgorithm,
+) -> IdTokenClaims {
     IdTokenClaims {
-        iss: input.issuer.to_owned(),
+        iss: issuer.to_owned(),
         aud: input.app.client_id.clone(),
-        exp: input.now + input.lifetime_seconds,
-        iat: input.now,
+        exp: now + lifetime_seconds,
+        iat: now,
         auth_time: input.auth_time,
         nonce: input.nonce.map(str::to_owned),
         at_hash: input.access_token.map(|t| half_hash(alg, t)),

@@ -1,8 +1,9 @@
 use portcullis_axum::ScopeSet;
 
-use super::{mint, Context, IdTokenParts, TokenResponse};
+use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{pkce, EndpointError, OAuthError, Params};
+use crate::oidc::claims::IdTokenInput;
 use crate::store::{Application, GrantType, RedeemOutcome, StoreError};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
@@ -57,7 +58,7 @@ pub(super) async fn grant(
     minted.tokens.code_id = Some(code.id);
     // Signed before the code is spent: a signing failure then leaves the code usable.
     minted.response.id_token = ctx
-        .id_token(IdTokenParts {
+        .id_token(IdTokenInput {
             app,
             user: &user,
             scope: &scope,

@@ -17,7 +17,7 @@ use crate::config::OAuth2Settings;
 use crate::crypto::{random_string, Secret};
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing, SigningAlgorithm};
-use crate::store::{Application, NewRefresh, NewTokens, Store, StoreError, User};
+use crate::store::{Application, NewRefresh, NewTokens, Store, StoreError};
 
 /// What a grant needs from the server: storage, settings and the time.
 pub struct Context<'a> {
@@ -39,7 +39,7 @@ impl Context<'_> {
     /// application chose, when OpenID Connect is on and the scope has `openid` (Core
     /// §3.1.2.1: "If the openid scope value is not present, the behavior is entirely
     /// unspecified"; Portcullis then issues none).
-    pub(crate) async fn id_token(&self, input: IdTokenParts<'_>) -> Result<Option<String>, EndpointError> {
+    pub(crate) async fn id_token(&self, input: IdTokenInput<'_>) -> Result<Option<String>, EndpointError> {
         let Some(oidc) = &self.oidc else { return Ok(None) };
         if !input.scope.contains("openid") {
             return Ok(None);
@@ -47,38 +47,14 @@ impl Context<'_> {
         let alg = SigningAlgorithm::parse(&input.app.algorithm).ok_or_else(|| {
             StoreError::Corrupt(format!("application {}: algorithm {:?}", input.app.client_id, input.app.algorithm))
         })?;
-        let claims = id_token_claims(
-            &IdTokenInput {
-                issuer: oidc.issuer,
-                app: input.app,
-                user: input.user,
-                scope: input.scope,
-                nonce: input.nonce,
-                auth_time: input.auth_time,
-                now: self.now,
-                lifetime_seconds: i64::from(self.settings.access_token_expire_seconds),
-                access_token: input.access_token,
-                code: input.code,
-            },
-            alg,
-        );
+        let lifetime = i64::from(self.settings.access_token_expire_seconds);
+        let claims = id_token_claims(&input, oidc.issuer, self.now, lifetime, alg);
         match oidc.keys.sign(alg, &claims, self.now).await {
             Ok(token) => Ok(Some(token)),
             Err(KeyError::Store(e)) => Err(e.into()),
             Err(e) => Err(EndpointError::Internal(format!("ID token: {e}"))),
         }
     }
-}
-
-/// What a grant knows when it makes an ID token; see [`Context::id_token`].
-pub(crate) struct IdTokenParts<'a> {
-    pub app: &'a Application,
-    pub user: &'a User,
-    pub scope: &'a ScopeSet,
-    pub nonce: Option<&'a str>,
-    pub auth_time: i64,
-    pub access_token: Option<&'a str>,
-    pub code: Option<&'a str>,
 }
 
 /// The `grant_type` values the token endpoint knows.
