@@ -30,7 +30,8 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![
         authorization_code_flow_in_a_browser,
         playground_runs_the_flow_from_the_page,
-        staff_admin_pages_and_a_phone_screen
+        staff_admin_pages_and_a_phone_screen,
+        openid_connect_relying_party
     ]
 }
 
@@ -75,9 +76,13 @@ async fn portcullis(db: &DbGuard, args: &[&str], stdin: Option<&str>) -> String 
 
 impl Server {
     pub async fn start() -> Self {
+        // A port chosen first, so that the issuer (which relying parties compare with
+        // the address they discovered it at) can name it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (_, db) = fresh_database(Backend::Sqlite).await;
         let mut child = Command::new(binary())
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("PORTCULLIS_OIDC_ISSUER", format!("http://127.0.0.1:{port}/o"))
             .env("DATABASE_URL", &db.url)
             .env_remove("PORTCULLIS_CONFIG")
             .env("RUST_LOG", "info")
@@ -479,5 +484,155 @@ async fn staff_admin_pages_and_a_phone_screen(_: Backend) {
     browser.screenshot("phone-login").await;
     let width: Value = browser.driver.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
     assert!(width.as_u64().unwrap_or(9999) <= 390, "no sideways scrolling on a phone: {width}");
+    browser.close().await;
+}
+
+/// A relying party built on the `openidconnect` crate, as applications use it: discovery,
+/// the code flow with PKCE and a nonce through the browser, the ID token checked against
+/// the JWKS (signature, issuer, audience, nonce, at_hash), UserInfo, and RP-initiated
+/// logout; then again after `portcullis keys rotate`.
+async fn openid_connect_relying_party(_: Backend) {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreUserInfoClaims};
+    use openidconnect::{
+        AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, LogoutRequest, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope,
+        TokenResponse,
+    };
+
+    let server = Server::start().await;
+    let callback = callback_server().await;
+    let bye = callback.replace("/cb", "/bye");
+    portcullis(
+        &server.db,
+        &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"],
+        Some("alice-passphrase\n"),
+    )
+    .await;
+    let created = portcullis(
+        &server.db,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Photo Printer",
+            "--client-type",
+            "confidential",
+            "--grant-type",
+            "authorization-code",
+            "--redirect-uri",
+            &callback,
+            "--post-logout-redirect-uri",
+            &bye,
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let (client_id, secret) =
+        (created["client_id"].as_str().unwrap().to_owned(), created["client_secret"].as_str().unwrap().to_owned());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let issuer = IssuerUrl::new(format!("{}/o", server.base)).unwrap();
+    let browser = Browser::start("openid-connect").await;
+
+    let mut kids = Vec::new();
+    for round in ["first", "after-rotation"] {
+        if round == "after-rotation" {
+            portcullis(&server.db, &["keys", "rotate"], None).await;
+            // A running server reads the keys again within a second.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        // Discovery (and the JWKS it points to), afresh each round as a relying party
+        // does when it meets an unknown key.
+        let metadata = ProviderMetadataWithLogout::discover_async(issuer.clone(), &http).await.unwrap();
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone().expect("end_session_endpoint");
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client_id.clone()),
+            Some(ClientSecret::new(secret.clone())),
+        )
+        .set_redirect_uri(RedirectUrl::new(callback.clone()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (authorize, state, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("email".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+
+        browser.goto(authorize.as_str()).await;
+        if round == "first" {
+            browser.wait_for_path("/accounts/login/").await;
+            browser.fill("#username", "alice").await;
+            browser.fill("#password", "alice-passphrase").await;
+            browser.click("form button[type=submit]").await;
+        }
+        browser.wait_for_text("h1", "Authorize Photo Printer?").await;
+        browser.screenshot(&format!("{round}-consent")).await;
+        browser.click("button[name=allow]").await;
+        browser.wait_for_path("/cb").await;
+        let landed = browser.url().await;
+        let pairs: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert_eq!(get("state").as_deref(), Some(state.secret().as_str()));
+        let code = get("code").unwrap();
+
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{round}: code exchange: {e:?}"));
+        let id_token = tokens.id_token().expect("an id_token");
+        let id_verifier = client.id_token_verifier();
+        let claims = id_token.claims(&id_verifier, &nonce).unwrap_or_else(|e| panic!("{round}: ID token: {e:?}"));
+        let expected = AccessTokenHash::from_token(
+            tokens.access_token(),
+            id_token.signing_alg().unwrap(),
+            id_token.signing_key(&id_verifier).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash");
+        assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("alice"));
+        kids.push(id_token.signing_key(&id_verifier).map(|k| format!("{k:?}")).unwrap());
+
+        let userinfo: CoreUserInfoClaims = client
+            .user_info(tokens.access_token().clone(), None)
+            .unwrap()
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{round}: userinfo: {e:?}"));
+        assert_eq!(userinfo.subject(), claims.subject());
+        assert_eq!(userinfo.email().map(|e| e.as_str()), Some("alice@example.com"));
+
+        if round == "first" {
+            // RP-initiated logout with the ID token as hint: straight back to the RP.
+            let logout = LogoutRequest::from(end_session)
+                .set_id_token_hint(id_token)
+                .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(bye.clone()).unwrap())
+                .set_state(CsrfToken::new("bye-state".into()))
+                .http_get_url();
+            browser.goto(logout.as_str()).await;
+            browser.wait_for_path("/bye").await;
+            assert_eq!(browser.url().await.query(), Some("state=bye-state"));
+            // The session is over, and so is this client's access token.
+            let status = http
+                .get(format!("{}/o/userinfo/", server.base))
+                .bearer_auth(tokens.access_token().secret())
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            browser.goto(&format!("{}/o/applications/", server.base)).await;
+            browser.wait_for_path("/accounts/login/").await;
+            browser.fill("#username", "alice").await;
+            browser.fill("#password", "alice-passphrase").await;
+            browser.click("form button[type=submit]").await;
+            browser.wait_for_path("/o/applications/").await;
+        }
+    }
+    assert_ne!(kids[0], kids[1], "signed with the new key after rotation");
     browser.close().await;
 }
