@@ -82,6 +82,9 @@ pub struct OidcSettings {
     /// 32 bytes in base64 that seal the private signing keys in the database
     /// (AES-256-GCM); empty: they are stored as they are.
     pub key_encryption_key: SecretSetting,
+    /// Whether RP-initiated logout also revokes the user's tokens for the client that
+    /// asked (django-oauth-toolkit's `OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS`).
+    pub logout_revokes_tokens: bool,
 }
 
 impl Default for OidcSettings {
@@ -90,6 +93,7 @@ impl Default for OidcSettings {
             enabled: true,
             issuer: "http://127.0.0.1:8000/o".to_owned(),
             key_encryption_key: SecretSetting::default(),
+            logout_revokes_tokens: true,
         }
     }
 }

@@ -102,16 +102,17 @@ async fn checked(state: &AppState, params: &Params) -> Result<LogoutRequest, Pag
     .map_err(PageError::BadRequest)
 }
 
-/// Ends the session and revokes the user's tokens for the client the request names
-/// (their consent stays); other clients' tokens are left alone. Returns the cookie
-/// that clears the session, if there was one.
+/// Ends the session and, unless `oidc.logout_revokes_tokens` is off, revokes the user's
+/// tokens for the client the request names (their consent stays); other clients'
+/// tokens are left alone. Returns the cookie that clears the session, if there was one.
 async fn end(
     state: &AppState,
     visitor: &Visitor,
     request: &LogoutRequest,
 ) -> Result<Option<http::HeaderValue>, PageError> {
     let Some((id, _)) = &visitor.session else { return Ok(None) };
-    if let (Some(user), Some(client)) = (&visitor.user, &request.client) {
+    let revoke = state.config.oidc.logout_revokes_tokens;
+    if let (Some(user), Some(client), true) = (&visitor.user, &request.client, revoke) {
         let revoked = state.store.revoke_user_tokens(user.id, client.id, state.clock.now()).await?;
         tracing::info!(user_id = user.id, client_id = %client.client_id, revoked, "logout: tokens revoked");
     }

@@ -35,6 +35,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         id_token_responses_need_openid_a_nonce_and_the_grant,
         logout_with_a_hint_ends_the_session_and_that_clients_tokens,
         logout_without_a_hint_asks_first_and_never_redirects_anywhere_unregistered,
+        logout_can_leave_tokens_alone,
     ]
 }
 
@@ -763,4 +764,16 @@ async fn logout_without_a_hint_asks_first_and_never_redirects_anywhere_unregiste
     );
     let other_access = other_tokens["access_token"].as_str().unwrap();
     assert_eq!(app.status_with_token("/o/userinfo/", other_access).await, StatusCode::OK);
+}
+
+async fn logout_can_leave_tokens_alone(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.oidc.logout_revokes_tokens = false).await;
+    let browser = logged_in(&app).await;
+    let rp = logout_client(&app, "Photo Printer").await;
+    let tokens = code_flow_skipping_consent(&app, &browser, &rp).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let answer = browser.get(&logout_url(&[("id_token_hint", hint), ("post_logout_redirect_uri", BYE)])).await;
+    assert_eq!(answer.location(), BYE);
+    assert!(!still_logged_in(&browser).await, "the session still ends");
+    assert_eq!(app.status_with_token("/o/userinfo/", tokens["access_token"].as_str().unwrap()).await, StatusCode::OK);
 }
