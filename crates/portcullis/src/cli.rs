@@ -220,8 +220,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Cleartokens => {
             let cleared = store.clear_tokens(now).await?;
             println!(
-                "deleted {} access tokens, {} refresh tokens, {} authorization codes",
-                cleared.access_tokens, cleared.refresh_tokens, cleared.codes
+                "deleted {} access tokens, {} refresh tokens, {} authorization codes, {} device codes",
+                cleared.access_tokens, cleared.refresh_tokens, cleared.codes, cleared.device_grants
             );
             Ok(())
         }

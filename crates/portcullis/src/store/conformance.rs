@@ -25,6 +25,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("refresh_without_rotation", |s| Box::pin(refresh_without_rotation(s))),
         ("concurrent_refresh_has_one_winner", |s| Box::pin(concurrent_refresh_has_one_winner(s))),
         ("clear_tokens", |s| Box::pin(clear_tokens(s))),
+        ("device_grant_polls", |s| Box::pin(device_grant_polls(s))),
         ("delete_application_cascades", |s| Box::pin(delete_application_cascades(s))),
         ("codes_are_single_use", |s| Box::pin(codes_are_single_use(s))),
         ("consents", |s| Box::pin(consents(s))),
@@ -287,6 +288,56 @@ async fn concurrent_refresh_has_one_winner(store: Arc<dyn Store>) -> anyhow::Res
     Ok(())
 }
 
+/// RFC 8628: a device grant answers once, to one of any number of concurrent polls, with
+/// tokens for the user who approved it; the interval is enforced per grant.
+async fn device_grant_polls(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let f = fixture(&*store).await?;
+    let grant = NewDeviceGrant {
+        device_code_hash: TokenHash::of("dc"),
+        user_code: "BCDFGHJK".into(),
+        application_id: f.app.id,
+        scope: "read".into(),
+        interval_seconds: 5,
+        created_at: NOW,
+        expires_at: NOW + 600,
+    };
+    store.insert_device_grant(&grant).await?;
+    let duplicate = NewDeviceGrant { device_code_hash: TokenHash::of("dc-2"), ..grant.clone() };
+    ensure!(
+        matches!(store.insert_device_grant(&duplicate).await, Err(StoreError::Conflict(_))),
+        "user codes are unique"
+    );
+    let id = store.device_grant_by_user_code("BCDFGHJK").await?.context("grant lost")?.id;
+    let mut anonymous = tokens(&f, "dev-0", Some("dev-rt-0"), "dev-fam-0");
+    anonymous.user_id = None;
+    ensure!(store.poll_device_grant(id, NOW, &anonymous).await? == DevicePoll::Pending);
+    ensure!(store.poll_device_grant(id, NOW + 4, &anonymous).await? == DevicePoll::SlowDown);
+    ensure!(store.device_grant_by_user_code("BCDFGHJK").await?.map(|g| g.interval_seconds) == Some(10));
+    ensure!(store.decide_device_grant(id, f.user.id, true, NOW + 5).await?);
+    ensure!(!store.decide_device_grant(id, f.user.id, false, NOW + 5).await?, "answered once");
+
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let mut new = tokens(&f, &format!("dev-{}", i + 1), Some(&format!("dev-rt-{}", i + 1)), &format!("df-{i}"));
+        new.user_id = None;
+        tasks.push(tokio::spawn(async move { store.poll_device_grant(id, NOW + 20, &new).await }));
+    }
+    let mut issued = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        if task.await?? == DevicePoll::Issued {
+            issued.push(i + 1);
+        }
+    }
+    ensure!(issued.len() == 1, "{} concurrent polls got tokens", issued.len());
+    let winner = format!("dev-{}", issued[0]);
+    let record = store.access_token(&TokenHash::of(&winner)).await?.context("the tokens were not stored")?;
+    ensure!(record.user_id == Some(f.user.id), "the tokens are the approving user's");
+    ensure!(store.poll_device_grant(id, NOW + 60, &anonymous).await? == DevicePoll::Gone, "used up");
+    ensure!(store.poll_device_grant(id + 1000, NOW, &anonymous).await? == DevicePoll::Gone, "no such grant");
+    Ok(())
+}
+
 async fn clear_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
     store.insert_token(&tokens(&f, "live", Some("rt-live"), "fam-live")).await?;
@@ -298,8 +349,25 @@ async fn clear_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     // A rotated family with a live member keeps its dead members for reuse detection.
     let rt = refresh_id(&*store, "rt-live").await?;
     store.exchange_refresh_token(&exchange(rt, NOW, 0, true, tokens(&f, "live-2", Some("rt-live-2"), "x"))).await?;
+    // Device codes: one past its expiry, one still open.
+    for (code, user_code, expires_at) in [("dc-old", "BCDFGHJK", NOW), ("dc-open", "BCDFGHJL", NOW + 1)] {
+        store
+            .insert_device_grant(&NewDeviceGrant {
+                device_code_hash: TokenHash::of(code),
+                user_code: user_code.into(),
+                application_id: f.app.id,
+                scope: "read".into(),
+                interval_seconds: 5,
+                created_at: NOW - 600,
+                expires_at,
+            })
+            .await?;
+    }
 
     let cleared = store.clear_tokens(NOW).await?;
+    ensure!(cleared.device_grants == 1, "{cleared:?}");
+    ensure!(store.device_grant_by_code(&TokenHash::of("dc-old")).await?.is_none());
+    ensure!(store.device_grant_by_user_code("BCDFGHJL").await?.is_some(), "an open device code stays");
     ensure!(cleared.access_tokens == 3, "{cleared:?}"); // expired, revoked, superseded "live"
     ensure!(cleared.refresh_tokens == 1, "{cleared:?}"); // rt-dead
     ensure!(store.refresh_token(&TokenHash::of("rt-live")).await?.is_some());

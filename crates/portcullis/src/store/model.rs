@@ -470,6 +470,8 @@ pub struct Cleared {
     pub access_tokens: u64,
     pub refresh_tokens: u64,
     pub codes: u64,
+    /// Device authorization requests past their expiry, answered or not.
+    pub device_grants: u64,
 }
 
 #[cfg(test)]

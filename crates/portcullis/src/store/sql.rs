@@ -1230,6 +1230,10 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                let device_grants = sqlx::query("DELETE FROM device_grants WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
                 // Throttling looks back at most a day.
                 sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
@@ -1241,6 +1245,7 @@ macro_rules! sql_store {
                     access_tokens: access.rows_affected(),
                     refresh_tokens: refresh.rows_affected(),
                     codes: codes.rows_affected(),
+                    device_grants: device_grants.rows_affected(),
                 })
             }
         }
