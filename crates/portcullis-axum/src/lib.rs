@@ -33,6 +33,9 @@ pub mod bearer;
 pub mod error;
 /// Extractors that demand a token, and scopes per HTTP method.
 pub mod extract;
+/// Checking tokens remotely, by RFC 7662 introspection at the provider, with a cache.
+#[cfg(feature = "introspection")]
+pub mod introspection;
 /// Scope sets (RFC 6749 §3.3) and the policies that say which scopes a route needs.
 pub mod scope;
 /// The question "is this token valid?", behind a trait.
@@ -44,6 +47,9 @@ pub use error::AuthError;
 pub use extract::{Authenticated, Scoped};
 pub use scope::{ReadWrite, ScopePolicy, ScopeSet};
 pub use verify::{TokenInfo, TokenVerifier, Verifier, VerifyError};
+
+#[cfg(feature = "introspection")]
+pub use introspection::IntrospectionVerifier;
 
 #[doc(hidden)]
 pub use http::Method as __Method;

@@ -23,6 +23,7 @@ mod introspection;
 mod oidc;
 mod playground;
 mod refresh;
+mod remote;
 mod resource;
 mod revocation;
 mod token;
@@ -65,6 +66,7 @@ fn main() {
     http_cases.extend(authorize::cases());
     http_cases.extend(oidc::cases());
     http_cases.extend(device::cases());
+    http_cases.extend(remote::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());
