@@ -77,11 +77,12 @@ async fn answer(
             retry_after: WINDOW_SECONDS,
         });
     }
-    let grant = match normalize_user_code(&form.user_code) {
-        Some(code) => state.store.device_grant_by_user_code(&code).await?.filter(|g| device::is_open(g, now)),
+    let code = normalize_user_code(&form.user_code);
+    let grant = match &code {
+        Some(code) => state.store.device_grant_by_user_code(code).await?.filter(|g| device::is_open(g, now)),
         None => None,
     };
-    let Some(grant) = grant else {
+    let (Some(code), Some(grant)) = (code, grant) else {
         state.store.record_login_failure(&[key], now).await?;
         tracing::info!(user_id = user.id, "device code refused");
         let page = render(
@@ -112,7 +113,7 @@ async fn answer(
             StatusCode::OK,
             context! {
                 step => "confirm",
-                user_code => display_user_code(&grant_code(&form.user_code)),
+                user_code => display_user_code(&code),
                 application => grant.client_name.clone(),
                 scopes => scopes,
                 ..base_context(&visitor, csrf)
@@ -135,9 +136,4 @@ async fn answer(
         context! { step => step, application => grant.client_name.clone(), ..base_context(&visitor, csrf) },
     )?;
     Ok(page.into_response())
-}
-
-/// The normalised code of a form whose code was already found good.
-fn grant_code(typed: &str) -> String {
-    normalize_user_code(typed).unwrap_or_default()
 }
