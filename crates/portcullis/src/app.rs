@@ -119,12 +119,14 @@ impl AppState {
     }
 
     pub fn grant_context(&self) -> oauth::grant::Context<'_> {
-        let oidc = self
-            .config
-            .oidc
-            .enabled
-            .then(|| oauth::grant::OpenId { keys: &self.keys, issuer: &self.config.oidc.issuer });
-        oauth::grant::Context { store: self.store.as_ref(), settings: &self.config.oauth2, now: self.clock.now(), oidc }
+        oauth::grant::Context {
+            store: self.store.as_ref(),
+            settings: &self.config.oauth2,
+            now: self.clock.now(),
+            keys: &self.keys,
+            issuer: &self.config.oidc.issuer,
+            openid: self.config.oidc.enabled,
+        }
     }
 }
 

@@ -150,9 +150,13 @@ struct AppCreate {
     /// Do not ask users for consent.
     #[arg(long)]
     skip_authorization: bool,
-    /// ID token signing algorithm.
+    /// Signing algorithm for ID tokens, and for access tokens in the jwt format.
     #[arg(long, value_enum, default_value = "RS256")]
     algorithm: Algorithm,
+    /// opaque (default): random access tokens; jwt: signed JWT access tokens (RFC 9068)
+    /// that APIs can check offline.
+    #[arg(long, default_value = "opaque")]
+    access_token_format: String,
     /// The user who owns the application.
     #[arg(long)]
     owner: Option<String>,
@@ -305,6 +309,7 @@ async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i6
         scopes: args.scopes.clone(),
         skip_authorization: args.skip_authorization,
         algorithm: args.algorithm.as_str().to_owned(),
+        access_token_format: args.access_token_format.clone(),
     };
     let fields = registration::validate(&draft, &config.oauth2)
         .map_err(|problems| anyhow::anyhow!(registration::one_line(&problems)))?;
@@ -347,6 +352,7 @@ fn app_json(app: &Application) -> serde_json::Value {
         "allowed_scopes": app.allowed_scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
         "skip_authorization": app.skip_authorization,
         "algorithm": app.algorithm,
+        "access_token_format": app.access_token_format.as_str(),
         "created_at": app.created_at,
     })
 }

@@ -36,6 +36,10 @@ pub struct OAuth2Settings {
     pub allowed_origins: Vec<String>,
     /// Seconds a device must wait between polls (RFC 8628 §3.5).
     pub device_flow_interval: u32,
+    /// `aud` of JWT access tokens (RFC 9068 §3: with no resource indicator, "the
+    /// authorization server MUST use a default resource indicator in the aud claim").
+    /// Empty: the issuer.
+    pub jwt_access_token_audience: String,
 }
 
 impl Default for OAuth2Settings {
@@ -56,11 +60,21 @@ impl Default for OAuth2Settings {
             allowed_redirect_uri_schemes: vec!["http".to_owned(), "https".to_owned()],
             allowed_origins: Vec::new(),
             device_flow_interval: 5,
+            jwt_access_token_audience: String::new(),
         }
     }
 }
 
 impl OAuth2Settings {
+    /// The audience of JWT access tokens issued by `issuer`.
+    pub fn jwt_audience<'a>(&'a self, issuer: &'a str) -> &'a str {
+        if self.jwt_access_token_audience.is_empty() {
+            issuer
+        } else {
+            &self.jwt_access_token_audience
+        }
+    }
+
     /// Every configured scope, as a set.
     pub fn all_scopes(&self) -> ScopeSet {
         ScopeSet::from_tokens(self.scopes.keys().cloned())

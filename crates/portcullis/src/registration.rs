@@ -8,7 +8,7 @@ use url::Url;
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
 use crate::oidc::keys::SigningAlgorithm;
-use crate::store::{ApplicationFields, ClientType, GrantType};
+use crate::store::{AccessTokenFormat, ApplicationFields, ClientType, GrantType};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
 pub const ALGORITHMS: [&str; 3] =
@@ -33,6 +33,7 @@ pub enum Field {
     AllowedOrigins,
     Scopes,
     Algorithm,
+    AccessTokenFormat,
 }
 
 impl Field {
@@ -47,6 +48,7 @@ impl Field {
             Self::AllowedOrigins => "allowed_origins",
             Self::Scopes => "scope",
             Self::Algorithm => "algorithm",
+            Self::AccessTokenFormat => "access_token_format",
         }
     }
 
@@ -61,6 +63,7 @@ impl Field {
             Self::AllowedOrigins => "--allowed-origin",
             Self::Scopes => "--scope",
             Self::Algorithm => "--algorithm",
+            Self::AccessTokenFormat => "--access-token-format",
         }
     }
 }
@@ -113,7 +116,10 @@ pub struct Draft {
     /// The scopes the application may be granted; none means every configured scope.
     pub scopes: Vec<String>,
     pub skip_authorization: bool,
+    /// Signs ID tokens, and access tokens in the `jwt` format.
     pub algorithm: String,
+    /// `opaque` or `jwt`.
+    pub access_token_format: String,
 }
 
 /// Checks a draft against the rules and the settings. Returns the settings to store, or
@@ -208,6 +214,11 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
         ));
     }
 
+    let access_token_format = draft.access_token_format.parse::<AccessTokenFormat>().unwrap_or_else(|message| {
+        problems.push(Problem::new(Field::AccessTokenFormat, message));
+        AccessTokenFormat::Opaque
+    });
+
     match draft.client_type {
         Some(client_type) if problems.is_empty() => Ok(ApplicationFields {
             name: name.to_owned(),
@@ -219,6 +230,7 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
             allowed_scopes,
             skip_authorization: draft.skip_authorization,
             algorithm: draft.algorithm.clone(),
+            access_token_format,
         }),
         _ => Err(problems),
     }
@@ -267,6 +279,7 @@ mod tests {
             scopes: vec!["read".into(), "write".into()],
             skip_authorization: true,
             algorithm: "ES256".into(),
+            access_token_format: "jwt".into(),
         }
     }
 
@@ -283,6 +296,7 @@ mod tests {
         assert_eq!(fields.post_logout_redirect_uris, vec!["https://shop.example/bye"]);
         assert_eq!(fields.allowed_scopes.unwrap().to_string(), "read write");
         assert_eq!(fields.algorithm, "ES256");
+        assert_eq!(fields.access_token_format, AccessTokenFormat::Jwt);
         assert!(fields.skip_authorization);
         let all = Draft { scopes: vec![], ..draft() };
         assert!(validate(&all, &OAuth2Settings::default()).unwrap().allowed_scopes.is_none(), "none: every scope");
@@ -300,6 +314,7 @@ mod tests {
             scopes: vec!["admin".into()],
             skip_authorization: false,
             algorithm: "HS256".into(),
+            access_token_format: "macaroon".into(),
         };
         let problems = validate(&bad, &OAuth2Settings::default()).unwrap_err();
         assert_eq!(
@@ -312,7 +327,8 @@ mod tests {
                 Field::AllowedOrigins,
                 Field::AllowedOrigins,
                 Field::Scopes,
-                Field::Algorithm
+                Field::Algorithm,
+                Field::AccessTokenFormat
             ]
         );
         assert!(problems[2].message.contains("the implicit grant needs at least one redirect URI"), "{problems:?}");

@@ -292,7 +292,7 @@ pub fn validate(
     if response_type.id_token {
         // Core §3.2.2.1 and §3.3.2.11: an ID token from the authorization endpoint is
         // OpenID Connect only, and "nonce … REQUIRED" for it, against replay.
-        if ctx.oidc.is_none() || !scope.contains("openid") {
+        if !ctx.openid || !scope.contains("openid") {
             return Err(fail(ErrorCode::InvalidScope, "an id_token response needs the openid scope"));
         }
         if nonce.is_none() {
@@ -477,7 +477,7 @@ impl AuthorizationRequest {
         if self.response_type.token {
             // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh
             // token."
-            let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None);
+            let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None).await?;
             ctx.store.insert_token(&minted.tokens).await?;
             params.push(("access_token", minted.response.access_token.clone()));
             params.push(("token_type", "Bearer".to_owned()));
@@ -529,6 +529,7 @@ mod tests {
                 allowed_scopes: None,
                 skip_authorization,
                 algorithm: "RS256".into(),
+                access_token_format: crate::store::AccessTokenFormat::Opaque,
                 owner_id: None,
                 created_at: 0,
                 updated_at: 0,

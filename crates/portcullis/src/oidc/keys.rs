@@ -289,6 +289,18 @@ impl KeyRing {
     /// Makes the keys first if there are none yet (a library host that never called
     /// [`KeyRing::ensure`]).
     pub async fn sign(&self, alg: SigningAlgorithm, claims: &impl Serialize, now: i64) -> Result<String, KeyError> {
+        self.sign_typed(alg, "JWT", claims, now).await
+    }
+
+    /// [`KeyRing::sign`] with the JOSE header's `typ` set to `typ` (RFC 7515 §4.1.9),
+    /// which tells one kind of token from another (`at+jwt` for access tokens).
+    pub async fn sign_typed(
+        &self,
+        alg: SigningAlgorithm,
+        typ: &str,
+        claims: &impl Serialize,
+        now: i64,
+    ) -> Result<String, KeyError> {
         let mut keys = self.current().await?;
         if !keys.keys.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
             self.ensure(now).await?;
@@ -297,6 +309,7 @@ impl KeyRing {
         let key =
             keys.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none()).ok_or(KeyError::NoActiveKey(alg))?;
         let mut header = Header::new(alg.jwt());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.signing).map_err(|e| KeyError::Sign(e.to_string()))
     }

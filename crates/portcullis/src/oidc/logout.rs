@@ -106,6 +106,7 @@ mod tests {
             allowed_scopes: None,
             skip_authorization: false,
             algorithm: "RS256".into(),
+            access_token_format: crate::store::AccessTokenFormat::Opaque,
             owner_id: None,
             created_at: 0,
             updated_at: 0,

@@ -23,7 +23,7 @@ use super::{base_context, date_view, login_redirect, redirect, render, DateView,
 use crate::app::{paths, route_both, AppState};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::registration::{self, Draft, Field, Problem};
-use crate::store::{Application, ClientType, GrantType, User};
+use crate::store::{AccessTokenFormat, Application, ClientType, GrantType, User};
 
 pub fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::APPLICATIONS, get(list));
@@ -138,6 +138,7 @@ struct AppView {
     scopes: Option<Vec<ScopeView>>,
     skip_authorization: bool,
     algorithm: String,
+    access_token_format: &'static str,
     created: DateView,
     updated: DateView,
     detail_url: String,
@@ -165,6 +166,7 @@ impl AppView {
             scopes: app.allowed_scopes.as_ref().map(|s| scope_views(state, s.iter())),
             skip_authorization: app.skip_authorization,
             algorithm: app.algorithm.clone(),
+            access_token_format: app.access_token_format.as_str(),
             created: date_view(app.created_at),
             updated: date_view(app.updated_at),
             detail_url: with_id(paths::APPLICATION_DETAIL, app.id),
@@ -172,6 +174,14 @@ impl AppView {
             delete_url: with_id(paths::APPLICATION_DELETE, app.id),
             secret_url: with_id(paths::APPLICATION_SECRET, app.id),
         }
+    }
+}
+
+/// How the form and the detail page name an access token format.
+fn format_label(format: AccessTokenFormat) -> &'static str {
+    match format {
+        AccessTokenFormat::Opaque => "Opaque (checked at Portcullis; revocation is immediate)",
+        AccessTokenFormat::Jwt => "JWT, RFC 9068 (APIs check it offline; valid until it expires)",
     }
 }
 
@@ -195,6 +205,7 @@ struct FormView {
     scopes: Vec<Choice>,
     skip_authorization: bool,
     algorithms: Vec<Choice>,
+    access_token_formats: Vec<Choice>,
 }
 
 impl FormView {
@@ -229,6 +240,14 @@ impl FormView {
                 .iter()
                 .map(|a| Choice { value: (*a).to_owned(), label: (*a).to_owned(), checked: draft.algorithm == *a })
                 .collect(),
+            access_token_formats: AccessTokenFormat::ALL
+                .iter()
+                .map(|f| Choice {
+                    value: f.as_str().to_owned(),
+                    label: format_label(*f).to_owned(),
+                    checked: draft.access_token_format == f.as_str(),
+                })
+                .collect(),
         }
     }
 }
@@ -245,6 +264,7 @@ fn blank_draft() -> Draft {
         client_type: Some(ClientType::Confidential),
         grant_types: vec![GrantType::AuthorizationCode],
         algorithm: registration::ALGORITHMS[0].to_owned(),
+        access_token_format: AccessTokenFormat::default().as_str().to_owned(),
         ..Draft::default()
     }
 }
@@ -261,6 +281,7 @@ fn draft_of(app: &Application) -> Draft {
         scopes: app.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
         skip_authorization: app.skip_authorization,
         algorithm: app.algorithm.clone(),
+        access_token_format: app.access_token_format.as_str().to_owned(),
     }
 }
 
@@ -285,6 +306,10 @@ fn draft_from(form: &FormBody) -> (Draft, Vec<Problem>) {
         scopes: form.all("scope").map(str::to_owned).collect(),
         skip_authorization: form.get("skip_authorization").is_some(),
         algorithm: form.get("algorithm").unwrap_or(registration::ALGORITHMS[0]).to_owned(),
+        access_token_format: form
+            .get("access_token_format")
+            .unwrap_or(AccessTokenFormat::default().as_str())
+            .to_owned(),
     };
     (draft, problems)
 }

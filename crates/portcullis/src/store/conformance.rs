@@ -67,6 +67,7 @@ fn new_app(client_id: &str) -> NewApplication {
         allowed_scopes: Some(ScopeSet::from_tokens(["read", "write"])),
         skip_authorization: false,
         algorithm: "RS256".into(),
+        access_token_format: AccessTokenFormat::Opaque,
         owner_id: None,
         created_at: NOW,
     }
@@ -315,13 +316,17 @@ async fn device_grant_polls(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(store.device_grant_by_user_code("BCDFGHJK").await?.map(|g| g.interval_seconds) == Some(10));
     ensure!(store.decide_device_grant(id, f.user.id, true, NOW + 5).await?);
     ensure!(!store.decide_device_grant(id, f.user.id, false, NOW + 5).await?, "answered once");
+    ensure!(
+        store.poll_device_grant(id, NOW + 15, &anonymous).await? == DevicePoll::Pending,
+        "tokens minted before the approval was seen are not handed out"
+    );
+    ensure!(store.access_token(&TokenHash::of("dev-0")).await?.is_none(), "nor stored");
 
     let mut tasks = Vec::new();
     for i in 0..8 {
         let store = store.clone();
-        let mut new = tokens(&f, &format!("dev-{}", i + 1), Some(&format!("dev-rt-{}", i + 1)), &format!("df-{i}"));
-        new.user_id = None;
-        tasks.push(tokio::spawn(async move { store.poll_device_grant(id, NOW + 20, &new).await }));
+        let new = tokens(&f, &format!("dev-{}", i + 1), Some(&format!("dev-rt-{}", i + 1)), &format!("df-{i}"));
+        tasks.push(tokio::spawn(async move { store.poll_device_grant(id, NOW + 30, &new).await }));
     }
     let mut issued = Vec::new();
     for (i, task) in tasks.into_iter().enumerate() {
@@ -460,6 +465,7 @@ fn fields(name: &str, client_type: ClientType) -> ApplicationFields {
         allowed_scopes: Some(ScopeSet::from_tokens(["read"])),
         skip_authorization: false,
         algorithm: "ES256".into(),
+        access_token_format: AccessTokenFormat::Jwt,
     }
 }
 
@@ -476,6 +482,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(a1.allowed_origins == vec!["https://a.example", "http://127.0.0.1:8080"]);
     ensure!(a1.post_logout_redirect_uris == vec!["https://a.example/bye"]);
     ensure!(a1.grant_types == vec![GrantType::AuthorizationCode, GrantType::Password] && a1.algorithm == "ES256");
+    ensure!(a1.access_token_format == AccessTokenFormat::Jwt, "the token format round-trips");
     ensure!(a1.allowed_scopes.as_ref().map(ToString::to_string).as_deref() == Some("read"));
     ensure!(a1.client_secret_hash == Some(first) && a2.client_secret_hash.is_none());
     ensure!(a1.created_at == NOW && a1.updated_at == NOW);
@@ -502,6 +509,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
     changed.allowed_scopes = None;
     changed.skip_authorization = true;
     changed.algorithm = "EdDSA".into();
+    changed.access_token_format = AccessTokenFormat::Opaque;
     ensure!(store.update_owned_application(bob.id, a1.id, &changed, None, NOW + 1).await?.is_none());
     ensure!(store.owned_application(alice.id, a1.id).await?.as_ref() == Some(&a1), "a refused edit changes nothing");
     let edited = store
@@ -512,6 +520,7 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(edited.redirect_uris.is_empty() && edited.allowed_origins.is_empty() && edited.allowed_scopes.is_none());
     ensure!(edited.post_logout_redirect_uris == vec!["https://a.example/bye2"]);
     ensure!(edited.skip_authorization && edited.algorithm == "EdDSA" && edited.client_id == "a1");
+    ensure!(edited.access_token_format == AccessTokenFormat::Opaque);
     ensure!(edited.client_secret_hash == Some(first), "the secret is kept");
     ensure!(edited.created_at == NOW && edited.updated_at == NOW + 10 && edited.owner_id == Some(alice.id));
     let second = TokenHash::of("second");

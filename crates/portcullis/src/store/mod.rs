@@ -130,8 +130,9 @@ pub trait Store: Send + Sync + 'static {
     /// pending and unexpired at `now`; `false` if it was not.
     async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool>;
     /// One poll by the device, in one transaction with the grant's row locked: enforces
-    /// the interval, and for an approved grant stores `tokens` (whose user is set to
-    /// the approving user's) and marks the grant used, so exactly one poll gets them.
+    /// the interval, and for an approved grant stores `tokens` and marks the grant used,
+    /// so exactly one poll gets them. `tokens` must have been minted for the approving
+    /// user; tokens minted for anyone else are not stored and the answer is `Pending`.
     async fn poll_device_grant(&self, id: i64, now: i64, tokens: &NewTokens) -> Result<DevicePoll>;
 
     // OpenID Connect signing keys.

@@ -3,7 +3,7 @@
 
 use portcullis_axum::ScopeSet;
 
-use super::{ClientType, GrantType};
+use super::{AccessTokenFormat, ClientType, GrantType};
 
 /// The settings an application's owner chooses when registering it and may change
 /// later; checked by [`crate::registration::validate`].
@@ -20,6 +20,7 @@ pub struct ApplicationFields {
     pub allowed_scopes: Option<ScopeSet>,
     pub skip_authorization: bool,
     pub algorithm: String,
+    pub access_token_format: AccessTokenFormat,
 }
 
 /// An application a user has let act for them: it holds live tokens of theirs, or

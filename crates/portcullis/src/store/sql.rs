@@ -19,7 +19,7 @@ macro_rules! application_columns {
     () => {
         "id, client_id, client_secret_hash, name, client_type, grant_types, redirect_uris, \
          post_logout_redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, \
-         owner_id, created_at, updated_at"
+         access_token_format, owner_id, created_at, updated_at"
     };
 }
 
@@ -62,6 +62,7 @@ pub(super) struct ApplicationRow {
     allowed_scopes: Option<String>,
     skip_authorization: bool,
     algorithm: String,
+    access_token_format: String,
     owner_id: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -93,6 +94,7 @@ impl TryFrom<ApplicationRow> for Application {
             allowed_scopes,
             skip_authorization: row.skip_authorization,
             algorithm: row.algorithm,
+            access_token_format: row.access_token_format.parse().map_err(corrupt)?,
             owner_id: row.owner_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -343,8 +345,9 @@ macro_rules! sql_store {
                 let grant_types: Vec<&str> = app.grant_types.iter().map(|g| g.as_str()).collect();
                 let row: ApplicationRow = sqlx::query_as(concat!(
                     "INSERT INTO applications (client_id, client_secret_hash, name, client_type, grant_types, \
-                       redirect_uris, allowed_scopes, skip_authorization, algorithm, owner_id, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ",
+                       redirect_uris, allowed_scopes, skip_authorization, algorithm, owner_id, created_at, updated_at, \
+                       access_token_format) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ",
                     application_columns!()
                 ))
                 .bind(&app.client_id)
@@ -358,6 +361,7 @@ macro_rules! sql_store {
                 .bind(&app.algorithm)
                 .bind(app.owner_id)
                 .bind(app.created_at)
+                .bind(app.access_token_format.as_str())
                 .fetch_one(self.writer())
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "an application with that client id"))?;
@@ -671,14 +675,17 @@ macro_rules! sql_store {
                     return Ok(DevicePoll::SlowDown);
                 }
                 let outcome = match (status.as_str(), user_id) {
-                    ("approved", Some(user_id)) => {
+                    // Only tokens minted for the approving user: a JWT names its user
+                    // in a signature, so the store cannot change it afterwards. Tokens
+                    // minted before the approval was seen are dropped, and the device
+                    // gets them at its next poll.
+                    ("approved", Some(user_id)) if tokens.user_id == Some(user_id) => {
                         sqlx::query("UPDATE device_grants SET status = 'used', last_polled_at = $2 WHERE id = $1")
                             .bind(id)
                             .bind(now)
                             .execute(&mut *tx)
                             .await?;
-                        let tokens = NewTokens { user_id: Some(user_id), ..tokens.clone() };
-                        Self::write_tokens(&mut tx, std::slice::from_ref(&tokens), None).await?;
+                        Self::write_tokens(&mut tx, std::slice::from_ref(tokens), None).await?;
                         DevicePoll::Issued
                     }
                     ("denied", _) => DevicePoll::Denied,
@@ -854,8 +861,8 @@ macro_rules! sql_store {
                 let row: ApplicationRow = sqlx::query_as(concat!(
                     "INSERT INTO applications (client_id, client_secret_hash, name, client_type, grant_types, \
                        redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, owner_id, \
-                       created_at, updated_at, post_logout_redirect_uris) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING ",
+                       created_at, updated_at, post_logout_redirect_uris, access_token_format) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) RETURNING ",
                     application_columns!()
                 ))
                 .bind(client_id)
@@ -871,6 +878,7 @@ macro_rules! sql_store {
                 .bind(owner_id)
                 .bind(now)
                 .bind(join_list(&f.post_logout_redirect_uris))
+                .bind(f.access_token_format.as_str())
                 .fetch_one(self.writer())
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "an application with that client id"))?;
@@ -892,7 +900,7 @@ macro_rules! sql_store {
                        client_secret_hash = CASE WHEN $4 = 'public' THEN NULL \
                                                  WHEN $11 IS NOT NULL THEN $11 \
                                                  ELSE client_secret_hash END, \
-                       updated_at = $12, post_logout_redirect_uris = $13 \
+                       updated_at = $12, post_logout_redirect_uris = $13, access_token_format = $14 \
                      WHERE id = $1 AND owner_id = $2 RETURNING ",
                     application_columns!()
                 ))
@@ -909,6 +917,7 @@ macro_rules! sql_store {
                 .bind(new_secret.map(|h| h.as_bytes().to_vec()))
                 .bind(now)
                 .bind(join_list(&f.post_logout_redirect_uris))
+                .bind(f.access_token_format.as_str())
                 .fetch_optional(self.writer())
                 .await?;
                 row.map(TryInto::try_into).transpose()

@@ -72,6 +72,7 @@ async fn named_client(app: &TestApp, name: &str, owner: Option<i64>) -> Client {
             allowed_scopes: None,
             skip_authorization: false,
             algorithm: "RS256".into(),
+            access_token_format: portcullis::store::AccessTokenFormat::Opaque,
             owner_id: owner,
             created_at: app.clock_now(),
         })

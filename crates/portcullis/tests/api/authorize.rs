@@ -88,6 +88,7 @@ pub(crate) async fn register_signing_with(
             allowed_scopes: None,
             skip_authorization: skip,
             algorithm: algorithm.into(),
+            access_token_format: portcullis::store::AccessTokenFormat::Opaque,
             owner_id: None,
             created_at: app.clock_now(),
         })

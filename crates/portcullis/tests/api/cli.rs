@@ -147,10 +147,12 @@ async fn app_create_list_delete(backend: Backend) {
     assert_eq!(app["client_type"], "confidential");
     assert_eq!(app["grant_types"], serde_json::json!(["authorization-code", "password", "client-credentials"]));
     assert_eq!(app["redirect_uris"], serde_json::json!(["https://shop.example/cb"]));
+    assert_eq!(app["access_token_format"], "opaque", "opaque unless asked");
 
-    let public =
-        run(&db, &["app", "create", "--name", "CLI", "--client-type", "public", "--grant-type", "password"], None, &[])
-            .await;
+    let public_args = ["app", "create", "--name", "CLI", "--client-type", "public", "--grant-type", "password"];
+    let jwt = run(&db, &[&public_args[..], &["--access-token-format", "macaroon"]].concat(), None, &[]).await;
+    jwt.assert_fails_with("macaroon");
+    let public = run(&db, &[&public_args[..], &["--access-token-format", "jwt"]].concat(), None, &[]).await;
     public.assert_ok();
     assert!(public.stdout.contains("client_id: "));
     assert!(!public.stdout.contains(secret));
@@ -161,7 +163,8 @@ async fn app_create_list_delete(backend: Backend) {
     let out = listing.output().await.unwrap();
     assert!(out.status.success());
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list.as_array().unwrap().len(), 2, "the refused command wrote nothing");
+    assert_eq!(list[1]["access_token_format"], "jwt");
     assert!(!String::from_utf8_lossy(&out.stdout).contains(secret), "the secret is shown once");
 
     run(&db, &["app", "delete", &client_id], None, &[]).await.assert_ok();

@@ -64,6 +64,7 @@ async fn world(url: &str) -> World {
             allowed_scopes: None,
             skip_authorization: false,
             algorithm: String::new(),
+            access_token_format: portcullis::store::AccessTokenFormat::Opaque,
             owner_id: Some(user.id),
             created_at: NOW,
         })

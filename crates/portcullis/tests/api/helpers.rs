@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use portcullis::app::{self, AppState};
 use portcullis::clock::ManualClock;
 use portcullis::config::Config;
-use portcullis::store::{self, ClientType, GrantType, NewApplication, NewUser, Store, User};
+use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser, Store, User};
 use portcullis_axum::ScopeSet;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -230,25 +230,47 @@ impl TestApp {
 
     /// Registers an application the way `portcullis app create` does.
     pub async fn client(&self, client_type: ClientType, grants: &[GrantType], scopes: Option<&str>) -> Client {
+        self.client_with(client_type, grants, scopes, |_| {}).await
+    }
+
+    /// [`TestApp::client`], with the registration changed by `adjust` before it is stored.
+    pub async fn client_with(
+        &self,
+        client_type: ClientType,
+        grants: &[GrantType],
+        scopes: Option<&str>,
+        adjust: impl FnOnce(&mut NewApplication),
+    ) -> Client {
         let secret = (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
         let client_id = portcullis::crypto::random_string(24);
-        self.store
-            .create_application(&NewApplication {
-                client_id: client_id.clone(),
-                client_secret_hash: secret.as_ref().map(|s| s.hash()),
-                name: "Test app".into(),
-                client_type,
-                grant_types: grants.to_vec(),
-                redirect_uris: vec![],
-                allowed_scopes: scopes.map(|s| ScopeSet::parse(s).unwrap()),
-                skip_authorization: false,
-                algorithm: "RS256".into(),
-                owner_id: None,
-                created_at: self.clock_now(),
-            })
-            .await
-            .unwrap();
+        let mut app = NewApplication {
+            client_id: client_id.clone(),
+            client_secret_hash: secret.as_ref().map(|s| s.hash()),
+            name: "Test app".into(),
+            client_type,
+            grant_types: grants.to_vec(),
+            redirect_uris: vec![],
+            allowed_scopes: scopes.map(|s| ScopeSet::parse(s).unwrap()),
+            skip_authorization: false,
+            algorithm: "RS256".into(),
+            access_token_format: AccessTokenFormat::Opaque,
+            owner_id: None,
+            created_at: self.clock_now(),
+        };
+        adjust(&mut app);
+        self.store.create_application(&app).await.unwrap();
         Client { client_id, secret: secret.map(|s| s.expose().to_owned()) }
+    }
+
+    /// A confidential client of the password and client-credentials grants whose access
+    /// tokens are JWTs signed with `algorithm`.
+    pub async fn jwt_client(&self, algorithm: &str) -> Client {
+        let grants = [GrantType::Password, GrantType::ClientCredentials];
+        self.client_with(ClientType::Confidential, &grants, None, |app| {
+            app.algorithm = algorithm.into();
+            app.access_token_format = AccessTokenFormat::Jwt;
+        })
+        .await
     }
 
     /// A confidential client allowed the password and client-credentials grants.

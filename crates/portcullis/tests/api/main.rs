@@ -20,6 +20,7 @@ mod cli;
 mod device;
 mod front;
 mod introspection;
+mod jwt;
 mod oidc;
 mod playground;
 mod refresh;
@@ -65,6 +66,7 @@ fn main() {
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
     http_cases.extend(oidc::cases());
+    http_cases.extend(jwt::cases());
     http_cases.extend(device::cases());
     http_cases.extend(remote::cases());
     // --- Application management and authorized-token pages ---

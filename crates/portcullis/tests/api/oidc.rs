@@ -39,7 +39,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
     ]
 }
 
-const ISSUER: &str = "http://127.0.0.1:8000/o";
+pub(crate) const ISSUER: &str = "http://127.0.0.1:8000/o";
 
 async fn get_json(app: &TestApp, path: &str) -> (StatusCode, Value, Option<String>) {
     let response = app.http.get(app.url(path)).send().await.unwrap();
@@ -49,7 +49,7 @@ async fn get_json(app: &TestApp, path: &str) -> (StatusCode, Value, Option<Strin
     (status, body, cache)
 }
 
-async fn jwks(app: &TestApp) -> JwkSet {
+pub(crate) async fn jwks(app: &TestApp) -> JwkSet {
     let (status, body, _) = get_json(app, "/o/.well-known/jwks.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     serde_json::from_value(body).unwrap()
@@ -257,7 +257,7 @@ async fn code_flow_gives_a_verifiable_id_token_for_each_algorithm(backend: Backe
     }
 }
 
-fn alg_of(alg: SigningAlgorithm) -> jsonwebtoken::Algorithm {
+pub(crate) fn alg_of(alg: SigningAlgorithm) -> jsonwebtoken::Algorithm {
     match alg {
         SigningAlgorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
         SigningAlgorithm::Es256 => jsonwebtoken::Algorithm::ES256,
@@ -644,6 +644,7 @@ async fn logout_client(app: &TestApp, name: &str) -> Client {
         allowed_scopes: None,
         skip_authorization: true,
         algorithm: "RS256".into(),
+        access_token_format: portcullis::store::AccessTokenFormat::Opaque,
     };
     app.store.register_application(&client_id, None, None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: None }

@@ -30,6 +30,7 @@ async fn playground_needs_a_login_and_lists_only_your_applications(backend: Back
                 allowed_scopes: None,
                 skip_authorization: false,
                 algorithm: "RS256".into(),
+                access_token_format: portcullis::store::AccessTokenFormat::Opaque,
                 owner_id: Some(owner),
                 created_at: app.clock_now(),
             })

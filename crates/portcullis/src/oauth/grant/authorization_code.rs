@@ -54,7 +54,7 @@ pub(super) async fn grant(
 
     let user = ctx.store.user_by_id(code.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
     let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope));
+    let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope)).await?;
     minted.tokens.code_id = Some(code.id);
     // Signed before the code is spent: a signing failure then leaves the code usable.
     minted.response.id_token = ctx

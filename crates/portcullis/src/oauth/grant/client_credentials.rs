@@ -13,7 +13,7 @@ pub(super) async fn grant(
         return Err(OAuthError::unauthorized_client("this client may not use the client_credentials grant").into());
     }
     let scope = scope::resolve(params.get("scope"), ctx.settings, app)?;
-    let minted = mint(ctx, app, None, &scope, None);
+    let minted = mint(ctx, app, None, &scope, None).await?;
     ctx.store.insert_token(&minted.tokens).await?;
     Ok(minted.response)
 }

@@ -22,9 +22,11 @@ pub(super) async fn grant(
         .filter(|g| g.application_id == app.id)
         .ok_or_else(|| OAuthError::invalid_grant("the device code is invalid"))?;
     let scope = portcullis_axum::ScopeSet::parse(&grant.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // Minted before the poll so the transaction can store them if the user approved;
-    // the store sets their user to the approving one. Otherwise they are dropped.
-    let minted = mint(ctx, app, None, &scope, Some(&scope));
+    // Minted before the poll, for the user who approved if one has, so that the
+    // transaction can store them; otherwise they are dropped. If the approval lands
+    // between this read and the poll, the store refuses tokens minted for nobody and
+    // answers "pending": the next poll gets them.
+    let minted = mint(ctx, app, grant.user_id, &scope, Some(&scope)).await?;
     let answer = |code, description: &'static str| Err(OAuthError::new(code, description).into());
     match ctx.store.poll_device_grant(grant.id, ctx.now, &minted.tokens).await? {
         DevicePoll::Issued => Ok(minted.response),

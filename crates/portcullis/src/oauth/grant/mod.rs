@@ -17,21 +17,19 @@ use crate::config::OAuth2Settings;
 use crate::crypto::{random_string, Secret};
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing, SigningAlgorithm};
-use crate::store::{Application, NewRefresh, NewTokens, Store, StoreError};
+use crate::store::{AccessTokenFormat, Application, NewRefresh, NewTokens, Store, StoreError};
 
-/// What a grant needs from the server: storage, settings and the time.
+/// What a grant needs from the server: storage, settings, the time and the keys.
 pub struct Context<'a> {
     pub store: &'a dyn Store,
     pub settings: &'a OAuth2Settings,
     pub now: i64,
-    /// What ID tokens need, while OpenID Connect is on.
-    pub oidc: Option<OpenId<'a>>,
-}
-
-/// The signing keys and the issuer, for ID tokens.
-pub struct OpenId<'a> {
+    /// Signs ID tokens and JWT access tokens.
     pub keys: &'a KeyRing,
+    /// `iss` of everything signed.
     pub issuer: &'a str,
+    /// Whether OpenID Connect is on: ID tokens are issued only then.
+    pub openid: bool,
 }
 
 impl Context<'_> {
@@ -40,21 +38,28 @@ impl Context<'_> {
     /// §3.1.2.1: "If the openid scope value is not present, the behavior is entirely
     /// unspecified"; Portcullis then issues none).
     pub(crate) async fn id_token(&self, input: IdTokenInput<'_>) -> Result<Option<String>, EndpointError> {
-        let Some(oidc) = &self.oidc else { return Ok(None) };
-        if !input.scope.contains("openid") {
+        if !self.openid || !input.scope.contains("openid") {
             return Ok(None);
         }
-        let alg = SigningAlgorithm::parse(&input.app.algorithm).ok_or_else(|| {
-            StoreError::Corrupt(format!("application {}: algorithm {:?}", input.app.client_id, input.app.algorithm))
-        })?;
+        let alg = signing_algorithm(input.app)?;
         let lifetime = i64::from(self.settings.access_token_expire_seconds);
-        let claims = id_token_claims(&input, oidc.issuer, self.now, lifetime, alg);
-        match oidc.keys.sign(alg, &claims, self.now).await {
-            Ok(token) => Ok(Some(token)),
+        let claims = id_token_claims(&input, self.issuer, self.now, lifetime, alg);
+        self.sign(alg, "JWT", &claims).await.map(Some)
+    }
+
+    async fn sign(&self, alg: SigningAlgorithm, typ: &str, claims: &impl Serialize) -> Result<String, EndpointError> {
+        match self.keys.sign_typed(alg, typ, claims, self.now).await {
+            Ok(token) => Ok(token),
             Err(KeyError::Store(e)) => Err(e.into()),
-            Err(e) => Err(EndpointError::Internal(format!("ID token: {e}"))),
+            Err(e) => Err(EndpointError::Internal(format!("signing: {e}"))),
         }
     }
+}
+
+/// The algorithm `app` signs with.
+fn signing_algorithm(app: &Application) -> Result<SigningAlgorithm, StoreError> {
+    SigningAlgorithm::parse(&app.algorithm)
+        .ok_or_else(|| StoreError::Corrupt(format!("application {}: algorithm {:?}", app.client_id, app.algorithm)))
 }
 
 /// The `grant_type` values the token endpoint knows.
@@ -126,18 +131,38 @@ pub(crate) struct Minted {
     pub response: TokenResponse,
 }
 
-/// Makes a new access token with `scope`, and a refresh token covering `refresh_scope`
-/// when one is given (in a new family; rotation puts it in the old one).
-pub(crate) fn mint(
+/// Makes a new access token with `scope` for `user_id` (none: the client's own), and a
+/// refresh token covering `refresh_scope` when one is given (in a new family; rotation
+/// puts it in the old one). The access token is a random string, or a signed JWT for an
+/// application that chose that format; either way the store keeps only its hash.
+pub(crate) async fn mint(
     ctx: &Context<'_>,
     app: &Application,
     user_id: Option<i64>,
     scope: &ScopeSet,
     refresh_scope: Option<&ScopeSet>,
-) -> Minted {
-    let access = Secret::generate();
-    let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));
+) -> Result<Minted, EndpointError> {
     let expires_in = ctx.settings.access_token_expire_seconds;
+    let expires_at = ctx.now + i64::from(expires_in);
+    let access = match app.access_token_format {
+        AccessTokenFormat::Opaque => Secret::generate(),
+        AccessTokenFormat::Jwt => {
+            let claims = AccessTokenClaims {
+                iss: ctx.issuer,
+                exp: expires_at,
+                aud: ctx.settings.jwt_audience(ctx.issuer),
+                sub: user_id.map_or_else(|| app.client_id.clone(), |id| id.to_string()),
+                client_id: &app.client_id,
+                iat: ctx.now,
+                jti: random_string(16),
+                scope: scope.to_string(),
+            };
+            // RFC 9068 §2.1: "Resource servers MUST verify that the typ header value is
+            // "at+jwt" or "application/at+jwt"", so ID tokens cannot pass for these.
+            Secret::new(ctx.sign(signing_algorithm(app)?, "at+jwt", &claims).await?)
+        }
+    };
+    let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));
     let refresh_expiry = match ctx.settings.refresh_token_expire_seconds {
         0 => None,
         seconds => Some(ctx.now + i64::from(seconds)),
@@ -148,7 +173,7 @@ pub(crate) fn mint(
         scope: scope.to_string(),
         created_at: ctx.now,
         access_hash: access.hash(),
-        access_expires_at: ctx.now + i64::from(expires_in),
+        access_expires_at: expires_at,
         code_id: None,
         refresh: refresh.as_ref().map(|(secret, granted)| NewRefresh {
             hash: secret.hash(),
@@ -165,5 +190,23 @@ pub(crate) fn mint(
         refresh_token: refresh.map(|(secret, _)| secret.expose().to_owned()),
         id_token: None,
     };
-    Minted { tokens, response }
+    Ok(Minted { tokens, response })
+}
+
+/// A JWT access token's claims (RFC 9068 §2.2): `iss`, `exp`, `aud`, `sub`,
+/// `client_id`, `iat` and `jti` are required; `scope` is there because a token
+/// "issued as the result of a request that included a scope parameter … SHOULD
+/// include the scope claim" (§2.2.3), and Portcullis always grants a scope. `sub` is
+/// the user's id as a string, or, for a token the client holds for itself, "the client
+/// identifier of the client" (§2.2).
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    exp: i64,
+    aud: &'a str,
+    sub: String,
+    client_id: &'a str,
+    iat: i64,
+    jti: String,
+    scope: String,
 }

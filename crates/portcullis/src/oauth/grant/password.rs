@@ -23,7 +23,7 @@ pub(super) async fn grant(
     let Some(user) = user.filter(|_| matches) else {
         return Err(OAuthError::invalid_grant("invalid username or password").into());
     };
-    let minted = mint(ctx, app, Some(user.id), &scope, Some(&scope));
+    let minted = mint(ctx, app, Some(user.id), &scope, Some(&scope)).await?;
     ctx.store.insert_token(&minted.tokens).await?;
     Ok(minted.response)
 }

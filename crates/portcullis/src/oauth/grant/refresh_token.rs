@@ -31,7 +31,7 @@ pub(super) async fn grant(
         return Err(invalid().into());
     }
     let rotate = ctx.settings.rotate_refresh_token;
-    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&granted));
+    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&granted)).await?;
     let exchange = RefreshExchange {
         old_id: record.id,
         now: ctx.now,
