@@ -2,8 +2,17 @@
 //! OAuth 2.0 bearer token (RFC 6750) with the right scopes.
 //!
 //! The kit brings no database driver and no templates. It asks a [`Verifier`] whether a
-//! token is valid; the Portcullis server implements one against its own store, and any
-//! program can implement one of its own (for example by introspection, RFC 7662).
+//! token is valid, and there are three ways to answer:
+//!
+//! - against the provider's own store, in the same process: that is how the Portcullis
+//!   server checks tokens for its own API, and any program can implement [`Verifier`]
+//!   its own way;
+//! - by asking the provider, RFC 7662 introspection (`IntrospectionVerifier`, feature
+//!   `introspection`): revocation is honoured at once, at the cost of a request to the
+//!   provider per token (cached briefly);
+//! - locally, for JWT access tokens (RFC 9068), with the provider's published keys
+//!   (`JwtVerifier`, feature `jwt`): no request per token, and tokens keep verifying
+//!   while the provider is down, but a revoked token is accepted until it expires.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -36,6 +45,9 @@ pub mod extract;
 /// Checking tokens remotely, by RFC 7662 introspection at the provider, with a cache.
 #[cfg(feature = "introspection")]
 pub mod introspection;
+/// Checking JWT access tokens (RFC 9068) locally, with the provider's published keys.
+#[cfg(feature = "jwt")]
+pub mod jwt;
 /// Scope sets (RFC 6749 §3.3) and the policies that say which scopes a route needs.
 pub mod scope;
 /// The question "is this token valid?", behind a trait.
@@ -50,6 +62,8 @@ pub use verify::{TokenInfo, TokenVerifier, Verifier, VerifyError};
 
 #[cfg(feature = "introspection")]
 pub use introspection::IntrospectionVerifier;
+#[cfg(feature = "jwt")]
+pub use jwt::JwtVerifier;
 
 #[doc(hidden)]
 pub use http::Method as __Method;
