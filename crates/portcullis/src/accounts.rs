@@ -1,8 +1,192 @@
-//! The rules for user accounts that every way of making or changing one shares: the
-//! `portcullis` command line and the admin pages validate and hash the same way.
+//! User accounts: who may log in ([`Accounts`]), and the rules that every way of
+//! making or changing one of Portcullis's own shares (the `portcullis` command line and
+//! the admin pages validate and hash the same way).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use crate::password::{self, PasswordError};
 use crate::store::{NewUser, Store, StoreError, User};
+
+/// Where the users who log in come from: Portcullis's own table by default
+/// ([`StoreAccounts`]), or a host application's user database, so that a host with
+/// its own users needs no second set of them. What django-oauth-toolkit leaves to
+/// Django's authentication backends.
+///
+/// The provider calls [`Accounts::authenticate`] for the login page and the password
+/// grant, and [`Accounts::user`] whenever it needs to know a user is still there and
+/// active (every page of a session, code and refresh exchanges, UserInfo).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use portcullis::accounts::{Account, Accounts};
+/// use portcullis::store::StoreError;
+///
+/// /// The host's users, here a fixed list.
+/// struct Staff;
+///
+/// #[async_trait]
+/// impl Accounts for Staff {
+///     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
+///         // A real host checks a password hash, in constant time.
+///         let ok = username == "ada" && password == "correct horse battery";
+///         Ok(ok.then(|| Account::new(7, "ada")))
+///     }
+///
+///     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError> {
+///         Ok((id == 7).then(|| Account::new(7, "ada")))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    /// The active account that `username` and `password` prove, or `None` for wrong
+    /// credentials, an unknown user or an inactive one: all three must look alike to
+    /// the caller, and should cost the same time.
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError>;
+
+    /// The active account with this id, or `None` if it is gone or deactivated, which
+    /// ends its sessions and stops its refresh tokens and codes from working.
+    async fn user(&self, id: i64) -> Result<Option<Account>, StoreError>;
+}
+
+/// A user as the provider needs to know them. `id` is the account's permanent number:
+/// it becomes `sub` in ID tokens, introspection and JWT access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// May use the admin pages.
+    pub is_staff: bool,
+    /// May also manage other staff in the admin pages.
+    pub is_superuser: bool,
+}
+
+impl Account {
+    /// An account with just an id and a username; set the other fields as needed.
+    ///
+    /// ```
+    /// let mut ada = portcullis::accounts::Account::new(7, "ada");
+    /// ada.email = "ada@example.com".into();
+    /// assert_eq!((ada.id, ada.username.as_str()), (7, "ada"));
+    /// ```
+    pub fn new(id: i64, username: impl Into<String>) -> Self {
+        Self {
+            id,
+            username: username.into(),
+            email: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            is_staff: false,
+            is_superuser: false,
+        }
+    }
+
+    fn of(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            is_staff: user.is_staff,
+            is_superuser: user.is_superuser,
+        }
+    }
+}
+
+/// The user the rest of the server works with. Only the fields an account has are
+/// consulted on the paths that go through [`Accounts`]; the admin pages, which need the
+/// rest (join date, last login), read Portcullis's own rows.
+impl From<Account> for User {
+    fn from(account: Account) -> Self {
+        Self {
+            id: account.id,
+            username: account.username,
+            email: account.email,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            password_hash: None,
+            is_active: true,
+            is_staff: account.is_staff,
+            is_superuser: account.is_superuser,
+            date_joined: 0,
+            last_login: None,
+        }
+    }
+}
+
+/// The default [`Accounts`]: Portcullis's own `users` table, with Argon2id passwords.
+pub struct StoreAccounts {
+    store: Arc<dyn Store>,
+}
+
+impl StoreAccounts {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl Accounts for StoreAccounts {
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
+        let user = self.store.user_by_username(username).await?.filter(|u| u.is_active);
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        // An unknown or inactive user costs the same work (see `password::verify`).
+        let matches = password::verify_async(password.to_owned(), stored)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("password check: {e}")))?;
+        Ok(user.filter(|_| matches).as_ref().map(Account::of))
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        Ok(self.store.user_by_id(id).await?.filter(|u| u.is_active).as_ref().map(Account::of))
+    }
+}
+
+/// A host's [`Accounts`], with each account it vouches for mirrored into a row of
+/// Portcullis's `users` table under the same id and without a password: tokens,
+/// codes, consents and sessions refer to users by id, and the database keeps those
+/// references whole. The row is refreshed every time the host answers for the user.
+pub(crate) struct LinkedAccounts {
+    host: Arc<dyn Accounts>,
+    store: Arc<dyn Store>,
+}
+
+impl LinkedAccounts {
+    pub(crate) fn new(host: Arc<dyn Accounts>, store: Arc<dyn Store>) -> Self {
+        Self { host, store }
+    }
+
+    /// Writes only when the mirror is missing or differs, so that a page view costs a
+    /// read, not a write.
+    async fn link(&self, account: Option<Account>) -> Result<Option<Account>, StoreError> {
+        if let Some(account) = &account {
+            let mirrored = self.store.user_by_id(account.id).await?;
+            if mirrored.is_none_or(|row| !row.is_active || Account::of(&row) != *account) {
+                self.store.link_user(account).await?;
+            }
+        }
+        Ok(account)
+    }
+}
+
+#[async_trait]
+impl Accounts for LinkedAccounts {
+    async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
+        let account = self.host.authenticate(username, password).await?;
+        self.link(account).await
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        let account = self.host.user(id).await?.filter(|a| a.id == id);
+        self.link(account).await
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -13,8 +13,10 @@ use portcullis_axum::TokenVerifier;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::{Accounts, StoreAccounts};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::hooks::{Hooks, NoHooks};
 use crate::oauth;
 use crate::oidc::keys::KeyRing;
 use crate::pages::{self, templates::TemplateError, Templates};
@@ -104,18 +106,50 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// The OpenID Connect signing keys.
     pub keys: Arc<KeyRing>,
+    /// Who may log in: Portcullis's own users, or a host application's.
+    pub accounts: Arc<dyn Accounts>,
+    /// A host application's hooks; none for the standalone server.
+    pub hooks: Arc<dyn Hooks>,
+    /// The path the provider is mounted at in a host application (`/auth`), or empty.
+    /// Handlers work with the paths of [`paths`]; links in pages and `Location`
+    /// headers get this in front of them on the way out.
+    pub base: Arc<str>,
 }
 
 impl AppState {
+    /// The standalone server's state: its own users, no hooks, mounted at the root.
     /// Fails only when the settings name a templates folder that cannot be read.
     pub fn new(store: Arc<dyn Store>, config: Config, clock: Arc<dyn Clock>) -> Result<Self, TemplateError> {
+        let accounts = Arc::new(StoreAccounts::new(store.clone()));
+        Self::with_parts(store, config, clock, accounts, Arc::new(NoHooks), "")
+    }
+
+    /// The state of a provider with `accounts` and `hooks`, mounted at `base`.
+    pub(crate) fn with_parts(
+        store: Arc<dyn Store>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        accounts: Arc<dyn Accounts>,
+        hooks: Arc<dyn Hooks>,
+        base: &str,
+    ) -> Result<Self, TemplateError> {
         let verifier = TokenVerifier::new(Arc::new(StoreVerifier::new(store.clone(), clock.clone())), API_REALM);
         let dir = &config.pages.templates_dir;
-        let templates = Templates::new((!dir.is_empty()).then(|| dir.into()))?;
+        let templates = Templates::new((!dir.is_empty()).then(|| dir.into()), base)?;
         // A retired key stays published as long as an ID token it signed may be valid.
         let lifetime = i64::from(config.oauth2.access_token_expire_seconds);
         let keys = Arc::new(KeyRing::new(store.clone(), config.key_encryption_key(), lifetime));
-        Ok(Self { store, config: Arc::new(config), clock, verifier, templates: Arc::new(templates), keys })
+        Ok(Self {
+            store,
+            config: Arc::new(config),
+            clock,
+            verifier,
+            templates: Arc::new(templates),
+            keys,
+            accounts,
+            hooks,
+            base: base.into(),
+        })
     }
 
     pub fn grant_context(&self) -> oauth::grant::Context<'_> {
@@ -126,6 +160,8 @@ impl AppState {
             keys: &self.keys,
             issuer: &self.config.oidc.issuer,
             openid: self.config.oidc.enabled,
+            accounts: self.accounts.as_ref(),
+            hooks: self.hooks.as_ref(),
         }
     }
 }
@@ -136,9 +172,11 @@ impl FromRef<AppState> for TokenVerifier {
     }
 }
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The whole application, for any state type of a host's router it is merged into.
+/// Under a `base` path, every `Location` it answers with gets that path in front.
+pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
+    let base = state.base.clone();
+    let router = Router::new()
         .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
         .merge(resource::router())
         .merge(crate::oidc::router(state.config.oidc.enabled))
@@ -156,7 +194,24 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
-        )
+        );
+    if base.is_empty() {
+        router
+    } else {
+        router.layer(axum::middleware::map_response(move |response| prefix_location(response, base.clone())))
+    }
+}
+
+/// Puts `base` in front of a `Location` that is a path on this server (`/…`, not
+/// `//host/…`): handlers redirect within the provider's own paths.
+async fn prefix_location(mut response: axum::response::Response, base: Arc<str>) -> axum::response::Response {
+    let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok());
+    if let Some(path) = location.filter(|l| l.starts_with('/') && !l.starts_with("//")) {
+        if let Ok(value) = http::HeaderValue::from_str(&format!("{base}{path}")) {
+            response.headers_mut().insert(http::header::LOCATION, value);
+        }
+    }
+    response
 }
 
 /// `GET /readyz`: ready when the database answers.

@@ -211,8 +211,19 @@ impl Config {
     /// `path` on this server as the outside world reaches it: the issuer's origin
     /// (`oidc.issuer` without its path) followed by `path`.
     pub fn public_url(&self, path: &str) -> String {
-        let origin = url::Url::parse(&self.oidc.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-        format!("{origin}{path}")
+        format!("{}{path}", self.public_base())
+    }
+
+    /// Where this server's paths start: the issuer without its final `/o` (so an issuer
+    /// `https://shop.example/auth/o` puts the token endpoint at
+    /// `https://shop.example/auth/o/token/`), or the issuer's origin for an issuer of
+    /// another shape.
+    pub fn public_base(&self) -> String {
+        let issuer = self.oidc.issuer.trim_end_matches('/');
+        match issuer.strip_suffix("/o") {
+            Some(base) if url::Url::parse(issuer).is_ok() => base.to_owned(),
+            _ => url::Url::parse(issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default(),
+        }
     }
 
     /// The key that seals private signing keys, if the settings give one.

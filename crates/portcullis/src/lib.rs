@@ -2,7 +2,8 @@
 //!
 //! The modules, from the edge inwards:
 
-/// The rules for user accounts the command line and the admin pages share.
+/// Who may log in (Portcullis's own users, or a host application's), and the rules for
+/// the accounts Portcullis keeps itself.
 pub mod accounts;
 /// The axum application: shared state, the route table, serving with graceful shutdown.
 pub mod app;
@@ -14,6 +15,9 @@ pub mod clock;
 pub mod config;
 /// Random credentials, their hashes at rest, constant-time comparison.
 pub mod crypto;
+/// Where a host application changes what the provider decides: extra claims, a scope
+/// policy, an event per token issued.
+pub mod hooks;
 /// The OAuth 2.0 endpoints (token, revocation, introspection) and the rules behind them.
 pub mod oauth;
 /// OpenID Connect: signing keys and the JWKS, discovery and RFC 8414 metadata, ID
@@ -23,6 +27,9 @@ pub mod oidc;
 pub mod pages;
 /// Human passwords, hashed with Argon2id.
 pub mod password;
+/// The provider as a library: mount it in a host axum application, with the host's
+/// users and hooks.
+pub mod provider;
 /// The rules an application's registration follows, shared by the command line and the
 /// application pages.
 pub mod registration;

@@ -117,7 +117,7 @@ impl ApiError {
 
 async fn token_user(store: &dyn Store, token: &TokenInfo) -> Result<User, ApiError> {
     let id = token.user_id.as_deref().and_then(|id| id.parse().ok()).ok_or(ApiError::NoUser)?;
-    store.user_by_id(id).await?.ok_or(ApiError::NoUser)
+    store.user_by_id(id).await?.filter(|u| u.is_active).ok_or(ApiError::NoUser)
 }
 
 async fn me_json(store: &dyn Store, user: User) -> Result<Json<Me>, ApiError> {

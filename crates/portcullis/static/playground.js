@@ -95,10 +95,12 @@
     if (!flow.public) { form.set("client_secret", $("client-secret").value); }
     const shown = new URLSearchParams(form);
     if (shown.has("client_secret")) { shown.set("client_secret", "********"); }
+    // The token endpoint's path, under whatever prefix the server is mounted at.
+    const tokenEndpoint = $("setup").dataset.tokenEndpoint;
     $("token-request").textContent =
-      `POST /o/token/\ncontent-type: application/x-www-form-urlencoded\n\n${shown}`;
+      `POST ${tokenEndpoint}\ncontent-type: application/x-www-form-urlencoded\n\n${shown}`;
     show("step-token");
-    const response = await fetch("/o/token/", { method: "POST", body: form, credentials: "omit" });
+    const response = await fetch(tokenEndpoint, { method: "POST", body: form, credentials: "omit" });
     const body = await response.text();
     $("token-response").textContent = describe(response, body);
     try {

@@ -6,7 +6,7 @@ use portcullis_axum::ScopeSet;
 use url::Url;
 
 use super::grant::{mint, Context};
-use super::{pkce, scope, EndpointError, Params};
+use super::{pkce, EndpointError, Params};
 use crate::crypto::Secret;
 use crate::oidc::claims::IdTokenInput;
 use crate::store::{Application, GrantType, NewCode, User};
@@ -286,8 +286,7 @@ pub fn validate(
         let grant = response_type.grant();
         return Err(fail(ErrorCode::UnauthorizedClient, &format!("this client may not use the {grant} grant")));
     }
-    let scope = scope::resolve(params.get("scope"), ctx.settings, &app)
-        .map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
+    let scope = ctx.scope(params.get("scope"), &app).map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
     let nonce = params.get("nonce").map(str::to_owned);
     if response_type.id_token {
         // Core §3.2.2.1 and §3.3.2.11: an ID token from the authorization endpoint is
@@ -479,6 +478,7 @@ impl AuthorizationRequest {
             // token."
             let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None).await?;
             ctx.store.insert_token(&minted.tokens).await?;
+            ctx.issued(&self.app, &minted.tokens, "implicit").await;
             params.push(("access_token", minted.response.access_token.clone()));
             params.push(("token_type", "Bearer".to_owned()));
             params.push(("expires_in", minted.response.expires_in.to_string()));

@@ -8,7 +8,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::grant::Context;
-use super::{scope, EndpointError, OAuthError, Params};
+use super::{EndpointError, OAuthError, Params};
 use crate::crypto::Secret;
 use crate::store::{Application, DeviceGrantRecord, GrantType, NewDeviceGrant};
 
@@ -71,7 +71,7 @@ pub async fn start(
     if !app.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client("this client may not use the device authorization grant").into());
     }
-    let scope = scope::resolve(params.get("scope"), ctx.settings, app)?;
+    let scope = ctx.scope(params.get("scope"), app)?;
     let device_code = Secret::generate();
     let interval = i64::from(ctx.settings.device_flow_interval);
     // A clash of user codes is a unique-key violation: try again with another.

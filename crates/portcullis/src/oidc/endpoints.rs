@@ -14,6 +14,7 @@ use serde_json::json;
 use super::claims::user_claims;
 use super::discovery;
 use crate::app::{paths, route_both, AppState, API_REALM};
+use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget};
 
 require_scopes!(pub OpenidScope = ["openid"]);
 
@@ -69,9 +70,9 @@ async fn userinfo(State(state): State<AppState>, Scoped(token, ..): Scoped<Openi
     let invalid = || AuthError::new(AuthErrorKind::InvalidToken, API_REALM).into_response();
     // A client-credentials token acts for nobody: there is no one to describe.
     let Some(id) = token.user_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else { return invalid() };
-    match state.store.user_by_id(id).await {
-        Ok(Some(user)) if user.is_active => {
-            let mut response = Json(user_claims(&user, &token.scope)).into_response();
+    match userinfo_claims(&state, &token, id).await {
+        Ok(Some(claims)) => {
+            let mut response = Json(claims).into_response();
             response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
@@ -81,4 +82,20 @@ async fn userinfo(State(state): State<AppState>, Scoped(token, ..): Scoped<Openi
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "temporarily_unavailable"}))).into_response()
         }
     }
+}
+
+/// UserInfo's claims for the active user `id`, with the host's extra claims; `None`
+/// when the user is gone or inactive.
+async fn userinfo_claims(
+    state: &AppState,
+    token: &portcullis_axum::TokenInfo,
+    id: i64,
+) -> Result<Option<serde_json::Value>, crate::store::StoreError> {
+    let Some(account) = state.accounts.user(id).await? else { return Ok(None) };
+    let client = token.client_id.as_str();
+    let Some(app) = state.store.application_by_client_id(client).await? else { return Ok(None) };
+    let user = crate::store::User::from(account);
+    let target = ClaimsFor { target: ClaimsTarget::UserInfo, app: &app, user_id: Some(id), scope: &token.scope };
+    let extra = state.hooks.extra_claims(target).await?;
+    with_extra(&user_claims(&user, &token.scope), extra).map(Some)
 }

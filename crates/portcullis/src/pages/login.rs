@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::session::ClientAddr;
 use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
-use crate::password;
+use crate::store::User;
 
 /// Where a login goes when `next` names nowhere (safe).
 pub const DEFAULT_NEXT: &str = "/o/applications/";
@@ -83,12 +83,9 @@ async fn login(
             retry_after: WINDOW_SECONDS,
         });
     }
-    let user = state.store.user_by_username(&form.username).await?.filter(|u| u.is_active);
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let presented = form.password;
-    let matches = password::verify_async(presented, stored).await.map_err(|e| PageError::Internal(e.to_string()))?;
+    let user = state.accounts.authenticate(&form.username, &form.password).await?.map(User::from);
     let next = safe_next(form.next.as_deref()).unwrap_or(DEFAULT_NEXT);
-    let Some(user) = user.filter(|_| matches) else {
+    let Some(user) = user else {
         state.store.record_login_failure(&[account_key, address_key], now).await?;
         tracing::info!("login failed");
         let csrf = visitor.csrf_token().unwrap_or_default();

@@ -56,7 +56,7 @@ async fn playground(
     // callback page, at the address the browser used to reach it.
     let scheme = if state.config.oidc.issuer.starts_with("https://") { "https" } else { "http" };
     let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8000");
-    let callback = format!("{scheme}://{host}{}", paths::PLAYGROUND_CALLBACK);
+    let callback = format!("{scheme}://{host}{}{}", state.base, paths::PLAYGROUND_CALLBACK);
     let apps: Vec<AppChoice> = state
         .store
         .applications_owned_by(user.id)

@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for Visitor {
         let hash = TokenHash::of(&id);
         let Some(record) = state.store.session(&hash, state.clock.now()).await? else { return Ok(Self::default()) };
         let user = match record.user_id {
-            Some(id) => state.store.user_by_id(id).await?.filter(|u| u.is_active),
+            Some(id) => state.accounts.user(id).await?.map(User::from),
             None => None,
         };
         Ok(Self { session: Some((hash, record)), user })

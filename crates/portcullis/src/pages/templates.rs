@@ -52,13 +52,18 @@ pub enum TemplateError {
 
 impl Templates {
     /// The built-in templates, overridden by files in `override_dir` when one is given.
-    pub fn new(override_dir: Option<PathBuf>) -> Result<Self, TemplateError> {
+    /// Templates put `base` (the path the provider is mounted at, or empty) in front of
+    /// every link to the provider's own pages, as `{{ base }}/o/applications/`.
+    pub fn new(override_dir: Option<PathBuf>, base: &str) -> Result<Self, TemplateError> {
         if let Some(dir) = &override_dir {
             if !dir.is_dir() {
                 return Err(TemplateError::BadDir(dir.display().to_string()));
             }
         }
         let mut env = Environment::new();
+        // Safe as it is: a mount path holds only letters, digits and `-_./~` (checked by
+        // `provider::ProviderBuilder::build`), and escaping would turn `/` into `&#x2f;`.
+        env.add_global("base", minijinja::Value::from_safe_string(base.to_owned()));
         env.set_loader(move |name| {
             // Only names from our own list are ever loaded, so no path from a request
             // reaches the file system.
@@ -90,7 +95,7 @@ mod tests {
 
     #[test]
     fn escapes_and_overrides() {
-        let builtin = Templates::new(None).unwrap();
+        let builtin = Templates::new(None, "").unwrap();
         let html = builtin
             .render("error.html", context! { title => "T", message => "<script>alert(1)</script>", user => () })
             .unwrap();
@@ -98,9 +103,12 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("error.html"), "custom: {{ message }}").unwrap();
-        let custom = Templates::new(Some(dir.path().to_owned())).unwrap();
+        let custom = Templates::new(Some(dir.path().to_owned()), "").unwrap();
         assert_eq!(custom.render("error.html", context! { message => "<b>" }).unwrap(), "custom: &lt;b&gt;");
         assert!(custom.render("login.html", context! {}).unwrap().contains("Log in"), "others stay built in");
-        assert!(Templates::new(Some("/nonexistent/dir".into())).is_err());
+        assert!(Templates::new(Some("/nonexistent/dir".into()), "").is_err());
+        let mounted = Templates::new(None, "/auth").unwrap();
+        let login = mounted.render("login.html", context! {}).unwrap();
+        assert!(login.contains(r#"action="/auth/accounts/login/""#), "{login}");
     }
 }

@@ -132,6 +132,22 @@ async fn users(store: Arc<dyn Store>) -> anyhow::Result<()> {
     store.add_user_to_group(alice.id, "admins").await?;
     store.add_user_to_group(alice.id, "staff").await?;
     ensure!(store.user_groups(alice.id).await? == vec!["admins".to_owned(), "staff".to_owned()]);
+
+    // A host's account, mirrored under the host's id, then refreshed in place.
+    let mut ada = crate::accounts::Account::new(alice.id + 1000, "ada");
+    ada.email = "ada@host.example".into();
+    store.link_user(&ada).await?;
+    let row = store.user_by_id(ada.id).await?.context("the mirror row is missing")?;
+    ensure!(row.username == "ada" && row.email == "ada@host.example" && row.is_active && row.password_hash.is_none());
+    ada.username = "ada.l".into();
+    ada.is_staff = true;
+    store.link_user(&ada).await?;
+    let row = store.user_by_id(ada.id).await?.context("the mirror row is missing")?;
+    ensure!(row.username == "ada.l" && row.is_staff, "refreshed: {row:?}");
+    ensure!(store.user_by_username("ada").await?.is_none(), "one row per account");
+    let clash = crate::accounts::Account::new(ada.id + 1, "alice");
+    ensure!(matches!(store.link_user(&clash).await, Err(StoreError::Conflict(_))), "usernames stay unique");
+    ensure!(store.user_by_id(alice.id).await?.is_some_and(|u| u.password_hash.is_some()), "alice is untouched");
     Ok(())
 }
 

@@ -240,6 +240,9 @@ impl Store for Front {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         self.inner.user_by_username(username).await
     }
+    async fn link_user(&self, account: &crate::accounts::Account) -> Result<()> {
+        self.changing(self.inner.link_user(account)).await
+    }
     async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>> {
         self.changing(self.inner.update_profile(id, update)).await
     }

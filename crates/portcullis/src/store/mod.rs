@@ -78,6 +78,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &NewUser) -> Result<User>;
     async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
+    /// Creates or refreshes the row that mirrors a host application's account (see
+    /// [`crate::accounts::Accounts`]): same id, no password, active.
+    async fn link_user(&self, account: &crate::accounts::Account) -> Result<()>;
     async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>>;
     /// Adds the user to the named group, creating the group if needed.
     async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()>;

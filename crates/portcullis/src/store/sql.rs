@@ -285,6 +285,27 @@ macro_rules! sql_store {
                 .map_err(|e| StoreError::from_sqlx(e, "a user with that username"))
             }
 
+            async fn link_user(&self, account: &crate::accounts::Account) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, username, email, first_name, last_name, password_hash, is_active, \
+                       is_staff, is_superuser, date_joined) \
+                     VALUES ($1, $2, $3, $4, $5, NULL, TRUE, $6, $7, 0) \
+                     ON CONFLICT (id) DO UPDATE SET username = $2, email = $3, first_name = $4, last_name = $5, \
+                       password_hash = NULL, is_active = TRUE, is_staff = $6, is_superuser = $7",
+                )
+                .bind(account.id)
+                .bind(&account.username)
+                .bind(&account.email)
+                .bind(&account.first_name)
+                .bind(&account.last_name)
+                .bind(account.is_staff)
+                .bind(account.is_superuser)
+                .execute(self.writer())
+                .await
+                .map_err(|e| StoreError::from_sqlx(e, "a user with that username"))?;
+                Ok(())
+            }
+
             async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
                 Ok(sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
                     .bind(id)

@@ -4,7 +4,7 @@ use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{pkce, EndpointError, OAuthError, Params};
 use crate::oidc::claims::IdTokenInput;
-use crate::store::{Application, GrantType, RedeemOutcome, StoreError};
+use crate::store::{Application, GrantType, RedeemOutcome, StoreError, User};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
 pub(super) async fn grant(
@@ -52,7 +52,7 @@ pub(super) async fn grant(
         }
     }
 
-    let user = ctx.store.user_by_id(code.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
+    let user = User::from(ctx.accounts.user(code.user_id).await?.ok_or_else(invalid)?);
     let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope)).await?;
     minted.tokens.code_id = Some(code.id);
@@ -69,7 +69,10 @@ pub(super) async fn grant(
         })
         .await?;
     match ctx.store.redeem_code(code.id, ctx.now, &minted.tokens).await? {
-        RedeemOutcome::Issued => Ok(minted.response),
+        RedeemOutcome::Issued => {
+            ctx.issued(app, &minted.tokens, "authorization_code").await;
+            Ok(minted.response)
+        }
         RedeemOutcome::Replayed => {
             tracing::warn!(client_id = %app.client_id, "authorization code replayed: its tokens are revoked");
             Err(OAuthError::invalid_grant("the authorization code was already used; its tokens are now revoked").into())

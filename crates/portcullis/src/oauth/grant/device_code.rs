@@ -29,7 +29,10 @@ pub(super) async fn grant(
     let minted = mint(ctx, app, grant.user_id, &scope, Some(&scope)).await?;
     let answer = |code, description: &'static str| Err(OAuthError::new(code, description).into());
     match ctx.store.poll_device_grant(grant.id, ctx.now, &minted.tokens).await? {
-        DevicePoll::Issued => Ok(minted.response),
+        DevicePoll::Issued => {
+            ctx.issued(app, &minted.tokens, "urn:ietf:params:oauth:grant-type:device_code").await;
+            Ok(minted.response)
+        }
         // §3.5: "authorization_pending: The authorization request is still pending as
         // the end user hasn't yet completed the user-interaction steps".
         DevicePoll::Pending => answer(ErrorCode::AuthorizationPending, "the user has not answered yet"),

@@ -12,9 +12,11 @@ use std::fmt;
 use portcullis_axum::ScopeSet;
 use serde::Serialize;
 
-use super::{client_auth, EndpointError, ErrorCode, OAuthError, Params};
+use super::{client_auth, scope, EndpointError, ErrorCode, OAuthError, Params};
+use crate::accounts::Accounts;
 use crate::config::OAuth2Settings;
 use crate::crypto::{random_string, Secret};
+use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing, SigningAlgorithm};
 use crate::store::{AccessTokenFormat, Application, NewRefresh, NewTokens, Store, StoreError};
@@ -30,6 +32,10 @@ pub struct Context<'a> {
     pub issuer: &'a str,
     /// Whether OpenID Connect is on: ID tokens are issued only then.
     pub openid: bool,
+    /// Who may log in.
+    pub accounts: &'a dyn Accounts,
+    /// The host's hooks (none for the standalone server).
+    pub hooks: &'a dyn Hooks,
 }
 
 impl Context<'_> {
@@ -44,7 +50,38 @@ impl Context<'_> {
         let alg = signing_algorithm(input.app)?;
         let lifetime = i64::from(self.settings.access_token_expire_seconds);
         let claims = id_token_claims(&input, self.issuer, self.now, lifetime, alg);
+        let target = ClaimsFor {
+            target: ClaimsTarget::IdToken,
+            app: input.app,
+            user_id: Some(input.user.id),
+            scope: input.scope,
+        };
+        let claims = with_extra(&claims, self.hooks.extra_claims(target).await?)?;
         self.sign(alg, "JWT", &claims).await.map(Some)
+    }
+
+    /// The scopes to grant `app` for a request's `scope` parameter: the settings and the
+    /// application's allowed scopes decide (see [`scope::resolve`]), then the host's
+    /// policy ([`Hooks::allows_scope`]).
+    pub(crate) fn scope(&self, requested: Option<&str>, app: &Application) -> Result<ScopeSet, OAuthError> {
+        let scope = scope::resolve(requested, self.settings, app)?;
+        if !self.hooks.allows_scope(app, &scope) {
+            return Err(OAuthError::invalid_scope("the requested scope is not allowed for this client"));
+        }
+        Ok(scope)
+    }
+
+    /// Tells the host's hooks that `tokens`, of `app`, are stored.
+    pub(crate) async fn issued(&self, app: &Application, tokens: &NewTokens, grant: &'static str) {
+        let event = TokenIssued {
+            client_id: app.client_id.clone(),
+            user_id: tokens.user_id,
+            scope: tokens.scope.clone(),
+            grant,
+            expires_at: tokens.access_expires_at,
+            refresh_token: tokens.refresh.is_some(),
+        };
+        self.hooks.token_issued(&event).await;
     }
 
     async fn sign(&self, alg: SigningAlgorithm, typ: &str, claims: &impl Serialize) -> Result<String, EndpointError> {
@@ -157,6 +194,8 @@ pub(crate) async fn mint(
                 jti: random_string(16),
                 scope: scope.to_string(),
             };
+            let target = ClaimsFor { target: ClaimsTarget::AccessToken, app, user_id, scope };
+            let claims = with_extra(&claims, ctx.hooks.extra_claims(target).await?)?;
             // RFC 9068 §2.1: "Resource servers MUST verify that the typ header value is
             // "at+jwt" or "application/at+jwt"", so ID tokens cannot pass for these.
             Secret::new(ctx.sign(signing_algorithm(app)?, "at+jwt", &claims).await?)

@@ -26,8 +26,7 @@ pub(super) async fn grant(
         .ok_or_else(invalid)?;
     let granted = ScopeSet::parse(&record.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let scope = scope::narrow(params.get("scope"), &granted)?;
-    let user = ctx.store.user_by_id(record.user_id).await?;
-    if !user.is_some_and(|u| u.is_active) {
+    if ctx.accounts.user(record.user_id).await?.is_none() {
         return Err(invalid().into());
     }
     let rotate = ctx.settings.rotate_refresh_token;
@@ -40,7 +39,7 @@ pub(super) async fn grant(
         new: minted.tokens,
     };
     match ctx.store.exchange_refresh_token(&exchange).await? {
-        RefreshOutcome::Issued => {}
+        RefreshOutcome::Issued => ctx.issued(app, &exchange.new, "refresh_token").await,
         RefreshOutcome::Reused => {
             tracing::warn!(client_id = %app.client_id, family_member = record.id, "refresh token reuse: grant revoked");
             return Err(
