@@ -167,10 +167,7 @@ pub async fn shop(config: Config, store: Arc<dyn Store>, users: ShopUsers) -> Re
         .build()
         .await?;
     let state = ShopState { verifier: provider.verifier(), name: "the shop".into() };
-    let router = Router::new()
-        .route("/", get(home))
-        .route("/orders", get(orders))
-        .with_state(state)
-        .merge(provider.router());
+    let router =
+        Router::new().route("/", get(home)).route("/orders", get(orders)).with_state(state).merge(provider.router());
     Ok(Shop { router, provider, users, hooks })
 }

@@ -23,7 +23,8 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let bind = std::env::var("SHOP_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let database = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://shop.db".into());
-    let password = std::env::var("SHOP_DEMO_PASSWORD").map_err(|_| "set SHOP_DEMO_PASSWORD, the demo customer's password")?;
+    let password =
+        std::env::var("SHOP_DEMO_PASSWORD").map_err(|_| "set SHOP_DEMO_PASSWORD, the demo customer's password")?;
     let mut config = Config::defaults();
     config.oidc.issuer = format!("http://{bind}{AUTH_PREFIX}/o");
     let store = portcullis::store::connect(&database).await?;

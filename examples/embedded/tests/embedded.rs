@@ -87,7 +87,13 @@ impl Running {
         (response.status(), response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn password_token(&self, client: &Client, username: &str, password: &str, scope: &str) -> (StatusCode, Value) {
+    async fn password_token(
+        &self,
+        client: &Client,
+        username: &str,
+        password: &str,
+        scope: &str,
+    ) -> (StatusCode, Value) {
         let form = [("grant_type", "password"), ("username", username), ("password", password), ("scope", scope)];
         self.token(client, &form).await
     }
@@ -195,7 +201,8 @@ async fn body_refresh(shop: &Running, app: &Client) -> String {
 async fn a_customer_logs_in_and_consents_through_the_mounted_pages() {
     let shop = start().await;
     let app = shop.client(FRONT_END, &[GrantType::AuthorizationCode]).await;
-    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let verifier = "a-plain-verifier-of-forty-three-characters-1234";
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
@@ -272,7 +279,10 @@ async fn a_customer_logs_in_and_consents_through_the_mounted_pages() {
     // The hook saw exactly this issuance, without the token.
     let events = shop.shop.hooks.issued.lock().unwrap_or_else(PoisonError::into_inner).clone();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!((events[0].grant, events[0].user_id, events[0].client_id.as_str()), ("authorization_code", Some(1001), app.id.as_str()));
+    assert_eq!(
+        (events[0].grant, events[0].user_id, events[0].client_id.as_str()),
+        ("authorization_code", Some(1001), app.id.as_str())
+    );
     assert_eq!(events[0].scope, "openid profile read");
 }
 
