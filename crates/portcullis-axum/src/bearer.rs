@@ -24,6 +24,18 @@ pub enum Presented<'a> {
 ///
 /// The scheme name is case-insensitive (RFC 7235 §2.1). Tokens in the query string or
 /// the body (RFC 6750 §2.2, §2.3) are not accepted: they leak into logs and caches.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue};
+/// use portcullis_axum::bearer::{from_headers, Presented};
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(from_headers(&headers), Presented::Nothing);
+/// headers.insert("authorization", HeaderValue::from_static("bearer mF_9.B5f-4.1JqM"));
+/// assert_eq!(from_headers(&headers), Presented::Token("mF_9.B5f-4.1JqM"));
+/// headers.insert("authorization", HeaderValue::from_static("Bearer two tokens"));
+/// assert!(matches!(from_headers(&headers), Presented::Malformed(_)));
+/// ```
 pub fn from_headers(headers: &HeaderMap) -> Presented<'_> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {

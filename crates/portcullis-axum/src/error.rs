@@ -9,6 +9,7 @@ use serde_json::json;
 /// Why a protected resource refused a request, with the realm for the challenge.
 #[derive(Debug, Clone)]
 pub struct AuthError {
+    /// What was wrong.
     pub kind: AuthErrorKind,
     realm: Arc<str>,
 }
@@ -29,6 +30,18 @@ pub enum AuthErrorKind {
 }
 
 impl AuthError {
+    /// A refusal naming `realm` in its challenge. Handlers that check something more
+    /// than the extractors do answer with one as well:
+    ///
+    /// ```
+    /// use portcullis_axum::error::{AuthError, AuthErrorKind};
+    ///
+    /// let refusal = AuthError::new(AuthErrorKind::InsufficientScope("admin".into()), "photos");
+    /// assert_eq!(
+    ///     refusal.challenge(),
+    ///     r#"Bearer realm="photos", error="insufficient_scope", scope="admin""#
+    /// );
+    /// ```
     pub fn new(kind: AuthErrorKind, realm: &str) -> Self {
         Self { kind, realm: realm.into() }
     }

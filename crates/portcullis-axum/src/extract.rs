@@ -55,12 +55,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Authenticated(info) = Authenticated::from_request_parts(parts, state).await?;
-        let required = P::required(&parts.method);
-        if info.scope.contains_all(required.iter().copied()) {
+        if P::allows(&parts.method, &info.scope) {
             Ok(Self(info, PhantomData))
         } else {
             let verifier = TokenVerifier::from_ref(state);
-            Err(AuthError::new(AuthErrorKind::InsufficientScope(required.join(" ")), verifier.realm()))
+            let named = P::alternatives(&parts.method).first().map(|needed| needed.join(" ")).unwrap_or_default();
+            Err(AuthError::new(AuthErrorKind::InsufficientScope(named), verifier.realm()))
         }
     }
 }
@@ -78,7 +78,7 @@ mod tests {
     use tower::ServiceExt;
 
     use crate::verify::{Verifier, VerifyError};
-    use crate::{require_scopes, ReadWrite, ScopeSet};
+    use crate::{require_scopes, ReadWrite, ScopePolicy, ScopeSet};
 
     use super::*;
 
@@ -104,13 +104,35 @@ mod tests {
 
     require_scopes!(Groups = ["groups"]);
 
+    /// Photos are read with `read` or with `admin`; changed with `write` and `photos`.
+    struct Photos;
+
+    impl ScopePolicy for Photos {
+        fn alternatives(method: &http::Method) -> &'static [&'static [&'static str]] {
+            match *method {
+                http::Method::GET => &[&["read"], &["admin"]],
+                _ => &[&["write", "photos"]],
+            }
+        }
+    }
+
     fn app(down: bool) -> Router {
-        let table = Table(HashMap::from([("rt", "read"), ("wt", "write"), ("gt", "groups read")]), down);
+        let table = Table(
+            HashMap::from([
+                ("rt", "read"),
+                ("wt", "write"),
+                ("gt", "groups read"),
+                ("at", "admin"),
+                ("pt", "photos write"),
+            ]),
+            down,
+        );
         let verifier = TokenVerifier::new(Arc::new(table), "api");
         Router::new()
             .route("/any", get(|_: Authenticated| async { "ok" }))
             .route("/rw", get(|_: Scoped<ReadWrite>| async { "ok" }).post(|_: Scoped<ReadWrite>| async { "ok" }))
             .route("/groups", get(|_: Scoped<Groups>| async { "ok" }))
+            .route("/photos", get(|_: Scoped<Photos>| async { "ok" }).post(|_: Scoped<Photos>| async { "ok" }))
             .with_state(verifier)
     }
 
@@ -147,6 +169,22 @@ mod tests {
         assert_eq!(call(app(false), "POST", "/rw", Some("Bearer wt")).await.0, StatusCode::OK);
         assert_eq!(call(app(false), "GET", "/groups", Some("Bearer gt")).await.0, StatusCode::OK);
         assert_eq!(call(app(false), "GET", "/groups", Some("Bearer rt")).await.0, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn any_one_alternative_lets_a_request_through() {
+        for token in ["rt", "at"] {
+            let (status, _) = call(app(false), "GET", "/photos", Some(&format!("Bearer {token}"))).await;
+            assert_eq!(status, StatusCode::OK, "{token}: read or admin");
+        }
+        let (status, challenge) = call(app(false), "GET", "/photos", Some("Bearer wt")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read\""));
+        // Each alternative is all-of: `write` alone is not `write photos`.
+        assert_eq!(call(app(false), "POST", "/photos", Some("Bearer wt")).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(call(app(false), "POST", "/photos", Some("Bearer pt")).await.0, StatusCode::OK);
+        let (_, challenge) = call(app(false), "POST", "/photos", Some("Bearer at")).await;
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write photos\""));
     }
 
     #[tokio::test]

@@ -5,6 +5,15 @@ use http::Method;
 
 /// A set of scope tokens (RFC 6749 §3.3): "a list of space-delimited, case-sensitive
 /// strings". Kept sorted so that its string form is canonical.
+///
+/// ```
+/// use portcullis_axum::ScopeSet;
+///
+/// let granted = ScopeSet::parse("write read").unwrap_or_default();
+/// assert_eq!(granted.to_string(), "read write");
+/// assert!(granted.contains("read") && !granted.contains("Read"));
+/// assert!(ScopeSet::parse("caf\u{e9}").is_err(), "outside RFC 6749's characters");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet(BTreeSet<String>);
 
@@ -37,30 +46,37 @@ impl ScopeSet {
         Self(tokens.into_iter().map(Into::into).collect())
     }
 
+    /// Whether the set holds `scope` (compared case-sensitively).
     pub fn contains(&self, scope: &str) -> bool {
         self.0.contains(scope)
     }
 
+    /// Whether the set holds every one of `scopes`.
     pub fn contains_all<'s>(&self, scopes: impl IntoIterator<Item = &'s str>) -> bool {
         scopes.into_iter().all(|s| self.contains(s))
     }
 
+    /// Whether every scope of this set is in `other`.
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
         self.0.is_subset(&other.0)
     }
 
+    /// The scopes in either set.
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
         Self(self.0.union(&other.0).cloned().collect())
     }
 
+    /// The scopes in both sets.
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
         Self(self.0.intersection(&other.0).cloned().collect())
     }
 
+    /// Whether the set has no scope at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The scopes, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
@@ -80,12 +96,51 @@ impl fmt::Display for ScopeSet {
     }
 }
 
-/// Which scopes a route demands, possibly depending on the HTTP method.
+/// Which scopes a route demands, possibly depending on the HTTP method, and possibly
+/// with alternatives: django-oauth-toolkit's `TokenMatchesOASRequirements`, whose
+/// `required_alternate_scopes` maps each method to a list of scope lists.
 ///
-/// Declare one with [`require_scopes!`](crate::require_scopes), or use [`ReadWrite`].
+/// Declare one with [`require_scopes!`](crate::require_scopes), use [`ReadWrite`], or
+/// write one by hand:
+///
+/// ```
+/// use http::Method;
+/// use portcullis_axum::ScopePolicy;
+///
+/// /// Reading takes `read`, or `admin`; anything else takes both `write` and `photos`.
+/// struct Photos;
+///
+/// impl ScopePolicy for Photos {
+///     fn alternatives(method: &Method) -> &'static [&'static [&'static str]] {
+///         match *method {
+///             Method::GET | Method::HEAD => &[&["read"], &["admin"]],
+///             _ => &[&["write", "photos"]],
+///         }
+///     }
+/// }
+///
+/// assert_eq!(Photos::alternatives(&Method::GET).len(), 2);
+/// ```
 pub trait ScopePolicy: Send + Sync + 'static {
-    /// Every scope the token must hold for a request with this method.
-    fn required(method: &Method) -> &'static [&'static str];
+    /// The scope sets that let a request with this method through: the token must hold
+    /// every scope of at least one of them. The first is the one named in the
+    /// `insufficient_scope` challenge (RFC 6750 §3: "the required scope of the access
+    /// token").
+    fn alternatives(method: &Method) -> &'static [&'static [&'static str]];
+
+    /// Whether `scope` satisfies one of the alternatives for `method`.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use portcullis_axum::{ReadWrite, ScopePolicy, ScopeSet};
+    ///
+    /// let read = ScopeSet::parse("read").unwrap_or_default();
+    /// assert!(ReadWrite::allows(&Method::GET, &read));
+    /// assert!(!ReadWrite::allows(&Method::POST, &read));
+    /// ```
+    fn allows(method: &Method, scope: &ScopeSet) -> bool {
+        Self::alternatives(method).iter().any(|needed| scope.contains_all(needed.iter().copied()))
+    }
 }
 
 /// django-oauth-toolkit's `TokenHasReadWriteScope`: safe methods (`GET`, `HEAD`,
@@ -93,11 +148,11 @@ pub trait ScopePolicy: Send + Sync + 'static {
 pub struct ReadWrite;
 
 impl ScopePolicy for ReadWrite {
-    fn required(method: &Method) -> &'static [&'static str] {
+    fn alternatives(method: &Method) -> &'static [&'static [&'static str]] {
         if *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS {
-            &["read"]
+            &[&["read"]]
         } else {
-            &["write"]
+            &[&["write"]]
         }
     }
 }
@@ -113,8 +168,8 @@ macro_rules! require_scopes {
     ($vis:vis $name:ident = [$($scope:literal),+ $(,)?]) => {
         $vis struct $name;
         impl $crate::ScopePolicy for $name {
-            fn required(_: &$crate::__Method) -> &'static [&'static str] {
-                &[$($scope),+]
+            fn alternatives(_: &$crate::__Method) -> &'static [&'static [&'static str]] {
+                &[&[$($scope),+]]
             }
         }
     };
@@ -140,7 +195,7 @@ mod tests {
 
     #[test]
     fn read_write_follows_the_method() {
-        assert_eq!(ReadWrite::required(&Method::GET), &["read"]);
-        assert_eq!(ReadWrite::required(&Method::PATCH), &["write"]);
+        assert_eq!(ReadWrite::alternatives(&Method::GET), &[&["read"]]);
+        assert_eq!(ReadWrite::alternatives(&Method::PATCH), &[&["write"]]);
     }
 }

@@ -28,7 +28,35 @@ pub struct TokenInfo {
 #[error("token verification unavailable: {0}")]
 pub struct VerifyError(pub String);
 
-/// Decides whether a bearer token is currently valid.
+/// Decides whether a bearer token is currently valid. The kit has two (introspection
+/// and JWT), the Portcullis server a third (its store); a program with tokens of its
+/// own writes one like this:
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use portcullis_axum::{ScopeSet, TokenInfo, TokenVerifier, Verifier, VerifyError};
+///
+/// /// One fixed token, for a demo.
+/// struct Demo;
+///
+/// #[async_trait]
+/// impl Verifier for Demo {
+///     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+///         Ok((token == "let-me-in").then(|| TokenInfo {
+///             scope: ScopeSet::from_tokens(["read"]),
+///             client_id: "demo".into(),
+///             user_id: Some("1".into()),
+///             username: Some("ada".into()),
+///             expires_at: i64::MAX,
+///             issued_at: 0,
+///         }))
+///     }
+/// }
+///
+/// let verifier = TokenVerifier::new(Arc::new(Demo), "demo");
+/// assert_eq!(verifier.realm(), "demo");
+/// ```
 #[async_trait]
 pub trait Verifier: Send + Sync + 'static {
     /// `Ok(None)` for a token that is unknown, expired or revoked.
@@ -51,10 +79,12 @@ impl TokenVerifier {
         Self { verifier, realm: realm.into() }
     }
 
+    /// The realm named in challenges.
     pub fn realm(&self) -> &str {
         &self.realm
     }
 
+    /// Asks the verifier about `token`; see [`Verifier::verify`].
     pub async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
         self.verifier.verify(token).await
     }

@@ -4,19 +4,27 @@ use serde::{Deserialize, Serialize};
 /// is present for active tokens and absent for inactive ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Introspection {
+    /// Whether the token is currently valid: the one required member.
     pub active: bool,
+    /// The token's scopes, space-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The client the token was issued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The login name of the user the token acts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// `Bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// Expiry, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
+    /// Issue time, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// The user's id, or the client id for a token a client holds for itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
 }
