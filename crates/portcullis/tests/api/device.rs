@@ -11,6 +11,7 @@ use crate::helpers::{csrf_token, hidden_field, Backend, Browser, Client, TestApp
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![
         device_flow_from_code_to_tokens,
+        device_flow_gives_a_jwt_naming_the_approving_user,
         polling_answers_pending_slow_down_denied_and_expired,
         device_authorization_checks_the_client,
         wrong_user_codes_are_limited_and_the_form_needs_its_token,
@@ -98,6 +99,33 @@ async fn device_flow_from_code_to_tokens(backend: Backend) {
     // And the user code cannot be answered again.
     let again = type_code(&browser, user_code).await;
     assert!(again.text.contains("not valid"), "{}", again.text);
+}
+
+/// A JWT names its user in a signature, so the store cannot fill the user in after the
+/// fact: the poll that follows the approval must mint for the approving user.
+async fn device_flow_gives_a_jwt_naming_the_approving_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app
+        .client_with(ClientType::Public, &[GrantType::DeviceCode], None, |a| {
+            a.access_token_format = portcullis::store::AccessTokenFormat::Jwt;
+        })
+        .await;
+    let codes = start(&app, &client, "read").await;
+    let device_code = codes["device_code"].as_str().unwrap();
+    poll(&app, &client, device_code).await.assert_error(400, "authorization_pending");
+    let browser = logged_in(&app).await;
+    let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
+    let done = answer_device(&browser, codes["user_code"].as_str().unwrap(), "allow").await;
+    assert_eq!(done.status, StatusCode::OK);
+    app.clock.advance(5);
+    let tokens = poll(&app, &client, device_code).await.assert_token();
+    let token = tokens["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).expect("a JWT");
+    use base64::Engine;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["sub"], alice.id.to_string(), "RFC 9068 §2.2: sub is the resource owner who approved");
+    assert_eq!(app.get_with_token("/api/me/", token).await.json()["username"], "alice");
 }
 
 async fn polling_answers_pending_slow_down_denied_and_expired(backend: Backend) {
