@@ -231,7 +231,9 @@ struct Claims {
     nbf: Option<i64>,
     #[serde(default)]
     scope: Option<String>,
-    /// Not in RFC 9068: the Portcullis server adds the user's login name.
+    /// Not in RFC 9068, and not in the Portcullis server's tokens (which carry no
+    /// identity claims: whoever holds a JWT can read it); read when another provider
+    /// puts it there. Introspection answers give the login name.
     #[serde(default)]
     username: Option<String>,
 }
