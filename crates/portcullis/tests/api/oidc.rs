@@ -49,7 +49,7 @@ async fn get_json(app: &TestApp, path: &str) -> (StatusCode, Value, Option<Strin
     (status, body, cache)
 }
 
-pub(crate) async fn jwks(app: &TestApp) -> JwkSet {
+async fn jwks(app: &TestApp) -> JwkSet {
     let (status, body, _) = get_json(app, "/o/.well-known/jwks.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     serde_json::from_value(body).unwrap()
@@ -201,18 +201,25 @@ async fn exchange(app: &TestApp, client: &Client, code: &str, verifier: &str) ->
 /// Checks the ID token's signature against the published key its header names, and
 /// returns its header and claims.
 async fn verify_id_token(app: &TestApp, id_token: &str, client_id: &str) -> (jsonwebtoken::Header, Value) {
-    let header = jsonwebtoken::decode_header(id_token).unwrap();
-    let kid = header.kid.clone().expect("Core §10.1: a kid when the JWKS has several keys");
+    verify_signed(app, id_token, client_id).await
+}
+
+/// Checks a JWT's signature against the published key its header names (Core §10.1: a
+/// `kid` when the JWKS has several keys), its issuer and its audience, as a relying
+/// party or a resource server would, and returns its header and claims.
+pub(crate) async fn verify_signed(app: &TestApp, jwt: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+    let header = jsonwebtoken::decode_header(jwt).unwrap_or_else(|e| panic!("not a JWT ({e}): {jwt}"));
+    let kid = header.kid.clone().expect("a kid naming the published key");
     let set = jwks(app).await;
     let jwk: &Jwk = set.find(&kid).unwrap_or_else(|| panic!("kid {kid} is not published"));
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[client_id]);
+    validation.set_audience(&[audience]);
     validation.set_issuer(&[ISSUER]);
-    // The test clock is not the wall clock: exp is checked below against it.
+    // The test clock is not the wall clock: callers check exp against it.
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
-    let data = jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-        .unwrap_or_else(|e| panic!("the ID token does not verify: {e}"));
+    let data = jsonwebtoken::decode::<Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap_or_else(|e| panic!("the token does not verify: {e}"));
     (header, data.claims)
 }
 
