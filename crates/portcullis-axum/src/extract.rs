@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(call(app(false), "POST", "/photos", Some("Bearer wt")).await.0, StatusCode::FORBIDDEN);
         assert_eq!(call(app(false), "POST", "/photos", Some("Bearer pt")).await.0, StatusCode::OK);
         let (_, challenge) = call(app(false), "POST", "/photos", Some("Bearer at")).await;
-        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write photos\""));
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write photos\"")
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
-//! User accounts: who may log in ([`Accounts`]), and the rules that every way of
-//! making or changing one of Portcullis's own shares (the `portcullis` command line and
-//! the admin pages validate and hash the same way).
+//! User accounts: who may log in ([`Accounts`](crate::accounts::Accounts)), and the
+//! rules that every way of making or changing one of Portcullis's own shares (the
+//! `portcullis` command line and the admin pages validate and hash the same way).
 
 use std::sync::Arc;
 
@@ -55,10 +55,15 @@ pub trait Accounts: Send + Sync + 'static {
 /// it becomes `sub` in ID tokens, introspection and JWT access tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The permanent id: `sub` in ID tokens, introspection and JWT access tokens.
     pub id: i64,
+    /// The login name; `preferred_username` in OpenID Connect claims.
     pub username: String,
+    /// The address, or empty; `email` in OpenID Connect claims.
     pub email: String,
+    /// Given name, or empty; `given_name` in OpenID Connect claims.
     pub first_name: String,
+    /// Family name, or empty; `family_name` in OpenID Connect claims.
     pub last_name: String,
     /// May use the admin pages.
     pub is_staff: bool,
@@ -126,6 +131,7 @@ pub struct StoreAccounts {
 }
 
 impl StoreAccounts {
+    /// The accounts of `store`'s `users` table.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
@@ -188,16 +194,22 @@ impl Accounts for LinkedAccounts {
     }
 }
 
+/// Why an account could not be created or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
+    /// The username breaks [`validate_username`]'s rule.
     #[error("username {0:?} must be 1 to 150 letters, digits or @ . + - _")]
     BadUsername(String),
+    /// The email breaks [`validate_email`]'s rule.
     #[error("email {0:?} is not an address")]
     BadEmail(String),
+    /// Another user has the username.
     #[error("a user named {0:?} already exists")]
     Taken(String),
+    /// The password breaks a rule of [`crate::password::hash`], or could not be hashed.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -234,10 +246,15 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
 
 /// A user account to create, password in plain text.
 pub struct NewAccount {
+    /// The login name, checked by [`validate_username`].
     pub username: String,
+    /// The address, or empty; checked by [`validate_email`].
     pub email: String,
+    /// The password in plain text, checked and hashed by [`crate::password::hash`].
     pub password: String,
+    /// May use the admin pages.
     pub is_staff: bool,
+    /// May also manage other staff in the admin pages (and is staff).
     pub is_superuser: bool,
 }
 

@@ -1,6 +1,6 @@
 //! The axum application: state shared by every handler, the route table, and serving.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,18 +26,25 @@ use crate::store::Store;
 /// Every path the server answers. The router, and later discovery metadata, read them
 /// from here. Each also answers without its trailing slash.
 pub mod paths {
+    /// RFC 6749 §3.1: the authorization endpoint, where the browser asks for a code or
+    /// token.
     pub const AUTHORIZE: &str = "/o/authorize/";
+    /// RFC 6749 §3.2: the token endpoint, where clients exchange grants for tokens.
     pub const TOKEN: &str = "/o/token/";
+    /// RFC 7009 §2: the revocation endpoint.
     pub const REVOKE: &str = "/o/revoke_token/";
+    /// RFC 7662 §2: the introspection endpoint.
     pub const INTROSPECT: &str = "/o/introspect/";
     /// RFC 8628 §3.1: where devices ask for a device code.
     pub const DEVICE_AUTHORIZATION: &str = "/o/device-authorization/";
     /// RFC 8628 §3.3: where the user types the user code (`verification_uri`).
     pub const DEVICE: &str = "/o/device/";
     // --- OpenID Connect and RFC 8414 metadata ---
+    /// OpenID Connect Core §5.3: the UserInfo endpoint.
     pub const USERINFO: &str = "/o/userinfo/";
     /// OpenID Connect RP-Initiated Logout 1.0's end-session endpoint.
     pub const END_SESSION: &str = "/o/logout/";
+    /// The JWK Set (RFC 7517 §5) of the public signing keys: discovery's `jwks_uri`.
     pub const JWKS: &str = "/o/.well-known/jwks.json";
     /// OpenID Connect Discovery §4: the issuer (`…/o`) followed by this suffix.
     pub const OPENID_CONFIGURATION: &str = "/o/.well-known/openid-configuration";
@@ -46,38 +53,69 @@ pub mod paths {
     /// RFC 8414 §3: the well-known suffix goes between the host and the issuer's path,
     /// so the issuer `…/o` is described at `/.well-known/oauth-authorization-server/o`.
     pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server/o";
+    /// The same metadata at the root, for clients that do not insert the issuer's path.
     pub const OAUTH_METADATA_ROOT: &str = "/.well-known/oauth-authorization-server";
+    /// The example API: any valid token.
     pub const API_HELLO: &str = "/api/hello/";
+    /// The example API: the token's user, who may change their name and email.
     pub const API_ME: &str = "/api/me/";
+    /// The example API: the token's user's groups, with the `groups` scope.
     pub const API_GROUPS: &str = "/api/groups/";
     // --- Application management and authorized-token pages ---
+    /// The logged-in user's own applications.
     pub const APPLICATIONS: &str = "/o/applications/";
+    /// Registering a new application.
     pub const APPLICATION_REGISTER: &str = "/o/applications/register/";
+    /// One of the user's applications.
     pub const APPLICATION_DETAIL: &str = "/o/applications/{id}/";
+    /// Changing an application's settings.
     pub const APPLICATION_UPDATE: &str = "/o/applications/{id}/update/";
+    /// Deleting an application, with its tokens.
     pub const APPLICATION_DELETE: &str = "/o/applications/{id}/delete/";
+    /// Replacing a confidential application's secret.
     pub const APPLICATION_SECRET: &str = "/o/applications/{id}/secret/";
+    /// The applications the user has given access, with a button to take it back.
     pub const AUTHORIZED_TOKENS: &str = "/o/authorized_tokens/";
+    /// Taking back an application's access.
     pub const AUTHORIZED_TOKEN_DELETE: &str = "/o/authorized_tokens/{id}/delete/";
     // --- Admin pages ---
+    /// The staff pages' overview.
     pub const ADMIN: &str = "/admin/";
+    /// Staff: the users, searchable.
     pub const ADMIN_USERS: &str = "/admin/users/";
+    /// Staff: creating a user.
     pub const ADMIN_USER_NEW: &str = "/admin/users/new/";
+    /// Staff: one user.
     pub const ADMIN_USER: &str = "/admin/users/{id}/";
+    /// Staff: activating or deactivating a user.
     pub const ADMIN_USER_ACTIVE: &str = "/admin/users/{id}/active/";
+    /// Staff: setting a user's password.
     pub const ADMIN_USER_PASSWORD: &str = "/admin/users/{id}/password/";
+    /// Staff: setting a user's groups.
     pub const ADMIN_USER_GROUPS: &str = "/admin/users/{id}/groups/";
+    /// Staff: every user's applications.
     pub const ADMIN_APPLICATIONS: &str = "/admin/applications/";
+    /// Staff: one application.
     pub const ADMIN_APPLICATION: &str = "/admin/applications/{id}/";
+    /// Staff: deleting an application.
     pub const ADMIN_APPLICATION_DELETE: &str = "/admin/applications/{id}/delete/";
+    /// Staff: the access tokens, filtered by user or client.
     pub const ADMIN_TOKENS: &str = "/admin/tokens/";
+    /// Staff: revoking an access token.
     pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/{id}/revoke/";
     // --- Playground ---
+    /// A page where a logged-in user runs the authorization code flow with PKCE against
+    /// this server with one of their applications, every request and answer shown.
     pub const PLAYGROUND: &str = "/o/playground/";
+    /// The playground's redirection URI.
     pub const PLAYGROUND_CALLBACK: &str = "/o/playground/callback/";
+    /// The login page.
     pub const LOGIN: &str = "/accounts/login/";
+    /// Logging out of the browser session.
     pub const LOGOUT: &str = "/accounts/logout/";
+    /// Liveness: answers `ok` while the process serves.
     pub const HEALTHZ: &str = "/healthz";
+    /// Readiness: `ready` when the database answers, `503` otherwise.
     pub const READYZ: &str = "/readyz";
 }
 
@@ -97,12 +135,20 @@ pub(crate) fn route_both<S: Clone + Send + Sync + 'static>(
 /// The realm named in the API's `WWW-Authenticate` challenges.
 pub const API_REALM: &str = "api";
 
+/// What every handler shares: the store, the settings, the time, the keys and the host's
+/// parts. Cheap to clone. [`AppState::new`] makes the standalone server's; a mounted
+/// provider's is [`Provider::state`](crate::provider::Provider::state).
 #[derive(Clone)]
 pub struct AppState {
+    /// Where everything is kept.
     pub store: Arc<dyn Store>,
+    /// The settings.
     pub config: Arc<Config>,
+    /// The time, which tests move.
     pub clock: Arc<dyn Clock>,
+    /// Checks bearer tokens against the store, for the API and for the host's routes.
     pub verifier: TokenVerifier,
+    /// The page templates, with any overrides from `pages.templates_dir`.
     pub templates: Arc<Templates>,
     /// The OpenID Connect signing keys.
     pub keys: Arc<KeyRing>,
@@ -152,7 +198,7 @@ impl AppState {
         })
     }
 
-    pub fn grant_context(&self) -> oauth::grant::Context<'_> {
+    pub(crate) fn grant_context(&self) -> oauth::grant::Context<'_> {
         oauth::grant::Context {
             store: self.store.as_ref(),
             settings: &self.config.oauth2,
@@ -173,7 +219,9 @@ impl FromRef<AppState> for TokenVerifier {
 }
 
 /// The whole application, for any state type of a host's router it is merged into.
-/// Under a `base` path, every `Location` it answers with gets that path in front.
+/// Under a `base` path, every `Location` it answers with gets that path in front. A
+/// host mounts it with [`Provider::router`](crate::provider::Provider::router); the
+/// standalone server hands it to [`serve`], whose example shows both.
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let base = state.base.clone();
     let router = Router::new()
@@ -226,7 +274,28 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in
-/// flight finish (for at most 30 seconds).
+/// flight finish (for at most 30 seconds). What `portcullis serve` does:
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use portcullis::app::{self, AppState};
+/// use portcullis::clock::{Clock, SystemClock};
+/// use portcullis::config::Config;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config::load(None, std::env::vars())?;
+/// let store = portcullis::store::connect("sqlite://portcullis.db").await?;
+/// store.migrate().await?;
+/// let state = AppState::new(store.clone(), config, Arc::new(SystemClock))?;
+/// // The first start makes the OpenID Connect signing keys.
+/// state.keys.ensure(SystemClock.now()).await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+/// app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -238,15 +307,16 @@ pub async fn serve(
         let _ = drained_tx.send(());
     };
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
-    let server = tokio::spawn(async move { server.await });
+    // Not spawned: the server lives in this future, so a caller that drops or aborts it
+    // (a host application, a test) stops the server too.
+    let server = axum::serve(listener, service).with_graceful_shutdown(graceful).into_future();
     // Once shutdown starts, give connections a bounded time to finish.
     let limit = async {
         let _ = drained_rx.await;
         tokio::time::sleep(Duration::from_secs(30)).await;
     };
     tokio::select! {
-        result = server => result.map_err(std::io::Error::other)?,
+        result = server => result,
         () = limit => {
             tracing::warn!("requests still in flight after 30 s; stopping anyway");
             Ok(())

@@ -22,7 +22,7 @@ use crate::store::{self, Application, ClientType, GrantType, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The database: sqlite://FILE (created if missing) or postgres://...
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://portcullis.db", global = true)]
     database_url: String,

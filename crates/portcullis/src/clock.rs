@@ -4,6 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds since the Unix epoch. Protocol code takes the time as an argument and never
 /// reads the system clock itself, so tests can move time forward without sleeping.
 pub trait Clock: Send + Sync + 'static {
+    /// The time, in seconds since the Unix epoch.
     fn now(&self) -> i64;
 }
 
@@ -17,15 +18,30 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until told to move: for tests of expiry.
+/// A clock that stands still until told to move: for tests of expiry. Give it to
+/// [`ProviderBuilder::clock`](crate::provider::ProviderBuilder::clock) or
+/// [`AppState::new`](crate::app::AppState::new), and keep a handle to move it.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use portcullis::clock::{Clock, ManualClock};
+///
+/// let clock = Arc::new(ManualClock::new(1_700_000_000));
+/// let shared: Arc<dyn Clock> = clock.clone();
+/// clock.advance(3600);
+/// assert_eq!(shared.now(), 1_700_003_600);
+/// ```
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock that reads `start` until advanced.
     pub fn new(start: i64) -> Self {
         Self(AtomicI64::new(start))
     }
 
+    /// Moves the time on by `seconds` (back, if negative).
     pub fn advance(&self, seconds: i64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }

@@ -9,14 +9,40 @@ use std::path::{Path, PathBuf};
 use portcullis_axum::ScopeSet;
 use serde::{Deserialize, Serialize};
 
+/// Every setting. [`Config::defaults`] gives the built-in ones; [`Config::load`] reads
+/// `portcullis.toml` and the environment over them, as the `portcullis` command does.
+/// A host that embeds the provider may build one in code instead, starting from the
+/// defaults.
+///
+/// ```
+/// use portcullis::config::Config;
+///
+/// let mut config = Config::defaults();
+/// assert_eq!(config.oauth2.access_token_expire_seconds, 36000);
+/// assert!(config.oidc.enabled && config.oauth2.scopes.contains_key("openid"));
+/// config.oidc.issuer = "https://login.example/o".into();
+/// assert_eq!(config.public_url("/o/token/"), "https://login.example/o/token/");
+///
+/// // A settings file (here none), then the environment, which wins.
+/// let env = [("PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS".to_owned(), "600".to_owned())];
+/// let loaded = Config::load(None, env)?;
+/// assert_eq!(loaded.oauth2.access_token_expire_seconds, 600);
+/// # Ok::<(), portcullis::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `[oauth2]`: the OAuth 2.0 rules (and the keys of `PORTCULLIS_*` variables without
+    /// a section).
     pub oauth2: OAuth2Settings,
+    /// `[pages]`: the HTML pages.
     pub pages: PagesSettings,
+    /// `[oidc]`: OpenID Connect.
     pub oidc: OidcSettings,
 }
 
+/// `[oauth2]`: tokens, scopes and the rules of the OAuth 2.0 endpoints. Each key `k` is
+/// also read from the variable `PORTCULLIS_K`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuth2Settings {
@@ -24,13 +50,24 @@ pub struct OAuth2Settings {
     pub scopes: BTreeMap<String, String>,
     /// The scopes granted when a request names none (RFC 6749 §3.3).
     pub default_scopes: Vec<String>,
+    /// How long access tokens live (RFC 6749 §5.1 `expires_in`); also ID tokens.
     pub access_token_expire_seconds: u32,
     /// 0: refresh tokens do not expire.
     pub refresh_token_expire_seconds: u32,
+    /// How long an authorization code may wait to be exchanged (RFC 6749 §4.1.2: "A
+    /// maximum authorization code lifetime of 10 minutes is RECOMMENDED").
     pub authorization_code_expire_seconds: u32,
+    /// Whether each refresh issues a new refresh token and retires the old one (RFC 6749
+    /// §6, OAuth 2.0 Security BCP refresh token rotation); reuse of a retired one then
+    /// revokes its family.
     pub rotate_refresh_token: bool,
+    /// How long a rotated-out refresh token may still be retried by a client that lost
+    /// the answer, before its reuse counts as replay; 0: never.
     pub refresh_token_grace_period_seconds: u32,
+    /// Whether code requests must carry a PKCE challenge (RFC 7636 §4.4.1), from every
+    /// client.
     pub pkce_required: bool,
+    /// The schemes redirection URIs (and post-logout ones) may use when registered.
     pub allowed_redirect_uri_schemes: Vec<String>,
     /// CORS origins for the token endpoint.
     pub allowed_origins: Vec<String>,
@@ -81,6 +118,7 @@ impl OAuth2Settings {
     }
 }
 
+/// `[pages]`: the HTML pages. Each key `k` is also read from `PORTCULLIS_PAGES_K`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesSettings {
@@ -88,10 +126,15 @@ pub struct PagesSettings {
     pub templates_dir: String,
 }
 
+/// `[oidc]`: OpenID Connect. Each key `k` is also read from `PORTCULLIS_OIDC_K`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcSettings {
+    /// Whether OpenID Connect is on: ID tokens, UserInfo, discovery, the JWKS and
+    /// logout.
     pub enabled: bool,
+    /// The `iss` of everything signed, and where discovery says the endpoints are:
+    /// `{origin}{prefix}/o` (OpenID Connect Discovery §4).
     pub issuer: String,
     /// 32 bytes in base64 that seal the private signing keys in the database
     /// (AES-256-GCM); empty: they are stored as they are.
@@ -128,14 +171,17 @@ pub const OIDC_SCOPES: [(&str, &str); 3] = [
 pub struct SecretSetting(String);
 
 impl SecretSetting {
+    /// A setting holding `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value itself: never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// Whether the setting is unset (empty).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -147,16 +193,43 @@ impl std::fmt::Debug for SecretSetting {
     }
 }
 
+/// Why the settings could not be loaded. The message names the file, key or variable,
+/// never a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The settings file could not be read.
     #[error("cannot read settings file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The settings file is not TOML.
     #[error("settings file {path} is not valid TOML: {message}")]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// A setting has a value of the wrong type or that breaks a rule; `key` is its
+    /// dotted name.
     #[error("setting `{key}`: {message}")]
-    Invalid { key: String, message: String },
+    Invalid {
+        /// The setting, as `section.key`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A `PORTCULLIS_*` variable's value cannot be read as the setting's type.
     #[error("environment variable {var}: {message}")]
-    Env { var: String, message: String },
+    Env {
+        /// The variable's name.
+        var: String,
+        /// What is wrong with its value.
+        message: String,
+    },
 }
 
 /// Where the settings file is: `explicit` (from `--config` or `PORTCULLIS_CONFIG`) must
@@ -172,7 +245,8 @@ pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 impl Config {
-    /// Loads the settings from an optional file and the given environment.
+    /// Loads the settings from an optional file and the given environment (pass
+    /// `std::env::vars()` for the process's own), over the defaults, and checks them.
     pub fn load<I>(file: Option<&Path>, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
@@ -269,6 +343,12 @@ impl Config {
         }
         if self.oidc.enabled && url::Url::parse(&self.oidc.issuer).is_err() {
             return invalid("oidc.issuer", format!("{:?} is not an absolute URL", self.oidc.issuer));
+        }
+        // Every signed token's `iss` is this string, compared exactly (OpenID Connect
+        // Discovery §4.3, RFC 9068 §4), and the endpoints are built from it: one form
+        // only.
+        if self.oidc.issuer.ends_with('/') {
+            return invalid("oidc.issuer", format!("{:?} must not end with a slash", self.oidc.issuer));
         }
         let kek = self.oidc.key_encryption_key.expose();
         if !kek.is_empty() {
@@ -436,5 +516,13 @@ mod tests {
 
         let text = load("[oauth2\n", &[]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("not valid TOML"), "{text}");
+
+        // Tokens would say `iss` with the slash while discovery and the endpoints
+        // dropped it: one form only.
+        let text = load("", &[("PORTCULLIS_OIDC_ISSUER", "https://a.example/o/")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(text.contains("oidc.issuer") && text.contains("slash"), "{text}");
     }
 }

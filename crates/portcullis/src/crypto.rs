@@ -29,9 +29,24 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A credential in plain text: printable once, never logged, never cloned by accident.
+///
+/// ```
+/// use portcullis::crypto::{Secret, TokenHash, GENERATED_LEN};
+///
+/// let secret = Secret::generate();
+/// assert_eq!(secret.expose().len(), GENERATED_LEN);
+/// assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+/// // The store keeps only the hash, and a presented value is checked against it in
+/// // constant time.
+/// let stored = secret.hash();
+/// let presented = Secret::new(secret.expose().to_owned());
+/// assert!(presented.hash().ct_eq(&stored));
+/// assert!(!TokenHash::of("a guess").ct_eq(&stored));
+/// ```
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential someone presented, or one made elsewhere.
     pub fn new(value: String) -> Self {
         Self(value)
     }
@@ -57,10 +72,12 @@ impl Secret {
         Self(value)
     }
 
+    /// The value itself, to send once to whoever it belongs to: never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// What the store keeps of it: [`TokenHash::of`] its value.
     pub fn hash(&self) -> TokenHash {
         TokenHash::of(&self.0)
     }
@@ -101,6 +118,7 @@ pub struct TokenHash {
 }
 
 impl TokenHash {
+    /// The key of `value`: its time prefix if it has one, then the SHA-256 of all of it.
     pub fn of(value: &str) -> Self {
         let digest = Sha256::digest(value.as_bytes());
         let mut bytes = [0u8; KEY_LEN];
@@ -120,6 +138,7 @@ impl TokenHash {
         Some(Self { bytes, len: stored.len() as u8 })
     }
 
+    /// The key as stored: 32 bytes, or 44 with a time prefix.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }

@@ -81,7 +81,9 @@ impl Hooks for NoHooks {}
 /// What extra claims are asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimsFor<'a> {
+    /// Where the claims go.
     pub target: ClaimsTarget,
+    /// The application the token or answer is for.
     pub app: &'a Application,
     /// The user the claims describe; `None` for a client's own JWT access token.
     pub user_id: Option<i64>,
@@ -103,8 +105,11 @@ pub enum ClaimsTarget {
 /// A token was issued. Carries no token value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenIssued {
+    /// The client the token was issued to.
     pub client_id: String,
+    /// The user it acts for; `None` for a client's own token.
     pub user_id: Option<i64>,
+    /// The scopes granted, space-separated.
     pub scope: String,
     /// The grant: `authorization_code`, `password`, `client_credentials`,
     /// `refresh_token`, `urn:ietf:params:oauth:grant-type:device_code` or `implicit`.

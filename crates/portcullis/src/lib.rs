@@ -1,6 +1,54 @@
-//! Portcullis: an OAuth 2.0 and OpenID Connect authorization server.
+//! Portcullis: an OAuth 2.0 and OpenID Connect authorization server. It runs on its own
+//! (the `portcullis` command), or inside a host axum application, as
+//! django-oauth-toolkit lives inside a Django project.
+//!
+//! # Embedding the provider in a dozen lines
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use portcullis::{config::Config, provider::Provider};
+//! use portcullis_axum::{require_scopes, Scoped};
+//!
+//! require_scopes!(Read = ["read"]);
+//!
+//! async fn orders(Scoped(token, ..): Scoped<Read>) -> String {
+//!     format!("orders of user {}", token.user_id.unwrap_or_default())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = Config::defaults();
+//! config.oidc.issuer = "https://shop.example/auth/o".into(); // {origin}{prefix}/o
+//! let store = portcullis::store::connect("sqlite://shop-auth.db").await?;
+//! let provider = Provider::builder(config, store).prefix("/auth").build().await?;
+//! let app: Router = Router::new()
+//!     .route("/orders", get(orders))
+//!     .with_state(provider.verifier())
+//!     .merge(provider.router());
+//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The provider's endpoints and pages now answer under `/auth` (`/auth/o/token/`,
+//! `/auth/accounts/login/`, discovery at `/auth/o/.well-known/openid-configuration`),
+//! and `/orders` wants a bearer token with scope `read` that the provider issued.
+//! From there:
+//!
+//! - [`provider::Provider`]'s builder also takes the host's users (an
+//!   [`accounts::Accounts`]), so that people log in with the accounts they have and
+//!   tokens name them by the host's ids, and the host's [`hooks::Hooks`]: extra claims,
+//!   a scope policy per application, an event for each token issued.
+//! - [`portcullis_axum`] protects routes: its extractors check tokens with
+//!   [`Provider::verifier`](provider::Provider::verifier), from the host's own state
+//!   type too, and an API in another process checks them by introspection or as JWTs.
+//! - [`store::Store`] registers client applications, whose settings
+//!   [`registration::validate`] checks as the command line and the pages do.
+//!
+//! `examples/embedded` in the repository is a whole shop built this way.
 //!
 //! The modules, from the edge inwards:
+
+#![deny(missing_docs)]
 
 /// Who may log in (Portcullis's own users, or a host application's), and the rules for
 /// the accounts Portcullis keeps itself.

@@ -7,25 +7,44 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use std::sync::OnceLock;
 
-/// The shortest and longest passwords accepted. The ceiling bounds the work an
-/// attacker can make the server do per login attempt.
+/// The shortest password accepted, in characters.
 pub const MIN_LENGTH: usize = 8;
+/// The longest password accepted, in bytes: the ceiling bounds the work an attacker can
+/// make the server do per login attempt.
 pub const MAX_LENGTH: usize = 1024;
 
+/// Why a password was refused (Django's default validators, in part), or not hashed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
+    /// Fewer than [`MIN_LENGTH`] characters.
     #[error("the password must be at least {MIN_LENGTH} characters long")]
     TooShort,
+    /// More than [`MAX_LENGTH`] bytes.
     #[error("the password must be at most {MAX_LENGTH} characters long")]
     TooLong,
+    /// Digits only.
     #[error("the password must not be entirely numeric")]
     Numeric,
+    /// The hash could not be made (or the hashing threads are gone).
     #[error("the password could not be hashed")]
     Hashing,
 }
 
-/// Checks a new password against the rules, then hashes it. CPU-heavy: call from a
-/// blocking thread in async code.
+/// Checks a new password against the rules, then hashes it. CPU-heavy: in async code,
+/// call [`hash_async`] instead.
+///
+/// ```
+/// use portcullis::password::{self, PasswordError};
+///
+/// let stored = password::hash("correct horse battery")?;
+/// assert!(stored.starts_with("$argon2id$"));
+/// assert!(password::verify("correct horse battery", Some(&stored)));
+/// assert!(!password::verify("wrong horse battery", Some(&stored)));
+/// // No stored hash (an unknown user) costs the same work, and never matches.
+/// assert!(!password::verify("correct horse battery", None));
+/// assert_eq!(password::hash("12345678901"), Err(PasswordError::Numeric));
+/// # Ok::<(), PasswordError>(())
+/// ```
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let length = password.chars().count();
     if length < MIN_LENGTH {
@@ -46,7 +65,8 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 
 /// Whether `password` matches the stored PHC string. With no stored hash (an unknown
 /// user, or one without a password) it still spends the same work on a dummy hash, so
-/// response time does not reveal which usernames exist. CPU-heavy, as `hash` is.
+/// response time does not reveal which usernames exist. CPU-heavy, as [`hash`] is (which
+/// has an example): in async code, call [`verify_async`] instead.
 pub fn verify(password: &str, stored: Option<&str>) -> bool {
     if password.len() > MAX_LENGTH {
         return false;

@@ -1,7 +1,8 @@
 //! Portcullis inside another axum application, as django-oauth-toolkit lives inside a
 //! Django project: the host mounts the provider's routes under a path of its choosing,
-//! may bring its own users ([`Accounts`]) and hooks ([`Hooks`]), and guards its own
-//! routes with the tokens the provider issues.
+//! may bring its own users ([`Accounts`](crate::accounts::Accounts)) and hooks
+//! ([`Hooks`](crate::hooks::Hooks)), and guards its own routes with the tokens the
+//! provider issues.
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
@@ -65,17 +66,29 @@ pub struct ProviderBuilder {
 /// Why a provider could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The prefix is not a path such as `/auth`.
     #[error("prefix {0:?} must be empty or a path such as \"/auth\": a leading /, no trailing /, and only letters, digits and - _ . / ~")]
     Prefix(String),
     #[error(
         "oidc.issuer {issuer:?} must be the origin followed by {expected:?}, for a provider mounted at {prefix:?}: \
          discovery, the device page and every signed token name endpoints below it"
     )]
-    Issuer { issuer: String, expected: String, prefix: String },
+    /// `oidc.issuer`'s path is not the prefix followed by `/o`.
+    Issuer {
+        /// The issuer the settings give.
+        issuer: String,
+        /// The path it must have.
+        expected: String,
+        /// The prefix the provider is mounted at.
+        prefix: String,
+    },
+    /// `pages.templates_dir` names a folder that cannot be read.
     #[error(transparent)]
     Templates(#[from] TemplateError),
+    /// The store failed, or the schema could not be brought up to date.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The signing keys could not be made or read.
     #[error("the OpenID Connect signing keys: {0}")]
     Keys(#[from] KeyError),
 }
@@ -157,7 +170,7 @@ impl ProviderBuilder {
         if !well_formed {
             return Err(BuildError::Prefix(prefix));
         }
-        let issuer = self.config.oidc.issuer.trim_end_matches('/');
+        let issuer = self.config.oidc.issuer.as_str();
         let expected = format!("{prefix}/o");
         if url::Url::parse(issuer).map(|u| u.path() != expected).unwrap_or(true) {
             return Err(BuildError::Issuer { issuer: issuer.to_owned(), expected, prefix });

@@ -25,14 +25,23 @@ pub const REDIRECTING_GRANTS: [GrantType; 3] =
 /// The setting a [`Problem`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Field {
+    /// The application's name.
     Name,
+    /// Confidential or public (RFC 6749 §2.1).
     ClientType,
+    /// The grants it may use.
     GrantTypes,
+    /// Its redirection URIs (RFC 6749 §3.1.2).
     RedirectUris,
+    /// Where RP-initiated logout may send the browser.
     PostLogoutRedirectUris,
+    /// The web origins its pages run at.
     AllowedOrigins,
+    /// The scopes it may be granted.
     Scopes,
+    /// The JWS algorithm its tokens are signed with.
     Algorithm,
+    /// Opaque or JWT access tokens.
     AccessTokenFormat,
 }
 
@@ -73,11 +82,14 @@ impl Field {
 /// page ([`Problem::sentence`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The setting that is wrong.
     pub field: Field,
+    /// What is wrong with it, as a clause in lower case.
     pub message: String,
 }
 
 impl Problem {
+    /// A problem with `field`.
     pub fn new(field: Field, message: impl Into<String>) -> Self {
         Self { field, message: message.into() }
     }
@@ -105,16 +117,21 @@ pub fn one_line(problems: &[Problem]) -> String {
 /// An application's settings as someone asked for them, before they are checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Draft {
+    /// The name, trimmed when checked; 1 to [`MAX_NAME_CHARS`] characters.
     pub name: String,
     /// `None` when none (or no known one) was chosen.
     pub client_type: Option<ClientType>,
+    /// The grants it may use; at least one.
     pub grant_types: Vec<GrantType>,
+    /// Its redirection URIs, needed by the [`REDIRECTING_GRANTS`].
     pub redirect_uris: Vec<String>,
     /// Where RP-initiated logout may send the browser afterwards.
     pub post_logout_redirect_uris: Vec<String>,
+    /// The web origins its pages run at (see [`validate_origin`]).
     pub allowed_origins: Vec<String>,
     /// The scopes the application may be granted; none means every configured scope.
     pub scopes: Vec<String>,
+    /// Whether users are never asked to consent.
     pub skip_authorization: bool,
     /// Signs ID tokens, and access tokens in the `jwt` format.
     pub algorithm: String,
@@ -124,6 +141,34 @@ pub struct Draft {
 
 /// Checks a draft against the rules and the settings. Returns the settings to store, or
 /// every problem found (not only the first), in the order of the fields.
+/// [`Store::register_application`](crate::store::Store::register_application) stores
+/// them.
+///
+/// ```
+/// use portcullis::config::Config;
+/// use portcullis::registration::{self, Draft, Field};
+/// use portcullis::store::{ClientType, GrantType};
+///
+/// let settings = Config::defaults().oauth2;
+/// let draft = Draft {
+///     name: "Shop front".into(),
+///     client_type: Some(ClientType::Public),
+///     grant_types: vec![GrantType::AuthorizationCode],
+///     redirect_uris: vec!["https://shop.example/callback".into()],
+///     algorithm: registration::ALGORITHMS[0].into(),
+///     access_token_format: "opaque".into(),
+///     ..Draft::default()
+/// };
+/// let fields = registration::validate(&draft, &settings).map_err(|p| registration::one_line(&p))?;
+/// assert_eq!(fields.allowed_scopes, None, "no scopes chosen: every configured one");
+///
+/// // Every problem, not only the first.
+/// let bad = Draft { redirect_uris: vec![], scopes: vec!["admin".into()], ..draft };
+/// let problems = registration::validate(&bad, &settings).err().unwrap_or_default();
+/// let fields: Vec<Field> = problems.iter().map(|p| p.field).collect();
+/// assert_eq!(fields, [Field::RedirectUris, Field::Scopes]);
+/// # Ok::<(), String>(())
+/// ```
 pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationFields, Vec<Problem>> {
     let mut problems = Vec::new();
 

@@ -1,6 +1,7 @@
-//! The server's side of protected resources: the [`Verifier`] that checks bearer tokens
-//! against the store, and the example API of the contract, guarded by the extractors of
-//! `portcullis-axum` exactly as a host application would guard its own.
+//! The server's side of protected resources: the
+//! [`Verifier`](portcullis_axum::Verifier) that checks bearer tokens against the store,
+//! and the example API of the contract, guarded by the extractors of `portcullis-axum`
+//! exactly as a host application would guard its own.
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub struct StoreVerifier {
 }
 
 impl StoreVerifier {
+    /// Checks tokens against `store` at `clock`'s time.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
@@ -47,9 +49,9 @@ impl Verifier for StoreVerifier {
     }
 }
 
-require_scopes!(pub GroupsScope = ["groups"]);
+require_scopes!(GroupsScope = ["groups"]);
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::API_HELLO, get(hello));
     let router = route_both(router, paths::API_ME, get(me).patch(update_me));
     route_both(router, paths::API_GROUPS, get(groups))

@@ -316,6 +316,10 @@ async fn a_prefix_that_does_not_match_the_issuer_is_refused() {
     config.oidc.issuer = "http://127.0.0.1:8080/o".into();
     let built = Provider::builder(config.clone(), Arc::clone(&store)).prefix("/auth").build().await;
     assert!(matches!(built, Err(BuildError::Issuer { .. })), "discovery would name the wrong endpoints");
+    let mut slashed = config.clone();
+    slashed.oidc.issuer = "http://127.0.0.1:8080/auth/o/".into();
+    let built = Provider::builder(slashed, Arc::clone(&store)).prefix("/auth").build().await;
+    assert!(matches!(built, Err(BuildError::Issuer { .. })), "iss is compared exactly: one form of the issuer");
     for bad in ["/auth/", "auth", "/a b", "/a//b", "/<x>"] {
         let built = Provider::builder(config.clone(), Arc::clone(&store)).prefix(bad).build().await;
         assert!(matches!(built, Err(BuildError::Prefix(_))), "{bad:?}");

@@ -23,7 +23,6 @@ pub struct ResponseType {
 
 impl ResponseType {
     pub const CODE: Self = Self { code: true, token: false, id_token: false };
-    pub const TOKEN: Self = Self { code: false, token: true, id_token: false };
 
     /// "The order of the space-delimited values does not matter" (RFC 6749 §3.1.1);
     /// each may appear once, and `none` (which asks for nothing) is not served.
@@ -83,6 +82,9 @@ pub enum ErrorCode {
     AccessDenied,
     UnsupportedResponseType,
     InvalidScope,
+    /// RFC 6749 §4.1.2.1 and §4.2.2.1 define it, but Portcullis never sends it: a
+    /// failure of its own shows an error page instead of going back to the client.
+    #[expect(dead_code, reason = "kept so that the list is RFC 6749's")]
     ServerError,
     /// OpenID Connect Core §3.1.2.6: "The Authorization Server requires End-User
     /// authentication", and `prompt=none` forbids asking.

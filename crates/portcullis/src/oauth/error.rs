@@ -43,6 +43,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The `error` value on the wire (`invalid_request`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -64,28 +65,37 @@ impl ErrorCode {
 /// tried HTTP Basic (which decides the `401` challenge).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
+    /// RFC 6749 §5.2 `error`.
     pub code: ErrorCode,
+    /// RFC 6749 §5.2 `error_description`: "Human-readable ASCII text providing
+    /// additional information, used to assist the client developer".
     pub description: Cow<'static, str>,
+    /// Whether the answer is `401` with a `WWW-Authenticate: Basic` challenge.
     pub basic_challenge: bool,
 }
 
 impl OAuthError {
+    /// An error with `code` and `description`, without a Basic challenge.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         Self { code, description: description.into(), basic_challenge: false }
     }
 
+    /// `invalid_request`: the request is malformed.
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
     }
 
+    /// `invalid_grant`: the code, refresh token or credentials do not hold.
     pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidGrant, description)
     }
 
+    /// `invalid_scope`: a scope is unknown, not allowed, or wider than granted.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
     }
 
+    /// `unauthorized_client`: the client may not use this grant.
     pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::UnauthorizedClient, description)
     }

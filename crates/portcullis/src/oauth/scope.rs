@@ -1,3 +1,22 @@
+//! Which scopes a request is granted: at the authorization, token and device endpoints
+//! from the settings and the application's allowed scopes ([`resolve`], RFC 6749 §3.3),
+//! and at a refresh from what was granted before ([`narrow`], RFC 6749 §6). The host's
+//! [`Hooks::allows_scope`](crate::hooks::Hooks::allows_scope) has the last word on
+//! the first.
+//!
+//! ```
+//! use portcullis::oauth::{scope, ErrorCode};
+//! use portcullis_axum::ScopeSet;
+//!
+//! let granted = ScopeSet::parse("read write").unwrap_or_default();
+//! // No `scope` parameter: the whole grant.
+//! assert_eq!(scope::narrow(None, &granted), Ok(granted.clone()));
+//! assert_eq!(scope::narrow(Some("read"), &granted).map(|s| s.to_string()), Ok("read".to_owned()));
+//! // Never wider than the grant.
+//! let wider = scope::narrow(Some("read groups"), &granted);
+//! assert_eq!(wider.map_err(|e| e.code), Err(ErrorCode::InvalidScope));
+//! ```
+
 use portcullis_axum::ScopeSet;
 
 use super::OAuthError;

@@ -45,6 +45,7 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
+    /// Every algorithm; the server keeps an active key for each.
     pub const ALL: [SigningAlgorithm; 3] = [Self::Rs256, Self::Es256, Self::EdDsa];
 
     /// The `alg` value.
@@ -56,6 +57,7 @@ impl SigningAlgorithm {
         }
     }
 
+    /// The algorithm an `alg` value names, if it is one of these.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
@@ -83,20 +85,44 @@ impl fmt::Display for SigningAlgorithm {
     }
 }
 
+/// Why the signing keys could not be read, made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored key is sealed and the settings give no key-encryption key.
     #[error("signing key {kid} is encrypted, and no key-encryption key is set (oidc.key_encryption_key)")]
-    Sealed { kid: String },
+    Sealed {
+        /// The key's id.
+        kid: String,
+    },
+    /// A stored key is sealed with another key-encryption key than the settings give.
     #[error("signing key {kid} cannot be decrypted with the configured key-encryption key")]
-    WrongKey { kid: String },
+    WrongKey {
+        /// The key's id.
+        kid: String,
+    },
+    /// A stored key cannot be read.
     #[error("signing key {kid} is unusable: {why}")]
-    Corrupt { kid: String, why: String },
+    Corrupt {
+        /// The key's id.
+        kid: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No key signs with this algorithm.
     #[error("no active {0} signing key")]
     NoActiveKey(SigningAlgorithm),
+    /// A new key could not be made.
     #[error("cannot make a {alg} key: {why}")]
-    Generate { alg: SigningAlgorithm, why: String },
+    Generate {
+        /// The key's algorithm.
+        alg: SigningAlgorithm,
+        /// What went wrong.
+        why: String,
+    },
+    /// Signing failed.
     #[error("cannot sign: {0}")]
     Sign(String),
 }
@@ -217,14 +243,38 @@ pub struct IdTokenIdentity {
 /// A summary of one stored key, for `portcullis keys list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
+    /// The key id (`kid`): its RFC 7638 thumbprint.
     pub kid: String,
+    /// The JWS `alg` it signs with.
     pub algorithm: String,
+    /// Whether it is sealed with the key-encryption key at rest.
     pub encrypted: bool,
+    /// When it was made, seconds since the Unix epoch.
     pub created_at: i64,
+    /// When a rotation retired it; `None` while it signs.
     pub retired_at: Option<i64>,
 }
 
 /// The signing keys of this server, read from the store and kept for [`RELOAD_AFTER`].
+/// A provider has its own ([`AppState::keys`](crate::app::AppState::keys)); a tool
+/// beside it can make another on the same store to sign, list or rotate.
+///
+/// ```no_run
+/// use portcullis::oidc::keys::{KeyRing, SigningAlgorithm};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = portcullis::store::connect("sqlite://portcullis.db").await?;
+/// store.migrate().await?;
+/// let keys = KeyRing::new(store, None, 36000);
+/// let now = 1_700_000_000;
+/// keys.ensure(now).await?;
+/// let claims = serde_json::json!({ "iss": "https://login.example/o", "sub": "42", "iat": now });
+/// let jws = keys.sign(SigningAlgorithm::Rs256, &claims, now).await?;
+/// assert_eq!(jws.split('.').count(), 3);
+/// assert_eq!(keys.jwks(now).await?.keys.len(), 3, "one public key per algorithm");
+/// # Ok(())
+/// # }
+/// ```
 pub struct KeyRing {
     store: Arc<dyn Store>,
     kek: Option<KeyEncryptionKey>,
@@ -240,6 +290,9 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// The keys in `store`, opened with `kek` when they are sealed, with retired keys
+    /// published for `publish_retired_for` seconds (the longest a token lives:
+    /// `oauth2.access_token_expire_seconds`). Reads nothing yet.
     pub fn new(store: Arc<dyn Store>, kek: Option<KeyEncryptionKey>, publish_retired_for: i64) -> Self {
         Self { store, kek, publish_retired_for, cache: RwLock::new(None) }
     }

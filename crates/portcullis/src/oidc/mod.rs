@@ -1,10 +1,14 @@
 //! OpenID Connect on top of the OAuth endpoints: signing keys and the JWKS, discovery
 //! metadata (with RFC 8414's for plain OAuth clients), ID tokens, and UserInfo.
+//!
+//! The endpoints are mounted by [`app::router`](crate::app::router); the signing keys
+//! ([`keys`](crate::oidc::keys)) are public, for tools that list, rotate or sign with
+//! them.
 
-pub mod claims;
-pub mod discovery;
+pub(crate) mod claims;
+pub(crate) mod discovery;
 mod endpoints;
 pub mod keys;
-pub mod logout;
+pub(crate) mod logout;
 
-pub use endpoints::router;
+pub(crate) use endpoints::router;

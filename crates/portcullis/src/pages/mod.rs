@@ -1,16 +1,19 @@
 //! Human-facing HTML: login, the authorization endpoint's consent page, and the pages
 //! users and staff manage things with. Machine-facing endpoints live in `oauth`.
+//!
+//! The pages are mounted by [`app::router`](crate::app::router); only their
+//! [`templates`](crate::pages::templates) are public.
 
-pub mod admin;
-pub mod applications;
-pub mod authorize;
-pub mod authorized;
-pub mod device;
-pub mod login;
+pub(crate) mod admin;
+pub(crate) mod applications;
+pub(crate) mod authorize;
+pub(crate) mod authorized;
+pub(crate) mod device;
+pub(crate) mod login;
 /// RP-initiated logout's page; routed by `oidc`, since it exists only with OpenID Connect.
 pub(crate) mod logout;
-pub mod playground;
-pub mod session;
+pub(crate) mod playground;
+pub(crate) mod session;
 pub mod templates;
 
 use axum::response::{IntoResponse, Response};
@@ -23,10 +26,10 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::store::{StoreError, User};
-pub use session::Visitor;
+pub(crate) use session::Visitor;
 pub use templates::Templates;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(device::router())
@@ -59,7 +62,7 @@ pub fn router() -> Router<AppState> {
 
 /// What templates see of the logged-in user.
 #[derive(Debug, Serialize)]
-pub struct UserView {
+pub(crate) struct UserView {
     pub id: i64,
     pub username: String,
     pub is_staff: bool,
@@ -72,7 +75,7 @@ impl From<&User> for UserView {
 }
 
 /// An HTML page ready to send: status, body, and a cookie to set if any.
-pub struct Page {
+pub(crate) struct Page {
     pub status: StatusCode,
     pub html: String,
     pub set_cookie: Option<HeaderValue>,
@@ -104,13 +107,18 @@ impl IntoResponse for Page {
 }
 
 /// Renders a template into a [`Page`].
-pub fn render<S: Serialize>(state: &AppState, name: &str, status: StatusCode, context: S) -> Result<Page, PageError> {
+pub(crate) fn render<S: Serialize>(
+    state: &AppState,
+    name: &str,
+    status: StatusCode,
+    context: S,
+) -> Result<Page, PageError> {
     let html = state.templates.render(name, context).map_err(|e| PageError::Internal(e.to_string()))?;
     Ok(Page { status, html, set_cookie: None })
 }
 
 /// A `303 See Other` (after a form) or `302 Found` redirect, optionally setting a cookie.
-pub fn redirect(status: StatusCode, location: &str, set_cookie: Option<HeaderValue>) -> Response {
+pub(crate) fn redirect(status: StatusCode, location: &str, set_cookie: Option<HeaderValue>) -> Response {
     let mut response = status.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(LOCATION, value);
@@ -124,12 +132,12 @@ pub fn redirect(status: StatusCode, location: &str, set_cookie: Option<HeaderVal
 
 /// A time for a page: machine-readable for `<time datetime>`, and for people.
 #[derive(Debug, Serialize)]
-pub struct DateView {
+pub(crate) struct DateView {
     pub iso: String,
     pub text: String,
 }
 
-pub fn date_view(timestamp: i64) -> DateView {
+pub(crate) fn date_view(timestamp: i64) -> DateView {
     match cookie::time::OffsetDateTime::from_unix_timestamp(timestamp) {
         Ok(t) => {
             let (y, mo, d, h, mi, s) = (t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
@@ -142,12 +150,10 @@ pub fn date_view(timestamp: i64) -> DateView {
     }
 }
 
-/// Sends a visitor who is not logged in to the login page, to come back to `here` (a
-/// path on this site, with its query if any).
 /// To the login page even for a logged-in user (`prompt=login`, or `max_age` passed),
 /// and back to `here` without `prompt=login`, which the new login has satisfied, so the
 /// authorization request does not send the user round again.
-pub fn login_again_redirect(here: &str) -> Response {
+pub(crate) fn login_again_redirect(here: &str) -> Response {
     let back = match here.split_once('?') {
         Some((path, query)) => {
             let mut kept = form_urlencoded::Serializer::new(String::new());
@@ -169,7 +175,9 @@ pub fn login_again_redirect(here: &str) -> Response {
     redirect(StatusCode::FOUND, &format!("{}?next={next}&again=1", crate::app::paths::LOGIN), None)
 }
 
-pub fn login_redirect(here: &str) -> Response {
+/// Sends a visitor who is not logged in to the login page, to come back to `here` (a
+/// path on this site, with its query if any).
+pub(crate) fn login_redirect(here: &str) -> Response {
     let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
     redirect(StatusCode::FOUND, &format!("{}?next={next}", crate::app::paths::LOGIN), None)
 }
@@ -177,7 +185,7 @@ pub fn login_redirect(here: &str) -> Response {
 /// Failures of a page, shown as an error page with the right status; causes of 500s
 /// go to the log only.
 #[derive(Debug, thiserror::Error)]
-pub enum PageError {
+pub(crate) enum PageError {
     #[error("{0}")]
     BadRequest(String),
     #[error("Your session has expired or the form was not sent from this site. Reload the page and try again.")]
@@ -270,7 +278,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The base context every page template gets: the user and the CSRF token.
-pub fn base_context(visitor: &Visitor, csrf_token: &str) -> minijinja::Value {
+pub(crate) fn base_context(visitor: &Visitor, csrf_token: &str) -> minijinja::Value {
     context! {
         user => visitor.user.as_ref().map(UserView::from),
         csrf_token => csrf_token,
@@ -280,7 +288,7 @@ pub fn base_context(visitor: &Visitor, csrf_token: &str) -> minijinja::Value {
 /// A `next` target is safe only as a path on this site: it starts with one `/`, and
 /// has no backslash (browsers read `/\evil.example` as `//evil.example`), no scheme, no
 /// control characters.
-pub fn safe_next(next: Option<&str>) -> Option<&str> {
+pub(crate) fn safe_next(next: Option<&str>) -> Option<&str> {
     let next = next?;
     let ok = next.starts_with('/')
         && !next.starts_with("//")

@@ -23,7 +23,7 @@ const ANONYMOUS_SESSION_SECONDS: i64 = 3600;
 /// Who is asking: the session the cookie names (if any, and not expired), and its user
 /// (if logged in and still active).
 #[derive(Debug, Clone, Default)]
-pub struct Visitor {
+pub(crate) struct Visitor {
     pub session: Option<(TokenHash, SessionRecord)>,
     pub user: Option<User>,
 }

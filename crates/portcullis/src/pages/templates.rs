@@ -36,18 +36,29 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 /// The one stylesheet, served at `/static/portcullis.css`.
-pub const STYLESHEET: &str = include_str!("../../static/portcullis.css");
+pub(crate) const STYLESHEET: &str = include_str!("../../static/portcullis.css");
 
+/// The page templates: built in, with overrides from a folder. See the module
+/// documentation.
 pub struct Templates {
     env: Environment<'static>,
 }
 
+/// Why the templates could not be loaded, or a page rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
+    /// The override folder is not a readable folder.
     #[error("setting `pages.templates_dir`: {0} is not a readable folder")]
     BadDir(String),
+    /// A template failed: it does not parse, uses something undefined, or cannot be
+    /// read.
     #[error("template {name}: {source}")]
-    Render { name: String, source: minijinja::Error },
+    Render {
+        /// The template.
+        name: String,
+        /// What minijinja said.
+        source: minijinja::Error,
+    },
 }
 
 impl Templates {
@@ -82,6 +93,7 @@ impl Templates {
         Ok(Self { env })
     }
 
+    /// Renders the template called `name` with `context`.
     pub fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, TemplateError> {
         let render = || self.env.get_template(name)?.render(context);
         render().map_err(|source| TemplateError::Render { name: name.to_owned(), source })

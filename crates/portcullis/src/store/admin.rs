@@ -7,7 +7,9 @@ use super::{AccessTokenRecord, Application, StoreError};
 /// One page of a longer list: the rows asked for, and how many match in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing<T> {
+    /// The rows of this page.
     pub items: Vec<T>,
+    /// How many rows match in all pages.
     pub total: i64,
 }
 
@@ -15,7 +17,9 @@ pub struct Listing<T> {
 /// owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationListing {
+    /// The application.
     pub app: Application,
+    /// Its owner's username, if it has an owner.
     pub owner: Option<String>,
 }
 
@@ -32,8 +36,10 @@ pub struct TokenFilter {
 /// it is, for what, and whether it still works ([`AccessTokenRecord::status`]).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccessTokenListing {
+    /// The token.
     #[sqlx(flatten)]
     pub record: AccessTokenRecord,
+    /// The name of the application it was issued to.
     pub application_name: String,
 }
 

@@ -1,7 +1,8 @@
-//! Persistent storage behind one trait, [`Store`], with two implementations: SQLite (the
-//! embedded default: one file, WAL mode) and PostgreSQL (many stateless instances on one
-//! database). Both run the same SQL, written once in `sql.rs`; each has its own
-//! migrations folder. `conformance` holds the test suite both must pass.
+//! Persistent storage behind one trait, [`Store`](crate::store::Store), with two
+//! implementations: SQLite (the embedded default: one file, WAL mode) and PostgreSQL
+//! (many stateless instances on one database). Both run the same SQL, written once in
+//! `sql.rs`; each has its own migrations folder. `conformance` holds the test suite
+//! both must pass.
 
 mod admin;
 pub mod front;
@@ -23,6 +24,7 @@ pub use postgres::PostgresStore;
 pub use self_service::*;
 pub use sqlite::SqliteStore;
 
+/// Why the store could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken; the string names what was duplicated.
@@ -34,10 +36,13 @@ pub enum StoreError {
     /// A row holds a value the code does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Any other failure the database driver reports.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// [`connect`] was given a URL that names neither SQLite nor PostgreSQL.
     #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
     UnsupportedUrl(String),
 }
@@ -61,10 +66,61 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The store's results: [`StoreError`] unless said otherwise.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything Portcullis keeps. Methods that change several rows do it in one
-/// transaction: a failure changes nothing.
+/// transaction: a failure changes nothing. Times are seconds since the Unix epoch, and
+/// credentials are found by their [`TokenHash`], never their value.
+///
+/// Get one from [`connect`]. A host seldom needs more than registering its
+/// applications and, with Portcullis's own users, creating them:
+///
+/// ```no_run
+/// use portcullis::crypto::{random_alphanumeric, Secret};
+/// use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = store::connect(&format!("sqlite://{}", dir.path().join("auth.db").display())).await?;
+/// store.migrate().await?;
+///
+/// let now = 1_700_000_000;
+/// let ada = NewUser {
+///     username: "ada".into(),
+///     email: "ada@example.com".into(),
+///     first_name: "Ada".into(),
+///     last_name: "Lovelace".into(),
+///     password_hash: Some(portcullis::password::hash("correct horse battery")?),
+///     is_staff: false,
+///     is_superuser: false,
+///     date_joined: now,
+/// };
+/// let ada = store.create_user(&ada).await?;
+///
+/// // A confidential client: print the secret once, keep only its hash.
+/// let secret = Secret::generate();
+/// let reports = NewApplication {
+///     client_id: random_alphanumeric(32),
+///     client_secret_hash: Some(secret.hash()),
+///     name: "Reports".into(),
+///     client_type: ClientType::Confidential,
+///     grant_types: vec![GrantType::ClientCredentials],
+///     redirect_uris: vec![],
+///     allowed_scopes: None,
+///     skip_authorization: false,
+///     algorithm: "RS256".into(),
+///     access_token_format: AccessTokenFormat::Opaque,
+///     owner_id: Some(ada.id),
+///     created_at: now,
+/// };
+/// let reports = store.create_application(&reports).await?;
+/// println!("client {} secret {}", reports.client_id, secret.expose());
+/// assert_eq!(store.application_by_client_id(&reports.client_id).await?, Some(reports));
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Brings the schema up to date.
@@ -75,12 +131,16 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 
     // Users.
+    /// Adds a user, active. [`StoreError::Conflict`] if the username is taken.
     async fn create_user(&self, user: &NewUser) -> Result<User>;
+    /// The user with this id, active or not.
     async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
+    /// The user with this username, active or not.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     /// Creates or refreshes the row that mirrors a host application's account (see
     /// [`crate::accounts::Accounts`]): same id, no password, active.
     async fn link_user(&self, account: &crate::accounts::Account) -> Result<()>;
+    /// Changes the fields `update` gives; `None` if there is no such user.
     async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>>;
     /// Adds the user to the named group, creating the group if needed.
     async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()>;
@@ -88,8 +148,11 @@ pub trait Store: Send + Sync + 'static {
     async fn user_groups(&self, user_id: i64) -> Result<Vec<String>>;
 
     // Applications.
+    /// Registers an application. [`StoreError::Conflict`] if the client id is taken.
     async fn create_application(&self, app: &NewApplication) -> Result<Application>;
+    /// The application with this client id.
     async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>>;
+    /// Every application, oldest first.
     async fn list_applications(&self) -> Result<Vec<Application>>;
     /// Deletes the application and, with it, every token, code and consent it holds.
     async fn delete_application(&self, client_id: &str) -> Result<bool>;
@@ -103,17 +166,24 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, tokens: &NewTokens) -> Result<()> {
         self.insert_tokens(std::slice::from_ref(tokens)).await
     }
+    /// The access token with this hash, whatever its state: check it with
+    /// [`AccessTokenRecord::is_valid`].
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>>;
+    /// The refresh token with this hash, whatever its state: see
+    /// [`RefreshTokenRecord::verdict`].
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>>;
     /// Checks the refresh token again under a lock and, if it still may be used,
     /// issues the new tokens: exactly one of any number of concurrent exchanges of the
     /// same token wins.
     async fn exchange_refresh_token(&self, exchange: &RefreshExchange) -> Result<RefreshOutcome>;
+    /// Revokes one access token (RFC 7009), unless it already is.
     async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()>;
     /// Revokes every refresh token of the family and every access token issued with one.
     async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()>;
     // Authorization codes and consent.
+    /// Stores an authorization code (RFC 6749 §4.1.2).
     async fn insert_code(&self, code: &NewCode) -> Result<()>;
+    /// The authorization code with this hash, used or not.
     async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>>;
     /// Marks the code used and stores the tokens it buys, in one transaction. A code
     /// already used is a replay: the tokens it bought are revoked (RFC 6749 §4.1.2:
@@ -123,11 +193,17 @@ pub trait Store: Send + Sync + 'static {
     async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome>;
     /// The scope the user has agreed to give the application, if any.
     async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>>;
+    /// Records that the user agreed to give the application `scope` (space-separated),
+    /// replacing what they agreed to before.
     async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()>;
 
     // The device authorization grant (RFC 8628).
+    /// Stores a device authorization request (RFC 8628 §3.1). [`StoreError::Conflict`]
+    /// if the user code is taken.
     async fn insert_device_grant(&self, grant: &NewDeviceGrant) -> Result<()>;
+    /// The request with this user code (normalised), in any state.
     async fn device_grant_by_user_code(&self, user_code: &str) -> Result<Option<DeviceGrantRecord>>;
+    /// The request with this device code hash, in any state.
     async fn device_grant_by_code(&self, device_code: &TokenHash) -> Result<Option<DeviceGrantRecord>>;
     /// The user's answer: approves (for `user_id`) or denies a grant that is still
     /// pending and unexpired at `now`; `false` if it was not.
@@ -149,14 +225,20 @@ pub trait Store: Send + Sync + 'static {
     async fn add_signing_keys(&self, keys: &[NewSigningKey], retire: bool, now: i64) -> Result<()>;
 
     // Browser sessions and login throttling.
+    /// Stores a browser session.
     async fn create_session(&self, session: &NewSession) -> Result<()>;
     /// The session, unless it has expired.
     async fn session(&self, id_hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>>;
+    /// Ends a browser session (logout).
     async fn delete_session(&self, id_hash: &TokenHash) -> Result<()>;
+    /// Records a failed login at `now` under each throttle key (the account's, the
+    /// address's).
     async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()>;
     /// Failures for `key` at or after `since`.
     async fn login_failures(&self, key: &str, since: i64) -> Result<i64>;
+    /// Forgets the failures recorded under `key` (after a successful login).
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
+    /// Sets the user's [`User::last_login`].
     async fn set_last_login(&self, user_id: i64, now: i64) -> Result<()>;
 
     // --- Application management and authorized-token pages (pages/applications.rs, pages/authorized.rs) ---
@@ -205,6 +287,7 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
 
     // --- Admin pages (pages/admin.rs) ---
+    /// How many users there are.
     async fn count_users(&self) -> Result<i64>;
     /// Users whose username or email contains `search` (case-insensitively; `%` and
     /// `_` match themselves), ordered by username, `limit` from `offset`.
@@ -219,11 +302,13 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the user's groups with the named ones, creating groups as needed.
     /// `false` if there is no such user.
     async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool>;
+    /// How many applications there are.
     async fn count_applications(&self) -> Result<i64>;
     /// Every user's applications whose name or client id contains `search`
     /// (as [`Store::list_users`] searches), ordered by name.
     async fn list_all_applications(&self, search: &str, limit: i64, offset: i64)
         -> Result<Listing<ApplicationListing>>;
+    /// The application with this row id.
     async fn application_by_id(&self, id: i64) -> Result<Option<Application>>;
     /// Access tokens, newest first.
     async fn list_access_tokens(
@@ -232,6 +317,7 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         offset: i64,
     ) -> Result<Listing<AccessTokenListing>>;
+    /// The access token with this row id, as staff see it.
     async fn access_token_by_id(&self, id: i64) -> Result<Option<AccessTokenListing>>;
     /// Access tokens that work at `now`: unrevoked, unexpired, and their user (if any)
     /// active.
@@ -244,6 +330,16 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens (creating a SQLite file if missing) the database a URL names, behind the
 /// cache and group commit of [`front::Front`]. Does not migrate.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), portcullis::store::StoreError> {
+/// // Or "postgres://portcullis@db.internal/portcullis", for several instances.
+/// let store = portcullis::store::connect("sqlite://portcullis.db").await?;
+/// store.migrate().await?;
+/// store.ping().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     connect_with(url, PostgresStore::DEFAULT_POOL_SIZE).await
 }

@@ -22,6 +22,8 @@ impl PostgresStore {
     /// PostgreSQL's default limit of 100.
     pub const DEFAULT_POOL_SIZE: u32 = 16;
 
+    /// Connects to the database a `postgres://` URL names, with at most `pool_size`
+    /// connections. Does not migrate.
     pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))

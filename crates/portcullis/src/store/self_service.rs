@@ -9,17 +9,26 @@ use super::{AccessTokenFormat, ClientType, GrantType};
 /// later; checked by [`crate::registration::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationFields {
+    /// What the consent page and the management pages call it.
     pub name: String,
+    /// RFC 6749 §2.1: whether it can keep a secret.
     pub client_type: ClientType,
+    /// The grants it may use.
     pub grant_types: Vec<GrantType>,
+    /// RFC 6749 §3.1.2: the exact redirection URIs it may use.
     pub redirect_uris: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout §3: where the browser may go after logging
+    /// out.
     pub post_logout_redirect_uris: Vec<String>,
     /// Origins (`https://app.example`) a browser may call the token endpoint from.
     pub allowed_origins: Vec<String>,
     /// `None`: every configured scope.
     pub allowed_scopes: Option<ScopeSet>,
+    /// Whether users are never asked to consent.
     pub skip_authorization: bool,
+    /// The JWS `alg` its tokens are signed with (`RS256`, `ES256` or `EdDSA`).
     pub algorithm: String,
+    /// What its access tokens look like on the wire.
     pub access_token_format: AccessTokenFormat,
 }
 
@@ -27,8 +36,11 @@ pub struct ApplicationFields {
 /// their standing consent, or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizedApplication {
+    /// The application's row id.
     pub application_id: i64,
+    /// Its client identifier.
     pub client_id: String,
+    /// Its name.
     pub name: String,
     /// Every scope the user's live tokens and consent for it cover.
     pub scope: ScopeSet,

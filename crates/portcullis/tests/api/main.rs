@@ -27,6 +27,7 @@ mod refresh;
 mod remote;
 mod resource;
 mod revocation;
+mod serving;
 mod token;
 
 use std::future::Future;
@@ -69,6 +70,7 @@ fn main() {
     http_cases.extend(jwt::cases());
     http_cases.extend(device::cases());
     http_cases.extend(remote::cases());
+    http_cases.extend(serving::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());
