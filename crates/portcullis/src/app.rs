@@ -184,7 +184,10 @@ impl AppState {
         let templates = Templates::new((!dir.is_empty()).then(|| dir.into()), base)?;
         // A retired key stays published as long as an ID token it signed may be valid.
         let lifetime = i64::from(config.oauth2.access_token_expire_seconds);
-        let keys = Arc::new(KeyRing::new(store.clone(), config.key_encryption_key(), lifetime));
+        let keys = Arc::new(
+            KeyRing::new(store.clone(), config.key_encryption_key(), lifetime)
+                .publish_ahead(config.oidc.key_publish_ahead_seconds),
+        );
         Ok(Self {
             store,
             config: Arc::new(config),

@@ -142,6 +142,10 @@ pub struct OidcSettings {
     /// Whether RP-initiated logout also revokes the user's tokens for the client that
     /// asked (django-oauth-toolkit's `OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS`).
     pub logout_revokes_tokens: bool,
+    /// Seconds a rotated-in signing key is published before it signs (see
+    /// [`crate::oidc::keys::PUBLISH_AHEAD`]); keep it above the refetch interval of the
+    /// verifiers that cache the JWKS.
+    pub key_publish_ahead_seconds: u32,
 }
 
 impl Default for OidcSettings {
@@ -151,6 +155,7 @@ impl Default for OidcSettings {
             issuer: "http://127.0.0.1:8000/o".to_owned(),
             key_encryption_key: SecretSetting::default(),
             logout_revokes_tokens: true,
+            key_publish_ahead_seconds: crate::oidc::keys::PUBLISH_AHEAD as u32,
         }
     }
 }

@@ -4,7 +4,11 @@
 //!
 //! A rotated-out key is retired, not deleted: its public half stays in the JWKS for as
 //! long as a token it signed can still be valid, so relying parties that cached a token
-//! can still check it. Each process reads the keys again at most [`RELOAD_AFTER`] after
+//! can still check it. A new key is published [`PUBLISH_AHEAD`] before it signs
+//! anything: verifiers that cache the key set (relying parties, and resource servers
+//! checking JWT access tokens offline) refetch it when a token names an unknown key,
+//! but only so often, and a key they have never seen must not reach them before they
+//! may look again. Each process reads the keys again at most [`RELOAD_AFTER`] after
 //! it last did, so a rotation made by another process (the command line beside a running
 //! server, or another instance) takes effect there within that time.
 
@@ -27,6 +31,13 @@ use crate::store::{NewSigningKey, SigningKeyRecord, Store, StoreError};
 /// How long a process trusts the keys it read: the bound on how late it sees a rotation
 /// made elsewhere.
 pub const RELOAD_AFTER: Duration = Duration::from_secs(1);
+
+/// Seconds a new key is published before it signs, by default (the setting
+/// `oidc.key_publish_ahead_seconds`); the retired key signs until then.
+/// Longer than the interval at which `portcullis-axum`'s `JwtVerifier` may refetch keys
+/// for an unknown `kid` (30 s by default): any fetch since the new key was published
+/// has it, and any earlier one is old enough to be repeated when the key first appears.
+pub const PUBLISH_AHEAD: i64 = 60;
 
 /// RSA modulus size. RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used".
 const RSA_BITS: usize = 2048;
@@ -222,7 +233,22 @@ struct Loaded {
     alg: SigningAlgorithm,
     signing: EncodingKey,
     public: Jwk,
+    created_at: i64,
     retired_at: Option<i64>,
+}
+
+impl Keys {
+    /// The key that signs for `alg` at `now`: of the keys not yet retired `ahead`
+    /// seconds ago, the newest that already existed then, so that a new key is
+    /// published that long before it signs and its predecessor signs until then; when
+    /// none existed then (a first start, or a rotation soon after it), the one
+    /// published longest.
+    fn signing(&self, alg: SigningAlgorithm, now: i64, ahead: i64) -> Option<&Loaded> {
+        let then = now - ahead;
+        // Newest first, as stored.
+        let candidates = || self.keys.iter().filter(move |k| k.alg == alg && k.retired_at.is_none_or(|at| at > then));
+        candidates().find(|k| k.created_at <= then).or_else(|| candidates().next_back())
+    }
 }
 
 /// The keys as last read, newest first.
@@ -280,6 +306,8 @@ pub struct KeyRing {
     kek: Option<KeyEncryptionKey>,
     /// How long a retired key stays published: the longest a token it signed lives.
     publish_retired_for: i64,
+    /// How long a new key is published before it signs.
+    publish_ahead: i64,
     cache: RwLock<Option<Arc<Keys>>>,
 }
 
@@ -294,7 +322,13 @@ impl KeyRing {
     /// published for `publish_retired_for` seconds (the longest a token lives:
     /// `oauth2.access_token_expire_seconds`). Reads nothing yet.
     pub fn new(store: Arc<dyn Store>, kek: Option<KeyEncryptionKey>, publish_retired_for: i64) -> Self {
-        Self { store, kek, publish_retired_for, cache: RwLock::new(None) }
+        Self { store, kek, publish_retired_for, publish_ahead: PUBLISH_AHEAD, cache: RwLock::new(None) }
+    }
+
+    /// Publishes new keys `seconds` before they sign, instead of [`PUBLISH_AHEAD`].
+    pub fn publish_ahead(mut self, seconds: u32) -> Self {
+        self.publish_ahead = i64::from(seconds);
+        self
     }
 
     /// Makes an active key for every algorithm that has none (the first start), and
@@ -338,7 +372,9 @@ impl KeyRing {
             .collect())
     }
 
-    /// Signs `claims` as a JWS with the newest active key for `alg`, naming it in `kid`.
+    /// Signs `claims` as a JWS with the key for `alg` (the one active a publication lead
+    /// ago, [`PUBLISH_AHEAD`] by default, or the newest on a first start), naming it in
+    /// `kid`.
     /// Makes the keys first if there are none yet (a library host that never called
     /// [`KeyRing::ensure`]).
     pub async fn sign(&self, alg: SigningAlgorithm, claims: &impl Serialize, now: i64) -> Result<String, KeyError> {
@@ -359,8 +395,7 @@ impl KeyRing {
             self.ensure(now).await?;
             keys = self.current().await?;
         }
-        let key =
-            keys.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none()).ok_or(KeyError::NoActiveKey(alg))?;
+        let key = keys.signing(alg, now, self.publish_ahead).ok_or(KeyError::NoActiveKey(alg))?;
         let mut header = Header::new(alg.jwt());
         header.typ = Some(typ.to_owned());
         header.kid = Some(key.kid.clone());
@@ -375,7 +410,10 @@ impl KeyRing {
             self.ensure(now).await?;
             keys = self.current().await?;
         }
-        let published = keys.keys.iter().filter(|k| k.retired_at.is_none_or(|at| now < at + self.publish_retired_for));
+        // A retired key signs for publish_ahead after its retirement, and its tokens
+        // live for publish_retired_for after that.
+        let until = |retired: i64| retired + self.publish_ahead + self.publish_retired_for;
+        let published = keys.keys.iter().filter(|k| k.retired_at.is_none_or(|at| now < until(at)));
         Ok(JwkSet { keys: published.map(|k| k.public.clone()).collect() })
     }
 
@@ -467,6 +505,7 @@ impl KeyRing {
             kid: record.kid,
             alg,
             public,
+            created_at: record.created_at,
             retired_at: record.retired_at,
         }))
     }

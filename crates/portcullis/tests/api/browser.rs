@@ -83,6 +83,9 @@ impl Server {
         let mut child = Command::new(binary())
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("PORTCULLIS_OIDC_ISSUER", format!("http://127.0.0.1:{port}/o"))
+            // Rotated keys sign a second after they are published, not a minute: the
+            // relying-party test rotates and goes on at once.
+            .env("PORTCULLIS_OIDC_KEY_PUBLISH_AHEAD_SECONDS", "1")
             .env("DATABASE_URL", &db.url)
             .env_remove("PORTCULLIS_CONFIG")
             .env("RUST_LOG", "info")
@@ -539,8 +542,10 @@ async fn openid_connect_relying_party(_: Backend) {
     for round in ["first", "after-rotation"] {
         if round == "after-rotation" {
             portcullis(&server.db, &["keys", "rotate"], None).await;
-            // A running server reads the keys again within a second.
-            tokio::time::sleep(Duration::from_millis(1200)).await;
+            // A running server reads the keys again within a second, and (with the
+            // server's key_publish_ahead_seconds of 1) signs with the new ones a
+            // second after the rotation.
+            tokio::time::sleep(Duration::from_millis(2200)).await;
         }
         // Discovery (and the JWKS it points to), afresh each round as a relying party
         // does when it meets an unknown key.

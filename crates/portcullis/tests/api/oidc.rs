@@ -7,7 +7,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{DecodingKey, Validation};
-use portcullis::oidc::keys::{KeyEncryptionKey, KeyError, KeyRing, SigningAlgorithm, RELOAD_AFTER};
+use portcullis::oidc::keys::{KeyEncryptionKey, KeyError, KeyRing, SigningAlgorithm, PUBLISH_AHEAD, RELOAD_AFTER};
 use portcullis::store::{ClientType, GrantType};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -344,7 +344,14 @@ async fn rotation_keeps_old_keys_published_until_their_tokens_expire(backend: Ba
 
     let published = jwks(&app).await;
     assert_eq!(published.keys.len(), 6, "three new keys and the three retired ones");
-    let after = code_flow(&app, &browser, &client, "openid", "n2").await;
+    // The new keys are published before they sign: verifiers that cached the set just
+    // before the rotation may look again by the time a token names a new key.
+    app.clock.advance(PUBLISH_AHEAD - 1);
+    let during = code_flow(&app, &browser, &client, "openid", "n2").await;
+    let during_kid = jsonwebtoken::decode_header(during["id_token"].as_str().unwrap()).unwrap().kid.unwrap();
+    assert_eq!(during_kid, old_kid, "the retired key signs until the new one has been published for a while");
+    app.clock.advance(1);
+    let after = code_flow(&app, &browser, &client, "openid", "n3").await;
     let new_token = after["id_token"].as_str().unwrap();
     let new_kid = jsonwebtoken::decode_header(new_token).unwrap().kid.unwrap();
     assert!(new_kids.contains(&new_kid), "signed with a new key");
@@ -353,7 +360,8 @@ async fn rotation_keeps_old_keys_published_until_their_tokens_expire(backend: Ba
     verify_id_token(&app, &old_token, &client.client_id).await;
     verify_id_token(&app, new_token, &client.client_id).await;
 
-    // Once every token the old keys signed has expired, they are no longer published.
+    // Once every token the old keys signed has expired (the last was signed
+    // PUBLISH_AHEAD after the rotation), they are no longer published.
     app.clock.advance(lifetime - 1);
     assert!(jwks(&app).await.find(&old_kid).is_some(), "still published one second before");
     app.clock.advance(1);
