@@ -17,6 +17,7 @@ use crate::accounts::{Accounts, StoreAccounts};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::hooks::{Hooks, NoHooks};
+use crate::metrics::Metrics;
 use crate::oauth;
 use crate::oidc::keys::KeyRing;
 use crate::pages::{self, templates::TemplateError, Templates};
@@ -117,6 +118,8 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     /// Readiness: `ready` when the database answers, `503` otherwise.
     pub const READYZ: &str = "/readyz";
+    /// Prometheus metrics, in the OpenMetrics text format (see [`crate::metrics`]).
+    pub const METRICS: &str = "/metrics";
 }
 
 /// Adds `route` at `path` and, for paths that end in `/`, at the path without it:
@@ -148,6 +151,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Checks bearer tokens against the store, for the API and for the host's routes.
     pub verifier: TokenVerifier,
+    /// Checks tokens for introspection: past the cache when instances share the
+    /// database, so a revocation anywhere is reflected at once.
+    pub introspection: TokenVerifier,
     /// The page templates, with any overrides from `pages.templates_dir`.
     pub templates: Arc<Templates>,
     /// The OpenID Connect signing keys.
@@ -160,6 +166,8 @@ pub struct AppState {
     /// Handlers work with the paths of [`paths`]; links in pages and `Location`
     /// headers get this in front of them on the way out.
     pub base: Arc<str>,
+    /// This provider's own metrics, exported at [`paths::METRICS`].
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -180,6 +188,8 @@ impl AppState {
         base: &str,
     ) -> Result<Self, TemplateError> {
         let verifier = TokenVerifier::new(Arc::new(StoreVerifier::new(store.clone(), clock.clone())), API_REALM);
+        let introspection =
+            TokenVerifier::new(Arc::new(StoreVerifier::uncached(store.clone(), clock.clone())), API_REALM);
         let dir = &config.pages.templates_dir;
         let templates = Templates::new((!dir.is_empty()).then(|| dir.into()), base)?;
         // A retired key stays published as long as an ID token it signed may be valid.
@@ -193,11 +203,13 @@ impl AppState {
             config: Arc::new(config),
             clock,
             verifier,
+            introspection,
             templates: Arc::new(templates),
             keys,
             accounts,
             hooks,
             base: base.into(),
+            metrics: Metrics::new(),
         })
     }
 
@@ -211,6 +223,7 @@ impl AppState {
             openid: self.config.oidc.enabled,
             accounts: self.accounts.as_ref(),
             hooks: self.hooks.as_ref(),
+            metrics: &self.metrics,
         }
     }
 }
@@ -227,6 +240,8 @@ impl FromRef<AppState> for TokenVerifier {
 /// standalone server hands it to [`serve`], whose example shows both.
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let base = state.base.clone();
+    let metrics = state.metrics.clone();
+    let scrape = get(crate::metrics::scrape).with_state(state.clone());
     let router = Router::new()
         .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
         .merge(resource::router())
@@ -245,7 +260,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
-        );
+        )
+        // Outermost, so the time is all the server spends on a request. A layer added
+        // with `Router::layer` runs after routing: the matched route is known.
+        .layer(metrics.layer())
+        // Added after the layers, so scrapes are not counted among the requests.
+        .route(paths::METRICS, scrape);
     if base.is_empty() {
         router
     } else {

@@ -200,7 +200,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Serve { bind } = &cli.command {
         return serve(&cli.database_url, config, bind).await;
     }
-    let store = open(&cli.database_url).await?;
+    let store = open(&cli.database_url, &config).await?;
     let now = SystemClock.now();
     match cli.command {
         Command::Serve { .. } => Ok(()),
@@ -232,15 +232,20 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Connects and migrates: every command works on a fresh database.
-async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::connect(url).await?;
+/// Connects, as durable as the settings ask, and migrates: every command works on a
+/// fresh database.
+async fn open(url: &str, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let options = store::ConnectOptions {
+        sqlite_durability: config.storage.sqlite_durability,
+        ..store::ConnectOptions::default()
+    };
+    let store = store::connect_with_options(url, &options).await?;
     store.migrate().await?;
     Ok(store)
 }
 
 async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result<()> {
-    let store = open(database_url).await?;
+    let store = open(database_url, &config).await?;
     let openid = config.oidc.enabled;
     let state = AppState::new(store.clone(), config, Arc::new(SystemClock))?;
     if openid {

@@ -39,6 +39,8 @@ pub struct Config {
     pub pages: PagesSettings,
     /// `[oidc]`: OpenID Connect.
     pub oidc: OidcSettings,
+    /// `[storage]`: the database.
+    pub storage: StorageSettings,
 }
 
 /// `[oauth2]`: tokens, scopes and the rules of the OAuth 2.0 endpoints. Each key `k` is
@@ -124,6 +126,17 @@ impl OAuth2Settings {
 pub struct PagesSettings {
     /// A folder whose templates replace the built-in ones; empty for none.
     pub templates_dir: String,
+}
+
+/// `[storage]`: the database (its URL is `--database-url`, not a setting). Each key `k`
+/// is also read from `PORTCULLIS_STORAGE_K`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// What a SQLite commit survives: `process` (the process being killed; the
+    /// default) or `full` (a power loss too, at a disk flush per commit). PostgreSQL
+    /// keeps its own settings.
+    pub sqlite_durability: crate::store::SqliteDurability,
 }
 
 /// `[oidc]`: OpenID Connect. Each key `k` is also read from `PORTCULLIS_OIDC_K`.
@@ -529,5 +542,23 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(text.contains("oidc.issuer") && text.contains("slash"), "{text}");
+    }
+
+    #[test]
+    fn sqlite_durability_from_file_and_environment() {
+        use crate::store::SqliteDurability;
+        assert_eq!(Config::defaults().storage.sqlite_durability, SqliteDurability::Process);
+        let c = load("[storage]\nsqlite_durability = \"full\"\n", &[]).unwrap();
+        assert_eq!(c.storage.sqlite_durability, SqliteDurability::Full);
+        let c =
+            load("[storage]\nsqlite_durability = \"full\"\n", &[("PORTCULLIS_STORAGE_SQLITE_DURABILITY", "process")])
+                .unwrap();
+        assert_eq!(c.storage.sqlite_durability, SqliteDurability::Process);
+        // An unknown mode is refused, naming the key and the modes there are.
+        for (file, env) in [("[storage]\nsqlite_durability = \"off\"\n", None), ("", Some("normal"))] {
+            let env: Vec<_> = env.map(|v| ("PORTCULLIS_STORAGE_SQLITE_DURABILITY", v)).into_iter().collect();
+            let text = load(file, &env).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains("storage.sqlite_durability") && text.contains("`full`"), "{text}");
+        }
     }
 }

@@ -66,6 +66,9 @@ pub mod crypto;
 /// Where a host application changes what the provider decides: extra claims, a scope
 /// policy, an event per token issued.
 pub mod hooks;
+/// `GET /metrics` in the Prometheus (OpenMetrics) text format: requests by route and
+/// status, latency, tokens issued by grant, active sessions, database pool use.
+pub mod metrics;
 /// The OAuth 2.0 endpoints (token, revocation, introspection) and the rules behind them.
 pub mod oauth;
 /// OpenID Connect: signing keys and the JWKS, discovery and RFC 8414 metadata, ID

@@ -21,23 +21,38 @@ use crate::clock::Clock;
 use crate::crypto::TokenHash;
 use crate::store::{ProfileUpdate, Store, StoreError, User};
 
-/// Checks opaque access tokens by the hash of their value.
+/// Checks access tokens by the hash of their value.
 pub struct StoreVerifier {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    uncached: bool,
 }
 
 impl StoreVerifier {
-    /// Checks tokens against `store` at `clock`'s time.
+    /// Checks tokens against `store` at `clock`'s time, through the store's cache: a
+    /// change made by another instance shows within the cache's bound.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self { store, clock, uncached: false }
+    }
+
+    /// Checks tokens as the database has them now, past the cache where other
+    /// instances share it: what introspection answers with (RFC 7662 §2.2, "active":
+    /// "whether or not the presented token is currently active").
+    pub fn uncached(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock, uncached: true }
     }
 }
 
 #[async_trait]
 impl Verifier for StoreVerifier {
     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
-        let record = self.store.access_token(&TokenHash::of(token)).await.map_err(|e| VerifyError(e.to_string()))?;
+        let hash = TokenHash::of(token);
+        let record = if self.uncached {
+            self.store.access_token_uncached(&hash).await
+        } else {
+            self.store.access_token(&hash).await
+        };
+        let record = record.map_err(|e| VerifyError(e.to_string()))?;
         Ok(record.filter(|r| r.is_valid(self.clock.now())).map(|r| TokenInfo {
             scope: ScopeSet::parse(&r.scope).unwrap_or_default(),
             client_id: r.client_id,

@@ -307,6 +307,29 @@ async fn the_shops_scope_policy_and_its_scopes_hold() {
     assert_eq!(events.iter().map(|e| e.grant).collect::<Vec<_>>(), ["password"]);
 }
 
+/// Mounted under `/auth`, the provider's `/metrics` is `/auth/metrics`, and its route
+/// labels are the full templates the host's router matched, prefix included; the
+/// shop's own routes are the shop's to count.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mounted_providers_metrics_name_its_routes_with_the_prefix() {
+    let shop = start().await;
+    let app = shop.client("Metrics app", &[GrantType::ClientCredentials]).await;
+    let (status, body) = shop.token(&app, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    shop.orders(body["access_token"].as_str()).await;
+
+    let response = shop.http.get(shop.url("/auth/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(has(r#"http_requests_total{route="/auth/o/token/",method="POST",status="200"} 1"#), "{text}");
+    assert!(has(r#"oauth_tokens_issued_total{grant="client_credentials"} 1"#), "{text}");
+    assert!(!text.contains("/orders"), "{text}");
+    assert!(!text.contains(&app.secret) && !text.contains(body["access_token"].as_str().unwrap()));
+    let root = shop.http.get(shop.url("/metrics")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::NOT_FOUND, "nothing of the provider's outside its prefix");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prefix_that_does_not_match_the_issuer_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -140,7 +140,7 @@ async fn introspect(
             Err(CallerRejected::Client(e)) => return Ok(Err(e.into_response())),
             Err(CallerRejected::Bearer(e)) => return Ok(Err(e.into_response())),
         }
-        introspect::introspect(&state.verifier, &params).await.map(Ok)
+        introspect::introspect(&state.introspection, &params).await.map(Ok)
     }
     .await;
     match result {

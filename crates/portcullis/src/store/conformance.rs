@@ -38,6 +38,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("admin_user_changes", |s| Box::pin(admin_user_changes(s))),
         ("admin_application_listing", |s| Box::pin(admin_application_listing(s))),
         ("admin_token_listing", |s| Box::pin(admin_token_listing(s))),
+        // --- Metrics ---
+        ("active_sessions_and_pool_stats", |s| Box::pin(active_sessions_and_pool_stats(s))),
     ]
 }
 
@@ -894,5 +896,41 @@ async fn admin_token_listing(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(store.count_live_tokens(NOW).await? == 1, "tokens of inactive users are not live");
     let bobs = store.list_access_tokens(&filter(Some("bob"), None), 10, 0).await?;
     ensure!(bobs.items.iter().all(|t| t.record.status(NOW) == TokenStatus::UserInactive));
+    Ok(())
+}
+
+// --- Metrics ---
+
+/// Only logged-in, unexpired sessions count; and the pools report numbers that can be
+/// true (the store under test is the one the server uses, so this also checks that
+/// the cache in front passes both through).
+async fn active_sessions_and_pool_stats(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let f = fixture(&*store).await?;
+    let bob = store.create_user(&new_user("bob")).await?;
+    ensure!(store.count_active_sessions(NOW).await? == 0);
+    store.create_session(&session_for(f.user.id, "alice-1")).await?;
+    store.create_session(&session_for(f.user.id, "alice-2")).await?;
+    store.create_session(&NewSession { expires_at: NOW + 10, ..session_for(bob.id, "bob") }).await?;
+    // An anonymous session only carries the login form's CSRF token.
+    store.create_session(&NewSession { user_id: None, auth_time: None, ..session_for(0, "anonymous") }).await?;
+    ensure!(store.count_active_sessions(NOW).await? == 3, "the anonymous session does not count");
+    ensure!(store.count_active_sessions(NOW + 10).await? == 2, "bob's session ended at NOW + 10");
+    ensure!(store.count_active_sessions(NOW + 100).await? == 0, "all expired");
+    store.delete_session(&TokenHash::of("alice-1")).await?;
+    ensure!(store.count_active_sessions(NOW).await? == 2, "logout ends one");
+
+    let pools = store.pool_stats();
+    ensure!(!pools.is_empty(), "a SQL store reports its pools");
+    for pool in &pools {
+        ensure!(pool.max > 0 && pool.open <= pool.max && pool.idle <= pool.open, "{pool:?}");
+        ensure!(pool.in_use() == pool.open - pool.idle, "{pool:?}");
+    }
+    let mut names: Vec<_> = pools.iter().map(|p| p.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    ensure!(names.len() == pools.len(), "pool names are distinct: {names:?}");
+    ensure!(names == ["main"] || names == ["reader", "writer"], "{names:?}");
+    // The queries above have run: each pool has opened a connection and got it back.
+    ensure!(pools.iter().all(|p| p.open >= 1), "{pools:?}");
     Ok(())
 }

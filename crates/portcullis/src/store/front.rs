@@ -9,8 +9,13 @@
 //! process a revocation, a deactivation or a new secret takes effect as soon as the call
 //! that made it returns. Changes made by another process on the same database (a second
 //! instance, or `portcullis app delete` beside a running server) are seen once the
-//! cached copy ages out, after at most [`MAX_AGE`]. Nothing absent is cached, so a new
-//! token or application is found at once everywhere.
+//! cached copy ages out, after at most [`MAX_AGE`]; on PostgreSQL, sooner: the database
+//! notifies every instance of each committed change (`LISTEN`/`NOTIFY`, see
+//! [`Store::changes`]) and each drops its cache on the signal, so MAX_AGE is only the
+//! bound while that connection is down. Introspection reads past the cache on
+//! PostgreSQL ([`Store::access_token_uncached`]), so its answer reflects a revocation
+//! made by any instance at once. Nothing absent is cached, so a new token or
+//! application is found at once everywhere.
 //!
 //! **Group commit**: [`Store::insert_tokens`] calls that arrive while a batch is being
 //! written wait and go together in the next one, in one statement per table and one
@@ -137,7 +142,11 @@ impl Front {
         // Bounded, so a flood of token requests waits here rather than growing memory.
         let (jobs, queue) = mpsc::channel(1024);
         tokio::spawn(write_batches(inner.clone(), queue));
-        Self { inner, cache: Cache::new(), jobs }
+        let cache = Cache::new();
+        if let Some(changes) = inner.changes() {
+            tokio::spawn(drop_on_change(cache.clone(), changes));
+        }
+        Self { inner, cache, jobs }
     }
 
     /// Reads through the cache: the cached value while fresh, else what `load` finds,
@@ -170,6 +179,16 @@ impl Front {
     async fn changing<T>(&self, change: impl std::future::Future<Output = T>) -> T {
         let _clear = ClearOnDrop(&self.cache);
         change.await
+    }
+}
+
+/// Drops the cache whenever the database says something it may hold has changed: how a
+/// change made by another instance reaches this one well before [`MAX_AGE`]. Ends when
+/// the store stops sending (it was closed or dropped).
+async fn drop_on_change(cache: Cache, mut changes: tokio::sync::broadcast::Receiver<()>) {
+    // A lagging receiver missed signals: as good as a change.
+    while let Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = changes.recv().await {
+        cache.clear();
     }
 }
 
@@ -276,6 +295,22 @@ impl Store for Front {
     }
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
         self.cached(|m| &m.tokens, |m| &mut m.tokens, hash, || self.inner.access_token(hash)).await
+    }
+    async fn access_token_uncached(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
+        if self.inner.shared() {
+            self.inner.access_token(hash).await
+        } else {
+            // No other server writes here: the cache, dropped at every change this
+            // process makes, is as current as the database (a command line beside it
+            // shows within MAX_AGE).
+            self.access_token(hash).await
+        }
+    }
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        self.inner.changes()
     }
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>> {
         self.inner.refresh_token(hash).await
@@ -439,5 +474,13 @@ impl Store for Front {
     }
     async fn clear_tokens(&self, now: i64) -> Result<Cleared> {
         self.changing(self.inner.clear_tokens(now)).await
+    }
+
+    // --- Metrics ---
+    async fn count_active_sessions(&self, now: i64) -> Result<i64> {
+        self.inner.count_active_sessions(now).await
+    }
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.inner.pool_stats()
     }
 }

@@ -22,7 +22,7 @@ pub use admin::*;
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use self_service::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteDurability, SqliteStore};
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +129,19 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for those in use to be returned.
     async fn close(&self);
+    /// Whether other server processes share this database (PostgreSQL, where
+    /// instances scale out). Answers that must reflect their changes at once read past
+    /// any cache then (see [`Store::access_token_uncached`]).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// A signal for every committed change, by any process, to the records a cache may
+    /// hold (access tokens, applications, users, groups), when the database can send
+    /// one (PostgreSQL's `LISTEN`/`NOTIFY`); a lagging receiver should assume it missed
+    /// one. `None` when it cannot.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        None
+    }
 
     // Users.
     /// Adds a user, active. [`StoreError::Conflict`] if the username is taken.
@@ -169,6 +182,12 @@ pub trait Store: Send + Sync + 'static {
     /// The access token with this hash, whatever its state: check it with
     /// [`AccessTokenRecord::is_valid`].
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>>;
+    /// [`Store::access_token`] as the database has it now, past any cache, when other
+    /// processes share it ([`Store::shared`]): for answers that must reflect a
+    /// revocation made by another instance at once (introspection).
+    async fn access_token_uncached(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
+        self.access_token(hash).await
+    }
     /// The refresh token with this hash, whatever its state: see
     /// [`RefreshTokenRecord::verdict`].
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>>;
@@ -326,6 +345,45 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
     /// when their whole family is dead, so reuse detection keeps working.
     async fn clear_tokens(&self, now: i64) -> Result<Cleared>;
+
+    // --- Metrics (metrics.rs) ---
+    /// How many browser sessions of logged-in users have not expired at `now`; the
+    /// anonymous ones that only carry the login form's CSRF token do not count.
+    async fn count_active_sessions(&self, now: i64) -> Result<i64>;
+    /// How each connection pool is used right now, read from the driver without a
+    /// query. Empty for a store without pools.
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
+}
+
+/// One connection pool's use at a moment, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Which pool: `writer` and `reader` for SQLite, `main` for PostgreSQL.
+    pub name: &'static str,
+    /// Connections open, idle or lent out.
+    pub open: u32,
+    /// Of those, the idle ones.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    /// `pool`'s numbers now. The driver counts open and idle connections apart, so a
+    /// connection returned between the two reads could make idle exceed open: it is
+    /// capped.
+    pub(crate) fn of<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> Self {
+        let open = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
+        Self { name, open, idle, max: pool.options().get_max_connections() }
+    }
+
+    /// Connections lent out now.
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
 }
 
 /// Opens (creating a SQLite file if missing) the database a URL names, behind the
@@ -346,10 +404,31 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// As [`connect`], with at most `pool_size` connections to a PostgreSQL server.
 pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dyn Store>> {
+    connect_with_options(url, &ConnectOptions { pool_size, ..ConnectOptions::default() }).await
+}
+
+/// How [`connect_with_options`] opens the database; each field applies to one backend
+/// and the other ignores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// At most this many connections to a PostgreSQL server.
+    pub pool_size: u32,
+    /// What a SQLite commit survives (the `storage.sqlite_durability` setting).
+    pub sqlite_durability: SqliteDurability,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { pool_size: PostgresStore::DEFAULT_POOL_SIZE, sqlite_durability: SqliteDurability::default() }
+    }
+}
+
+/// As [`connect`], with the pool size and SQLite durability `options` give.
+pub async fn connect_with_options(url: &str, options: &ConnectOptions) -> Result<std::sync::Arc<dyn Store>> {
     let store: std::sync::Arc<dyn Store> = if url.starts_with("sqlite:") {
-        std::sync::Arc::new(SqliteStore::connect(url).await?)
+        std::sync::Arc::new(SqliteStore::connect_with(url, options.sqlite_durability).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        std::sync::Arc::new(PostgresStore::connect(url, pool_size).await?)
+        std::sync::Arc::new(PostgresStore::connect(url, options.pool_size).await?)
     } else {
         return Err(StoreError::UnsupportedUrl(url.to_owned()));
     };

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -14,6 +15,56 @@ use super::*;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    changes: tokio::sync::broadcast::Sender<()>,
+    listener: Arc<Listener>,
+}
+
+/// The task that listens for change notifications, stopped with the last clone of the
+/// store.
+struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The channel the migrations' triggers notify (0003_change_notifications.sql).
+const CHANGES_CHANNEL: &str = "portcullis_changes";
+
+/// How long to wait before listening again after the connection was lost.
+const RELISTEN_AFTER: Duration = Duration::from_millis(500);
+
+/// Listens on [`CHANGES_CHANNEL`] for as long as the store lives, passing each
+/// notification on. A lost connection is opened again; a signal is sent then, since
+/// notifications may have been missed meanwhile.
+async fn listen(pool: PgPool, changes: tokio::sync::broadcast::Sender<()>) {
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
+                Ok(()) => {
+                    let _ = changes.send(());
+                    loop {
+                        match listener.recv().await {
+                            Ok(_) => {
+                                let _ = changes.send(());
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "change notifications lost; listening again");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot listen for change notifications"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot connect to listen for change notifications"),
+        }
+        if pool.is_closed() {
+            return;
+        }
+        tokio::time::sleep(RELISTEN_AFTER).await;
+    }
 }
 
 impl PostgresStore {
@@ -31,7 +82,18 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(Self { pool })
+        let (changes, _) = tokio::sync::broadcast::channel(16);
+        let listener = Arc::new(Listener(tokio::spawn(listen(pool.clone(), changes.clone()))));
+        Ok(Self { pool, changes, listener })
+    }
+
+    /// Every instance shares the database.
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn change_feed(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        Some(self.changes.subscribe())
     }
 
     /// The pool, for tests and tools that need to run their own SQL.
@@ -40,6 +102,7 @@ impl PostgresStore {
     }
 
     async fn close_pools(&self) {
+        self.listener.0.abort();
         self.pool.close().await;
     }
 

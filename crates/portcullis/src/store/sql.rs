@@ -260,6 +260,14 @@ macro_rules! sql_store {
                 self.close_pools().await;
             }
 
+            fn shared(&self) -> bool {
+                self.is_shared()
+            }
+
+            fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+                self.change_feed()
+            }
+
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1").execute(self.reader()).await?;
                 Ok(())
@@ -1277,6 +1285,28 @@ macro_rules! sql_store {
                     codes: codes.rows_affected(),
                     device_grants: device_grants.rows_affected(),
                 })
+            }
+
+            // --- Metrics ---
+
+            async fn count_active_sessions(&self, now: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL AND expires_at > $1",
+                )
+                .bind(now)
+                .fetch_one(self.reader())
+                .await?)
+            }
+
+            fn pool_stats(&self) -> Vec<PoolStats> {
+                let (writer, reader) = (self.writer(), self.reader());
+                // PostgreSQL's writer and reader are one pool (the same field); SQLite
+                // has a one-connection writer beside a pool of readers.
+                if std::ptr::eq(writer, reader) {
+                    vec![PoolStats::of("main", writer)]
+                } else {
+                    vec![PoolStats::of("writer", writer), PoolStats::of("reader", reader)]
+                }
             }
         }
     };

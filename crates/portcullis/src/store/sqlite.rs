@@ -38,17 +38,52 @@ impl Drop for Checkpointer {
 /// How often the WAL is copied back into the database file, off the write path.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// What a SQLite commit survives once it has returned (the `storage.sqlite_durability`
+/// setting). Both run in WAL mode; they differ in when SQLite waits for the disk.
+///
+/// PostgreSQL ignores it: there durability is the server's own (`fsync`,
+/// `synchronous_commit`), and Portcullis answers only after its commit returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteDurability {
+    /// `synchronous=NORMAL`: a commit has been written to the operating system before
+    /// it returns, so it survives the process being killed or crashing; the WAL is
+    /// flushed to the disk only at checkpoints, so a power loss or a kernel crash can
+    /// undo the last commits (never corrupt the file). The default: no disk flush per
+    /// commit.
+    #[default]
+    Process,
+    /// `synchronous=FULL`: every commit waits for the WAL to reach the disk, so it
+    /// survives a power loss too (on a disk that honours flushes), at the cost of a
+    /// flush per commit; group commit shares that flush among the tokens of a batch.
+    Full,
+}
+
+impl SqliteDurability {
+    fn synchronous(self) -> SqliteSynchronous {
+        match self {
+            Self::Process => SqliteSynchronous::Normal,
+            Self::Full => SqliteSynchronous::Full,
+        }
+    }
+}
+
 impl SqliteStore {
-    /// Opens the file a `sqlite:` URL names, creating it if missing.
+    /// Opens the file a `sqlite:` URL names, creating it if missing, with the default
+    /// durability ([`SqliteDurability::Process`]).
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, SqliteDurability::default()).await
+    }
+
+    /// [`SqliteStore::connect`], with commits as durable as `durability` says.
+    pub async fn connect_with(url: &str, durability: SqliteDurability) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::UnsupportedUrl(format!("{url}: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL with synchronous=NORMAL loses nothing when the process crashes: a
-            // commit is in the OS's hands before it returns. (Power loss can undo the
-            // last commits; synchronous=FULL would cover that at a cost per commit.)
-            .synchronous(SqliteSynchronous::Normal)
+            // Every connection gets the same setting, though only the writer's commits
+            // depend on it: the checkpointer flushes the database file either way.
+            .synchronous(durability.synchronous())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             // Reads of the token index come from mapped memory rather than a read()
@@ -89,6 +124,17 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// One server per file: only its command line writes beside it.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// SQLite cannot notify other processes; their changes show within the cache's
+    /// maximum age.
+    fn change_feed(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        None
+    }
+
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
@@ -118,3 +164,44 @@ async fn checkpoint(mut connection: SqliteConnection) {
 }
 
 sql_store!(SqliteStore, Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `PRAGMA synchronous` on a connection of `pool`: 1 is NORMAL, 2 is FULL.
+    async fn synchronous(pool: &SqlitePool) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap()
+    }
+
+    /// The setting reaches SQLite itself on every pool's connections, and WAL with it:
+    /// a typo in the pragma or an option dropped on the way would otherwise go
+    /// unnoticed, since both modes answer every query alike.
+    #[tokio::test]
+    async fn durability_sets_synchronous_on_every_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        for (durability, expected) in [(SqliteDurability::Process, 1), (SqliteDurability::Full, 2)] {
+            let url = format!("sqlite://{}", dir.path().join(format!("{durability:?}.db")).display());
+            let store = SqliteStore::connect_with(&url, durability).await.unwrap();
+            store.run_migrations().await.unwrap();
+            assert_eq!(synchronous(store.writer()).await, expected, "{durability:?}: writer");
+            assert_eq!(synchronous(store.reader()).await, expected, "{durability:?}: reader");
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.writer()).await.unwrap();
+            assert_eq!(journal, "wal", "{durability:?}");
+            store.close_pools().await;
+        }
+        // The default is the process-crash guarantee.
+        let url = format!("sqlite://{}", dir.path().join("default.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        assert_eq!(synchronous(store.writer()).await, 1);
+        store.close_pools().await;
+    }
+
+    #[test]
+    fn durability_names_are_the_settings_values() {
+        let parse = |text: &str| serde_json::from_value::<SqliteDurability>(serde_json::json!(text));
+        assert_eq!(parse("process").unwrap(), SqliteDurability::Process);
+        assert_eq!(parse("full").unwrap(), SqliteDurability::Full);
+        assert!(parse("normal").is_err());
+    }
+}

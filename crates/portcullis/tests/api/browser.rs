@@ -13,10 +13,10 @@ use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
-use crate::helpers::{fresh_database, read, Backend, DbGuard};
+use crate::helpers::{binary, fresh_database, read, Backend, DbGuard, Instance};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -33,10 +33,6 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         staff_admin_pages_and_a_phone_screen,
         openid_connect_relying_party
     ]
-}
-
-fn binary() -> PathBuf {
-    std::env::var_os("PORTCULLIS_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_portcullis").into())
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -76,38 +72,11 @@ async fn portcullis(db: &DbGuard, args: &[&str], stdin: Option<&str>) -> String 
 
 impl Server {
     pub async fn start() -> Self {
-        // A port chosen first, so that the issuer (which relying parties compare with
-        // the address they discovered it at) can name it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (_, db) = fresh_database(Backend::Sqlite).await;
-        let mut child = Command::new(binary())
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .env("PORTCULLIS_OIDC_ISSUER", format!("http://127.0.0.1:{port}/o"))
-            // Rotated keys sign a second after they are published, not a minute: the
-            // relying-party test rotates and goes on at once.
-            .env("PORTCULLIS_OIDC_KEY_PUBLISH_AHEAD_SECONDS", "1")
-            .env("DATABASE_URL", &db.url)
-            .env_remove("PORTCULLIS_CONFIG")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(at) = line.find("listening on http://") {
-                    return line[at + "listening on ".len()..].trim().to_owned();
-                }
-            }
-            panic!("the server exited before listening");
-        })
-        .await
-        .unwrap();
-        // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { base, _child: child, db }
+        // Rotated keys sign a second after they are published, not a minute: the
+        // relying-party test rotates and goes on at once.
+        let instance = Instance::start(&db.url, &[("PORTCULLIS_OIDC_KEY_PUBLISH_AHEAD_SECONDS", "1")]).await;
+        Self { base: instance.base, _child: instance.child, db }
     }
 }
 

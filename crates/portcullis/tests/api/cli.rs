@@ -220,6 +220,10 @@ async fn bad_settings_name_the_key(backend: Backend) {
         .await
         .assert_fails_with("cannot read");
     run(&db, &["migrate", "--config", path], None, &[]).await.assert_ok();
+    // The durability setting is read by every command, since every one opens the store.
+    let durability = "PORTCULLIS_STORAGE_SQLITE_DURABILITY";
+    run(&db, &["migrate"], None, &[(durability, "fast")]).await.assert_fails_with("storage.sqlite_durability");
+    run(&db, &["migrate"], None, &[(durability, "full")]).await.assert_ok();
 }
 
 async fn cleartokens_reports_what_it_removed(backend: Backend) {

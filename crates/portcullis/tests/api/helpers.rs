@@ -400,3 +400,59 @@ impl Answer {
         self.header("location").unwrap().to_owned()
     }
 }
+
+/// The `portcullis` binary: the release build when `PORTCULLIS_BIN` names it (as CI
+/// does), the test build otherwise.
+pub fn binary() -> PathBuf {
+    std::env::var_os("PORTCULLIS_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_portcullis").into())
+}
+
+/// A real `portcullis serve` process on a port of its own, killed when dropped.
+pub struct Instance {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub child: tokio::process::Child,
+}
+
+impl Instance {
+    /// Starts `portcullis serve` on `database_url`, with `env` added to its
+    /// environment, and waits until it listens. Its issuer names its own port.
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        // A port chosen first, so that the issuer (which relying parties compare with
+        // the address they discovered it at) can name it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("PORTCULLIS_OIDC_ISSUER", format!("http://127.0.0.1:{port}/o"))
+            .env("DATABASE_URL", database_url)
+            .env_remove("PORTCULLIS_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(at) = line.find("listening on http://") {
+                    return line[at + "listening on ".len()..].trim().to_owned();
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .unwrap();
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { base, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}

@@ -17,16 +17,19 @@ mod at_rest;
 mod authorize;
 mod browser;
 mod cli;
+mod crash;
 mod device;
 mod front;
 mod introspection;
 mod jwt;
+mod metrics;
 mod oidc;
 mod playground;
 mod refresh;
 mod remote;
 mod resource;
 mod revocation;
+mod scale;
 mod serving;
 mod token;
 
@@ -71,6 +74,7 @@ fn main() {
     http_cases.extend(device::cases());
     http_cases.extend(remote::cases());
     http_cases.extend(serving::cases());
+    http_cases.extend(crash::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());
@@ -78,6 +82,8 @@ fn main() {
     http_cases.extend(admin::cases());
     // --- Playground ---
     http_cases.extend(playground::cases());
+    // --- Metrics ---
+    http_cases.extend(metrics::cases());
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -114,6 +120,14 @@ fn main() {
         trials.push(
             Trial::test(format!("browser::{name}"), move || run(&runtime, case(Backend::Sqlite)))
                 .with_ignored_flag(!browser::available()),
+        );
+    }
+    // Scale-out is PostgreSQL's: several instances on one database.
+    for (name, case) in scale::cases() {
+        let runtime = runtime.clone();
+        trials.push(
+            Trial::test(format!("postgres::scale::{name}"), move || run(&runtime, case(Backend::Postgres)))
+                .with_ignored_flag(postgres.is_none()),
         );
     }
     for (name, case) in cli::cases() {

@@ -17,6 +17,7 @@ use crate::accounts::Accounts;
 use crate::config::OAuth2Settings;
 use crate::crypto::{random_string, Secret};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
+use crate::metrics::Metrics;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing, SigningAlgorithm};
 use crate::store::{AccessTokenFormat, Application, NewRefresh, NewTokens, Store, StoreError};
@@ -36,6 +37,8 @@ pub struct Context<'a> {
     pub accounts: &'a dyn Accounts,
     /// The host's hooks (none for the standalone server).
     pub hooks: &'a dyn Hooks,
+    /// Where issued tokens are counted, by grant.
+    pub metrics: &'a Metrics,
 }
 
 impl Context<'_> {
@@ -71,8 +74,10 @@ impl Context<'_> {
         Ok(scope)
     }
 
-    /// Tells the host's hooks that `tokens`, of `app`, are stored.
+    /// Counts the tokens and tells the host's hooks that `tokens`, of `app`, are stored.
+    /// Every issuance, by any grant or the implicit flow, comes through here once.
     pub(crate) async fn issued(&self, app: &Application, tokens: &NewTokens, grant: &'static str) {
+        self.metrics.token_issued(grant);
         let event = TokenIssued {
             client_id: app.client_id.clone(),
             user_id: tokens.user_id,
