@@ -13,10 +13,9 @@ use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
-use crate::helpers::{binary, fresh_database, read, Backend, DbGuard, Instance};
+use crate::helpers::{fresh_database, read, Backend, DbGuard, Instance};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -50,24 +49,7 @@ pub struct Server {
 }
 
 async fn portcullis(db: &DbGuard, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(binary())
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "portcullis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::helpers::portcullis(&db.url, args, stdin).await
 }
 
 impl Server {

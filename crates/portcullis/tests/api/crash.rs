@@ -6,7 +6,6 @@
 //! shows it: an orderly shutdown would let the commit finish.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +14,8 @@ use futures::StreamExt;
 use portcullis::crypto::TokenHash;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{binary, fresh_database, Backend, Instance};
+use crate::helpers::{fresh_database, portcullis, Backend, Instance};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![crash_by_sigkill_mid_load_loses_nothing_answered]
@@ -329,27 +327,4 @@ async fn client(load: Arc<Load>, password: bool) -> Tally {
         tally.issued.push(issued);
     }
     tally
-}
-
-/// Runs a `portcullis` command on the database at `url`, as an operator would; its
-/// standard output.
-async fn portcullis(url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = tokio::process::Command::new(binary())
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.unwrap();
-    }
-    drop(input);
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "portcullis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

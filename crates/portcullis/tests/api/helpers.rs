@@ -456,3 +456,28 @@ impl Instance {
         format!("{}{path}", self.base)
     }
 }
+
+/// Runs a `portcullis` command on the database at `url`, as an operator would, and
+/// returns its standard output; fails the test if the command fails.
+pub async fn portcullis(url: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(binary())
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("PORTCULLIS_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out =
+        tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "portcullis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
