@@ -402,6 +402,10 @@ def seed_portcullis(db_url, tag, binary):
 
 def portcullis_server(db_url, port, name, binary):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_") and k != "DATABASE_URL"}
+    # Each workload is one client as fast as it can go. The per-client rate limit stays
+    # on, so its cost is measured, but far above any rate these machines reach.
+    env["PORTCULLIS_LIMITS_TOKEN_REQUESTS_PER_SECOND"] = "100000000"
+    env["PORTCULLIS_LIMITS_TOKEN_REQUEST_BURST"] = "100000000"
     return Server(name, [binary, "--database-url", db_url, "serve", "--bind", f"{HOST}:{port}"], port,
                   "/healthz", env=env, cwd=WORK)
 

@@ -17,6 +17,7 @@ use crate::accounts::{Accounts, StoreAccounts};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::hooks::{Hooks, NoHooks};
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::oauth;
 use crate::oidc::keys::KeyRing;
@@ -168,6 +169,8 @@ pub struct AppState {
     pub base: Arc<str>,
     /// This provider's own metrics, exported at [`paths::METRICS`].
     pub metrics: Metrics,
+    /// The per-client rate limits of this instance (`[limits]`).
+    pub limits: RateLimits,
 }
 
 impl AppState {
@@ -200,7 +203,6 @@ impl AppState {
         );
         Ok(Self {
             store,
-            config: Arc::new(config),
             clock,
             verifier,
             introspection,
@@ -210,6 +212,8 @@ impl AppState {
             hooks,
             base: base.into(),
             metrics: Metrics::new(),
+            limits: RateLimits::new(&config.limits),
+            config: Arc::new(config),
         })
     }
 
@@ -224,6 +228,9 @@ impl AppState {
             accounts: self.accounts.as_ref(),
             hooks: self.hooks.as_ref(),
             metrics: &self.metrics,
+            rate_limits: &self.limits,
+            login_limits: &self.config.limits,
+            client_address: None,
         }
     }
 }
@@ -242,6 +249,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let base = state.base.clone();
     let metrics = state.metrics.clone();
     let scrape = get(crate::metrics::scrape).with_state(state.clone());
+    let limits = state.config.limits.clone();
     let router = Router::new()
         .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
         .merge(resource::router())
@@ -261,6 +269,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
         )
+        ;
+    // Inside the metrics layer, so requests shed or timed out are counted.
+    let router = crate::limits::guard(router, &limits)
         // Outermost, so the time is all the server spends on a request. A layer added
         // with `Router::layer` runs after routing: the matched route is known.
         .layer(metrics.layer())

@@ -235,11 +235,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
 /// Connects, as durable as the settings ask, and migrates: every command works on a
 /// fresh database.
 async fn open(url: &str, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let options = store::ConnectOptions {
-        sqlite_durability: config.storage.sqlite_durability,
-        ..store::ConnectOptions::default()
-    };
-    let store = store::connect_with_options(url, &options).await?;
+    let store = store::connect_with_options(url, &config.storage.connect_options()).await?;
     store.migrate().await?;
     Ok(store)
 }

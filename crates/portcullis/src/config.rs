@@ -41,6 +41,8 @@ pub struct Config {
     pub oidc: OidcSettings,
     /// `[storage]`: the database.
     pub storage: StorageSettings,
+    /// `[limits]`: rate limits and how much the server takes on at once.
+    pub limits: LimitSettings,
 }
 
 /// `[oauth2]`: tokens, scopes and the rules of the OAuth 2.0 endpoints. Each key `k` is
@@ -130,13 +132,83 @@ pub struct PagesSettings {
 
 /// `[storage]`: the database (its URL is `--database-url`, not a setting). Each key `k`
 /// is also read from `PORTCULLIS_STORAGE_K`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     /// What a SQLite commit survives: `process` (the process being killed; the
     /// default) or `full` (a power loss too, at a disk flush per commit). PostgreSQL
     /// keeps its own settings.
     pub sqlite_durability: crate::store::SqliteDurability,
+    /// At most this many connections to a PostgreSQL server, per instance (SQLite uses
+    /// one writer and four readers whatever this says).
+    pub pool_size: u32,
+    /// Seconds a request waits for a database connection before it is answered `503`
+    /// with `Retry-After`: under more load than the database can take, requests are
+    /// shed rather than queued without end.
+    pub pool_timeout_seconds: u32,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            sqlite_durability: crate::store::SqliteDurability::default(),
+            pool_size: crate::store::PostgresStore::DEFAULT_POOL_SIZE,
+            pool_timeout_seconds: 5,
+        }
+    }
+}
+
+impl StorageSettings {
+    /// How [`crate::store::connect_with_options`] opens the database with these settings.
+    pub fn connect_options(&self) -> crate::store::ConnectOptions {
+        crate::store::ConnectOptions {
+            pool_size: self.pool_size,
+            sqlite_durability: self.sqlite_durability,
+            acquire_timeout: std::time::Duration::from_secs(u64::from(self.pool_timeout_seconds)),
+        }
+    }
+}
+
+/// `[limits]`: how much one client, account or address may ask for, and how much the
+/// server takes on at once. Each key `k` is also read from `PORTCULLIS_LIMITS_K`. The
+/// rate limits are kept in each instance's memory (several instances each allow the
+/// rate); the login limits are kept in the database, so they hold across instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Token requests per second one `client_id` may make, on average; more are
+    /// answered `429` with `Retry-After`. 0: no limit.
+    pub token_requests_per_second: u32,
+    /// How many token requests one client may make at once above that rate.
+    pub token_request_burst: u32,
+    /// Failed logins (the login page and the password grant) one username may have in
+    /// `login_failure_window_seconds` before logging in as it is refused with `429`.
+    pub login_failures_per_account: u32,
+    /// Failed logins one client address may have in the window before its logins are
+    /// refused with `429`.
+    pub login_failures_per_address: u32,
+    /// The window the login limits count failures in, in seconds.
+    pub login_failure_window_seconds: u32,
+    /// Requests served at once; more are answered `503` with `Retry-After` at once
+    /// rather than queued. 0: no limit.
+    pub max_concurrent_requests: u32,
+    /// Seconds a request may take before it is abandoned (changing nothing) and
+    /// answered `503`. 0: no limit.
+    pub request_timeout_seconds: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            token_requests_per_second: 100,
+            token_request_burst: 200,
+            login_failures_per_account: 5,
+            login_failures_per_address: 20,
+            login_failure_window_seconds: 15 * 60,
+            max_concurrent_requests: 1024,
+            request_timeout_seconds: 30,
+        }
+    }
 }
 
 /// `[oidc]`: OpenID Connect. Each key `k` is also read from `PORTCULLIS_OIDC_K`.
@@ -367,6 +439,21 @@ impl Config {
         // only.
         if self.oidc.issuer.ends_with('/') {
             return invalid("oidc.issuer", format!("{:?} must not end with a slash", self.oidc.issuer));
+        }
+        if self.limits.token_requests_per_second > 0 && self.limits.token_request_burst == 0 {
+            return invalid(
+                "limits.token_request_burst",
+                "must be at least 1 while there is a token rate limit".into(),
+            );
+        }
+        if self.limits.login_failure_window_seconds == 0 {
+            return invalid("limits.login_failure_window_seconds", "must be at least 1".into());
+        }
+        if self.storage.pool_size == 0 {
+            return invalid("storage.pool_size", "must be at least 1".into());
+        }
+        if self.storage.pool_timeout_seconds == 0 {
+            return invalid("storage.pool_timeout_seconds", "must be at least 1".into());
         }
         let kek = self.oidc.key_encryption_key.expose();
         if !kek.is_empty() {

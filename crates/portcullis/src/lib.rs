@@ -66,6 +66,9 @@ pub mod crypto;
 /// Where a host application changes what the provider decides: extra claims, a scope
 /// policy, an event per token issued.
 pub mod hooks;
+/// Rate limits per client, account and address, and shedding load beyond what the
+/// server takes on at once.
+pub mod limits;
 /// `GET /metrics` in the Prometheus (OpenMetrics) text format: requests by route and
 /// status, latency, tokens issued by grant, active sessions, database pool use.
 pub mod metrics;

@@ -155,6 +155,9 @@ pub enum EndpointError {
     OAuth(OAuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Over a rate limit: `429` with `Retry-After`.
+    #[error("too many requests; retry after {} s", .0.retry_after_seconds)]
+    Throttled(crate::limits::Throttled),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -167,19 +170,37 @@ impl From<OAuthError> for EndpointError {
 
 impl IntoResponse for EndpointError {
     fn into_response(self) -> Response {
-        let (status, code, description) = match self {
+        // RFC 6749 names no error for an overloaded token endpoint; its authorization
+        // endpoint's `temporarily_unavailable` (§4.1.2.1: "unable to handle the request
+        // due to a temporary overloading") says the same, with the status and
+        // `Retry-After` of RFC 6585 §4 and RFC 9110 §15.6.4.
+        let (status, code, description, retry) = match self {
             Self::OAuth(error) => return error.into_response(),
+            Self::Throttled(throttled) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "Too many requests; retry after the time Retry-After gives",
+                Some(throttled),
+            ),
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The server is temporarily unavailable")
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The server is temporarily unavailable",
+                    Some(crate::limits::Throttled { retry_after_seconds: 1 }),
+                )
             }
             other => {
                 tracing::error!(error = %other, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request")
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server could not complete the request", None)
             }
         };
         let mut response = (status, Json(ErrorBody { error: code, error_description: description })).into_response();
         no_store(&mut response);
+        if let Some(throttled) = retry {
+            throttled.mark(&mut response);
+        }
         response
     }
 }

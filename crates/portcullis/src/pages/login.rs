@@ -12,14 +12,11 @@ use serde::Deserialize;
 use super::session::ClientAddr;
 use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
+use crate::limits::LoginThrottle;
 use crate::store::User;
 
 /// Where a login goes when `next` names nowhere (safe).
 pub const DEFAULT_NEXT: &str = "/o/applications/";
-/// Failed logins allowed per account, and per address, in [`WINDOW_SECONDS`].
-const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-const MAX_FAILURES_PER_ADDRESS: i64 = 20;
-const WINDOW_SECONDS: i64 = 15 * 60;
 
 pub fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::LOGIN, get(login_page).post(login));
@@ -72,21 +69,18 @@ async fn login(
         return Err(PageError::Csrf);
     }
     let now = state.clock.now();
-    let account_key = format!("user:{}", form.username);
-    let address_key = format!("addr:{}", address.map(|a| a.to_string()).unwrap_or_default());
-    let since = now - WINDOW_SECONDS;
-    if state.store.login_failures(&account_key, since).await? >= MAX_FAILURES_PER_ACCOUNT
-        || state.store.login_failures(&address_key, since).await? >= MAX_FAILURES_PER_ADDRESS
-    {
+    let throttle = LoginThrottle::new(state.store.as_ref(), &state.config.limits, now, &form.username, address);
+    if let Err(throttled) = throttle.check().await? {
+        let minutes = throttled.retry_after_seconds.div_ceil(60);
         return Err(PageError::TooMany {
-            message: "Too many failed logins. Wait 15 minutes before trying again.".into(),
-            retry_after: WINDOW_SECONDS,
+            message: format!("Too many failed logins. Wait {minutes} minutes before trying again."),
+            retry_after: throttled.retry_after_seconds as i64,
         });
     }
     let user = state.accounts.authenticate(&form.username, &form.password).await?.map(User::from);
     let next = safe_next(form.next.as_deref()).unwrap_or(DEFAULT_NEXT);
     let Some(user) = user else {
-        state.store.record_login_failure(&[account_key, address_key], now).await?;
+        throttle.failed().await?;
         tracing::info!("login failed");
         let csrf = visitor.csrf_token().unwrap_or_default();
         let page = render(
@@ -102,7 +96,7 @@ async fn login(
         )?;
         return Ok(page.into_response());
     };
-    state.store.clear_login_failures(&account_key).await?;
+    throttle.succeeded().await?;
     state.store.set_last_login(user.id, now).await?;
     // A new session id at login, so an id planted before login is worth nothing
     // (session fixation).

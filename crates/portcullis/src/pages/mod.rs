@@ -252,10 +252,14 @@ impl IntoResponse for PageError {
             escape(&message)
         );
         let mut response = Page { status, html, set_cookie: None }.into_response();
-        if let Self::TooMany { retry_after, .. } = self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(RETRY_AFTER, value);
-            }
+        let retry_after = match self {
+            Self::TooMany { retry_after, .. } => Some(retry_after),
+            // The pool gave no connection in time: shed, worth retrying soon.
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

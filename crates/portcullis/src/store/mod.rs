@@ -415,20 +415,27 @@ pub struct ConnectOptions {
     pub pool_size: u32,
     /// What a SQLite commit survives (the `storage.sqlite_durability` setting).
     pub sqlite_durability: SqliteDurability,
+    /// How long a query waits for a connection before failing with
+    /// [`StoreError::Unavailable`] (answered `503`): a bound on queueing under overload.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { pool_size: PostgresStore::DEFAULT_POOL_SIZE, sqlite_durability: SqliteDurability::default() }
+        Self {
+            pool_size: PostgresStore::DEFAULT_POOL_SIZE,
+            sqlite_durability: SqliteDurability::default(),
+            acquire_timeout: std::time::Duration::from_secs(5),
+        }
     }
 }
 
 /// As [`connect`], with the pool size and SQLite durability `options` give.
 pub async fn connect_with_options(url: &str, options: &ConnectOptions) -> Result<std::sync::Arc<dyn Store>> {
     let store: std::sync::Arc<dyn Store> = if url.starts_with("sqlite:") {
-        std::sync::Arc::new(SqliteStore::connect_with(url, options.sqlite_durability).await?)
+        std::sync::Arc::new(SqliteStore::connect_with_options(url, options).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        std::sync::Arc::new(PostgresStore::connect(url, options.pool_size).await?)
+        std::sync::Arc::new(PostgresStore::connect_with_options(url, options).await?)
     } else {
         return Err(StoreError::UnsupportedUrl(url.to_owned()));
     };

@@ -39,8 +39,11 @@ const RELISTEN_AFTER: Duration = Duration::from_millis(500);
 /// notification on. A lost connection is opened again; a signal is sent then, since
 /// notifications may have been missed meanwhile.
 async fn listen(pool: PgPool, changes: tokio::sync::broadcast::Sender<()>) {
+    // A listener keeps its connection for good: from a pool of its own, or it would
+    // take one of `pool_size` away from the queries (and all of a pool of one).
+    let own = PgPoolOptions::new().max_connections(1).connect_lazy_with((*pool.connect_options()).clone());
     loop {
-        match sqlx::postgres::PgListener::connect_with(&pool).await {
+        match sqlx::postgres::PgListener::connect_with(&own).await {
             Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
                 Ok(()) => {
                     let _ = changes.send(());
@@ -76,9 +79,14 @@ impl PostgresStore {
     /// Connects to the database a `postgres://` URL names, with at most `pool_size`
     /// connections. Does not migrate.
     pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
+        Self::connect_with_options(url, &super::ConnectOptions { pool_size, ..Default::default() }).await
+    }
+
+    /// Connects with the pool size and connection wait `options` give. Does not migrate.
+    pub async fn connect_with_options(url: &str, options: &super::ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(options.pool_size.max(1))
+            .acquire_timeout(options.acquire_timeout)
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;

@@ -77,6 +77,13 @@ impl SqliteStore {
 
     /// [`SqliteStore::connect`], with commits as durable as `durability` says.
     pub async fn connect_with(url: &str, durability: SqliteDurability) -> Result<Self> {
+        Self::connect_with_options(url, &super::ConnectOptions { sqlite_durability: durability, ..Default::default() })
+            .await
+    }
+
+    /// [`SqliteStore::connect`], with the durability and connection wait `options` give.
+    pub async fn connect_with_options(url: &str, connect: &super::ConnectOptions) -> Result<Self> {
+        let durability = connect.sqlite_durability;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::UnsupportedUrl(format!("{url}: {e}")))?
             .create_if_missing(true)
@@ -101,7 +108,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(connect.acquire_timeout)
             .connect_with(writer_options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
@@ -111,7 +118,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(connect.acquire_timeout)
             .connect_with(options.read_only(true).create_if_missing(false))
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;

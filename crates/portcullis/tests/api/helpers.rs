@@ -185,9 +185,10 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::defaults();
         config.oauth2.scopes.insert("introspection".into(), "Introspect tokens".into());
+        config.storage.pool_size = TEST_POOL_SIZE;
         configure(&mut config);
         let (url, db) = fresh_database(backend).await;
-        let store = store::connect_with(&url, TEST_POOL_SIZE).await.unwrap();
+        let store = store::connect_with_options(&url, &config.storage.connect_options()).await.unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(1_800_000_000));
         let state = AppState::new(store.clone(), config, clock.clone()).unwrap();

@@ -22,6 +22,7 @@ mod device;
 mod front;
 mod introspection;
 mod jwt;
+mod limits;
 mod metrics;
 mod oidc;
 mod playground;
@@ -75,6 +76,7 @@ fn main() {
     http_cases.extend(remote::cases());
     http_cases.extend(serving::cases());
     http_cases.extend(crash::cases());
+    http_cases.extend(limits::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());
@@ -122,11 +124,15 @@ fn main() {
                 .with_ignored_flag(!browser::available()),
         );
     }
-    // Scale-out is PostgreSQL's: several instances on one database.
-    for (name, case) in scale::cases() {
+    // Scale-out is PostgreSQL's (several instances on one database), and so are locks
+    // another session holds while the server waits.
+    let postgres_only = scale::cases().into_iter().map(|(n, c)| (format!("scale::{n}"), c));
+    let postgres_only =
+        postgres_only.chain(limits::postgres_cases().into_iter().map(|(n, c)| (format!("limits::{n}"), c)));
+    for (name, case) in postgres_only {
         let runtime = runtime.clone();
         trials.push(
-            Trial::test(format!("postgres::scale::{name}"), move || run(&runtime, case(Backend::Postgres)))
+            Trial::test(format!("postgres::{name}"), move || run(&runtime, case(Backend::Postgres)))
                 .with_ignored_flag(postgres.is_none()),
         );
     }

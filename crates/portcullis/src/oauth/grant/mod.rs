@@ -39,6 +39,13 @@ pub struct Context<'a> {
     pub hooks: &'a dyn Hooks,
     /// Where issued tokens are counted, by grant.
     pub metrics: &'a Metrics,
+    /// The per-client limit on token requests.
+    pub rate_limits: &'a crate::limits::RateLimits,
+    /// The limits on failed logins, which the password grant counts too.
+    pub login_limits: &'a crate::config::LimitSettings,
+    /// The address the request came from, when known: failed password grants count
+    /// against it.
+    pub client_address: Option<std::net::IpAddr>,
 }
 
 impl Context<'_> {
@@ -157,6 +164,10 @@ pub async fn exchange(
         OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
     })?;
     let credentials = client_auth::credentials(authorization, params)?;
+    // Before authenticating, so a client id under attack costs no secret checks.
+    if let Some(credentials) = &credentials {
+        ctx.rate_limits.check_token_request(&credentials.client_id).map_err(EndpointError::Throttled)?;
+    }
     let app = client_auth::authenticate(ctx.store, credentials).await?;
     match grant {
         GrantTypeParam::Password => password::grant(ctx, &app, params).await,
