@@ -9,9 +9,9 @@ use http::StatusCode;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::session::ClientAddr;
 use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
+use crate::edge::ClientAddr;
 use crate::store::User;
 
 /// Where a login goes when `next` names nowhere (safe).
@@ -65,7 +65,7 @@ struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     visitor: Visitor,
-    ClientAddr(address): ClientAddr,
+    client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
@@ -73,7 +73,7 @@ async fn login(
     }
     let now = state.clock.now();
     let account_key = format!("user:{}", form.username);
-    let address_key = format!("addr:{}", address.map(|a| a.to_string()).unwrap_or_default());
+    let address_key = format!("addr:{}", client.ip.map(|a| a.to_string()).unwrap_or_default());
     let since = now - WINDOW_SECONDS;
     if state.store.login_failures(&account_key, since).await? >= MAX_FAILURES_PER_ACCOUNT
         || state.store.login_failures(&address_key, since).await? >= MAX_FAILURES_PER_ADDRESS
