@@ -138,7 +138,10 @@ pub fn load_tls(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, Ser
     let unusable = |error: rustls::Error| ServeError::Unusable {
         certificate: certificate.display().to_string(),
         key: key.display().to_string(),
-        reason: error.to_string(),
+        reason: match error {
+            rustls::Error::InconsistentKeys(_) => "the private key is not the certificate's".to_owned(),
+            other => other.to_string(),
+        },
     };
     let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()

@@ -346,7 +346,7 @@ async fn bad_tls_settings_are_one_sentence_and_a_failure(_: Backend) {
         &db,
         &["--tls-certificate", cert, "--tls-private-key", path(&other.key)],
         &[],
-        "cannot be used together",
+        "cannot be used together: the private key is not the certificate's",
     )
     .await;
     // The settings' pair, through the environment, works as the flags do.
