@@ -1,8 +1,7 @@
 //! The axum application: state shared by every handler, the route table, and serving.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::response::IntoResponse;
@@ -16,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use crate::accounts::{Accounts, StoreAccounts};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::edge::EdgeLayer;
 use crate::hooks::{Hooks, NoHooks};
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
@@ -248,6 +248,7 @@ impl FromRef<AppState> for TokenVerifier {
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let base = state.base.clone();
     let metrics = state.metrics.clone();
+    let proxies = state.config.server.trusted_proxies.clone();
     let scrape = get(crate::metrics::scrape).with_state(state.clone());
     let limits = state.config.limits.clone();
     let router = Router::new()
@@ -276,7 +277,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         // with `Router::layer` runs after routing: the matched route is known.
         .layer(metrics.layer())
         // Added after the layers, so scrapes are not counted among the requests.
-        .route(paths::METRICS, scrape);
+        .route(paths::METRICS, scrape)
+        // Last, so that every answer has the security headers, scrapes and the
+        // fallback's 404s included, and every handler the same idea of the client.
+        .layer(EdgeLayer::new(proxies));
     if base.is_empty() {
         router
     } else {
@@ -307,8 +311,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets requests in
-/// flight finish (for at most 30 seconds). What `portcullis serve` does:
+/// Serves `router` on `listener` over plain HTTP until `shutdown` completes, then lets
+/// requests in flight finish (for at most 30 seconds). What `portcullis serve` does,
+/// which also reads TLS and limits from `[server]` with
+/// [`server::serve_with`](crate::server::serve_with):
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -335,27 +341,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-    let graceful = async move {
-        shutdown.await;
-        let _ = drained_tx.send(());
-    };
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Not spawned: the server lives in this future, so a caller that drops or aborts it
-    // (a host application, a test) stops the server too.
-    let server = axum::serve(listener, service).with_graceful_shutdown(graceful).into_future();
-    // Once shutdown starts, give connections a bounded time to finish.
-    let limit = async {
-        let _ = drained_rx.await;
-        tokio::time::sleep(Duration::from_secs(30)).await;
-    };
-    tokio::select! {
-        result = server => result,
-        () = limit => {
-            tracing::warn!("requests still in flight after 30 s; stopping anyway");
-            Ok(())
-        }
-    }
+    crate::server::serve_with(listener, router, shutdown, crate::server::ServeOptions::default()).await
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -18,6 +18,7 @@ use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::oidc::keys::KeyRing;
 use crate::registration;
+use crate::server::{self, ServeOptions};
 use crate::store::{self, Application, ClientType, GrantType, Store};
 
 #[derive(Debug, Parser)]
@@ -35,12 +36,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Migrate the database if needed, then serve HTTP.
-    Serve {
-        /// The address to listen on.
-        #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8000")]
-        bind: String,
-    },
+    /// Migrate the database if needed, then serve HTTP (or https, given a certificate).
+    Serve(ServeArgs),
     /// Bring the database schema up to date.
     Migrate,
     /// Create an administrator.
@@ -56,6 +53,20 @@ enum Command {
     /// The OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8000")]
+    bind: String,
+    /// Serve https with this PEM certificate chain (instead of the setting
+    /// server.tls_certificate).
+    #[arg(long, value_name = "PEM_FILE")]
+    tls_certificate: Option<PathBuf>,
+    /// The certificate's PEM private key (instead of the setting server.tls_private_key).
+    #[arg(long, value_name = "PEM_FILE")]
+    tls_private_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,13 +208,13 @@ fn one_line(error: &anyhow::Error) -> String {
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let config_path = config::resolve_path(cli.config.as_deref());
     let config = Config::load(config_path.as_deref(), std::env::vars())?;
-    if let Command::Serve { bind } = &cli.command {
-        return serve(&cli.database_url, config, bind).await;
+    if let Command::Serve(args) = &cli.command {
+        return serve(&cli.database_url, config, args).await;
     }
     let store = open(&cli.database_url, &config).await?;
     let now = SystemClock.now();
     match cli.command {
-        Command::Serve { .. } => Ok(()),
+        Command::Serve(_) => Ok(()),
         Command::Migrate => {
             println!("database is up to date");
             Ok(())
@@ -240,7 +251,17 @@ async fn open(url: &str, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result<()> {
+async fn serve(database_url: &str, mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
+    // The flags win over the settings; the pair is checked, and the files read, before
+    // anything else happens, so that a bad certificate fails at once.
+    if let Some(path) = &args.tls_certificate {
+        config.server.tls_certificate = path.display().to_string();
+    }
+    if let Some(path) = &args.tls_private_key {
+        config.server.tls_private_key = path.display().to_string();
+    }
+    let options = ServeOptions::from_settings(&config.server)?;
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     let store = open(database_url, &config).await?;
     let openid = config.oidc.enabled;
     let state = AppState::new(store.clone(), config, Arc::new(SystemClock))?;
@@ -248,10 +269,11 @@ async fn serve(database_url: &str, config: Config, bind: &str) -> anyhow::Result
         // The first start makes the signing keys; later ones check that they open.
         state.keys.ensure(SystemClock.now()).await.context("the OpenID Connect signing keys")?;
     }
+    let bind = &args.bind;
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
-    tracing::info!("listening on http://{address}");
-    app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+    tracing::info!("listening on {scheme}://{address}");
+    server::serve_with(listener, app::router(state), app::shutdown_signal(), options).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use portcullis_axum::ScopeSet;
 use serde::{Deserialize, Serialize};
 
+use crate::edge::TrustedProxies;
+
 /// Every setting. [`Config::defaults`] gives the built-in ones; [`Config::load`] reads
 /// `portcullis.toml` and the environment over them, as the `portcullis` command does.
 /// A host that embeds the provider may build one in code instead, starting from the
@@ -43,6 +45,8 @@ pub struct Config {
     pub storage: StorageSettings,
     /// `[limits]`: rate limits and how much the server takes on at once.
     pub limits: LimitSettings,
+    /// `[server]`: how the server meets the network: TLS, limits on requests, proxies.
+    pub server: ServerSettings,
 }
 
 /// `[oauth2]`: tokens, scopes and the rules of the OAuth 2.0 endpoints. Each key `k` is
@@ -207,6 +211,62 @@ impl Default for LimitSettings {
             login_failure_window_seconds: 15 * 60,
             max_concurrent_requests: 1024,
             request_timeout_seconds: 30,
+        }
+    }
+}
+
+/// `[server]`: how the server meets the network. Each key `k` is also read from
+/// `PORTCULLIS_SERVER_K`. `trusted_proxies` counts for a provider mounted in a host
+/// application too; the other keys are `portcullis serve`'s (and
+/// [`crate::server::ServeOptions::from_settings`]'s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// A PEM file with the certificate chain to serve https with, the server's own
+    /// certificate first; empty: plain http. Needs `tls_private_key` too. Read at
+    /// start: restart the server to take up a renewed certificate.
+    pub tls_certificate: String,
+    /// A PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1); empty:
+    /// plain http. Needs `tls_certificate` too.
+    pub tls_private_key: String,
+    /// The reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed,
+    /// as addresses (`"10.0.0.7"`) or networks (`"10.0.0.0/8"`); empty: none, and the
+    /// connection's peer is the client (see [`crate::edge::ClientAddr`]).
+    pub trusted_proxies: TrustedProxies,
+    /// The most bytes a request's line and headers may take; beyond it the answer is
+    /// `431 Request Header Fields Too Large` and the connection is closed.
+    pub max_header_bytes: u32,
+    /// Seconds a connection may take to send a request's headers (and to finish the TLS
+    /// handshake) before it is closed, so that clients trickling bytes (slowloris)
+    /// cannot hold connections open. A kept-alive connection waiting for its next
+    /// request is closed after this long too.
+    pub header_read_timeout_seconds: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            tls_certificate: String::new(),
+            tls_private_key: String::new(),
+            trusted_proxies: TrustedProxies::default(),
+            max_header_bytes: 16 * 1024,
+            header_read_timeout_seconds: 20,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The certificate and key files when TLS is on; an error when only one is given.
+    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, ConfigError> {
+        match (self.tls_certificate.is_empty(), self.tls_private_key.is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => Ok(Some((Path::new(&self.tls_certificate), Path::new(&self.tls_private_key)))),
+            (missing_certificate, _) => Err(ConfigError::Invalid {
+                key: if missing_certificate { "server.tls_certificate" } else { "server.tls_private_key" }.to_owned(),
+                message: "TLS needs both a certificate and a private key (server.tls_certificate and \
+                          server.tls_private_key)"
+                    .to_owned(),
+            }),
         }
     }
 }
@@ -455,6 +515,13 @@ impl Config {
         if self.storage.pool_timeout_seconds == 0 {
             return invalid("storage.pool_timeout_seconds", "must be at least 1".into());
         }
+        self.server.tls_files()?;
+        if self.server.max_header_bytes < 1024 {
+            return invalid("server.max_header_bytes", "must be at least 1024".into());
+        }
+        if self.server.header_read_timeout_seconds == 0 {
+            return invalid("server.header_read_timeout_seconds", "must be at least 1".into());
+        }
         let kek = self.oidc.key_encryption_key.expose();
         if !kek.is_empty() {
             // The message says what is wrong with the value, never the value.
@@ -629,6 +696,37 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(text.contains("oidc.issuer") && text.contains("slash"), "{text}");
+    }
+
+    #[test]
+    fn server_settings_from_file_and_environment() {
+        let c = Config::defaults();
+        assert_eq!(c.server.tls_files().unwrap(), None);
+        assert!(c.server.trusted_proxies.is_empty());
+        assert_eq!((c.server.max_header_bytes, c.server.header_read_timeout_seconds), (16384, 20));
+        let c = load(
+            "[server]\ntls_certificate = \"/etc/p/cert.pem\"\ntls_private_key = \"/etc/p/key.pem\"\n\
+             trusted_proxies = [\"10.0.0.0/8\"]\n",
+            &[
+                ("PORTCULLIS_SERVER_TRUSTED_PROXIES", "192.0.2.1, fd00::/8"),
+                ("PORTCULLIS_SERVER_MAX_HEADER_BYTES", "8192"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.tls_files().unwrap(), Some((Path::new("/etc/p/cert.pem"), Path::new("/etc/p/key.pem"))));
+        assert!(c.server.trusted_proxies.contains("fd00::1".parse().unwrap()));
+        assert!(!c.server.trusted_proxies.contains("10.0.0.1".parse().unwrap()), "the environment wins");
+        assert_eq!(c.server.max_header_bytes, 8192);
+        // A certificate without its key (or the other way round) is refused by name.
+        let text = load("", &[("PORTCULLIS_SERVER_TLS_CERTIFICATE", "/etc/p/cert.pem")]).unwrap_err().to_string();
+        assert!(text.contains("server.tls_private_key") && text.contains("both"), "{text}");
+        let text = load("[server]\ntls_private_key = \"k.pem\"\n", &[]).unwrap_err().to_string();
+        assert!(text.contains("server.tls_certificate"), "{text}");
+        // A proxy that is no address or network is refused, naming the key and entry.
+        let text = load("[server]\ntrusted_proxies = [\"proxy.internal\"]\n", &[]).unwrap_err().to_string();
+        assert!(text.contains("server.trusted_proxies") && text.contains("proxy.internal"), "{text}");
+        let text = load("", &[("PORTCULLIS_SERVER_HEADER_READ_TIMEOUT_SECONDS", "0")]).unwrap_err().to_string();
+        assert!(text.contains("server.header_read_timeout_seconds"), "{text}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub mod clock;
 pub mod config;
 /// Random credentials, their hashes at rest, constant-time comparison.
 pub mod crypto;
+/// Who the client is (behind trusted proxies) and the security headers on every answer.
+pub mod edge;
 /// Where a host application changes what the provider decides: extra claims, a scope
 /// policy, an event per token issued.
 pub mod hooks;
@@ -90,5 +92,8 @@ pub mod registration;
 /// The server's side of protected resources: the store-backed token verifier and the
 /// example API of the contract (`/api/hello/`, `/api/me/`, `/api/groups/`).
 pub mod resource;
+/// Serving a router over HTTP or TLS, with limits on request headers and a bounded
+/// drain at shutdown.
+pub mod server;
 /// Persistent storage: one trait, SQLite and PostgreSQL implementations.
 pub mod store;

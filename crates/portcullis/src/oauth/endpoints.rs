@@ -16,7 +16,7 @@ use super::error::no_store;
 use super::introspect::{self, CallerRejected};
 use super::{device, grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
 use crate::app::{paths, route_both, AppState};
-use crate::pages::session::ClientAddr;
+use crate::edge::ClientAddr;
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     let browser_facing = route_both(Router::new(), paths::TOKEN, post(token));
@@ -65,14 +65,14 @@ fn body_params(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
 /// `POST /o/token/` (RFC 6749 §3.2).
 async fn token(
     State(state): State<AppState>,
-    ClientAddr(address): ClientAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let params = body_params(&headers, body)?;
         let authorization = authorization_header(&headers)?;
-        let ctx = grant::Context { client_address: address, ..state.grant_context() };
+        let ctx = grant::Context { client_address: client.ip, ..state.grant_context() };
         grant::exchange(&ctx, authorization, &params).await
     }
     .await;

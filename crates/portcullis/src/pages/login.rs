@@ -9,9 +9,9 @@ use http::StatusCode;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::session::ClientAddr;
 use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
+use crate::edge::ClientAddr;
 use crate::limits::LoginThrottle;
 use crate::store::User;
 
@@ -62,14 +62,14 @@ struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     visitor: Visitor,
-    ClientAddr(address): ClientAddr,
+    client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
     let now = state.clock.now();
-    let throttle = LoginThrottle::new(state.store.as_ref(), &state.config.limits, now, &form.username, address);
+    let throttle = LoginThrottle::new(state.store.as_ref(), &state.config.limits, now, &form.username, client.ip);
     if let Err(throttled) = throttle.check().await? {
         let minutes = throttled.retry_after_seconds.div_ceil(60);
         return Err(PageError::TooMany {

@@ -85,20 +85,9 @@ impl IntoResponse for Page {
     fn into_response(self) -> Response {
         let mut response = (self.status, [(CONTENT_TYPE, "text/html; charset=utf-8")], self.html).into_response();
         let headers = response.headers_mut();
-        // Pages carry CSRF tokens and personal data: never cached, never framed
-        // (RFC 6749 §10.13 on clickjacking the consent page), no referrer leaking the
-        // authorization request, no script or style from anywhere but here.
+        // Pages carry CSRF tokens and personal data: never cached. The rest of their
+        // defences (CSP, no framing, no referrer) are on every answer: see `edge`.
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        headers.insert(
-            "content-security-policy",
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-                 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-        );
         if let Some(cookie) = self.set_cookie {
             headers.append(SET_COOKIE, cookie);
         }

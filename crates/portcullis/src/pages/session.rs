@@ -134,16 +134,3 @@ pub async fn csrf_for_page(state: &AppState, visitor: &Visitor) -> Result<(Strin
         }
     }
 }
-
-/// The address the request came from, when the server knows it (it does when serving
-/// with connection info; tests that call the router directly have none).
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(info.map(|c| c.0.ip())))
-    }
-}

@@ -30,7 +30,8 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         authorization_code_flow_in_a_browser,
         playground_runs_the_flow_from_the_page,
         staff_admin_pages_and_a_phone_screen,
-        openid_connect_relying_party
+        openid_connect_relying_party,
+        pages_keep_to_the_content_security_policy
     ]
 }
 
@@ -181,6 +182,62 @@ impl Browser {
 
     pub async fn close(self) {
         let _ = self.driver.close().await;
+    }
+
+    /// From now on, every page this tab loads records the Content Security Policy
+    /// violations it meets (the `securitypolicyviolation` event), from before its own
+    /// first script runs: the listener goes in through the DevTools protocol, which
+    /// the page's CSP does not govern.
+    pub async fn record_csp_violations(&self) {
+        let listener = r#"
+            window.__cspViolations = [];
+            document.addEventListener("securitypolicyviolation", (e) => {
+                window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber}`);
+            });
+        "#;
+        self.driver
+            .issue_cmd(Cdp { cmd: "Page.addScriptToEvaluateOnNewDocument", params: json!({ "source": listener }) })
+            .await
+            .unwrap();
+    }
+
+    /// The violations the current page has met, after giving queued reports a moment
+    /// to arrive. Fails if the page was loaded without the listener.
+    pub async fn csp_violations(&self) -> Vec<String> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let seen = self.driver.execute("return window.__cspViolations ?? null", vec![]).await.unwrap();
+        let Some(seen) = seen.as_array() else { panic!("no CSP listener on {}", self.url().await) };
+        seen.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// Asserts that the current page met no CSP violation and that its stylesheet
+    /// applies (a blocked one would report a violation too; this is a second look).
+    pub async fn assert_keeps_to_the_csp(&self, what: &str) {
+        let violations = self.csp_violations().await;
+        assert!(violations.is_empty(), "{what}: {violations:#?}");
+        let accent: Value = self
+            .driver
+            .execute("return getComputedStyle(document.documentElement).getPropertyValue('--accent')", vec![])
+            .await
+            .unwrap();
+        assert_eq!(accent.as_str().map(str::trim), Some("#1f4fd1"), "{what}: the stylesheet did not apply");
+    }
+}
+
+/// A Chrome DevTools protocol command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()))
     }
 }
 
@@ -590,5 +647,128 @@ async fn openid_connect_relying_party(_: Backend) {
         }
     }
     assert_ne!(kids[0], kids[1], "signed with the new key after rotation");
+    browser.close().await;
+}
+
+/// The pages under their Content Security Policy (`default-src 'none'`, scripts and
+/// styles from this server only, no inline ones) in a real browser: login, consent,
+/// the device pages, the playground with its script, an application's page with the
+/// copy script, the admin pages and the error pages each load without a single
+/// violation, with their stylesheet applied.
+async fn pages_keep_to_the_content_security_policy(_: Backend) {
+    let server = Server::start().await;
+    let callback = callback_server().await;
+    portcullis(
+        &server.db,
+        &["createsuperuser", "--username", "root", "--email", "root@example.com", "--password-stdin"],
+        Some("root-passphrase\n"),
+    )
+    .await;
+    let app = |name: &str, kind: &str, grant: &str| {
+        let args: Vec<String> = [
+            "app",
+            "create",
+            "--name",
+            name,
+            "--client-type",
+            kind,
+            "--grant-type",
+            grant,
+            "--redirect-uri",
+            &callback,
+            "--owner",
+            "root",
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec();
+        let db = &server.db;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let created: Value = serde_json::from_str(&portcullis(db, &args, None).await).unwrap();
+            created["client_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let web = app("Photo Printer", "confidential", "authorization-code").await;
+    let tv = app("Living-room TV", "public", "device-code").await;
+
+    let browser = Browser::start("csp").await;
+    browser.record_csp_violations().await;
+    browser.goto(&format!("{}/o/applications/", server.base)).await;
+    browser.wait_for_path("/accounts/login/").await;
+    browser.assert_keeps_to_the_csp("login").await;
+    // The listener sees what the policy blocks: an inline script is a violation.
+    browser
+        .driver
+        .execute(
+            "const s = document.createElement('script'); s.textContent = 'window.ran = 1'; document.body.append(s);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let caught = browser.csp_violations().await;
+    assert!(caught.iter().any(|v| v.starts_with("script-src")), "the inline script went unnoticed: {caught:?}");
+
+    browser.fill("#username", "root").await;
+    browser.fill("#password", "root-passphrase").await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/o/applications/").await;
+    browser.assert_keeps_to_the_csp("applications").await;
+
+    // An application's page, with the copy buttons' script.
+    browser.click("td.lead a").await;
+    browser.wait_for_text("#client-id", &web).await;
+    browser.assert_keeps_to_the_csp("application detail").await;
+
+    // Consent (RFC 6749 §10.13: the page that must never be framed).
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(b"a-verifier-of-enough-length-for-rfc-7636-forty-three"));
+    browser
+        .goto(&format!(
+            "{}/o/authorize/?response_type=code&client_id={web}&redirect_uri={}&scope=read&state=s&code_challenge={challenge}&code_challenge_method=S256",
+            server.base,
+            form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+        ))
+        .await;
+    browser.wait_for_text("h1", "Authorize Photo Printer?").await;
+    browser.assert_keeps_to_the_csp("consent").await;
+
+    // The device pages: entering the code, then the question.
+    let http = reqwest::Client::new();
+    let codes = read(
+        http.post(format!("{}/o/device-authorization/", server.base))
+            .form(&[("client_id", tv.as_str()), ("scope", "read")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .json();
+    browser.goto(&format!("{}/o/device/", server.base)).await;
+    browser.wait_for_text("h1", "Connect a device").await;
+    browser.assert_keeps_to_the_csp("device code entry").await;
+    browser.fill("#user_code", codes["user_code"].as_str().unwrap()).await;
+    browser.click("form button[type=submit].primary").await;
+    browser.wait_for_text("h1", "Authorize Living-room TV?").await;
+    browser.assert_keeps_to_the_csp("device consent").await;
+
+    // The playground, whose script runs the flow.
+    browser.goto(&format!("{}/o/playground/", server.base)).await;
+    browser.wait_for_text("h1", "Playground").await;
+    browser.assert_keeps_to_the_csp("playground").await;
+
+    for (path, what) in [
+        ("/admin/", "admin"),
+        ("/admin/users/", "admin users"),
+        ("/admin/users/new/", "admin new user"),
+        ("/admin/applications/", "admin applications"),
+        ("/admin/tokens/", "admin tokens"),
+        ("/o/authorized_tokens/", "authorized tokens"),
+        ("/o/authorize/?client_id=nobody", "the authorization endpoint's error page"),
+        ("/admin/users/999999/", "a 404 page"),
+    ] {
+        browser.goto(&format!("{}{path}", server.base)).await;
+        browser.wait_for_text("h1", "").await;
+        browser.assert_keeps_to_the_csp(what).await;
+    }
     browser.close().await;
 }

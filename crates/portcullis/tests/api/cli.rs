@@ -25,22 +25,22 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
     ]
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
     #[track_caller]
-    fn assert_ok(&self) -> &Self {
+    pub fn assert_ok(&self) -> &Self {
         assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         self
     }
 
     /// A failure: non-zero exit and one line on stderr.
     #[track_caller]
-    fn assert_fails_with(&self, needle: &str) {
+    pub fn assert_fails_with(&self, needle: &str) {
         assert_ne!(self.code, Some(0), "stdout: {}", self.stdout);
         assert_eq!(self.stderr.trim_end().lines().count(), 1, "one line: {:?}", self.stderr);
         assert!(self.stderr.contains(needle), "{needle:?} not in {:?}", self.stderr);
@@ -59,7 +59,8 @@ fn command(db: &DbGuard, args: &[&str]) -> Command {
     command
 }
 
-async fn run(db: &DbGuard, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+/// Runs a `portcullis` command to its end; it may fail.
+pub async fn run(db: &DbGuard, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     let mut command = command(db, args);
     command.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();

@@ -410,7 +410,7 @@ pub fn binary() -> PathBuf {
 
 /// A real `portcullis serve` process on a port of its own, killed when dropped.
 pub struct Instance {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub base: String,
     pub child: tokio::process::Child,
 }
@@ -419,28 +419,52 @@ impl Instance {
     /// Starts `portcullis serve` on `database_url`, with `env` added to its
     /// environment, and waits until it listens. Its issuer names its own port.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(database_url, env, None).await
+    }
+
+    /// [`Instance::start`], serving https with the PEM files `certificate` and `key`
+    /// given on the command line.
+    pub async fn start_tls(
+        database_url: &str,
+        env: &[(&str, &str)],
+        certificate: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Self {
+        Self::launch(database_url, env, Some((certificate, key))).await
+    }
+
+    async fn launch(
+        database_url: &str,
+        env: &[(&str, &str)],
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Self {
         use tokio::io::AsyncBufReadExt;
         // A port chosen first, so that the issuer (which relying parties compare with
         // the address they discovered it at) can name it.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut command = tokio::process::Command::new(binary());
         command
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .env("PORTCULLIS_OIDC_ISSUER", format!("http://127.0.0.1:{port}/o"))
+            .env("PORTCULLIS_OIDC_ISSUER", format!("{scheme}://127.0.0.1:{port}/o"))
             .env("DATABASE_URL", database_url)
             .env_remove("PORTCULLIS_CONFIG")
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        if let Some((certificate, key)) = tls {
+            command.arg("--tls-certificate").arg(certificate).arg("--tls-private-key").arg(key);
+        }
         for (name, value) in env {
             command.env(name, value);
         }
         let mut child = command.spawn().unwrap();
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let marker = format!("listening on {scheme}://");
         let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(at) = line.find("listening on http://") {
+                if let Some(at) = line.find(&marker) {
                     return line[at + "listening on ".len()..].trim().to_owned();
                 }
             }

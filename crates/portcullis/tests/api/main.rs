@@ -19,6 +19,7 @@ mod browser;
 mod cli;
 mod crash;
 mod device;
+mod edge;
 mod front;
 mod introspection;
 mod jwt;
@@ -77,6 +78,7 @@ fn main() {
     http_cases.extend(serving::cases());
     http_cases.extend(crash::cases());
     http_cases.extend(limits::cases());
+    http_cases.extend(edge::cases());
     // --- Application management and authorized-token pages ---
     http_cases.extend(applications::cases());
     http_cases.extend(authorized::cases());
@@ -136,7 +138,7 @@ fn main() {
                 .with_ignored_flag(postgres.is_none()),
         );
     }
-    for (name, case) in cli::cases() {
+    for (name, case) in cli::cases().into_iter().chain(edge::binary_cases()) {
         let runtime = runtime.clone();
         trials.push(Trial::test(format!("sqlite::{name}"), move || run(&runtime, case(Backend::Sqlite))));
     }
