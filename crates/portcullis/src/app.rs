@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::accounts::{Accounts, StoreAccounts};
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::hooks::{Hooks, NoHooks};
@@ -104,6 +105,8 @@ pub mod paths {
     pub const ADMIN_TOKENS: &str = "/admin/tokens/";
     /// Staff: revoking an access token.
     pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/{id}/revoke/";
+    /// Staff: the audit log, filtered by kind, user or client.
+    pub const ADMIN_AUDIT: &str = "/admin/audit/";
     // --- Playground ---
     /// A page where a logged-in user runs the authorization code flow with PKCE against
     /// this server with one of their applications, every request and answer shown.
@@ -168,6 +171,8 @@ pub struct AppState {
     pub base: Arc<str>,
     /// This provider's own metrics, exported at [`paths::METRICS`].
     pub metrics: Metrics,
+    /// Records security events (see [`crate::audit`]).
+    pub audit: Audit,
 }
 
 impl AppState {
@@ -199,6 +204,7 @@ impl AppState {
                 .publish_ahead(config.oidc.key_publish_ahead_seconds),
         );
         Ok(Self {
+            audit: Audit::new(store.clone()),
             store,
             config: Arc::new(config),
             clock,
@@ -214,6 +220,12 @@ impl AppState {
     }
 
     pub(crate) fn grant_context(&self) -> oauth::grant::Context<'_> {
+        self.grant_context_for(None)
+    }
+
+    /// [`AppState::grant_context`] for a request from `client_addr`, which the audit log
+    /// names.
+    pub(crate) fn grant_context_for(&self, client_addr: Option<std::net::IpAddr>) -> oauth::grant::Context<'_> {
         oauth::grant::Context {
             store: self.store.as_ref(),
             settings: &self.config.oauth2,
@@ -224,6 +236,8 @@ impl AppState {
             accounts: self.accounts.as_ref(),
             hooks: self.hooks.as_ref(),
             metrics: &self.metrics,
+            audit: &self.audit,
+            client_addr,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::session::ClientAddr;
 use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
-use crate::store::User;
+use crate::store::{AuditKind, NewAuditEvent, User};
 
 /// Where a login goes when `next` names nowhere (safe).
 pub const DEFAULT_NEXT: &str = "/o/applications/";
@@ -75,9 +75,14 @@ async fn login(
     let account_key = format!("user:{}", form.username);
     let address_key = format!("addr:{}", address.map(|a| a.to_string()).unwrap_or_default());
     let since = now - WINDOW_SECONDS;
+    // The account tried, when it exists: the audit log names accounts by id, never by
+    // what was typed (a password typed into the username field must not reach it).
+    let tried = || async { state.store.user_by_username(&form.username).await.map(|u| u.map(|u| u.id)) };
     if state.store.login_failures(&account_key, since).await? >= MAX_FAILURES_PER_ACCOUNT
         || state.store.login_failures(&address_key, since).await? >= MAX_FAILURES_PER_ADDRESS
     {
+        let event = NewAuditEvent::new(AuditKind::LoginThrottled, now).user(tried().await?).addr(address);
+        state.audit.record(event.detail("too many failed logins for this account or address")).await;
         return Err(PageError::TooMany {
             message: "Too many failed logins. Wait 15 minutes before trying again.".into(),
             retry_after: WINDOW_SECONDS,
@@ -88,6 +93,8 @@ async fn login(
     let Some(user) = user else {
         state.store.record_login_failure(&[account_key, address_key], now).await?;
         tracing::info!("login failed");
+        let event = NewAuditEvent::new(AuditKind::LoginFailed, now).user(tried().await?).addr(address);
+        state.audit.record(event.detail("login page: wrong username or password")).await;
         let csrf = visitor.csrf_token().unwrap_or_default();
         let page = render(
             &state,
@@ -111,6 +118,8 @@ async fn login(
     }
     let (_, cookie) = session::start(&state, Some(&user)).await?;
     tracing::info!(user_id = user.id, "login");
+    let event = NewAuditEvent::new(AuditKind::LoginSucceeded, now).user(user.id).addr(address);
+    state.audit.record(event.detail("login page")).await;
     Ok(redirect(StatusCode::SEE_OTHER, next, Some(cookie)))
 }
 
@@ -122,6 +131,7 @@ struct LogoutForm {
 async fn logout(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr(address): ClientAddr,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, PageError> {
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
@@ -129,6 +139,11 @@ async fn logout(
     }
     if let Some((id, _)) = &visitor.session {
         state.store.delete_session(id).await?;
+        // An anonymous session (the login form's) ending is nobody logging out.
+        if let Some(user) = &visitor.user {
+            let event = NewAuditEvent::new(AuditKind::Logout, state.clock.now()).user(user.id).addr(address);
+            state.audit.record(event.detail("logout button")).await;
+        }
     }
     Ok(redirect(StatusCode::SEE_OTHER, paths::LOGIN, Some(session::clear(&state))))
 }

@@ -14,6 +14,7 @@ mod authorized;
 mod admin;
 // --- Playground ---
 mod at_rest;
+mod audit;
 mod authorize;
 mod browser;
 mod cli;
@@ -84,6 +85,8 @@ fn main() {
     http_cases.extend(playground::cases());
     // --- Metrics ---
     http_cases.extend(metrics::cases());
+    // --- Audit log ---
+    http_cases.extend(audit::cases());
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {

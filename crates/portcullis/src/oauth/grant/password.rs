@@ -1,6 +1,6 @@
 use super::{mint, Context, TokenResponse};
 use crate::oauth::{EndpointError, OAuthError, Params};
-use crate::store::{Application, GrantType};
+use crate::store::{Application, AuditKind, GrantType};
 
 /// RFC 6749 §4.3, the resource owner password credentials grant.
 pub(super) async fn grant(
@@ -15,6 +15,11 @@ pub(super) async fn grant(
     let presented = params.require("password")?;
     let scope = ctx.scope(params.get("scope"), app)?;
     let Some(user) = ctx.accounts.authenticate(username, presented).await? else {
+        // The account tried, when it exists, rather than the username: a password
+        // typed into the wrong field must not reach the log.
+        let tried = ctx.store.user_by_username(username).await?.map(|u| u.id);
+        let event = ctx.event(AuditKind::LoginFailed, app, tried);
+        ctx.audit.record(event.detail("password grant: wrong username or password")).await;
         return Err(OAuthError::invalid_grant("invalid username or password").into());
     };
     let minted = mint(ctx, app, Some(user.id), &scope, Some(&scope)).await?;
