@@ -26,6 +26,9 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
 
 const LOOPBACK: &str = "127.0.0.1";
 
+/// A form's fields.
+type Fields = Vec<(&'static str, &'static str)>;
+
 /// Events of `kind`, newest first, once there are at least `count`: token issuance is
 /// stored just after the answer, so the test waits for it (at most five seconds).
 async fn events(app: &TestApp, kind: AuditKind, count: usize) -> Vec<AuditEvent> {
@@ -350,7 +353,7 @@ async fn staff_changes(backend: Backend) {
     assert_from_loopback(&created);
 
     let page = format!("/admin/users/{}/", bob.id);
-    let changes: [(&str, Vec<(&str, &str)>, &str); 4] = [
+    let changes: [(&str, Fields, &str); 4] = [
         ("active", vec![("active", "0")], "(bob) deactivated"),
         ("active", vec![("active", "1")], "(bob) reactivated"),
         (

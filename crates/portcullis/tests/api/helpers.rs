@@ -412,12 +412,24 @@ pub struct Instance {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     pub child: tokio::process::Child,
+    /// Everything it wrote to stderr and stdout, line by line, when started with
+    /// [`Instance::start_capturing`]; empty otherwise.
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Instance {
     /// Starts `portcullis serve` on `database_url`, with `env` added to its
     /// environment, and waits until it listens. Its issuer names its own port.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(database_url, env, false).await
+    }
+
+    /// [`Instance::start`], keeping all its output in [`Instance::log`].
+    pub async fn start_capturing(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(database_url, env, true).await
+    }
+
+    async fn launch(database_url: &str, env: &[(&str, &str)], capture: bool) -> Self {
         use tokio::io::AsyncBufReadExt;
         // A port chosen first, so that the issuer (which relying parties compare with
         // the address they discovered it at) can name it.
@@ -429,16 +441,34 @@ impl Instance {
             .env("DATABASE_URL", database_url)
             .env_remove("PORTCULLIS_CONFIG")
             .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
+            .stdout(if capture { std::process::Stdio::piped() } else { std::process::Stdio::null() })
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         for (name, value) in env {
             command.env(name, value);
         }
         let mut child = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let keep = move |log: &Arc<Mutex<String>>, line: &str| {
+            if capture {
+                let mut log = log.lock().unwrap();
+                log.push_str(line);
+                log.push('\n');
+            }
+        };
+        if let Some(stdout) = child.stdout.take() {
+            let log = log.clone();
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&log, &line);
+                }
+            });
+        }
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                keep(&log, &line);
                 if let Some(at) = line.find("listening on http://") {
                     return line[at + "listening on ".len()..].trim().to_owned();
                 }
@@ -448,8 +478,13 @@ impl Instance {
         .await
         .unwrap();
         // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { base, child }
+        let drained = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep(&drained, &line);
+            }
+        });
+        Self { base, child, log }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -24,6 +24,7 @@ mod front;
 mod introspection;
 mod jwt;
 mod metrics;
+mod no_secrets;
 mod oidc;
 mod playground;
 mod refresh;
@@ -87,6 +88,7 @@ fn main() {
     http_cases.extend(metrics::cases());
     // --- Audit log ---
     http_cases.extend(audit::cases());
+    http_cases.extend(no_secrets::cases());
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
