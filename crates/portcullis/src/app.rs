@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::accounts::{Accounts, StoreAccounts};
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::edge::EdgeLayer;
@@ -105,6 +106,8 @@ pub mod paths {
     pub const ADMIN_TOKENS: &str = "/admin/tokens/";
     /// Staff: revoking an access token.
     pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/{id}/revoke/";
+    /// Staff: the audit log, filtered by kind, user or client.
+    pub const ADMIN_AUDIT: &str = "/admin/audit/";
     // --- Playground ---
     /// A page where a logged-in user runs the authorization code flow with PKCE against
     /// this server with one of their applications, every request and answer shown.
@@ -171,6 +174,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The per-client rate limits of this instance (`[limits]`).
     pub limits: RateLimits,
+    /// Records security events (see [`crate::audit`]).
+    pub audit: Audit,
 }
 
 impl AppState {
@@ -202,6 +207,7 @@ impl AppState {
                 .publish_ahead(config.oidc.key_publish_ahead_seconds),
         );
         Ok(Self {
+            audit: Audit::new(store.clone()),
             store,
             clock,
             verifier,
@@ -218,6 +224,12 @@ impl AppState {
     }
 
     pub(crate) fn grant_context(&self) -> oauth::grant::Context<'_> {
+        self.grant_context_for(None)
+    }
+
+    /// [`AppState::grant_context`] for a request from `client_addr`, which the audit log
+    /// names.
+    pub(crate) fn grant_context_for(&self, client_addr: Option<std::net::IpAddr>) -> oauth::grant::Context<'_> {
         oauth::grant::Context {
             store: self.store.as_ref(),
             settings: &self.config.oauth2,
@@ -230,7 +242,8 @@ impl AppState {
             metrics: &self.metrics,
             rate_limits: &self.limits,
             login_limits: &self.config.limits,
-            client_address: None,
+            audit: &self.audit,
+            client_addr,
         }
     }
 }

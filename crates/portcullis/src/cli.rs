@@ -13,13 +13,14 @@ use serde_json::json;
 
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{self, AppState};
+use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::oidc::keys::KeyRing;
 use crate::registration;
 use crate::server::{self, ServeOptions};
-use crate::store::{self, Application, ClientType, GrantType, Store};
+use crate::store::{self, Application, AuditKind, ClientType, GrantType, NewAuditEvent, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]
@@ -219,12 +220,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Createsuperuser(args) => create_user(store.as_ref(), args, true, now).await,
-        Command::User(UserCommand::Create(args)) => create_user(store.as_ref(), args, false, now).await,
-        Command::App(AppCommand::Create(args)) => create_app(store.as_ref(), &config, args, now).await,
+        Command::Createsuperuser(args) => create_user(&store, args, true, now).await,
+        Command::User(UserCommand::Create(args)) => create_user(&store, args, false, now).await,
+        Command::App(AppCommand::Create(args)) => create_app(&store, &config, args, now).await,
         Command::App(AppCommand::List { json }) => list_apps(store.as_ref(), json).await,
         Command::App(AppCommand::Delete { client_id }) => {
+            let app = store.application_by_client_id(&client_id).await?;
             if store.delete_application(&client_id).await? {
+                let name = app.map(|a| a.name).unwrap_or_default();
+                let event = NewAuditEvent::new(AuditKind::ApplicationDeleted, now).client(&client_id);
+                record(&store, event.detail(format!("command line: deleted with its tokens: {name:?}"))).await;
                 println!("deleted application {client_id} and its tokens");
                 Ok(())
             } else {
@@ -296,7 +301,13 @@ fn read_password(args: &UserArgs, env_var: &str) -> anyhow::Result<String> {
     Ok(first)
 }
 
-async fn create_user(store: &dyn Store, args: UserArgs, superuser: bool, now: i64) -> anyhow::Result<()> {
+/// Records an event of the command line, which has no user or address: the audit log
+/// shows who ran it only as "command line".
+async fn record(store: &Arc<dyn Store>, event: NewAuditEvent) {
+    Audit::new(store.clone()).record(event).await;
+}
+
+async fn create_user(store: &Arc<dyn Store>, args: UserArgs, superuser: bool, now: i64) -> anyhow::Result<()> {
     accounts::validate_username(&args.username)?;
     accounts::validate_email(&args.email)?;
     // Checked before asking for the password, so nobody types one for nothing.
@@ -312,13 +323,15 @@ async fn create_user(store: &dyn Store, args: UserArgs, superuser: bool, now: i6
         is_staff: superuser,
         is_superuser: superuser,
     };
-    let user = accounts::create(store, account, now).await?;
+    let user = accounts::create(store.as_ref(), account, now).await?;
     let kind = if superuser { "superuser" } else { "user" };
+    let detail = format!("command line: user {} ({}), {kind}", user.id, user.username);
+    record(store, NewAuditEvent::new(AuditKind::UserCreated, now).detail(detail)).await;
     println!("created {kind} {} (id {})", user.username, user.id);
     Ok(())
 }
 
-async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i64) -> anyhow::Result<()> {
+async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, now: i64) -> anyhow::Result<()> {
     let draft = registration::Draft {
         name: args.name.clone(),
         client_type: Some(match args.client_type {
@@ -345,6 +358,10 @@ async fn create_app(store: &dyn Store, config: &Config, args: AppCreate, now: i6
     let secret = (fields.client_type == ClientType::Confidential).then(Secret::generate);
     let hash = secret.as_ref().map(Secret::hash);
     let app = store.register_application(&random_alphanumeric(32), hash.as_ref(), owner_id, &fields, now).await?;
+    let owner = args.owner.as_deref().map(|o| format!(", owned by {o}")).unwrap_or_default();
+    let detail = format!("command line: {:?}, {}{owner}", app.name, app.client_type.as_str());
+    let event = NewAuditEvent::new(AuditKind::ApplicationCreated, now).client(&app.client_id);
+    record(store, event.detail(detail)).await;
     let secret = secret.as_ref().map(Secret::expose);
     if args.json {
         let mut value = app_json(&app);
@@ -382,10 +399,14 @@ fn app_json(app: &Application) -> serde_json::Value {
 
 async fn keys(store: Arc<dyn Store>, config: &Config, command: KeysCommand, now: i64) -> anyhow::Result<()> {
     let lifetime = i64::from(config.oauth2.access_token_expire_seconds);
-    let ring = KeyRing::new(store, config.key_encryption_key(), lifetime);
+    let ring = KeyRing::new(store.clone(), config.key_encryption_key(), lifetime);
     match command {
         KeysCommand::Rotate => {
-            for kid in ring.rotate(now).await? {
+            let kids = ring.rotate(now).await?;
+            // Key ids are thumbprints of the public keys, published in the JWKS.
+            let detail = format!("command line: new signing keys {}", kids.join(", "));
+            record(&store, NewAuditEvent::new(AuditKind::KeyRotated, now).detail(detail)).await;
+            for kid in kids {
                 println!("new signing key {kid}");
             }
             println!("old keys are retired and stay published for {lifetime} s");

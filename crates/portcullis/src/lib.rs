@@ -55,6 +55,8 @@
 pub mod accounts;
 /// The axum application: shared state, the route table, serving with graceful shutdown.
 pub mod app;
+/// The audit log of security events, in the database and the structured log.
+pub mod audit;
 /// The `portcullis` command line: serve, migrate, users, applications, token cleanup.
 pub mod cli;
 /// The time, as something tests can set.

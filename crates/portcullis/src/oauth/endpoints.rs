@@ -17,6 +17,7 @@ use super::introspect::{self, CallerRejected};
 use super::{device, grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
 use crate::app::{paths, route_both, AppState};
 use crate::edge::ClientAddr;
+use crate::store::AuditKind;
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     let browser_facing = route_both(Router::new(), paths::TOKEN, post(token));
@@ -72,7 +73,7 @@ async fn token(
     let result = async {
         let params = body_params(&headers, body)?;
         let authorization = authorization_header(&headers)?;
-        let ctx = grant::Context { client_address: client.ip, ..state.grant_context() };
+        let ctx = state.grant_context_for(client.ip);
         grant::exchange(&ctx, authorization, &params).await
     }
     .await;
@@ -107,6 +108,7 @@ async fn device_authorization(
 /// `POST /o/revoke_token/` (RFC 7009 §2).
 async fn revoke_token(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -115,7 +117,16 @@ async fn revoke_token(
         let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
         let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
         let token = params.require("token")?;
-        revoke::revoke(state.store.as_ref(), &app, token, params.get("token_type_hint"), state.clock.now()).await?;
+        let now = state.clock.now();
+        let revoked = revoke::revoke(state.store.as_ref(), &app, token, params.get("token_type_hint"), now).await?;
+        // Only what was revoked: an unknown token, or another client's, changed nothing.
+        if let Some(revoked) = revoked {
+            let ctx = state.grant_context_for(client.ip);
+            state
+                .audit
+                .record(ctx.event(AuditKind::TokenRevoked, &app, revoked.user_id).detail(revoked.describe()))
+                .await;
+        }
         Ok(())
     }
     .await;

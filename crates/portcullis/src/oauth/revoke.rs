@@ -18,23 +18,45 @@ pub async fn revoke(
     token: &str,
     hint: Option<&str>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<Revoked>, StoreError> {
     let hash = TokenHash::of(token);
     let refresh_first = hint == Some("refresh_token");
     for refresh in [refresh_first, !refresh_first] {
         if refresh {
             if let Some(record) = store.refresh_token(&hash).await? {
-                if record.application_id == app.id {
-                    store.revoke_refresh_family(&record.family, now).await?;
+                if record.application_id != app.id || record.revoked_at.is_some() {
+                    return Ok(None);
                 }
-                return Ok(());
+                store.revoke_refresh_family(&record.family, now).await?;
+                return Ok(Some(Revoked { refresh: true, user_id: Some(record.user_id) }));
             }
         } else if let Some(record) = store.access_token(&hash).await? {
-            if record.application_id == app.id {
-                store.revoke_access_token(record.id, now).await?;
+            if record.application_id != app.id || record.revoked_at.is_some() {
+                return Ok(None);
             }
-            return Ok(());
+            store.revoke_access_token(record.id, now).await?;
+            return Ok(Some(Revoked { refresh: false, user_id: record.user_id }));
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// What [`revoke`] revoked, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    /// A refresh token's whole grant, rather than one access token.
+    pub refresh: bool,
+    /// Whose token it was; `None` for a client's own.
+    pub user_id: Option<i64>,
+}
+
+impl Revoked {
+    /// The audit log's words for it.
+    pub fn describe(self) -> &'static str {
+        if self.refresh {
+            "a refresh token, with every token of its grant (RFC 7009)"
+        } else {
+            "an access token (RFC 7009)"
+        }
+    }
 }

@@ -20,7 +20,11 @@ use serde::Serialize;
 use super::{base_context, date_view, login_redirect, redirect, render, PageError, Visitor};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{paths, route_both, AppState};
-use crate::store::{AccessTokenListing, Application, ApplicationListing, Listing, TokenFilter, User};
+use crate::edge::ClientAddr;
+use crate::store::{
+    AccessTokenListing, Application, ApplicationListing, AuditEvent, AuditFilter, AuditKind, Listing, NewAuditEvent,
+    TokenFilter, User,
+};
 
 /// Rows per page of every list.
 const PER_PAGE: i64 = 50;
@@ -44,7 +48,8 @@ pub fn router() -> Router<AppState> {
     let router = route_both(router, paths::ADMIN_APPLICATION, get(application));
     let router = route_both(router, paths::ADMIN_APPLICATION_DELETE, post(delete_application));
     let router = route_both(router, paths::ADMIN_TOKENS, get(tokens));
-    route_both(router, paths::ADMIN_TOKEN_REVOKE, post(revoke_token))
+    let router = route_both(router, paths::ADMIN_TOKEN_REVOKE, post(revoke_token));
+    route_both(router, paths::ADMIN_AUDIT, get(audit))
 }
 
 /// A logged-in staff member (superusers are staff). As an extractor it answers for
@@ -83,6 +88,22 @@ impl Staff {
         } else {
             Err(PageError::Csrf)
         }
+    }
+
+    /// Records what this staff member did, from `address`, about `client` if any.
+    async fn record(
+        &self,
+        state: &AppState,
+        kind: AuditKind,
+        address: Option<std::net::IpAddr>,
+        client: Option<&str>,
+        detail: impl AsRef<str>,
+    ) {
+        let mut event = NewAuditEvent::new(kind, state.clock.now()).user(self.user.id).addr(address);
+        if let Some(client_id) = client {
+            event = event.client(client_id);
+        }
+        state.audit.record(event.detail(detail)).await;
     }
 
     /// Only a superuser may change a superuser's account: otherwise any staff member
@@ -308,7 +329,12 @@ async fn new_user(State(state): State<AppState>, staff: Staff) -> Result<Respons
 
 /// `POST /admin/users/new/`: creates the user with the rules and hashing of
 /// `portcullis user create`.
-async fn create_user(State(state): State<AppState>, staff: Staff, body: Bytes) -> Result<Response, PageError> {
+async fn create_user(
+    State(state): State<AppState>,
+    staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let form = Fields::parse(&body);
     staff.check_csrf(&form)?;
     let password = form.get("password1").unwrap_or_default();
@@ -330,6 +356,9 @@ async fn create_user(State(state): State<AppState>, staff: Staff, body: Bytes) -
                 is_staff = user.is_staff,
                 "admin: user created"
             );
+            let role = if user.is_staff { "staff" } else { "ordinary" };
+            let detail = format!("admin pages: user {} ({}), {role}", user.id, user.username);
+            staff.record(&state, AuditKind::UserCreated, address, None, detail).await;
             let to = with_query(&at(paths::ADMIN_USER, user.id), &[("done", "created")]);
             Ok(redirect(StatusCode::SEE_OTHER, &to, None))
         }
@@ -442,6 +471,7 @@ fn user_done(id: i64, done: &str) -> Response {
 async fn set_active(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -460,6 +490,9 @@ async fn set_active(
         return Err(PageError::NotFound);
     }
     tracing::info!(staff_id = staff.user.id, user_id = target.id, active, "admin: user activity changed");
+    let change = if active { "reactivated" } else { "deactivated" };
+    let detail = format!("admin pages: user {} ({}) {change}", target.id, target.username);
+    staff.record(&state, AuditKind::UserChanged, address, None, detail).await;
     Ok(user_done(target.id, if active { "reactivated" } else { "deactivated" }))
 }
 
@@ -468,6 +501,7 @@ async fn set_active(
 async fn reset_password(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -488,6 +522,8 @@ async fn reset_password(
         return Err(PageError::NotFound);
     }
     tracing::info!(staff_id = staff.user.id, user_id = target.id, "admin: password reset");
+    let detail = format!("admin pages: user {} ({}) given a new password", target.id, target.username);
+    staff.record(&state, AuditKind::UserChanged, address, None, detail).await;
     Ok(user_done(target.id, "password"))
 }
 
@@ -514,6 +550,7 @@ fn parse_groups(text: &str) -> Result<Vec<String>, String> {
 async fn set_groups(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -531,6 +568,9 @@ async fn set_groups(
         return Err(PageError::NotFound);
     }
     tracing::info!(staff_id = staff.user.id, user_id = target.id, groups = groups.len(), "admin: groups set");
+    let listed = if groups.is_empty() { "none".to_owned() } else { groups.join(", ") };
+    let detail = format!("admin pages: user {} ({}) groups set to {listed}", target.id, target.username);
+    staff.record(&state, AuditKind::UserChanged, address, None, detail).await;
     Ok(user_done(target.id, "groups"))
 }
 
@@ -630,6 +670,7 @@ async fn application(
 async fn delete_application(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -639,6 +680,8 @@ async fn delete_application(
         return Err(PageError::NotFound);
     }
     tracing::info!(staff_id = staff.user.id, client_id = %app.client_id, "admin: application deleted");
+    let detail = format!("admin pages: deleted with its tokens: {:?}", app.name);
+    staff.record(&state, AuditKind::ApplicationDeleted, address, Some(&app.client_id), detail).await;
     Ok(redirect(StatusCode::SEE_OTHER, &with_query(paths::ADMIN_APPLICATIONS, &[("done", "deleted")]), None))
 }
 
@@ -719,6 +762,7 @@ async fn tokens(State(state): State<AppState>, staff: Staff, uri: Uri) -> Result
 async fn revoke_token(
     State(state): State<AppState>,
     staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     uri: Uri,
     body: Bytes,
@@ -742,11 +786,92 @@ async fn revoke_token(
         "revoked"
     };
     tracing::info!(staff_id = staff.user.id, token_id = token.id, whole_grant, "admin: token revoked");
+    let whose = token.username.as_deref().map_or_else(|| "the client's own".to_owned(), |u| format!("user {u}'s"));
+    let detail = if whole_grant {
+        format!("admin pages: access token {} ({whose}) and every token of its grant", token.id)
+    } else {
+        format!("admin pages: access token {} ({whose})", token.id)
+    };
+    staff.record(&state, AuditKind::AdminTokenRevoked, address, Some(&token.client_id), detail).await;
     let back = with_query(
         paths::ADMIN_TOKENS,
         &[("user", form.text("user")), ("app", form.text("app")), ("page", form.text("page")), ("done", done)],
     );
     Ok(redirect(StatusCode::SEE_OTHER, &back, None))
+}
+
+// --- Audit log ---
+
+#[derive(Serialize)]
+struct AuditRow {
+    id: i64,
+    occurred_at: String,
+    kind: &'static str,
+    user_id: Option<i64>,
+    username: Option<String>,
+    user_url: Option<String>,
+    client_id: Option<String>,
+    client_addr: Option<String>,
+    detail: String,
+}
+
+impl From<AuditEvent> for AuditRow {
+    fn from(AuditEvent { id, event, username }: AuditEvent) -> Self {
+        Self {
+            id,
+            occurred_at: format_utc(event.occurred_at),
+            kind: event.kind.as_str(),
+            user_id: event.user_id,
+            // A link only to a user who still exists.
+            user_url: username.as_ref().and(event.user_id).map(|id| at(paths::ADMIN_USER, id)),
+            username,
+            client_id: event.client_id,
+            client_addr: event.client_addr,
+            detail: event.detail,
+        }
+    }
+}
+
+/// `GET /admin/audit/?kind=&user=&app=&before=`: security events, newest first, of one
+/// kind, of the user with that exact username, of the application with that exact
+/// client id. Pages go back in time by the last id shown (`before`), so events recorded
+/// meanwhile never shift a page.
+async fn audit(State(state): State<AppState>, staff: Staff, uri: Uri) -> Result<Response, PageError> {
+    let query = Fields::query(&uri);
+    let (kind, user, app) = (query.text("kind"), query.search("user")?, query.search("app")?);
+    let bad = |what: &str| PageError::BadRequest(format!("The {what} in the address is not valid."));
+    let parsed_kind = match kind {
+        "" => None,
+        name => Some(name.parse::<AuditKind>().map_err(|_| bad("event kind"))?),
+    };
+    let before = match query.text("before") {
+        "" => None,
+        text => Some(text.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| bad("page"))?),
+    };
+    // A username that names nobody has no events.
+    let user_id = match user {
+        "" => None,
+        name => Some(state.store.user_by_username(name).await?.map_or(0, |u| u.id)),
+    };
+    let filter =
+        AuditFilter { kind: parsed_kind, user_id, client_id: (!app.is_empty()).then(|| app.to_owned()), before };
+    // One more than shown, to know whether an older page exists.
+    let mut events = state.store.list_audit_events(&filter, PER_PAGE + 1).await?;
+    let older = (events.len() > usize::try_from(PER_PAGE).unwrap_or(usize::MAX)).then(|| {
+        events.truncate(events.len() - 1);
+        let last = events.last().map_or(0, |e| e.id).to_string();
+        with_query(paths::ADMIN_AUDIT, &[("kind", kind), ("user", user), ("app", app), ("before", &last)])
+    });
+    let newest = before.map(|_| with_query(paths::ADMIN_AUDIT, &[("kind", kind), ("user", user), ("app", app)]));
+    let rows: Vec<AuditRow> = events.into_iter().map(AuditRow::from).collect();
+    let kinds: Vec<&str> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+    let page = render(
+        &state,
+        "admin/audit.html",
+        StatusCode::OK,
+        context! { events => rows, kinds, kind, user, app, older, newest, ..staff.context("audit") },
+    )?;
+    Ok(page.into_response())
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@ use serde::Serialize;
 use super::{base_context, date_view, login_redirect, redirect, render, DateView, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
 use crate::crypto::{random_alphanumeric, Secret};
+use crate::edge::ClientAddr;
 use crate::registration::{self, Draft, Field, Problem};
-use crate::store::{AccessTokenFormat, Application, ClientType, GrantType, User};
+use crate::store::{AccessTokenFormat, Application, AuditKind, ClientType, GrantType, NewAuditEvent, User};
 
 pub fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::APPLICATIONS, get(list));
@@ -428,7 +429,12 @@ async fn register_page(State(state): State<AppState>, visitor: Visitor, uri: Uri
 
 /// `POST /o/applications/register/`: registers the application, owned by the user, and
 /// shows its page with the secret, once.
-async fn register(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> Result<Response, PageError> {
+async fn register(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let form = FormBody::parse(&body);
     if !visitor.csrf_ok(form.csrf_token()) {
         return Err(PageError::Csrf);
@@ -446,6 +452,8 @@ async fn register(State(state): State<AppState>, visitor: Visitor, body: Bytes) 
         .register_application(&random_alphanumeric(32), hash.as_ref(), Some(user.id), &fields, state.clock.now())
         .await?;
     tracing::info!(user_id = user.id, client_id = %app.client_id, "application registered");
+    let detail = format!("registered by its owner: {:?}, {}", app.name, app.client_type.as_str());
+    record(&state, AuditKind::ApplicationCreated, user, &app, address, detail).await;
     detail_page(&state, &visitor, &app, secret.as_ref(), Some("The application is registered."))
 }
 
@@ -482,6 +490,7 @@ async fn edit_page(
 async fn update(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     uri: Uri,
     Path(id): Path<String>,
     body: Bytes,
@@ -506,6 +515,12 @@ async fn update(
         .await?
         .ok_or(PageError::NotFound)?;
     tracing::info!(user_id = user.id, client_id = %updated.client_id, "application changed");
+    let detail = match (&secret, app.client_type == updated.client_type) {
+        (Some(_), _) => "changed by its owner: made confidential, with a new secret".to_owned(),
+        (None, false) => "changed by its owner: made public, its secret dropped".to_owned(),
+        (None, true) => format!("changed by its owner: {}", changes(&app, &updated)),
+    };
+    record(&state, AuditKind::ApplicationChanged, user, &updated, address, detail).await;
     match secret {
         Some(secret) => detail_page(
             &state,
@@ -546,6 +561,7 @@ async fn delete_page(
 async fn delete(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     uri: Uri,
     Path(id): Path<String>,
     body: Bytes,
@@ -560,6 +576,8 @@ async fn delete(
         return Err(PageError::NotFound);
     }
     tracing::info!(user_id = user.id, client_id = %app.client_id, "application deleted");
+    let detail = format!("deleted by its owner, with its tokens: {:?}", app.name);
+    record(&state, AuditKind::ApplicationDeleted, user, &app, address, detail).await;
     Ok(redirect(StatusCode::SEE_OTHER, &format!("{}?done=deleted", paths::APPLICATIONS), None))
 }
 
@@ -568,6 +586,7 @@ async fn delete(
 async fn new_secret(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -592,6 +611,8 @@ async fn new_secret(
     }
     let app = state.store.owned_application(user.id, app.id).await?.ok_or(PageError::NotFound)?;
     tracing::info!(user_id = user.id, client_id = %app.client_id, "client secret replaced");
+    let detail = "a new secret made by its owner; the old one no longer works";
+    record(&state, AuditKind::ApplicationSecretReset, user, &app, address, detail).await;
     detail_page(
         &state,
         &visitor,
@@ -599,6 +620,40 @@ async fn new_secret(
         Some(&secret),
         Some("A new client secret is made. The old one no longer works."),
     )
+}
+
+/// Records what the owner `user` did to `app`.
+async fn record(
+    state: &AppState,
+    kind: AuditKind,
+    user: &User,
+    app: &Application,
+    address: Option<std::net::IpAddr>,
+    detail: impl AsRef<str>,
+) {
+    let event = NewAuditEvent::new(kind, state.clock.now()).user(user.id).client(&app.client_id).addr(address);
+    state.audit.record(event.detail(detail)).await;
+}
+
+/// Which settings differ between `before` and `after`, by name.
+fn changes(before: &Application, after: &Application) -> String {
+    let differ = [
+        ("name", before.name != after.name),
+        ("grant types", before.grant_types != after.grant_types),
+        ("redirect URIs", before.redirect_uris != after.redirect_uris),
+        ("post-logout redirect URIs", before.post_logout_redirect_uris != after.post_logout_redirect_uris),
+        ("allowed origins", before.allowed_origins != after.allowed_origins),
+        ("allowed scopes", before.allowed_scopes != after.allowed_scopes),
+        ("skip authorization", before.skip_authorization != after.skip_authorization),
+        ("algorithm", before.algorithm != after.algorithm),
+        ("access token format", before.access_token_format != after.access_token_format),
+    ];
+    let names: Vec<&str> = differ.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name).collect();
+    if names.is_empty() {
+        "nothing changed".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ use portcullis_axum::ScopeSet;
 
 use super::{base_context, login_again_redirect, login_redirect, redirect, render, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
+use crate::edge::ClientAddr;
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, SessionFacts};
 use crate::oauth::{OAuthError, Params};
+use crate::store::AuditKind;
 
 pub fn router() -> Router<AppState> {
     route_both(Router::new(), paths::AUTHORIZE, get(show).post(answer))
@@ -37,7 +39,12 @@ async fn request(state: &AppState, params: Result<Params, OAuthError>) -> Result
 
 /// `GET /o/authorize/`: validate, send strangers to log in, then ask for consent or,
 /// when none is needed, answer at once.
-async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Result<Response, PageError> {
+async fn show(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
+    uri: Uri,
+) -> Result<Response, PageError> {
     let req = match request(&state, Params::from_query(uri.query())).await {
         Ok(req) => req,
         Err(response) => return Ok(response),
@@ -70,7 +77,7 @@ async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
         (NextStep::Login { again: true }, _) => return Ok(login_again_redirect(here)),
         (NextStep::Approve, Some(user)) => {
             let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
-            let to = req.approve(&state.grant_context(), user, auth_time).await?;
+            let to = req.approve(&state.grant_context_for(address), user, auth_time).await?;
             return Ok(redirect(StatusCode::FOUND, &to.location(), None));
         }
         (NextStep::Consent, Some(_)) => {}
@@ -101,6 +108,7 @@ async fn show(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
 async fn answer(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -115,12 +123,18 @@ async fn answer(
         Ok(req) => req,
         Err(response) => return Ok(response),
     };
+    let ctx = state.grant_context_for(address);
     let to = if allow {
         let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
         tracing::info!(user_id = user.id, client_id = %req.app.client_id, "consent given");
-        req.approve(&state.grant_context(), user, auth_time).await?
+        let to = req.approve(&ctx, user, auth_time).await?;
+        let event = ctx.event(AuditKind::ConsentGranted, &req.app, Some(user.id));
+        state.audit.record(event.detail(format!("consent page: scope \"{}\"", req.scope))).await;
+        to
     } else {
         tracing::info!(user_id = user.id, client_id = %req.app.client_id, "consent refused");
+        let event = ctx.event(AuditKind::ConsentDenied, &req.app, Some(user.id));
+        state.audit.record(event.detail(format!("consent page: scope \"{}\"", req.scope))).await;
         req.deny()
     };
     // 303 so the browser follows with GET, as RFC 6749 §3.1 only promises GET support

@@ -16,6 +16,8 @@ use super::applications::{done, here, parse_id, scope_views, with_id, FormBody};
 use super::{base_context, login_redirect, redirect, render, PageError, Visitor};
 use super::{date_view, DateView};
 use crate::app::{paths, route_both, AppState};
+use crate::edge::ClientAddr;
+use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::AUTHORIZED_TOKENS, get(list));
@@ -71,6 +73,7 @@ async fn list(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
 async fn revoke(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -80,7 +83,18 @@ async fn revoke(
     }
     let Some(user) = &visitor.user else { return Ok(login_redirect(paths::AUTHORIZED_TOKENS)) };
     let application_id = parse_id(&id)?;
-    let taken = state.store.revoke_user_grants(user.id, application_id, state.clock.now()).await?;
+    let now = state.clock.now();
+    let taken = state.store.revoke_user_grants(user.id, application_id, now).await?;
     tracing::info!(user_id = user.id, application_id, taken, "access revoked by the user");
+    if taken > 0 {
+        // Only once something was taken back; the id names an application, which
+        // exists then.
+        let mut event = NewAuditEvent::new(AuditKind::TokenRevoked, now).user(user.id).addr(address);
+        if let Some(app) = state.store.application_by_id(application_id).await? {
+            event = event.client(&app.client_id);
+        }
+        let detail = format!("authorized applications page: the user took back access ({taken} tokens and consents)");
+        state.audit.record(event.detail(detail)).await;
+    }
     Ok(redirect(StatusCode::SEE_OTHER, &format!("{}?done=revoked", paths::AUTHORIZED_TOKENS), None))
 }

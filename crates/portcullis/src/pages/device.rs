@@ -13,7 +13,9 @@ use serde::Deserialize;
 use super::applications::scope_views;
 use super::{base_context, login_redirect, render, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
+use crate::edge::ClientAddr;
 use crate::oauth::device::{self, display_user_code, normalize_user_code};
+use crate::store::{AuditKind, NewAuditEvent};
 
 /// Wrong codes allowed per user in [`WINDOW_SECONDS`]; more get `429`.
 const MAX_WRONG_CODES: i64 = 5;
@@ -62,6 +64,7 @@ struct AnswerForm {
 async fn answer(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Form(form): Form<AnswerForm>,
 ) -> Result<Response, PageError> {
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
@@ -124,6 +127,11 @@ async fn answer(
     // The grant may have expired or been answered elsewhere since the question.
     let decided = state.store.decide_device_grant(grant.id, user.id, approve, now).await?;
     tracing::info!(user_id = user.id, client_id = %grant.client_id, approve, decided, "device grant answered");
+    if decided {
+        let kind = if approve { AuditKind::ConsentGranted } else { AuditKind::ConsentDenied };
+        let event = NewAuditEvent::new(kind, now).user(user.id).client(&grant.client_id).addr(address);
+        state.audit.record(event.detail(format!("device page: scope \"{}\"", grant.scope))).await;
+    }
     let step = match (decided, approve) {
         (true, true) => "approved",
         (true, false) => "denied",

@@ -13,7 +13,7 @@ use super::{base_context, redirect, render, safe_next, session, PageError, Visit
 use crate::app::{paths, route_both, AppState};
 use crate::edge::ClientAddr;
 use crate::limits::LoginThrottle;
-use crate::store::User;
+use crate::store::{AuditKind, NewAuditEvent, User};
 
 /// Where a login goes when `next` names nowhere (safe).
 pub const DEFAULT_NEXT: &str = "/o/applications/";
@@ -70,7 +70,12 @@ async fn login(
     }
     let now = state.clock.now();
     let throttle = LoginThrottle::new(state.store.as_ref(), &state.config.limits, now, &form.username, client.ip);
+    // The account tried, when it exists: the audit log names accounts by id, never by
+    // what was typed (a password typed into the username field must not reach it).
+    let tried = || async { state.store.user_by_username(&form.username).await.map(|u| u.map(|u| u.id)) };
     if let Err(throttled) = throttle.check().await? {
+        let event = NewAuditEvent::new(AuditKind::LoginThrottled, now).user(tried().await?).addr(client.ip);
+        state.audit.record(event.detail("too many failed logins for this account or address")).await;
         let minutes = throttled.retry_after_seconds.div_ceil(60);
         return Err(PageError::TooMany {
             message: format!("Too many failed logins. Wait {minutes} minutes before trying again."),
@@ -82,6 +87,8 @@ async fn login(
     let Some(user) = user else {
         throttle.failed().await?;
         tracing::info!("login failed");
+        let event = NewAuditEvent::new(AuditKind::LoginFailed, now).user(tried().await?).addr(client.ip);
+        state.audit.record(event.detail("login page: wrong username or password")).await;
         let csrf = visitor.csrf_token().unwrap_or_default();
         let page = render(
             &state,
@@ -105,6 +112,8 @@ async fn login(
     }
     let (_, cookie) = session::start(&state, Some(&user)).await?;
     tracing::info!(user_id = user.id, "login");
+    let event = NewAuditEvent::new(AuditKind::LoginSucceeded, now).user(user.id).addr(client.ip);
+    state.audit.record(event.detail("login page")).await;
     Ok(redirect(StatusCode::SEE_OTHER, next, Some(cookie)))
 }
 
@@ -116,6 +125,7 @@ struct LogoutForm {
 async fn logout(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, PageError> {
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
@@ -123,6 +133,11 @@ async fn logout(
     }
     if let Some((id, _)) = &visitor.session {
         state.store.delete_session(id).await?;
+        // An anonymous session (the login form's) ending is nobody logging out.
+        if let Some(user) = &visitor.user {
+            let event = NewAuditEvent::new(AuditKind::Logout, state.clock.now()).user(user.id).addr(address);
+            state.audit.record(event.detail("logout button")).await;
+        }
     }
     Ok(redirect(StatusCode::SEE_OTHER, paths::LOGIN, Some(session::clear(&state))))
 }

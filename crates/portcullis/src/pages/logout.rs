@@ -12,8 +12,10 @@ use minijinja::context;
 
 use super::{base_context, redirect, render, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
+use crate::edge::ClientAddr;
 use crate::oauth::Params;
 use crate::oidc::logout::{self, LogoutParams, LogoutRequest};
+use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {
     route_both(Router::new(), paths::END_SESSION, get(end_session).post(end_session))
@@ -25,6 +27,7 @@ const CARRIED: [&str; 4] = ["id_token_hint", "client_id", "post_logout_redirect_
 async fn end_session(
     State(state): State<AppState>,
     visitor: Visitor,
+    ClientAddr { ip: address, .. }: ClientAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -58,7 +61,7 @@ async fn end_session(
         page.set_cookie = cookie;
         return Ok(page.into_response());
     }
-    let cleared = end(&state, &visitor, &request).await?;
+    let cleared = end(&state, &visitor, &request, address).await?;
     let status = if method == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     match &request.redirect {
         Some(to) => Ok(redirect(status, to, cleared)),
@@ -109,14 +112,28 @@ async fn end(
     state: &AppState,
     visitor: &Visitor,
     request: &LogoutRequest,
+    address: Option<std::net::IpAddr>,
 ) -> Result<Option<http::HeaderValue>, PageError> {
     let Some((id, _)) = &visitor.session else { return Ok(None) };
     let revoke = state.config.oidc.logout_revokes_tokens;
+    let mut revoked = None;
     if let (Some(user), Some(client), true) = (&visitor.user, &request.client, revoke) {
-        let revoked = state.store.revoke_user_tokens(user.id, client.id, state.clock.now()).await?;
-        tracing::info!(user_id = user.id, client_id = %client.client_id, revoked, "logout: tokens revoked");
+        let count = state.store.revoke_user_tokens(user.id, client.id, state.clock.now()).await?;
+        tracing::info!(user_id = user.id, client_id = %client.client_id, revoked = count, "logout: tokens revoked");
+        revoked = Some(count);
     }
     state.store.delete_session(id).await?;
     tracing::info!(user_id = ?visitor.user.as_ref().map(|u| u.id), "logout");
+    if let Some(user) = &visitor.user {
+        let mut event = NewAuditEvent::new(AuditKind::Logout, state.clock.now()).user(user.id).addr(address);
+        if let Some(client) = &request.client {
+            event = event.client(&client.client_id);
+        }
+        let detail = match revoked {
+            Some(count) => format!("OpenID Connect logout: {count} of the user's tokens for the client revoked"),
+            None => "OpenID Connect logout".to_owned(),
+        };
+        state.audit.record(event.detail(detail)).await;
+    }
     Ok(Some(session::clear(state)))
 }

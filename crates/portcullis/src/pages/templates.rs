@@ -31,6 +31,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("admin/applications.html", include_str!("../../templates/admin/applications.html")),
     ("admin/application.html", include_str!("../../templates/admin/application.html")),
     ("admin/tokens.html", include_str!("../../templates/admin/tokens.html")),
+    ("admin/audit.html", include_str!("../../templates/admin/audit.html")),
     // --- Playground ---
     ("playground.html", include_str!("../../templates/playground.html")),
 ];

@@ -5,6 +5,7 @@
 //! both must pass.
 
 mod admin;
+mod audit;
 pub mod front;
 mod model;
 mod postgres;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use crate::crypto::TokenHash;
 
 pub use admin::*;
+pub use audit::*;
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use self_service::*;
@@ -345,6 +347,19 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
     /// when their whole family is dead, so reuse detection keeps working.
     async fn clear_tokens(&self, now: i64) -> Result<Cleared>;
+
+    // --- The audit log (audit.rs; recorded through crate::audit) ---
+    /// Appends `events` in one statement. The server reaches this through
+    /// [`Front`](front::Front), which writes them in the group commit beside new tokens.
+    /// Nothing ever updates or deletes an event ([`Store::clear_tokens`] leaves them).
+    async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()>;
+    /// [`Store::record_audit_events`] for one event.
+    async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<()> {
+        self.record_audit_events(std::slice::from_ref(event)).await
+    }
+    /// At most `limit` events that match `filter`, newest (highest id) first; the next
+    /// page is the same filter with `before` the last id of this one.
+    async fn list_audit_events(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>>;
 
     // --- Metrics (metrics.rs) ---
     /// How many browser sessions of logged-in users have not expired at `now`; the

@@ -1287,6 +1287,53 @@ macro_rules! sql_store {
                 })
             }
 
+            // --- The audit log ---
+
+            async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_events (occurred_at, kind, user_id, client_id, client_addr, detail) ",
+                );
+                insert.push_values(events, |mut row, e| {
+                    row.push_bind(e.occurred_at)
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.user_id)
+                        .push_bind(e.client_id.as_deref())
+                        .push_bind(e.client_addr.as_deref())
+                        .push_bind(e.detail.as_str());
+                });
+                insert.build().execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn list_audit_events(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>> {
+                // Only the conditions given, so that each filter is a statement of its
+                // own whose plan uses that filter's index (a generic plan of
+                // `$1 IS NULL OR kind = $1` would scan the whole log).
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT e.id, e.occurred_at, e.kind, e.user_id, e.client_id, e.client_addr, e.detail, u.username \
+                     FROM audit_events e LEFT JOIN users u ON u.id = e.user_id WHERE TRUE",
+                );
+                if let Some(kind) = filter.kind {
+                    query.push(" AND e.kind = ").push_bind(kind.as_str());
+                }
+                if let Some(user_id) = filter.user_id {
+                    query.push(" AND e.user_id = ").push_bind(user_id);
+                }
+                if let Some(client_id) = &filter.client_id {
+                    query.push(" AND e.client_id = ").push_bind(client_id.as_str());
+                }
+                if let Some(before) = filter.before {
+                    query.push(" AND e.id < ").push_bind(before);
+                }
+                query.push(" ORDER BY e.id DESC LIMIT ").push_bind(limit);
+                let rows: Vec<crate::store::audit::AuditEventRow> =
+                    query.build_query_as().fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
             // --- Metrics ---
 
             async fn count_active_sessions(&self, now: i64) -> Result<i64> {

@@ -413,13 +413,16 @@ pub struct Instance {
     /// `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub base: String,
     pub child: tokio::process::Child,
+    /// Everything it wrote to stderr and stdout, line by line, when started with
+    /// [`Instance::start_capturing`]; empty otherwise.
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Instance {
     /// Starts `portcullis serve` on `database_url`, with `env` added to its
     /// environment, and waits until it listens. Its issuer names its own port.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
-        Self::launch(database_url, env, None).await
+        Self::launch(database_url, env, None, false).await
     }
 
     /// [`Instance::start`], serving https with the PEM files `certificate` and `key`
@@ -430,13 +433,19 @@ impl Instance {
         certificate: &std::path::Path,
         key: &std::path::Path,
     ) -> Self {
-        Self::launch(database_url, env, Some((certificate, key))).await
+        Self::launch(database_url, env, Some((certificate, key)), false).await
+    }
+
+    /// [`Instance::start`], keeping all its output in [`Instance::log`].
+    pub async fn start_capturing(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(database_url, env, None, true).await
     }
 
     async fn launch(
         database_url: &str,
         env: &[(&str, &str)],
         tls: Option<(&std::path::Path, &std::path::Path)>,
+        capture: bool,
     ) -> Self {
         use tokio::io::AsyncBufReadExt;
         // A port chosen first, so that the issuer (which relying parties compare with
@@ -450,7 +459,7 @@ impl Instance {
             .env("DATABASE_URL", database_url)
             .env_remove("PORTCULLIS_CONFIG")
             .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
+            .stdout(if capture { std::process::Stdio::piped() } else { std::process::Stdio::null() })
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         if let Some((certificate, key)) = tls {
@@ -460,10 +469,28 @@ impl Instance {
             command.env(name, value);
         }
         let mut child = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let keep = move |log: &Arc<Mutex<String>>, line: &str| {
+            if capture {
+                let mut log = log.lock().unwrap();
+                log.push_str(line);
+                log.push('\n');
+            }
+        };
+        if let Some(stdout) = child.stdout.take() {
+            let log = log.clone();
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&log, &line);
+                }
+            });
+        }
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let marker = format!("listening on {scheme}://");
         let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                keep(&log, &line);
                 if let Some(at) = line.find(&marker) {
                     return line[at + "listening on ".len()..].trim().to_owned();
                 }
@@ -473,8 +500,13 @@ impl Instance {
         .await
         .unwrap();
         // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { base, child }
+        let drained = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep(&drained, &line);
+            }
+        });
+        Self { base, child, log }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -14,6 +14,7 @@ mod authorized;
 mod admin;
 // --- Playground ---
 mod at_rest;
+mod audit;
 mod authorize;
 mod browser;
 mod cli;
@@ -25,6 +26,7 @@ mod introspection;
 mod jwt;
 mod limits;
 mod metrics;
+mod no_secrets;
 mod oidc;
 mod playground;
 mod refresh;
@@ -88,6 +90,9 @@ fn main() {
     http_cases.extend(playground::cases());
     // --- Metrics ---
     http_cases.extend(metrics::cases());
+    // --- Audit log ---
+    http_cases.extend(audit::cases());
+    http_cases.extend(no_secrets::cases());
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {

@@ -4,7 +4,7 @@ use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{pkce, EndpointError, OAuthError, Params};
 use crate::oidc::claims::IdTokenInput;
-use crate::store::{Application, GrantType, RedeemOutcome, StoreError, User};
+use crate::store::{Application, AuditKind, GrantType, RedeemOutcome, StoreError, User};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
 pub(super) async fn grant(
@@ -75,6 +75,13 @@ pub(super) async fn grant(
         }
         RedeemOutcome::Replayed => {
             tracing::warn!(client_id = %app.client_id, "authorization code replayed: its tokens are revoked");
+            let event = ctx.event(AuditKind::CodeReplayed, app, Some(code.user_id));
+            ctx.audit
+                .record(event.detail(format!(
+                    "authorization code {} was presented again: the tokens it bought are revoked",
+                    code.id
+                )))
+                .await;
             Err(OAuthError::invalid_grant("the authorization code was already used; its tokens are now revoked").into())
         }
         RedeemOutcome::Expired => Err(OAuthError::invalid_grant("the authorization code has expired").into()),

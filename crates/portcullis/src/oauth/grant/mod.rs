@@ -14,13 +14,16 @@ use serde::Serialize;
 
 use super::{client_auth, scope, EndpointError, ErrorCode, OAuthError, Params};
 use crate::accounts::Accounts;
+use crate::audit::Audit;
 use crate::config::OAuth2Settings;
 use crate::crypto::{random_string, Secret};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
 use crate::metrics::Metrics;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing, SigningAlgorithm};
-use crate::store::{AccessTokenFormat, Application, NewRefresh, NewTokens, Store, StoreError};
+use crate::store::{
+    AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store, StoreError,
+};
 
 /// What a grant needs from the server: storage, settings, the time and the keys.
 pub struct Context<'a> {
@@ -43,9 +46,11 @@ pub struct Context<'a> {
     pub rate_limits: &'a crate::limits::RateLimits,
     /// The limits on failed logins, which the password grant counts too.
     pub login_limits: &'a crate::config::LimitSettings,
-    /// The address the request came from, when known: failed password grants count
-    /// against it.
-    pub client_address: Option<std::net::IpAddr>,
+    /// Where security events are recorded.
+    pub audit: &'a Audit,
+    /// The address the request came from, for the audit log and the
+    /// limits on failed logins.
+    pub client_addr: Option<std::net::IpAddr>,
 }
 
 impl Context<'_> {
@@ -85,6 +90,12 @@ impl Context<'_> {
     /// Every issuance, by any grant or the implicit flow, comes through here once.
     pub(crate) async fn issued(&self, app: &Application, tokens: &NewTokens, grant: &'static str) {
         self.metrics.token_issued(grant);
+        // In the background: the answer waits for the tokens' commit, not the event's.
+        let refresh = if tokens.refresh.is_some() { ", with a refresh token" } else { "" };
+        self.audit.record_soon(
+            self.event(AuditKind::TokenIssued, app, tokens.user_id)
+                .detail(format!("grant {grant}, scope \"{}\"{refresh}", tokens.scope)),
+        );
         let event = TokenIssued {
             client_id: app.client_id.clone(),
             user_id: tokens.user_id,
@@ -94,6 +105,11 @@ impl Context<'_> {
             refresh_token: tokens.refresh.is_some(),
         };
         self.hooks.token_issued(&event).await;
+    }
+
+    /// An audit event about `app` and `user_id`, from this request's address, now.
+    pub(crate) fn event(&self, kind: AuditKind, app: &Application, user_id: Option<i64>) -> NewAuditEvent {
+        NewAuditEvent::new(kind, self.now).user(user_id).client(&app.client_id).addr(self.client_addr)
     }
 
     async fn sign(&self, alg: SigningAlgorithm, typ: &str, claims: &impl Serialize) -> Result<String, EndpointError> {

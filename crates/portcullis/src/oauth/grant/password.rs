@@ -1,7 +1,7 @@
 use super::{mint, Context, TokenResponse};
 use crate::limits::LoginThrottle;
 use crate::oauth::{EndpointError, OAuthError, Params};
-use crate::store::{Application, GrantType};
+use crate::store::{Application, AuditKind, GrantType};
 
 /// RFC 6749 §4.3, the resource owner password credentials grant.
 pub(super) async fn grant(
@@ -17,10 +17,20 @@ pub(super) async fn grant(
     let scope = ctx.scope(params.get("scope"), app)?;
     // The login page's limits on failures hold here too, or guessing would move to
     // this grant.
-    let throttle = LoginThrottle::new(ctx.store, ctx.login_limits, ctx.now, username, ctx.client_address);
-    throttle.check().await?.map_err(EndpointError::Throttled)?;
+    let throttle = LoginThrottle::new(ctx.store, ctx.login_limits, ctx.now, username, ctx.client_addr);
+    // The account tried, when it exists, rather than the username: a password typed
+    // into the wrong field must not reach the log.
+    let tried = || async { ctx.store.user_by_username(username).await.map(|u| u.map(|u| u.id)) };
+    if let Err(throttled) = throttle.check().await? {
+        let event = ctx.event(AuditKind::LoginThrottled, app, tried().await?);
+        ctx.audit.record(event.detail("password grant: too many failed logins for this account or address")).await;
+        return Err(EndpointError::Throttled(throttled));
+    }
     let Some(user) = ctx.accounts.authenticate(username, presented).await? else {
         throttle.failed().await?;
+        let tried = tried().await?;
+        let event = ctx.event(AuditKind::LoginFailed, app, tried);
+        ctx.audit.record(event.detail("password grant: wrong username or password")).await;
         return Err(OAuthError::invalid_grant("invalid username or password").into());
     };
     throttle.succeeded().await?;

@@ -3,7 +3,7 @@ use portcullis_axum::ScopeSet;
 use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{scope, EndpointError, OAuthError, Params};
-use crate::store::{Application, RefreshExchange, RefreshOutcome, StoreError};
+use crate::store::{Application, AuditKind, RefreshExchange, RefreshOutcome, StoreError};
 
 /// RFC 6749 §6, with rotation, a grace period and reuse detection (OAuth 2.0 Security
 /// BCP, RFC 9700 §4.14.2: "If a refresh token is compromised and subsequently used by
@@ -42,6 +42,13 @@ pub(super) async fn grant(
         RefreshOutcome::Issued => ctx.issued(app, &exchange.new, "refresh_token").await,
         RefreshOutcome::Reused => {
             tracing::warn!(client_id = %app.client_id, family_member = record.id, "refresh token reuse: grant revoked");
+            let event = ctx.event(AuditKind::RefreshReuseDetected, app, Some(record.user_id));
+            ctx.audit
+                .record(event.detail(format!(
+                    "refresh token {} was presented again after rotation: every token of its grant is revoked",
+                    record.id
+                )))
+                .await;
             return Err(
                 OAuthError::invalid_grant("the refresh token was already used; its grant is now revoked").into()
             );
