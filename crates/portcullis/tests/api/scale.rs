@@ -13,7 +13,25 @@ use tokio::time::Instant;
 use crate::helpers::{csrf_token, fresh_database, Backend, Client, Instance, PASSWORD};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
-    crate::cases![three_instances_behave_as_one]
+    crate::cases![three_instances_behave_as_one, instances_reach_postgres_over_tls]
+}
+
+/// A database across a network is reached over TLS: `sslmode=require` in the URL
+/// (the CI's PostgreSQL, like Debian's default cluster, has TLS on).
+async fn instances_reach_postgres_over_tls(backend: Backend) {
+    let (url, _db) = fresh_database(backend).await;
+    let mut url = url::Url::parse(&url).unwrap();
+    url.query_pairs_mut().append_pair("sslmode", "require");
+    let options = portcullis::store::ConnectOptions { pool_size: 1, ..Default::default() };
+    let store = portcullis::store::PostgresStore::connect_with_options(url.as_str(), &options).await.unwrap();
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(ssl, "the connection is encrypted");
+    // And the server works over it.
+    portcullis::store::Store::migrate(&store).await.unwrap();
+    portcullis::store::Store::close(&store).await;
 }
 
 /// The bound on how late an instance's cached checks (the API's, not introspection)
