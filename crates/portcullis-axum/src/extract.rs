@@ -34,7 +34,6 @@ use crate::{ScopePolicy, TokenInfo, TokenVerifier};
 /// #         }))
 /// #     }
 /// # }
-
 /// async fn whoami(Authenticated(token): Authenticated) -> String {
 ///     token.username.unwrap_or(token.client_id)
 /// }
@@ -118,7 +117,6 @@ where
 /// #         }))
 /// #     }
 /// # }
-
 /// async fn photos(Scoped(token, ..): Scoped<ReadWrite>) -> String {
 ///     format!("photos of user {}", token.user_id.unwrap_or_default())
 /// }

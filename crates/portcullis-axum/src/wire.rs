@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 
 /// An introspection answer (RFC 7662 §2.2). Only `active` is required; everything else
 /// is present for active tokens and absent for inactive ones. The provider writes it
-/// and [`IntrospectionVerifier`](crate::IntrospectionVerifier) reads it; a program that
-/// calls `/o/introspect/` itself reads it the same way:
+/// and `IntrospectionVerifier` (feature `introspection`) reads it; a program that calls
+/// `/o/introspect/` itself reads it the same way:
 ///
 /// ```
 /// use portcullis_axum::wire::Introspection;

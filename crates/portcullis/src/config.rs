@@ -126,15 +126,15 @@ impl Default for OAuth2Settings {
 
 impl OAuth2Settings {
     /// The audience of JWT access tokens issued by `issuer`.
-///
-/// ```
-/// use portcullis::config::Config;
-///
-/// let mut settings = Config::defaults().oauth2;
-/// assert_eq!(settings.jwt_audience("https://login.example/o"), "https://login.example/o");
-/// settings.jwt_access_token_audience = "https://api.example/".into();
-/// assert_eq!(settings.jwt_audience("https://login.example/o"), "https://api.example/");
-/// ```
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    ///
+    /// let mut settings = Config::defaults().oauth2;
+    /// assert_eq!(settings.jwt_audience("https://login.example/o"), "https://login.example/o");
+    /// settings.jwt_access_token_audience = "https://api.example/".into();
+    /// assert_eq!(settings.jwt_audience("https://login.example/o"), "https://api.example/");
+    /// ```
     pub fn jwt_audience<'a>(&'a self, issuer: &'a str) -> &'a str {
         if self.jwt_access_token_audience.is_empty() {
             issuer
@@ -144,14 +144,14 @@ impl OAuth2Settings {
     }
 
     /// Every configured scope, as a set.
-///
-/// ```
-/// use portcullis::config::Config;
-///
-/// // The contract's three, and OpenID Connect's while it is on.
-/// let scopes = Config::defaults().oauth2.all_scopes();
-/// assert_eq!(scopes.to_string(), "email groups openid profile read write");
-/// ```
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    ///
+    /// // The contract's three, and OpenID Connect's while it is on.
+    /// let scopes = Config::defaults().oauth2.all_scopes();
+    /// assert_eq!(scopes.to_string(), "email groups openid profile read write");
+    /// ```
     pub fn all_scopes(&self) -> ScopeSet {
         ScopeSet::from_tokens(self.scopes.keys().cloned())
     }
@@ -380,22 +380,22 @@ pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
 impl Config {
     /// Loads the settings from an optional file and the given environment (pass
     /// `std::env::vars()` for the process's own), over the defaults, and checks them.
-///
-/// ```
-/// use portcullis::config::{resolve_path, Config};
-///
-/// // What the `portcullis` command does, with `--config` not given.
-/// let config = Config::load(resolve_path(None).as_deref(), std::env::vars())?;
-/// assert!(config.oauth2.access_token_expire_seconds > 0);
-///
-/// // A misspelt key is an error that names it, never silently ignored.
-/// let dir = tempfile::tempdir()?;
-/// let file = dir.path().join("portcullis.toml");
-/// std::fs::write(&file, "[oauth2]\nacess_token_expire_seconds = 60\n")?;
-/// let error = Config::load(Some(&file), std::iter::empty()).err().map(|e| e.to_string());
-/// assert!(error.is_some_and(|e| e.contains("acess_token_expire_seconds")));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+    ///
+    /// ```
+    /// use portcullis::config::{resolve_path, Config};
+    ///
+    /// // What the `portcullis` command does, with `--config` not given.
+    /// let config = Config::load(resolve_path(None).as_deref(), std::env::vars())?;
+    /// assert!(config.oauth2.access_token_expire_seconds > 0);
+    ///
+    /// // A misspelt key is an error that names it, never silently ignored.
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("portcullis.toml");
+    /// std::fs::write(&file, "[oauth2]\nacess_token_expire_seconds = 60\n")?;
+    /// let error = Config::load(Some(&file), std::iter::empty()).err().map(|e| e.to_string());
+    /// assert!(error.is_some_and(|e| e.contains("acess_token_expire_seconds")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load<I>(file: Option<&Path>, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
@@ -433,15 +433,15 @@ impl Config {
 
     /// `path` on this server as the outside world reaches it: the issuer's origin
     /// (`oidc.issuer` without its path) followed by `path`.
-///
-/// ```
-/// use portcullis::app::paths;
-/// use portcullis::config::Config;
-///
-/// let mut config = Config::defaults();
-/// config.oidc.issuer = "https://shop.example/auth/o".into();
-/// assert_eq!(config.public_url(paths::TOKEN), "https://shop.example/auth/o/token/");
-/// ```
+    ///
+    /// ```
+    /// use portcullis::app::paths;
+    /// use portcullis::config::Config;
+    ///
+    /// let mut config = Config::defaults();
+    /// config.oidc.issuer = "https://shop.example/auth/o".into();
+    /// assert_eq!(config.public_url(paths::TOKEN), "https://shop.example/auth/o/token/");
+    /// ```
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{path}", self.public_base())
     }
@@ -450,16 +450,16 @@ impl Config {
     /// `https://shop.example/auth/o` puts the token endpoint at
     /// `https://shop.example/auth/o/token/`), or the issuer's origin for an issuer of
     /// another shape.
-///
-/// ```
-/// use portcullis::config::Config;
-///
-/// let mut config = Config::defaults();
-/// config.oidc.issuer = "https://shop.example/auth/o".into();
-/// assert_eq!(config.public_base(), "https://shop.example/auth");
-/// config.oidc.issuer = "https://login.example/tenant-7".into();
-/// assert_eq!(config.public_base(), "https://login.example", "another shape: the origin");
-/// ```
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    ///
+    /// let mut config = Config::defaults();
+    /// config.oidc.issuer = "https://shop.example/auth/o".into();
+    /// assert_eq!(config.public_base(), "https://shop.example/auth");
+    /// config.oidc.issuer = "https://login.example/tenant-7".into();
+    /// assert_eq!(config.public_base(), "https://login.example", "another shape: the origin");
+    /// ```
     pub fn public_base(&self) -> String {
         let issuer = self.oidc.issuer.trim_end_matches('/');
         match issuer.strip_suffix("/o") {
@@ -469,16 +469,16 @@ impl Config {
     }
 
     /// The key that seals private signing keys, if the settings give one.
-///
-/// ```
-/// use portcullis::config::{Config, SecretSetting};
-///
-/// let mut config = Config::defaults();
-/// assert!(config.key_encryption_key().is_none(), "none by default: keys stored as they are");
-/// config.oidc.key_encryption_key = SecretSetting::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
-/// let kek = config.key_encryption_key();
-/// assert_eq!(kek.map(|k| format!("{k:?}")).as_deref(), Some("KeyEncryptionKey([redacted])"));
-/// ```
+    ///
+    /// ```
+    /// use portcullis::config::{Config, SecretSetting};
+    ///
+    /// let mut config = Config::defaults();
+    /// assert!(config.key_encryption_key().is_none(), "none by default: keys stored as they are");
+    /// config.oidc.key_encryption_key = SecretSetting::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    /// let kek = config.key_encryption_key();
+    /// assert_eq!(kek.map(|k| format!("{k:?}")).as_deref(), Some("KeyEncryptionKey([redacted])"));
+    /// ```
     pub fn key_encryption_key(&self) -> Option<crate::oidc::keys::KeyEncryptionKey> {
         let text = self.oidc.key_encryption_key.expose();
         // Checked by `validate`, so a bad value never gets this far.
