@@ -3,8 +3,7 @@
 //! [`Store`](crate::store::Store) and the time; `endpoints` only turns HTTP into calls.
 //!
 //! The endpoints are mounted by [`app::router`](crate::app::router); of the rules, only
-//! the protocol errors ([`OAuthError`](crate::oauth::OAuthError),
-//! [`ErrorCode`](crate::oauth::ErrorCode)) are public.
+//! the scope rules ([`scope`](crate::oauth::scope)) and the protocol errors are public.
 
 pub(crate) mod authorize;
 pub(crate) mod client_auth;
@@ -17,7 +16,7 @@ mod params;
 pub(crate) mod pkce;
 pub(crate) mod redirect;
 pub(crate) mod revoke;
-pub(crate) mod scope;
+pub mod scope;
 
 pub(crate) use error::EndpointError;
 pub use error::{ErrorCode, OAuthError};
