@@ -1,7 +1,32 @@
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
-/// What the `Authorization` header of a request says about a bearer token.
+/// What the `Authorization` header of a request says about a bearer token, as
+/// [`from_headers`] reads it. The extractors turn each case into RFC 6750's answer; a
+/// handler that reads the header itself does the same:
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, StatusCode};
+/// use portcullis_axum::bearer::{from_headers, Presented};
+///
+/// fn status(headers: &HeaderMap) -> StatusCode {
+///     match from_headers(headers) {
+///         // RFC 6750 §3.1: no credentials at all, so a challenge without an error.
+///         Presented::Nothing => StatusCode::UNAUTHORIZED,
+///         Presented::Token(_) => StatusCode::OK,
+///         Presented::Malformed(_) => StatusCode::BAD_REQUEST,
+///     }
+/// }
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(status(&headers), StatusCode::UNAUTHORIZED);
+/// headers.insert("authorization", HeaderValue::from_static("Basic YWxhZGRpbjpvcGVuc2VzYW1l"));
+/// assert_eq!(status(&headers), StatusCode::UNAUTHORIZED, "another scheme is no bearer token");
+/// headers.insert("authorization", HeaderValue::from_static("Bearer mF_9.B5f-4.1JqM"));
+/// assert_eq!(status(&headers), StatusCode::OK);
+/// headers.append("authorization", HeaderValue::from_static("Bearer another"));
+/// assert_eq!(status(&headers), StatusCode::BAD_REQUEST, "two Authorization headers");
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented<'a> {
     /// No `Authorization` header, or one for another scheme (such as `Basic`).

@@ -6,7 +6,22 @@ use http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
-/// Why a protected resource refused a request, with the realm for the challenge.
+/// Why a protected resource refused a request, with the realm for the challenge. It is
+/// the extractors' rejection, and a response of its own: status, `WWW-Authenticate`
+/// challenge (RFC 6750 §3), `Cache-Control: no-store` and a JSON body that names the
+/// error code but never the token.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+/// use http::StatusCode;
+/// use portcullis_axum::error::{AuthError, AuthErrorKind};
+///
+/// let response = AuthError::new(AuthErrorKind::InvalidToken, "photos").into_response();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()[WWW_AUTHENTICATE], r#"Bearer realm="photos", error="invalid_token""#);
+/// assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+/// ```
 #[derive(Debug, Clone)]
 pub struct AuthError {
     /// What was wrong.
@@ -14,7 +29,31 @@ pub struct AuthError {
     realm: Arc<str>,
 }
 
-/// The refusals of RFC 6750 §3, plus "could not check".
+/// The refusals of RFC 6750 §3, plus "could not check". Each has its status, and all
+/// but [`Unavailable`](AuthErrorKind::Unavailable) a challenge that tells the client
+/// what to do next:
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use http::StatusCode;
+/// use portcullis_axum::error::{AuthError, AuthErrorKind};
+///
+/// let answers = [
+///     (AuthErrorKind::Missing, StatusCode::UNAUTHORIZED),
+///     (AuthErrorKind::InvalidRequest("two tokens"), StatusCode::BAD_REQUEST),
+///     (AuthErrorKind::InvalidToken, StatusCode::UNAUTHORIZED),
+///     (AuthErrorKind::InsufficientScope("write".into()), StatusCode::FORBIDDEN),
+///     (AuthErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+/// ];
+/// for (kind, status) in answers {
+///     let challenged = kind != AuthErrorKind::Unavailable;
+///     let response = AuthError::new(kind, "api").into_response();
+///     assert_eq!(response.status(), status);
+///     // RFC 6750 §3: every refusal for want of a good token carries a challenge; a
+///     // provider that is down is no reason for the client to fetch a new token.
+///     assert_eq!(response.headers().contains_key("www-authenticate"), challenged);
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthErrorKind {
     /// No credentials: `401`, a challenge without an error code (RFC 6750 §3.1).
@@ -31,16 +70,29 @@ pub enum AuthErrorKind {
 
 impl AuthError {
     /// A refusal naming `realm` in its challenge. Handlers that check something more
-    /// than the extractors do answer with one as well:
+    /// than the extractors do answer with one as well, here a token that must act for
+    /// the user whose album it asks for:
     ///
     /// ```
+    /// use axum::extract::Path;
+    /// use axum::{routing::get, Router};
     /// use portcullis_axum::error::{AuthError, AuthErrorKind};
+    /// use portcullis_axum::{Authenticated, TokenVerifier};
+    ///
+    /// async fn album(Path(owner): Path<String>, Authenticated(token): Authenticated) -> Result<String, AuthError> {
+    ///     if token.user_id.as_deref() != Some(owner.as_str()) {
+    ///         // RFC 6750 §3.1: "insufficient_scope", with the scope that would do.
+    ///         return Err(AuthError::new(AuthErrorKind::InsufficientScope("admin".into()), "photos"));
+    ///     }
+    ///     Ok(format!("the album of user {owner}"))
+    /// }
+    ///
+    /// fn routes() -> Router<TokenVerifier> {
+    ///     Router::new().route("/albums/{owner}", get(album))
+    /// }
     ///
     /// let refusal = AuthError::new(AuthErrorKind::InsufficientScope("admin".into()), "photos");
-    /// assert_eq!(
-    ///     refusal.challenge(),
-    ///     r#"Bearer realm="photos", error="insufficient_scope", scope="admin""#
-    /// );
+    /// assert_eq!(refusal.kind, AuthErrorKind::InsufficientScope("admin".into()));
     /// ```
     pub fn new(kind: AuthErrorKind, realm: &str) -> Self {
         Self { kind, realm: realm.into() }
@@ -66,6 +118,15 @@ impl AuthError {
 
     /// The `WWW-Authenticate` value: `Bearer realm="…"` plus `error=` and, for
     /// `insufficient_scope`, `scope=` (RFC 6750 §3).
+    ///
+    /// ```
+    /// use portcullis_axum::error::{AuthError, AuthErrorKind};
+    ///
+    /// // RFC 6750 §3: a request without credentials gets no error code.
+    /// assert_eq!(AuthError::new(AuthErrorKind::Missing, "photos").challenge(), r#"Bearer realm="photos""#);
+    /// let weak = AuthError::new(AuthErrorKind::InsufficientScope("read write".into()), "photos");
+    /// assert_eq!(weak.challenge(), r#"Bearer realm="photos", error="insufficient_scope", scope="read write""#);
+    /// ```
     pub fn challenge(&self) -> String {
         let mut value = format!("Bearer realm=\"{}\"", self.realm);
         let (_, code, _) = self.parts();

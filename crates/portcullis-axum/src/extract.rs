@@ -8,7 +8,57 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::{ScopePolicy, TokenInfo, TokenVerifier};
 
 /// A request that carries a valid bearer token, whatever its scopes:
-/// django-oauth-toolkit's `ProtectedResourceView`.
+/// django-oauth-toolkit's `ProtectedResourceView`. A request without one never
+/// reaches the handler; it gets the [`AuthError`] answer instead.
+///
+/// ```
+/// use axum::body::{to_bytes, Body};
+/// use axum::{routing::get, Router};
+/// use http::{Request, StatusCode};
+/// use portcullis_axum::{Authenticated, TokenVerifier};
+/// use tower::ServiceExt; // `oneshot`, to call the router without a server
+/// # use std::sync::Arc;
+/// # use async_trait::async_trait;
+/// # use portcullis_axum::{ScopeSet, TokenInfo, Verifier, VerifyError};
+/// # struct Demo;
+/// # #[async_trait]
+/// # impl Verifier for Demo {
+/// #     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+/// #         Ok((token == "let-me-in").then(|| TokenInfo {
+/// #             scope: ScopeSet::from_tokens(["read"]),
+/// #             client_id: "demo".into(),
+/// #             user_id: Some("7".into()),
+/// #             username: Some("ada".into()),
+/// #             expires_at: i64::MAX,
+/// #             issued_at: 0,
+/// #         }))
+/// #     }
+/// # }
+/// async fn whoami(Authenticated(token): Authenticated) -> String {
+///     token.username.unwrap_or(token.client_id)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // `Demo` is a `Verifier` that knows one token, `let-me-in`, of user ada.
+/// let app = Router::new().route("/whoami", get(whoami)).with_state(TokenVerifier::new(Arc::new(Demo), "api"));
+///
+/// let request = Request::get("/whoami").header("authorization", "Bearer let-me-in").body(Body::empty())?;
+/// let response = app.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert_eq!(to_bytes(response.into_body(), 1024).await?, "ada");
+///
+/// // RFC 6750 §3.1: no token, a challenge without an error code; a bad one, `invalid_token`.
+/// let response = app.clone().oneshot(Request::get("/whoami").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="api""#);
+/// let request = Request::get("/whoami").header("authorization", "Bearer guess").body(Body::empty())?;
+/// let response = app.oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="api", error="invalid_token""#);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub TokenInfo);
 
@@ -41,7 +91,58 @@ where
 
 /// A request whose valid bearer token holds every scope that `P` demands for the
 /// request's method: django-oauth-toolkit's `TokenHasScope` and
-/// `TokenHasReadWriteScope`.
+/// `TokenHasReadWriteScope`. The token comes first; the second field only carries the
+/// policy's type, so handlers match it with `..`.
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::{routing::get, Router};
+/// use http::{Request, StatusCode};
+/// use portcullis_axum::{ReadWrite, Scoped, TokenVerifier};
+/// use tower::ServiceExt; // `oneshot`, to call the router without a server
+/// # use std::sync::Arc;
+/// # use async_trait::async_trait;
+/// # use portcullis_axum::{ScopeSet, TokenInfo, Verifier, VerifyError};
+/// # struct Demo;
+/// # #[async_trait]
+/// # impl Verifier for Demo {
+/// #     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+/// #         Ok((token == "let-me-in").then(|| TokenInfo {
+/// #             scope: ScopeSet::from_tokens(["read"]),
+/// #             client_id: "demo".into(),
+/// #             user_id: Some("7".into()),
+/// #             username: Some("ada".into()),
+/// #             expires_at: i64::MAX,
+/// #             issued_at: 0,
+/// #         }))
+/// #     }
+/// # }
+/// async fn photos(Scoped(token, ..): Scoped<ReadWrite>) -> String {
+///     format!("photos of user {}", token.user_id.unwrap_or_default())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // `Demo` is a `Verifier` that knows one token, `let-me-in`, with scope `read` only.
+/// let verifier = TokenVerifier::new(Arc::new(Demo), "photos");
+/// let app = Router::new().route("/photos", get(photos).post(photos)).with_state(verifier);
+/// let call = |method: &str| {
+///     let request = Request::builder().method(method).uri("/photos");
+///     request.header("authorization", "Bearer let-me-in").body(Body::empty())
+/// };
+///
+/// let response = app.clone().oneshot(call("GET")?).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// // Writing needs `write`: RFC 6750 §3.1's `insufficient_scope`, naming it.
+/// let response = app.oneshot(call("POST")?).await?;
+/// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+/// assert_eq!(
+///     response.headers()["www-authenticate"],
+///     r#"Bearer realm="photos", error="insufficient_scope", scope="write""#
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Scoped<P: ScopePolicy>(pub TokenInfo, pub PhantomData<P>);
 

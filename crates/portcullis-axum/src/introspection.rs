@@ -39,6 +39,63 @@ use crate::{ScopeSet, TokenInfo, Verifier, VerifyError};
 const MAX_ENTRIES: usize = 65_536;
 
 /// Checks tokens by introspection, with a bounded cache. See the module documentation.
+///
+/// Here a stand-in for the provider answers on loopback, and two verifiers ask it: one
+/// that trusts an answer for 30 seconds and one that asks every time.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use axum::extract::{Form, State};
+/// use axum::{routing::post, Json, Router};
+/// use portcullis_axum::wire::Introspection;
+/// use portcullis_axum::{IntrospectionVerifier, Verifier};
+///
+/// /// The provider's `/o/introspect/`: the token `good` is active until revoked.
+/// async fn introspect(
+///     State(revoked): State<Arc<AtomicBool>>,
+///     Form(form): Form<HashMap<String, String>>,
+/// ) -> Json<Introspection> {
+///     if form.get("token").map(String::as_str) == Some("good") && !revoked.load(Ordering::SeqCst) {
+///         Json(Introspection {
+///             active: true,
+///             scope: Some("read".into()),
+///             client_id: Some("photos-app".into()),
+///             exp: Some(4_102_444_800), // 2100
+///             ..Introspection::inactive()
+///         })
+///     } else {
+///         Json(Introspection::inactive())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let revoked = Arc::new(AtomicBool::new(false));
+/// let provider = Router::new().route("/o/introspect/", post(introspect)).with_state(revoked.clone());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let endpoint = format!("http://{}/o/introspect/", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, provider).await });
+///
+/// let cached = IntrospectionVerifier::new(endpoint.clone(), "photos-api", "photos-api-secret")
+///     .max_age(Duration::from_secs(30))
+///     .timeout(Duration::from_secs(2));
+/// let uncached = IntrospectionVerifier::new(endpoint, "photos-api", "photos-api-secret").max_age(Duration::ZERO);
+/// assert!(cached.verify("good").await?.is_some_and(|token| token.scope.contains("read")));
+/// assert!(uncached.verify("good").await?.is_some());
+/// assert_eq!(cached.verify("forged").await?, None);
+///
+/// // The token is revoked at the provider. The cached answer stands until it is 30
+/// // seconds old (or the token expires); the other verifier sees the change at once.
+/// revoked.store(true, Ordering::SeqCst);
+/// assert!(cached.verify("good").await?.is_some());
+/// assert_eq!(uncached.verify("good").await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub struct IntrospectionVerifier {
     endpoint: String,
     client_id: String,
@@ -66,7 +123,7 @@ impl fmt::Debug for IntrospectionVerifier {
 impl IntrospectionVerifier {
     /// Asks `endpoint` (the provider's `/o/introspect/`), authenticating with HTTP Basic
     /// as the confidential client `client_id`. Defaults: answers cached for 10 seconds,
-    /// 5 seconds to answer.
+    /// 5 seconds to answer. [`IntrospectionVerifier`]'s example makes two.
     pub fn new(endpoint: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         Self {
             endpoint: endpoint.into(),
@@ -80,12 +137,14 @@ impl IntrospectionVerifier {
     }
 
     /// How long an answer is trusted; zero turns the cache off.
+    /// [`IntrospectionVerifier`]'s example sets both.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// How long to wait for the provider before giving up (and answering `503`).
+    /// [`IntrospectionVerifier`]'s example sets it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -68,6 +68,17 @@ const MAX_JWKS_BYTES: usize = 1 << 20;
 const MIN_RSA_MODULUS_BYTES: usize = 2048 / 8;
 
 /// A fixed key set that cannot be used.
+///
+/// ```
+/// use portcullis_axum::jwt::{JwksError, JwtVerifier};
+///
+/// let verifier = JwtVerifier::from_jwks_json("<html>moved</html>", "https://auth.example/o", "https://api.example/");
+/// assert!(matches!(verifier, Err(JwksError::Unreadable(_))));
+/// // A published HMAC secret would let anyone sign: such keys are never used.
+/// let hmac = r#"{"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": "c2VjcmV0"}]}"#;
+/// let verifier = JwtVerifier::from_jwks_json(hmac, "https://auth.example/o", "https://api.example/");
+/// assert!(matches!(verifier, Err(JwksError::NoUsableKey)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
     /// Not a JSON Web Key Set (RFC 7517 §5): a JSON object with a `keys` array.
@@ -82,6 +93,56 @@ pub enum JwksError {
 
 /// Checks JWT access tokens (RFC 9068) locally against the provider's keys. See the
 /// module documentation.
+///
+/// Here the provider's key set is given ([`JwtVerifier::from_jwks`]), and the tokens
+/// are signed as the provider signs them:
+///
+/// ```
+/// use std::time::{SystemTime, UNIX_EPOCH};
+///
+/// use jsonwebtoken::jwk::{Jwk, JwkSet};
+/// use jsonwebtoken::{Algorithm, Header};
+/// use portcullis_axum::{JwtVerifier, Verifier};
+/// use serde_json::json;
+///
+/// # fn provider_key() -> Result<jsonwebtoken::EncodingKey, Box<dyn std::error::Error>> {
+/// #     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+/// #     let key = ed25519_dalek::SigningKey::generate(&mut rand_core::UnwrapErr(getrandom::SysRng));
+/// #     let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+/// #     Ok(jsonwebtoken::EncodingKey::from_ed_der(pair.to_pkcs8_der()?.as_bytes()))
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The provider's Ed25519 key, and its public half as its JWKS publishes it.
+/// let signing = provider_key()?;
+/// let mut public = Jwk::from_encoding_key(&signing, Algorithm::EdDSA)?;
+/// public.common.key_id = Some("k1".into());
+/// let jwks = JwkSet { keys: vec![public] };
+/// let verifier = JwtVerifier::from_jwks(&jwks, "https://auth.example/o", "https://api.example/")?;
+///
+/// // RFC 9068 §2: the header and claims of a JWT access token.
+/// let mut header = Header::new(Algorithm::EdDSA);
+/// header.typ = Some("at+jwt".into());
+/// header.kid = Some("k1".into());
+/// let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+/// let mut claims = json!({
+///     "iss": "https://auth.example/o", "aud": "https://api.example/", "sub": "7",
+///     "client_id": "photos-app", "scope": "read write", "exp": now + 300, "iat": now, "jti": "t-1",
+/// });
+/// let token = jsonwebtoken::encode(&header, &claims, &signing)?;
+/// let info = verifier.verify(&token).await?;
+/// assert_eq!(info.as_ref().map(|t| (t.client_id.as_str(), t.user_id.as_deref())), Some(("photos-app", Some("7"))));
+/// assert!(info.is_some_and(|t| t.scope.contains("write")));
+///
+/// // RFC 9068 §4: a token for another API is refused, and so is an ID token (`typ` JWT).
+/// claims["aud"] = json!("https://billing.example/");
+/// assert_eq!(verifier.verify(&jsonwebtoken::encode(&header, &claims, &signing)?).await?, None);
+/// header.typ = Some("JWT".into());
+/// claims["aud"] = json!("https://api.example/");
+/// assert_eq!(verifier.verify(&jsonwebtoken::encode(&header, &claims, &signing)?).await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub struct JwtVerifier {
     issuer: String,
     audience: String,
@@ -278,6 +339,78 @@ impl JwtVerifier {
     /// Defaults: 5 seconds to fetch the keys, no leeway on `exp`, the keys fetched again
     /// for an unknown `kid` at most every 30 seconds, and fetched again anyway once they
     /// are an hour old.
+    ///
+    /// Here a stand-in for the provider publishes its key set on loopback:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    ///
+    /// use axum::{routing::get, Json, Router};
+    /// use jsonwebtoken::jwk::{Jwk, JwkSet};
+    /// use jsonwebtoken::{Algorithm, Header};
+    /// use portcullis_axum::{JwtVerifier, Verifier};
+    /// use serde_json::json;
+    ///
+    /// # fn provider_key() -> Result<jsonwebtoken::EncodingKey, Box<dyn std::error::Error>> {
+    /// #     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    /// #     let key = ed25519_dalek::SigningKey::generate(&mut rand_core::UnwrapErr(getrandom::SysRng));
+    /// #     let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+    /// #     Ok(jsonwebtoken::EncodingKey::from_ed_der(pair.to_pkcs8_der()?.as_bytes()))
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let signing = provider_key()?;
+    /// let mut public = Jwk::from_encoding_key(&signing, Algorithm::EdDSA)?;
+    /// public.common.key_id = Some("k1".into());
+    /// let jwks = JwkSet { keys: vec![public] };
+    ///
+    /// // The provider's `/o/.well-known/jwks.json`, counting the fetches.
+    /// let fetches = Arc::new(AtomicUsize::new(0));
+    /// let counter = fetches.clone();
+    /// let provider = Router::new().route(
+    ///     "/o/.well-known/jwks.json",
+    ///     get(move || async move {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///         Json(jwks)
+    ///     }),
+    /// );
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let issuer = format!("http://{}/o", listener.local_addr()?);
+    /// tokio::spawn(async move { axum::serve(listener, provider).await });
+    ///
+    /// let verifier = JwtVerifier::new(format!("{issuer}/.well-known/jwks.json"), &issuer, "https://api.example/")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .min_refresh_interval(Duration::from_secs(30))
+    ///     .max_key_age(Duration::from_secs(3600));
+    /// assert_eq!(fetches.load(Ordering::SeqCst), 0, "nothing fetched before the first token");
+    ///
+    /// let mut header = Header::new(Algorithm::EdDSA);
+    /// header.typ = Some("at+jwt".into());
+    /// header.kid = Some("k1".into());
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    /// for jti in ["t-1", "t-2"] {
+    ///     let claims = json!({
+    ///         "iss": issuer, "aud": "https://api.example/", "sub": "7", "client_id": "photos-app",
+    ///         "scope": "read", "exp": now + 300, "iat": now, "jti": jti,
+    ///     });
+    ///     let token = jsonwebtoken::encode(&header, &claims, &signing)?;
+    ///     assert!(verifier.verify(&token).await?.is_some());
+    /// }
+    /// assert_eq!(fetches.load(Ordering::SeqCst), 1, "the keys are cached");
+    ///
+    /// // A key the provider does not publish: refused, and no fetch within the interval.
+    /// header.kid = Some("made-up".into());
+    /// let claims = json!({
+    ///     "iss": issuer, "aud": "https://api.example/", "sub": "7", "client_id": "photos-app",
+    ///     "exp": now + 300,
+    /// });
+    /// assert_eq!(verifier.verify(&jsonwebtoken::encode(&header, &claims, &signing)?).await?, None);
+    /// assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(jwks_url: impl Into<String>, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         let http = reqwest::Client::builder().build().map_err(|e| format!("cannot make an HTTP client: {e}"));
         Self {
@@ -298,12 +431,29 @@ impl JwtVerifier {
 
     /// Verifies tokens with a fixed key set and never touches the network: for tests, and
     /// for hosts that distribute the provider's keys themselves. Rotating keys then means
-    /// making a new verifier. Fails if the set holds no usable key.
+    /// making a new verifier. Fails if the set holds no usable key. [`JwtVerifier`]'s
+    /// example makes one.
     pub fn from_jwks(jwks: &JwkSet, issuer: impl Into<String>, audience: impl Into<String>) -> Result<Self, JwksError> {
         Self::fixed(KeySet::new(&jwks.keys, None), issuer.into(), audience.into())
     }
 
     /// [`JwtVerifier::from_jwks`], with the key set as the JSON the provider publishes.
+    /// Keys of other kinds or uses may sit beside the signing keys; they are skipped.
+    ///
+    /// ```
+    /// use portcullis_axum::JwtVerifier;
+    ///
+    /// // The Ed25519 public key of RFC 8037, Appendix A.2, beside an X25519 encryption key.
+    /// let published = r#"{"keys": [
+    ///     {"kty": "OKP", "crv": "Ed25519", "kid": "k1", "use": "sig",
+    ///      "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+    ///     {"kty": "OKP", "crv": "X25519", "kid": "e1", "use": "enc",
+    ///      "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}
+    /// ]}"#;
+    /// let verifier = JwtVerifier::from_jwks_json(published, "https://auth.example/o", "https://api.example/")?;
+    /// assert!(format!("{verifier:?}").contains("keys: 1"));
+    /// # Ok::<(), portcullis_axum::jwt::JwksError>(())
+    /// ```
     pub fn from_jwks_json(
         json: &str,
         issuer: impl Into<String>,
@@ -320,7 +470,8 @@ impl JwtVerifier {
     }
 
     /// How long to wait for the JWKS before giving up (and answering `503` if no cached
-    /// key will do). No effect on a fixed key set.
+    /// key will do). No effect on a fixed key set. [`JwtVerifier::new`]'s example sets
+    /// it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         if let Source::Remote(remote) = &mut self.source {
             remote.timeout = timeout;
@@ -335,6 +486,46 @@ impl JwtVerifier {
     /// the provider's would otherwise refuse tokens in the last seconds of their life;
     /// a few seconds is plenty where clocks are kept by NTP. The same leeway applies to
     /// `nbf`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    ///
+    /// use jsonwebtoken::jwk::{Jwk, JwkSet};
+    /// use jsonwebtoken::{Algorithm, Header};
+    /// use portcullis_axum::{JwtVerifier, Verifier};
+    /// use serde_json::json;
+    ///
+    /// # fn provider_key() -> Result<jsonwebtoken::EncodingKey, Box<dyn std::error::Error>> {
+    /// #     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    /// #     let key = ed25519_dalek::SigningKey::generate(&mut rand_core::UnwrapErr(getrandom::SysRng));
+    /// #     let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+    /// #     Ok(jsonwebtoken::EncodingKey::from_ed_der(pair.to_pkcs8_der()?.as_bytes()))
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let signing = provider_key()?;
+    /// let mut public = Jwk::from_encoding_key(&signing, Algorithm::EdDSA)?;
+    /// public.common.key_id = Some("k1".into());
+    /// let jwks = JwkSet { keys: vec![public] };
+    /// let strict = JwtVerifier::from_jwks(&jwks, "https://auth.example/o", "https://api.example/")?;
+    /// let lenient = JwtVerifier::from_jwks(&jwks, "https://auth.example/o", "https://api.example/")?
+    ///     .leeway(Duration::from_secs(5));
+    ///
+    /// // A token that expired two seconds ago, by this host's clock.
+    /// let mut header = Header::new(Algorithm::EdDSA);
+    /// header.typ = Some("at+jwt".into());
+    /// header.kid = Some("k1".into());
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    /// let claims = json!({
+    ///     "iss": "https://auth.example/o", "aud": "https://api.example/", "sub": "7",
+    ///     "client_id": "photos-app", "scope": "read", "exp": now - 2, "iat": now - 300,
+    /// });
+    /// let token = jsonwebtoken::encode(&header, &claims, &signing)?;
+    /// assert_eq!(strict.verify(&token).await?, None);
+    /// assert!(lenient.verify(&token).await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -350,6 +541,9 @@ impl JwtVerifier {
     /// The price: a token signed with a key the provider started using less than this
     /// after the last fetch is refused until the interval has passed. A provider that
     /// publishes a new key a while before signing with it avoids that.
+    ///
+    /// [`JwtVerifier::new`]'s example sets it, and shows a made-up key refused without a
+    /// fetch.
     pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
         if let Source::Remote(remote) = &mut self.source {
             remote.min_refresh_interval = interval;
@@ -361,6 +555,7 @@ impl JwtVerifier {
     /// the set is fetched again (by one request, while the others carry on with the
     /// cached keys), so that a key the provider withdrew stops verifying. If the provider
     /// cannot be reached, the cached keys stay in use. No effect on a fixed key set.
+    /// [`JwtVerifier::new`]'s example sets it.
     pub fn max_key_age(mut self, max_age: Duration) -> Self {
         if let Source::Remote(remote) = &mut self.source {
             remote.max_key_age = max_age;

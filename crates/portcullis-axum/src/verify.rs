@@ -4,7 +4,32 @@ use async_trait::async_trait;
 
 use crate::ScopeSet;
 
-/// What a valid access token stands for.
+/// What a valid access token stands for: what the extractors hand a handler, and what
+/// a [`Verifier`] answers for a good token.
+///
+/// ```
+/// use portcullis_axum::{ScopeSet, TokenInfo};
+///
+/// /// Who to name in an audit log: the user, or the client acting for itself.
+/// fn actor(token: &TokenInfo) -> String {
+///     match (&token.username, &token.user_id) {
+///         (Some(name), Some(id)) => format!("user {name} ({id}) via {}", token.client_id),
+///         _ => format!("client {}", token.client_id),
+///     }
+/// }
+///
+/// let token = TokenInfo {
+///     scope: ScopeSet::from_tokens(["read"]),
+///     client_id: "reports".into(),
+///     user_id: None,
+///     username: None,
+///     expires_at: 1_700_003_600,
+///     issued_at: 1_700_000_000,
+/// };
+/// assert_eq!(actor(&token), "client reports");
+/// let token = TokenInfo { user_id: Some("7".into()), username: Some("ada".into()), ..token };
+/// assert_eq!(actor(&token), "user ada (7) via reports");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
     /// The scopes the token was granted.
@@ -23,7 +48,43 @@ pub struct TokenInfo {
 }
 
 /// The token could not be checked at all (the provider or its database is down). This
-/// is not a verdict on the token: resource servers answer `503`, never `401`.
+/// is not a verdict on the token: resource servers answer `503`, never `401`. Its
+/// message goes to the log, never to the client, so it may name the provider but must
+/// not hold the token.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use async_trait::async_trait;
+/// use axum::body::Body;
+/// use axum::{routing::get, Router};
+/// use http::{Request, StatusCode};
+/// use portcullis_axum::{Authenticated, TokenInfo, TokenVerifier, Verifier, VerifyError};
+/// use tower::ServiceExt; // `oneshot`, to call the router without a server
+///
+/// /// A verifier whose database is down.
+/// struct Down;
+///
+/// #[async_trait]
+/// impl Verifier for Down {
+///     async fn verify(&self, _token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+///         Err(VerifyError("tokens database unreachable".into()))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new()
+///     .route("/", get(|_: Authenticated| async { "ok" }))
+///     .with_state(TokenVerifier::new(Arc::new(Down), "api"));
+/// let request = Request::get("/").header("authorization", "Bearer mF_9.B5f-4.1JqM").body(Body::empty())?;
+/// let response = app.oneshot(request).await?;
+/// // The token may be perfectly good: no challenge, so the client retries it later.
+/// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert!(!response.headers().contains_key("www-authenticate"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("token verification unavailable: {0}")]
 pub struct VerifyError(pub String);
@@ -59,12 +120,48 @@ pub struct VerifyError(pub String);
 /// ```
 #[async_trait]
 pub trait Verifier: Send + Sync + 'static {
-    /// `Ok(None)` for a token that is unknown, expired or revoked.
+    /// `Ok(None)` for a token that is unknown, expired or revoked; `Err` when it cannot
+    /// be told (see [`VerifyError`]). [`Verifier`]'s example implements it.
     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError>;
 }
 
 /// A shareable handle on a [`Verifier`], with the realm named in challenges. Put it in
-/// your state (or make it reachable with `FromRef`) and the extractors find it.
+/// your state (or make it reachable with `FromRef`) and the extractors find it; or ask
+/// it yourself, where no extractor fits:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use portcullis_axum::TokenVerifier;
+/// # use async_trait::async_trait;
+/// # use portcullis_axum::{ScopeSet, TokenInfo, Verifier, VerifyError};
+/// # struct Demo;
+/// # #[async_trait]
+/// # impl Verifier for Demo {
+/// #     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+/// #         Ok((token == "let-me-in").then(|| TokenInfo {
+/// #             scope: ScopeSet::from_tokens(["read"]),
+/// #             client_id: "demo".into(),
+/// #             user_id: Some("7".into()),
+/// #             username: Some("ada".into()),
+/// #             expires_at: i64::MAX,
+/// #             issued_at: 0,
+/// #         }))
+/// #     }
+/// # }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), portcullis_axum::VerifyError> {
+/// // `Demo` is a `Verifier` that knows one token, `let-me-in`, of user ada.
+/// let verifier = TokenVerifier::new(Arc::new(Demo), "api");
+/// let shared = verifier.clone(); // cheap: one verifier behind both
+/// let answer = shared.verify("let-me-in").await?;
+/// assert_eq!(answer.as_ref().and_then(|token| token.username.as_deref()), Some("ada"));
+/// assert!(answer.is_some_and(|token| token.scope.contains("read")));
+/// assert_eq!(verifier.verify("guess").await?, None);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TokenVerifier {
     verifier: Arc<dyn Verifier>,
@@ -74,17 +171,44 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// `realm` appears in every `WWW-Authenticate` challenge (RFC 6750 §3). Characters
     /// that cannot appear in a quoted-string are dropped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use portcullis_axum::TokenVerifier;
+    /// # use async_trait::async_trait;
+    /// # use portcullis_axum::{ScopeSet, TokenInfo, Verifier, VerifyError};
+    /// # struct Demo;
+    /// # #[async_trait]
+    /// # impl Verifier for Demo {
+    /// #     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+    /// #         Ok((token == "let-me-in").then(|| TokenInfo {
+    /// #             scope: ScopeSet::from_tokens(["read"]),
+    /// #             client_id: "demo".into(),
+    /// #             user_id: Some("7".into()),
+    /// #             username: Some("ada".into()),
+    /// #             expires_at: i64::MAX,
+    /// #             issued_at: 0,
+    /// #         }))
+    /// #     }
+    /// # }
+    ///
+    /// assert_eq!(TokenVerifier::new(Arc::new(Demo), "photos").realm(), "photos");
+    /// // RFC 7230 §3.2.6: a quote or backslash would end or escape the quoted-string.
+    /// assert_eq!(TokenVerifier::new(Arc::new(Demo), "say \"hi\"\n").realm(), "say hi");
+    /// ```
     pub fn new(verifier: Arc<dyn Verifier>, realm: &str) -> Self {
         let realm: String = realm.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect();
         Self { verifier, realm: realm.into() }
     }
 
-    /// The realm named in challenges.
+    /// The realm named in challenges. [`TokenVerifier::new`]'s example reads it.
     pub fn realm(&self) -> &str {
         &self.realm
     }
 
-    /// Asks the verifier about `token`; see [`Verifier::verify`].
+    /// Asks the verifier about `token`; see [`Verifier::verify`]. [`TokenVerifier`]'s
+    /// example calls it.
     pub async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
         self.verifier.verify(token).await
     }

@@ -43,16 +43,35 @@ use crate::store::{NewUser, Store, StoreError, User};
 pub trait Accounts: Send + Sync + 'static {
     /// The active account that `username` and `password` prove, or `None` for wrong
     /// credentials, an unknown user or an inactive one: all three must look alike to
-    /// the caller, and should cost the same time.
+    /// the caller, and should cost the same time. [`Accounts`]'s example implements it.
     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError>;
 
     /// The active account with this id, or `None` if it is gone or deactivated, which
     /// ends its sessions and stops its refresh tokens and codes from working.
+    /// [`Accounts`]'s example implements it.
     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError>;
 }
 
 /// A user as the provider needs to know them. `id` is the account's permanent number:
 /// it becomes `sub` in ID tokens, introspection and JWT access tokens.
+///
+/// ```
+/// use portcullis::accounts::Account;
+/// use portcullis::store::User;
+///
+/// // A host's staff member, as the host's `Accounts` answers for them.
+/// let grace = Account {
+///     email: "grace@example.com".into(),
+///     first_name: "Grace".into(),
+///     last_name: "Hopper".into(),
+///     is_staff: true,
+///     ..Account::new(12, "grace")
+/// };
+/// // Portcullis mirrors it into a user row of its own: same id, active, no password.
+/// let mirrored = User::from(grace.clone());
+/// assert_eq!((mirrored.id, mirrored.username.as_str()), (12, "grace"));
+/// assert!(mirrored.is_active && mirrored.is_staff && mirrored.password_hash.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     /// The permanent id: `sub` in ID tokens, introspection and JWT access tokens.
@@ -126,12 +145,42 @@ impl From<Account> for User {
 }
 
 /// The default [`Accounts`]: Portcullis's own `users` table, with Argon2id passwords.
+///
+/// ```
+/// use portcullis::accounts::{self, Accounts, NewAccount, StoreAccounts};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let store = portcullis::store::connect(&format!("sqlite://{}", dir.path().join("auth.db").display())).await?;
+/// # store.migrate().await?;
+/// let account = NewAccount {
+///     username: "ada".into(),
+///     email: "ada@example.com".into(),
+///     password: "correct horse battery".into(),
+///     is_staff: false,
+///     is_superuser: false,
+/// };
+/// let ada = accounts::create(store.as_ref(), account, 1_700_000_000).await?;
+///
+/// let accounts = StoreAccounts::new(store.clone());
+/// let found = accounts.authenticate("ada", "correct horse battery").await?;
+/// assert_eq!(found.map(|a| a.id), Some(ada.id));
+/// // A wrong password and an unknown user look alike.
+/// assert_eq!(accounts.authenticate("ada", "wrong horse battery").await?, None);
+/// assert_eq!(accounts.authenticate("nobody", "correct horse battery").await?, None);
+/// // A deactivated user is gone as far as logging in goes.
+/// store.set_user_active(ada.id, false).await?;
+/// assert_eq!(accounts.user(ada.id).await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub struct StoreAccounts {
     store: Arc<dyn Store>,
 }
 
 impl StoreAccounts {
-    /// The accounts of `store`'s `users` table.
+    /// The accounts of `store`'s `users` table. [`StoreAccounts`]'s example makes one.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
@@ -195,6 +244,16 @@ impl Accounts for LinkedAccounts {
 }
 
 /// Why an account could not be created or changed.
+///
+/// ```
+/// use portcullis::accounts::{validate_email, validate_username, AccountError};
+/// use portcullis::password::PasswordError;
+///
+/// assert!(matches!(validate_username("ada lovelace"), Err(AccountError::BadUsername(_))));
+/// assert!(matches!(validate_email("ada"), Err(AccountError::BadEmail(_))));
+/// let weak = AccountError::from(PasswordError::TooShort);
+/// assert_eq!(weak.to_string(), "the password must be at least 8 characters long");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     /// The username breaks [`validate_username`]'s rule.
@@ -215,6 +274,17 @@ pub enum AccountError {
 }
 
 /// Django's rule: 1 to 150 letters, digits and `@ . + - _`.
+///
+/// ```
+/// use portcullis::accounts::validate_username;
+///
+/// for good in ["ada", "ada.lovelace+test@example.com", "Ådå_1"] {
+///     assert!(validate_username(good).is_ok(), "{good}");
+/// }
+/// for bad in ["", "ada lovelace", "ada/admin", &"a".repeat(151)] {
+///     assert!(validate_username(bad).is_err(), "{bad}");
+/// }
+/// ```
 pub fn validate_username(username: &str) -> Result<(), AccountError> {
     let ok = !username.is_empty()
         && username.chars().count() <= 150
@@ -228,6 +298,15 @@ pub fn validate_username(username: &str) -> Result<(), AccountError> {
 
 /// An email may be empty (Django's default); otherwise it must at least look like an
 /// address, on one line and of a length a mail system accepts (RFC 5321 §4.5.3.1.3).
+///
+/// ```
+/// use portcullis::accounts::validate_email;
+///
+/// assert!(validate_email("").is_ok(), "no address at all is allowed");
+/// assert!(validate_email("ada@example.com").is_ok());
+/// assert!(validate_email("ada@example.com\r\nBcc: everyone@example.com").is_err());
+/// assert!(validate_email("ada.example.com").is_err());
+/// ```
 pub fn validate_email(email: &str) -> Result<(), AccountError> {
     let ok = email.is_empty()
         || (email.contains('@') && email.len() <= 254 && !email.chars().any(|c| c.is_control() || c.is_whitespace()));
@@ -240,11 +319,39 @@ pub fn validate_email(email: &str) -> Result<(), AccountError> {
 
 /// Checks a new password against the rules and hashes it with Argon2id, on a blocking
 /// thread: hashing takes tens of milliseconds of CPU.
+///
+/// ```
+/// use portcullis::accounts::{hash_password, AccountError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), AccountError> {
+/// let stored = hash_password("correct horse battery".to_owned()).await?;
+/// assert!(portcullis::password::verify("correct horse battery", Some(&stored)));
+/// assert!(matches!(hash_password("12345678".to_owned()).await, Err(AccountError::Password(_))));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
     Ok(password::hash_async(password).await?)
 }
 
 /// A user account to create, password in plain text.
+///
+/// ```
+/// use portcullis::accounts::NewAccount;
+///
+/// let account = NewAccount {
+///     username: "ada".into(),
+///     email: String::new(),
+///     password: "correct horse battery".into(),
+///     is_staff: true,
+///     is_superuser: false,
+/// };
+/// // Safe to log: the password is not in it.
+/// assert!(!format!("{account:?}").contains("horse"));
+/// ```
+///
+/// [`create`] stores one, and [`StoreAccounts`]'s example logs in with it.
 pub struct NewAccount {
     /// The login name, checked by [`validate_username`].
     pub username: String,
@@ -272,6 +379,31 @@ impl std::fmt::Debug for NewAccount {
 
 /// Validates, hashes the password and creates the user in one statement: on any
 /// failure nothing is written.
+///
+/// ```
+/// use portcullis::accounts::{self, AccountError, NewAccount};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let store = portcullis::store::connect(&format!("sqlite://{}", dir.path().join("auth.db").display())).await?;
+/// # store.migrate().await?;
+/// let admin = || NewAccount {
+///     username: "admin".into(),
+///     email: "admin@example.com".into(),
+///     password: "correct horse battery".into(),
+///     is_staff: false,
+///     is_superuser: true,
+/// };
+/// let user = accounts::create(store.as_ref(), admin(), 1_700_000_000).await?;
+/// assert!(user.is_superuser && user.is_staff, "a superuser is staff too");
+/// assert!(user.password_hash.is_some_and(|hash| hash.starts_with("$argon2id$")));
+/// // The same username again: refused, and nothing written.
+/// assert!(matches!(accounts::create(store.as_ref(), admin(), 1_700_000_001).await, Err(AccountError::Taken(_))));
+/// assert_eq!(store.count_users().await?, 1);
+/// # Ok(())
+/// # }
+/// ```
 pub async fn create(store: &dyn Store, account: NewAccount, now: i64) -> Result<User, AccountError> {
     validate_username(&account.username)?;
     validate_email(&account.email)?;

@@ -28,6 +28,21 @@ use crate::store::Store;
 
 /// Every path the server answers. The router, and later discovery metadata, read them
 /// from here. Each also answers without its trailing slash.
+///
+/// A host that links to the provider builds its URLs from them:
+///
+/// ```
+/// use portcullis::app::paths;
+/// use portcullis::config::Config;
+///
+/// let mut config = Config::defaults();
+/// config.oidc.issuer = "https://shop.example/auth/o".into();
+/// assert_eq!(config.public_url(paths::AUTHORIZE), "https://shop.example/auth/o/authorize/");
+/// assert_eq!(config.public_url(paths::LOGIN), "https://shop.example/auth/accounts/login/");
+/// // Discovery sits below the issuer (OpenID Connect Discovery §4).
+/// let discovery = config.public_url(paths::OPENID_CONFIGURATION);
+/// assert_eq!(discovery, format!("{}/.well-known/openid-configuration", config.oidc.issuer));
+/// ```
 pub mod paths {
     /// RFC 6749 §3.1: the authorization endpoint, where the browser asks for a code or
     /// token.
@@ -139,12 +154,43 @@ pub(crate) fn route_both<S: Clone + Send + Sync + 'static>(
     }
 }
 
-/// The realm named in the API's `WWW-Authenticate` challenges.
+/// The realm named in the API's `WWW-Authenticate` challenges. [`AppState`]'s example
+/// reads it in a challenge.
 pub const API_REALM: &str = "api";
 
 /// What every handler shares: the store, the settings, the time, the keys and the host's
 /// parts. Cheap to clone. [`AppState::new`] makes the standalone server's; a mounted
 /// provider's is [`Provider::state`](crate::provider::Provider::state).
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use axum::body::{to_bytes, Body};
+/// use http::{Request, StatusCode};
+/// use portcullis::app::{self, paths, AppState, API_REALM};
+/// use portcullis::clock::SystemClock;
+/// use portcullis::config::Config;
+/// use tower::ServiceExt; // `oneshot`, to call the router without a server
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// let state = AppState::new(store, Config::defaults(), Arc::new(SystemClock))?;
+/// let router: axum::Router = app::router(state);
+///
+/// let response = router.clone().oneshot(Request::get(paths::READYZ).body(Body::empty())?).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert_eq!(to_bytes(response.into_body(), 64).await?, "ready");
+/// // The example API, without a token: RFC 6750 §3's challenge, in the API's realm.
+/// let response = router.oneshot(Request::get("/api/hello").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()["www-authenticate"], format!("Bearer realm=\"{API_REALM}\""));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AppState {
     /// Where everything is kept.
@@ -181,6 +227,7 @@ pub struct AppState {
 impl AppState {
     /// The standalone server's state: its own users, no hooks, mounted at the root.
     /// Fails only when the settings name a templates folder that cannot be read.
+    /// [`AppState`]'s example makes one.
     pub fn new(store: Arc<dyn Store>, config: Config, clock: Arc<dyn Clock>) -> Result<Self, TemplateError> {
         let accounts = Arc::new(StoreAccounts::new(store.clone()));
         Self::with_parts(store, config, clock, accounts, Arc::new(NoHooks), "")
@@ -257,7 +304,8 @@ impl FromRef<AppState> for TokenVerifier {
 /// The whole application, for any state type of a host's router it is merged into.
 /// Under a `base` path, every `Location` it answers with gets that path in front. A
 /// host mounts it with [`Provider::router`](crate::provider::Provider::router); the
-/// standalone server hands it to [`serve`], whose example shows both.
+/// standalone server hands it to [`serve`], whose example shows both. [`AppState`]'s
+/// example sends it requests.
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let base = state.base.clone();
     let metrics = state.metrics.clone();
@@ -357,7 +405,39 @@ pub async fn serve(
     crate::server::serve_with(listener, router, shutdown, crate::server::ServeOptions::default()).await
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT or SIGTERM. [`serve`]'s example stops on it; a host may stop on
+/// something of its own as well:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use portcullis::app::{self, AppState};
+/// use portcullis::clock::SystemClock;
+/// use portcullis::config::Config;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// let state = AppState::new(store, Config::defaults(), Arc::new(SystemClock))?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+///
+/// // Stop on a signal, or when the host says so.
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let shutdown = async move {
+///     tokio::select! {
+///         () = app::shutdown_signal() => {}
+///         _ = stopped => {}
+///     }
+/// };
+/// let server = tokio::spawn(app::serve(listener, app::router(state), shutdown));
+/// let _ = stop.send(());
+/// server.await??; // stopped cleanly
+/// # Ok(())
+/// # }
+/// ```
 pub async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -3,12 +3,41 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch. Protocol code takes the time as an argument and never
 /// reads the system clock itself, so tests can move time forward without sleeping.
+///
+/// A clock of one's own, here one that runs an hour ahead, goes to
+/// [`ProviderBuilder::clock`](crate::provider::ProviderBuilder::clock):
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use portcullis::clock::{Clock, SystemClock};
+///
+/// struct AnHourAhead;
+///
+/// impl Clock for AnHourAhead {
+///     fn now(&self) -> i64 {
+///         SystemClock.now() + 3600
+///     }
+/// }
+///
+/// let clock: Arc<dyn Clock> = Arc::new(AnHourAhead);
+/// assert!(clock.now() - SystemClock.now() >= 3599);
+/// ```
 pub trait Clock: Send + Sync + 'static {
-    /// The time, in seconds since the Unix epoch.
+    /// The time, in seconds since the Unix epoch. [`Clock`]'s example implements it.
     fn now(&self) -> i64;
 }
 
 /// The real time.
+///
+/// ```
+/// use std::time::{SystemTime, UNIX_EPOCH};
+///
+/// use portcullis::clock::{Clock, SystemClock};
+///
+/// let before = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+/// assert!(SystemClock.now() >= before);
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -36,12 +65,13 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
-    /// A clock that reads `start` until advanced.
+    /// A clock that reads `start` until advanced. [`ManualClock`]'s example makes one.
     pub fn new(start: i64) -> Self {
         Self(AtomicI64::new(start))
     }
 
-    /// Moves the time on by `seconds` (back, if negative).
+    /// Moves the time on by `seconds` (back, if negative). [`ManualClock`]'s example
+    /// moves it on.
     pub fn advance(&self, seconds: i64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }

@@ -51,6 +51,26 @@ pub struct Config {
 
 /// `[oauth2]`: tokens, scopes and the rules of the OAuth 2.0 endpoints. Each key `k` is
 /// also read from the variable `PORTCULLIS_K`.
+///
+/// ```
+/// use portcullis::config::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// let file = dir.path().join("portcullis.toml");
+/// std::fs::write(&file, r#"
+/// [oauth2]
+/// scopes = { read = "Read your orders", write = "Place orders" }
+/// access_token_expire_seconds = 600
+/// rotate_refresh_token = false
+/// "#)?;
+/// // `PORTCULLIS_` + the key in upper case, for `[oauth2]` keys; lists as words.
+/// let env = [("PORTCULLIS_DEFAULT_SCOPES".to_owned(), "read write".to_owned())];
+/// let oauth2 = Config::load(Some(&file), env)?.oauth2;
+/// assert_eq!(oauth2.access_token_expire_seconds, 600);
+/// assert_eq!(oauth2.default_scopes, ["read", "write"]);
+/// assert!(!oauth2.rotate_refresh_token && oauth2.pkce_required, "the rest keep their defaults");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuth2Settings {
@@ -112,6 +132,15 @@ impl Default for OAuth2Settings {
 
 impl OAuth2Settings {
     /// The audience of JWT access tokens issued by `issuer`.
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    ///
+    /// let mut settings = Config::defaults().oauth2;
+    /// assert_eq!(settings.jwt_audience("https://login.example/o"), "https://login.example/o");
+    /// settings.jwt_access_token_audience = "https://api.example/".into();
+    /// assert_eq!(settings.jwt_audience("https://login.example/o"), "https://api.example/");
+    /// ```
     pub fn jwt_audience<'a>(&'a self, issuer: &'a str) -> &'a str {
         if self.jwt_access_token_audience.is_empty() {
             issuer
@@ -121,12 +150,28 @@ impl OAuth2Settings {
     }
 
     /// Every configured scope, as a set.
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    ///
+    /// // The contract's three, and OpenID Connect's while it is on.
+    /// let scopes = Config::defaults().oauth2.all_scopes();
+    /// assert_eq!(scopes.to_string(), "email groups openid profile read write");
+    /// ```
     pub fn all_scopes(&self) -> ScopeSet {
         ScopeSet::from_tokens(self.scopes.keys().cloned())
     }
 }
 
 /// `[pages]`: the HTML pages. Each key `k` is also read from `PORTCULLIS_PAGES_K`.
+///
+/// ```
+/// use portcullis::config::Config;
+///
+/// let env = [("PORTCULLIS_PAGES_TEMPLATES_DIR".to_owned(), "/srv/shop/auth-templates".to_owned())];
+/// assert_eq!(Config::load(None, env)?.pages.templates_dir, "/srv/shop/auth-templates");
+/// # Ok::<(), portcullis::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesSettings {
@@ -136,6 +181,16 @@ pub struct PagesSettings {
 
 /// `[storage]`: the database (its URL is `--database-url`, not a setting). Each key `k`
 /// is also read from `PORTCULLIS_STORAGE_K`.
+///
+/// ```
+/// use portcullis::config::Config;
+/// use portcullis::store::SqliteDurability;
+///
+/// assert_eq!(Config::defaults().storage.sqlite_durability, SqliteDurability::Process);
+/// let env = [("PORTCULLIS_STORAGE_SQLITE_DURABILITY".to_owned(), "full".to_owned())];
+/// assert_eq!(Config::load(None, env)?.storage.sqlite_durability, SqliteDurability::Full);
+/// # Ok::<(), portcullis::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
@@ -272,6 +327,23 @@ impl ServerSettings {
 }
 
 /// `[oidc]`: OpenID Connect. Each key `k` is also read from `PORTCULLIS_OIDC_K`.
+///
+/// ```
+/// use portcullis::config::Config;
+///
+/// let env = [
+///     ("PORTCULLIS_OIDC_ISSUER".to_owned(), "https://login.example/o".to_owned()),
+///     // 32 bytes in base64, as `openssl rand -base64 32` prints them.
+///     ("PORTCULLIS_OIDC_KEY_ENCRYPTION_KEY".to_owned(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
+/// ];
+/// let config = Config::load(None, env)?;
+/// assert_eq!(config.oidc.issuer, "https://login.example/o");
+/// assert!(config.key_encryption_key().is_some());
+/// // Turning OpenID Connect off takes its scopes away with it.
+/// let off = Config::load(None, [("PORTCULLIS_OIDC_ENABLED".to_owned(), "false".to_owned())])?;
+/// assert!(!off.oauth2.scopes.contains_key("openid"));
+/// # Ok::<(), portcullis::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcSettings {
@@ -309,6 +381,15 @@ impl Default for OidcSettings {
 /// page's descriptions. They are added to `oauth2.scopes` while OpenID Connect is on, so
 /// that turning it on is one setting, as in django-oauth-toolkit; a description the
 /// settings give wins.
+///
+/// ```
+/// use portcullis::config::{Config, OIDC_SCOPES};
+///
+/// let config = Config::defaults();
+/// for (scope, description) in OIDC_SCOPES {
+///     assert_eq!(config.oauth2.scopes.get(scope).map(String::as_str), Some(description));
+/// }
+/// ```
 pub const OIDC_SCOPES: [(&str, &str); 3] = [
     ("openid", "Sign you in with your account"),
     ("profile", "Your name and username"),
@@ -316,22 +397,31 @@ pub const OIDC_SCOPES: [(&str, &str); 3] = [
 ];
 
 /// A setting that must not be printed: its `Debug` hides the value.
+///
+/// ```
+/// use portcullis::config::SecretSetting;
+///
+/// let key = SecretSetting::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+/// assert_eq!(format!("{key:?}"), "SecretSetting([redacted])");
+/// assert_eq!(key.expose(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+/// assert!(!key.is_empty() && SecretSetting::default().is_empty());
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SecretSetting(String);
 
 impl SecretSetting {
-    /// A setting holding `value`.
+    /// A setting holding `value`. [`SecretSetting`]'s example makes one.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
-    /// The value itself: never log it.
+    /// The value itself: never log it. [`SecretSetting`]'s example reads it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
-    /// Whether the setting is unset (empty).
+    /// Whether the setting is unset (empty). [`SecretSetting`]'s example asks.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -345,6 +435,17 @@ impl std::fmt::Debug for SecretSetting {
 
 /// Why the settings could not be loaded. The message names the file, key or variable,
 /// never a secret value.
+///
+/// ```
+/// use portcullis::config::{Config, ConfigError};
+///
+/// let env = [("PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS".to_owned(), "soon".to_owned())];
+/// let error = Config::load(None, env).err();
+/// assert!(matches!(&error, Some(ConfigError::Env { var, .. }) if var == "PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS"));
+/// // What the command line prints after `error: `: the variable and what is wrong.
+/// let text = error.map(|e| e.to_string()).unwrap_or_default();
+/// assert_eq!(text, r#"environment variable PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS: "soon" is not a whole number"#);
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The settings file could not be read.
@@ -384,6 +485,20 @@ pub enum ConfigError {
 
 /// Where the settings file is: `explicit` (from `--config` or `PORTCULLIS_CONFIG`) must
 /// exist; otherwise `portcullis.toml` in the working directory is read when present.
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+///
+/// use portcullis::config::{resolve_path, Config};
+///
+/// // Named explicitly: taken as it is, so a missing file is an error when loaded.
+/// let named = resolve_path(Some(Path::new("/etc/portcullis/prod.toml")));
+/// assert_eq!(named, Some(PathBuf::from("/etc/portcullis/prod.toml")));
+/// assert!(Config::load(named.as_deref(), std::iter::empty()).is_err());
+/// // Not named: `portcullis.toml` in the working directory, if there is one.
+/// let default = resolve_path(None);
+/// assert_eq!(default.is_some(), Path::new("portcullis.toml").exists());
+/// ```
 pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
     match explicit {
         Some(path) => Some(path.to_owned()),
@@ -397,6 +512,22 @@ pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
 impl Config {
     /// Loads the settings from an optional file and the given environment (pass
     /// `std::env::vars()` for the process's own), over the defaults, and checks them.
+    ///
+    /// ```
+    /// use portcullis::config::{resolve_path, Config};
+    ///
+    /// // What the `portcullis` command does, with `--config` not given.
+    /// let config = Config::load(resolve_path(None).as_deref(), std::env::vars())?;
+    /// assert!(config.oauth2.access_token_expire_seconds > 0);
+    ///
+    /// // A misspelt key is an error that names it, never silently ignored.
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("portcullis.toml");
+    /// std::fs::write(&file, "[oauth2]\nacess_token_expire_seconds = 60\n")?;
+    /// let error = Config::load(Some(&file), std::iter::empty()).err().map(|e| e.to_string());
+    /// assert!(error.is_some_and(|e| e.contains("acess_token_expire_seconds")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load<I>(file: Option<&Path>, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
@@ -418,7 +549,7 @@ impl Config {
         Ok(config)
     }
 
-    /// Built-in defaults only.
+    /// Built-in defaults only. [`Config`]'s example starts from them.
     pub fn defaults() -> Self {
         Self::default().with_oidc_scopes()
     }
@@ -434,6 +565,15 @@ impl Config {
 
     /// `path` on this server as the outside world reaches it: the issuer's origin
     /// (`oidc.issuer` without its path) followed by `path`.
+    ///
+    /// ```
+    /// use portcullis::app::paths;
+    /// use portcullis::config::Config;
+    ///
+    /// let mut config = Config::defaults();
+    /// config.oidc.issuer = "https://shop.example/auth/o".into();
+    /// assert_eq!(config.public_url(paths::TOKEN), "https://shop.example/auth/o/token/");
+    /// ```
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{path}", self.public_base())
     }
@@ -442,6 +582,16 @@ impl Config {
     /// `https://shop.example/auth/o` puts the token endpoint at
     /// `https://shop.example/auth/o/token/`), or the issuer's origin for an issuer of
     /// another shape.
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    ///
+    /// let mut config = Config::defaults();
+    /// config.oidc.issuer = "https://shop.example/auth/o".into();
+    /// assert_eq!(config.public_base(), "https://shop.example/auth");
+    /// config.oidc.issuer = "https://login.example/tenant-7".into();
+    /// assert_eq!(config.public_base(), "https://login.example", "another shape: the origin");
+    /// ```
     pub fn public_base(&self) -> String {
         let issuer = self.oidc.issuer.trim_end_matches('/');
         match issuer.strip_suffix("/o") {
@@ -451,6 +601,16 @@ impl Config {
     }
 
     /// The key that seals private signing keys, if the settings give one.
+    ///
+    /// ```
+    /// use portcullis::config::{Config, SecretSetting};
+    ///
+    /// let mut config = Config::defaults();
+    /// assert!(config.key_encryption_key().is_none(), "none by default: keys stored as they are");
+    /// config.oidc.key_encryption_key = SecretSetting::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    /// let kek = config.key_encryption_key();
+    /// assert_eq!(kek.map(|k| format!("{k:?}")).as_deref(), Some("KeyEncryptionKey([redacted])"));
+    /// ```
     pub fn key_encryption_key(&self) -> Option<crate::oidc::keys::KeyEncryptionKey> {
         let text = self.oidc.key_encryption_key.expose();
         // Checked by `validate`, so a bad value never gets this far.

@@ -47,6 +47,15 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps a credential someone presented, or one made elsewhere.
+    ///
+    /// ```
+    /// use portcullis::crypto::{Secret, TokenHash};
+    ///
+    /// // A client secret as a client sent it, checked against the hash kept at registration.
+    /// let presented = Secret::new("jhHw5bElk1B2MudwbA-BlqI4NIkguqgV7wrm4BpwMqw".to_owned());
+    /// let stored = TokenHash::of("jhHw5bElk1B2MudwbA-BlqI4NIkguqgV7wrm4BpwMqw");
+    /// assert!(presented.hash().ct_eq(&stored));
+    /// ```
     pub fn new(value: String) -> Self {
         Self(value)
     }
@@ -54,6 +63,16 @@ impl Secret {
     /// The time prefix, then 32 random bytes in base64url without padding: 55
     /// characters of RFC 6750's b64token alphabet, so the value travels in headers,
     /// forms and URLs unescaped.
+    ///
+    /// ```
+    /// use portcullis::crypto::{Secret, GENERATED_LEN};
+    ///
+    /// let (a, b) = (Secret::generate(), Secret::generate());
+    /// assert_ne!(a.expose(), b.expose());
+    /// assert_eq!(a.expose().len(), GENERATED_LEN);
+    /// // RFC 6750 §2.1's b64token characters only: no escaping in headers, forms or URLs.
+    /// assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    /// ```
     pub fn generate() -> Self {
         // Wall-clock time, not the server's `Clock`: the prefix only places the key in
         // the index, and a clock that tests move about should not scatter it.
@@ -73,11 +92,13 @@ impl Secret {
     }
 
     /// The value itself, to send once to whoever it belongs to: never log it.
+    /// [`Secret`]'s example shows it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
-    /// What the store keeps of it: [`TokenHash::of`] its value.
+    /// What the store keeps of it: [`TokenHash::of`] its value. [`Secret`]'s example
+    /// checks a presented value against it.
     pub fn hash(&self) -> TokenHash {
         TokenHash::of(&self.0)
     }
@@ -90,6 +111,13 @@ impl fmt::Debug for Secret {
 }
 
 /// `bytes` random bytes, base64url without padding.
+///
+/// ```
+/// // 16 bytes: 22 characters, none of which needs escaping in a URL.
+/// let state = portcullis::crypto::random_string(16);
+/// assert_eq!(state.len(), 22);
+/// assert!(state.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+/// ```
 pub fn random_string(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buf);
@@ -98,6 +126,12 @@ pub fn random_string(bytes: usize) -> String {
 
 /// `length` random letters and digits (about 5.95 bits each). Used for client ids,
 /// which people paste into command lines, where a leading `-` would read as an option.
+///
+/// ```
+/// let client_id = portcullis::crypto::random_alphanumeric(32);
+/// assert_eq!(client_id.len(), 32);
+/// assert!(client_id.chars().all(|c| c.is_ascii_alphanumeric()));
+/// ```
 pub fn random_alphanumeric(length: usize) -> String {
     use rand::distributions::{Alphanumeric, DistString};
     Alphanumeric.sample_string(&mut OsRng, length)
@@ -105,12 +139,24 @@ pub fn random_alphanumeric(length: usize) -> String {
 
 /// Characters of a generated credential that give its creation time.
 const TIME_PREFIX: usize = 12;
-/// The length of a generated credential.
+/// The length of a generated credential. [`Secret::generate`]'s example checks it.
 pub const GENERATED_LEN: usize = TIME_PREFIX + 43;
 const KEY_LEN: usize = TIME_PREFIX + 32;
 
 /// What the store keeps of a credential and looks it up by: the SHA-256 of its value,
 /// after the time prefix when the value has one (see the module documentation).
+///
+/// ```
+/// use portcullis::crypto::{Secret, TokenHash};
+///
+/// let token = Secret::generate();
+/// let key = TokenHash::of(token.expose());
+/// // What the database holds: 12 bytes of time prefix, then the SHA-256.
+/// assert_eq!(key.as_bytes().len(), 44);
+/// assert_eq!(&key.as_bytes()[..12], &token.expose().as_bytes()[..12]);
+/// // A value that is not shaped like a generated one is keyed by its SHA-256 alone.
+/// assert_eq!(TokenHash::of("not-one-of-ours").as_bytes().len(), 32);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash {
     bytes: [u8; KEY_LEN],
@@ -119,6 +165,7 @@ pub struct TokenHash {
 
 impl TokenHash {
     /// The key of `value`: its time prefix if it has one, then the SHA-256 of all of it.
+    /// [`TokenHash`]'s example shows both shapes.
     pub fn of(value: &str) -> Self {
         let digest = Sha256::digest(value.as_bytes());
         let mut bytes = [0u8; KEY_LEN];
@@ -129,6 +176,16 @@ impl TokenHash {
     }
 
     /// A key as stored: 32 bytes, or 44 with a time prefix.
+    ///
+    /// ```
+    /// use portcullis::crypto::{Secret, TokenHash};
+    ///
+    /// let key = Secret::generate().hash();
+    /// // Read back from a database column.
+    /// let column: Vec<u8> = key.as_bytes().to_vec();
+    /// assert!(TokenHash::from_slice(&column).is_some_and(|read| read == key));
+    /// assert!(TokenHash::from_slice(&column[1..]).is_none(), "neither 32 nor 44 bytes");
+    /// ```
     pub fn from_slice(stored: &[u8]) -> Option<Self> {
         if stored.len() != 32 && !(stored.len() == KEY_LEN && is_time_prefix(&stored[..TIME_PREFIX])) {
             return None;
@@ -138,13 +195,15 @@ impl TokenHash {
         Some(Self { bytes, len: stored.len() as u8 })
     }
 
-    /// The key as stored: 32 bytes, or 44 with a time prefix.
+    /// The key as stored: 32 bytes, or 44 with a time prefix. [`TokenHash`]'s example
+    /// reads it.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 
     /// Constant-time comparison, for checking a presented secret against a stored hash.
     /// (The lengths, which only say whether a value has a time prefix, may leak.)
+    /// [`Secret`]'s example checks a presented secret with it.
     pub fn ct_eq(&self, other: &TokenHash) -> bool {
         self.len == other.len && bool::from(self.bytes.ct_eq(&other.bytes))
     }

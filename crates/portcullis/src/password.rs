@@ -8,12 +8,38 @@ use argon2::Argon2;
 use std::sync::OnceLock;
 
 /// The shortest password accepted, in characters.
+///
+/// ```
+/// use portcullis::password::{self, PasswordError, MIN_LENGTH};
+///
+/// // Characters, not bytes: seven letters are too few in any script.
+/// assert_eq!(password::hash(&"ü".repeat(MIN_LENGTH - 1)), Err(PasswordError::TooShort));
+/// ```
 pub const MIN_LENGTH: usize = 8;
 /// The longest password accepted, in bytes: the ceiling bounds the work an attacker can
 /// make the server do per login attempt.
+///
+/// ```
+/// use portcullis::password::{self, PasswordError, MAX_LENGTH};
+///
+/// assert_eq!(password::hash(&"x".repeat(MAX_LENGTH + 1)), Err(PasswordError::TooLong));
+/// // Refused at login too, before any hashing.
+/// assert!(!password::verify(&"x".repeat(MAX_LENGTH + 1), None));
+/// ```
 pub const MAX_LENGTH: usize = 1024;
 
 /// Why a password was refused (Django's default validators, in part), or not hashed.
+///
+/// ```
+/// use portcullis::password::{self, PasswordError};
+///
+/// for (refused, why) in [("short", PasswordError::TooShort), ("20260101", PasswordError::Numeric)] {
+///     assert_eq!(password::hash(refused), Err(why));
+/// }
+/// // The message is the rule, fit to show on a page; it never repeats the password.
+/// let message = PasswordError::Numeric.to_string();
+/// assert_eq!(message, "the password must not be entirely numeric");
+/// ```
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
     /// Fewer than [`MIN_LENGTH`] characters.
@@ -65,8 +91,9 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 
 /// Whether `password` matches the stored PHC string. With no stored hash (an unknown
 /// user, or one without a password) it still spends the same work on a dummy hash, so
-/// response time does not reveal which usernames exist. CPU-heavy, as [`hash`] is (which
-/// has an example): in async code, call [`verify_async`] instead.
+/// response time does not reveal which usernames exist. CPU-heavy, as [`hash`] is: in
+/// async code, call [`verify_async`] instead. [`hash`]'s example checks passwords with
+/// it.
 pub fn verify(password: &str, stored: Option<&str>) -> bool {
     if password.len() > MAX_LENGTH {
         return false;
@@ -162,11 +189,25 @@ async fn on_a_core<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) 
 }
 
 /// [`hash`], off the async workers and within the per-core limit.
+///
+/// ```
+/// use portcullis::password::{self, PasswordError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), PasswordError> {
+/// let stored = password::hash_async("correct horse battery".to_owned()).await?;
+/// assert!(password::verify_async("correct horse battery".to_owned(), Some(stored.clone())).await?);
+/// assert!(!password::verify_async("Correct horse battery".to_owned(), Some(stored)).await?);
+/// assert_eq!(password::hash_async("1234".to_owned()).await, Err(PasswordError::TooShort));
+/// # Ok(())
+/// # }
+/// ```
 pub async fn hash_async(password: String) -> Result<String, PasswordError> {
     on_a_core(move || hash(&password)).await?
 }
 
 /// [`verify`], off the async workers and within the per-core limit.
+/// [`hash_async`]'s example checks passwords with it.
 pub async fn verify_async(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     on_a_core(move || verify(&password, stored.as_deref())).await
 }

@@ -48,12 +48,187 @@ use crate::pages::templates::TemplateError;
 use crate::store::{Store, StoreError};
 
 /// A provider ready to mount. Cheap to clone.
+///
+/// Here a host mounts the provider at `/auth`, a client gets a token at the mounted
+/// token endpoint, and the host's own route takes it:
+///
+/// ```
+/// use axum::body::{to_bytes, Body};
+/// use axum::{routing::get, Router};
+/// use base64::Engine as _;
+/// use http::{Request, StatusCode};
+/// use portcullis::config::Config;
+/// use portcullis::crypto::{random_alphanumeric, Secret};
+/// use portcullis::provider::Provider;
+/// use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication};
+/// use portcullis_axum::{require_scopes, Scoped};
+/// use tower::ServiceExt; // `oneshot`, to call the router without a server
+///
+/// require_scopes!(Read = ["read"]);
+///
+/// async fn orders(Scoped(token, ..): Scoped<Read>) -> String {
+///     format!("orders for {}", token.client_id)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let mut config = Config::defaults();
+/// config.oidc.issuer = "https://shop.example/auth/o".into();
+/// config.oidc.enabled = false; // no signing keys to make for this example
+/// let store = portcullis::store::connect(&url).await?;
+/// let provider = Provider::builder(config, store).prefix("/auth").build().await?;
+/// let app: Router = Router::new()
+///     .route("/orders", get(orders))
+///     .with_state(provider.verifier())
+///     .merge(provider.router());
+///
+/// // A back-office client, registered in the provider's store.
+/// let secret = Secret::generate();
+/// let client = NewApplication {
+///     client_id: random_alphanumeric(32),
+///     client_secret_hash: Some(secret.hash()),
+///     name: "Back office".into(),
+///     client_type: ClientType::Confidential,
+///     grant_types: vec![GrantType::ClientCredentials],
+///     redirect_uris: vec![],
+///     allowed_scopes: None,
+///     skip_authorization: false,
+///     algorithm: "RS256".into(),
+///     access_token_format: AccessTokenFormat::Opaque,
+///     owner_id: None,
+///     created_at: 1_700_000_000,
+/// };
+/// let client = provider.state().store.create_application(&client).await?;
+///
+/// // RFC 6749 §4.4: the client credentials grant, at the mounted token endpoint.
+/// let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.client_id, secret.expose()));
+/// let request = Request::post("/auth/o/token/")
+///     .header("authorization", format!("Basic {basic}"))
+///     .header("content-type", "application/x-www-form-urlencoded")
+///     .body(Body::from("grant_type=client_credentials&scope=read"))?;
+/// let response = app.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// let answer: serde_json::Value = serde_json::from_slice(&to_bytes(response.into_body(), 4096).await?)?;
+/// let token = answer["access_token"].as_str().unwrap_or_default();
+///
+/// let request = Request::get("/orders").header("authorization", format!("Bearer {token}")).body(Body::empty())?;
+/// let response = app.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert_eq!(to_bytes(response.into_body(), 4096).await?, format!("orders for {}", client.client_id));
+///
+/// // And nothing is left of the provider at the root.
+/// let response = app.oneshot(Request::post("/o/token/").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), StatusCode::NOT_FOUND);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Provider {
     state: AppState,
 }
 
 /// Collects what a [`Provider`] is made of; see [`Provider::builder`].
+///
+/// Here with the host's own users and a clock the example moves:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use async_trait::async_trait;
+/// use http::StatusCode;
+/// use portcullis::accounts::{Account, Accounts};
+/// use portcullis::clock::ManualClock;
+/// use portcullis::config::Config;
+/// use portcullis::provider::Provider;
+/// use portcullis::store::{GrantType, StoreError};
+///
+/// /// The host's users: one, here.
+/// struct Staff;
+///
+/// #[async_trait]
+/// impl Accounts for Staff {
+///     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
+///         Ok((username == "ada" && password == "correct horse battery").then(|| Account::new(7, "ada")))
+///     }
+///
+///     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError> {
+///         Ok((id == 7).then(|| Account::new(7, "ada")))
+///     }
+/// }
+///
+/// # async fn token_request(
+/// #     app: &axum::Router,
+/// #     client: &(String, portcullis::crypto::Secret),
+/// #     form: &str,
+/// # ) -> Result<(http::StatusCode, serde_json::Value), Box<dyn std::error::Error>> {
+/// #     use base64::Engine as _;
+/// #     use tower::ServiceExt as _;
+/// #     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1.expose()));
+/// #     let request = http::Request::post("/o/token/")
+/// #         .header("authorization", format!("Basic {basic}"))
+/// #         .header("content-type", "application/x-www-form-urlencoded")
+/// #         .body(axum::body::Body::from(form.to_owned()))?;
+/// #     let response = app.clone().oneshot(request).await?;
+/// #     let status = response.status();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
+/// #     Ok((status, serde_json::from_slice(&body)?))
+/// # }
+/// # async fn register(
+/// #     store: &dyn portcullis::store::Store,
+/// #     name: &str,
+/// #     grant: portcullis::store::GrantType,
+/// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
+/// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+/// #     let secret = portcullis::crypto::Secret::generate();
+/// #     let app = NewApplication {
+/// #         client_id: portcullis::crypto::random_alphanumeric(32),
+/// #         client_secret_hash: Some(secret.hash()),
+/// #         name: name.into(),
+/// #         client_type: ClientType::Confidential,
+/// #         grant_types: vec![grant],
+/// #         redirect_uris: vec![],
+/// #         allowed_scopes: None,
+/// #         skip_authorization: false,
+/// #         algorithm: "RS256".into(),
+/// #         access_token_format: AccessTokenFormat::Opaque,
+/// #         owner_id: None,
+/// #         created_at: 1_700_000_000,
+/// #     };
+/// #     Ok((store.create_application(&app).await?.client_id, secret))
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let mut config = Config::defaults();
+/// config.oidc.enabled = false; // no signing keys to make for this example
+/// let clock = Arc::new(ManualClock::new(1_700_000_000));
+/// let store = portcullis::store::connect(&url).await?;
+/// let provider = Provider::builder(config, store.clone())
+///     .accounts(Arc::new(Staff))
+///     .clock(clock.clone())
+///     .build()
+///     .await?;
+///
+/// // `register` and `token_request` (hidden) register a confidential client and ask
+/// // the token endpoint, authenticating with HTTP Basic.
+/// let client = register(store.as_ref(), "Reports", GrantType::Password).await?;
+/// let form = "grant_type=password&username=ada&password=correct+horse+battery&scope=read";
+/// let (status, answer) = token_request(&provider.router(), &client, form).await?;
+/// assert_eq!(status, StatusCode::OK);
+/// let token = answer["access_token"].as_str().unwrap_or_default();
+///
+/// // The token names the host's user by the host's id.
+/// let info = provider.verifier().verify(token).await?;
+/// assert_eq!(info.and_then(|t| t.user_id), Some("7".to_owned()));
+/// // Ten hours later (`access_token_expire_seconds`), it has expired.
+/// clock.advance(36_000);
+/// assert_eq!(provider.verifier().verify(token).await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ProviderBuilder {
     config: Config,
     store: Arc<dyn Store>,
@@ -64,6 +239,26 @@ pub struct ProviderBuilder {
 }
 
 /// Why a provider could not be built.
+///
+/// ```
+/// use portcullis::config::Config;
+/// use portcullis::provider::{BuildError, Provider};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// let mut config = Config::defaults();
+/// config.oidc.issuer = "https://shop.example/o".into();
+/// // Mounted at /auth, the issuer must end in /auth/o: discovery names endpoints below it.
+/// let built = Provider::builder(config.clone(), store.clone()).prefix("/auth").build().await;
+/// assert!(matches!(built, Err(BuildError::Issuer { .. })));
+/// let built = Provider::builder(config, store).prefix("/auth/").build().await;
+/// assert!(matches!(built, Err(BuildError::Prefix(_))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The prefix is not a path such as `/auth`.
@@ -96,7 +291,7 @@ pub enum BuildError {
 impl Provider {
     /// A provider with `config`, keeping its data in `store` (from
     /// [`crate::store::connect`]). Defaults: Portcullis's own users, no hooks, the system
-    /// clock, mounted at the root.
+    /// clock, mounted at the root. [`Provider`]'s example builds one.
     pub fn builder(config: Config, store: Arc<dyn Store>) -> ProviderBuilder {
         ProviderBuilder {
             config,
@@ -109,7 +304,7 @@ impl Provider {
     }
 
     /// Every route of the provider, under its prefix, ready to merge into the host's
-    /// router whatever the host's state type.
+    /// router whatever the host's state type. [`Provider`]'s example merges them.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let routes = app::router(self.state.clone());
         if self.state.base.is_empty() {
@@ -121,12 +316,14 @@ impl Provider {
 
     /// Checks bearer tokens against the provider's store, for the host's own routes: put
     /// it in the host's state (or reach it with `FromRef`) and use the extractors of
-    /// `portcullis-axum`. Revocation takes effect at once.
+    /// `portcullis-axum`. Revocation takes effect at once. [`Provider`]'s example
+    /// guards a route with it, and [`ProviderBuilder`]'s asks it directly.
     pub fn verifier(&self) -> TokenVerifier {
         self.state.verifier.clone()
     }
 
     /// The provider's state, for handlers a host adds beside the provider's own.
+    /// [`Provider`]'s example registers a client in its store.
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -134,32 +331,35 @@ impl Provider {
 
 impl ProviderBuilder {
     /// Mounts the provider at `prefix` (such as `/auth`) rather than at the root. Set
-    /// `oidc.issuer` to match: `{origin}{prefix}/o`.
+    /// `oidc.issuer` to match: `{origin}{prefix}/o`. [`Provider`]'s example mounts one
+    /// at `/auth`, and [`BuildError`]'s shows what a mismatch gets.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Logs users in against the host's accounts instead of Portcullis's own table.
+    /// [`ProviderBuilder`]'s example brings some.
     pub fn accounts(mut self, accounts: Arc<dyn Accounts>) -> Self {
         self.accounts = Some(accounts);
         self
     }
 
-    /// The host's [`Hooks`].
+    /// The host's [`Hooks`]. [`Hooks`]'s example gives some.
     pub fn hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
         self.hooks = hooks;
         self
     }
 
-    /// The time, for tests that move it.
+    /// The time, for tests that move it. [`ProviderBuilder`]'s example moves it.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Checks the prefix against the issuer, brings the schema up to date and, with
-    /// OpenID Connect on, makes the signing keys on the first start.
+    /// OpenID Connect on, makes the signing keys on the first start. [`Provider`]'s
+    /// example builds one, and [`BuildError`]'s shows what fails.
     pub async fn build(self) -> Result<Provider, BuildError> {
         let prefix = self.prefix;
         let well_formed = prefix.is_empty()

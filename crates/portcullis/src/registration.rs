@@ -11,18 +11,55 @@ use crate::oidc::keys::SigningAlgorithm;
 use crate::store::{AccessTokenFormat, ApplicationFields, ClientType, GrantType};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
+///
+/// ```
+/// use portcullis::oidc::keys::SigningAlgorithm;
+/// use portcullis::registration::ALGORITHMS;
+///
+/// assert_eq!(ALGORITHMS[0], "RS256", "OpenID Connect Core §15.1: every provider supports RS256");
+/// assert!(ALGORITHMS.iter().all(|alg| SigningAlgorithm::parse(alg).is_some()));
+/// ```
 pub const ALGORITHMS: [&str; 3] =
     [SigningAlgorithm::Rs256.as_str(), SigningAlgorithm::Es256.as_str(), SigningAlgorithm::EdDsa.as_str()];
 
 /// The longest application name, in characters.
+///
+/// ```
+/// use portcullis::config::Config;
+/// use portcullis::registration::{validate, Draft, Field, MAX_NAME_CHARS};
+///
+/// let draft = Draft { name: "é".repeat(MAX_NAME_CHARS + 1), ..Draft::default() };
+/// let problems = validate(&draft, &Config::defaults().oauth2).err().unwrap_or_default();
+/// assert_eq!(problems.first().map(|p| p.field), Some(Field::Name));
+/// ```
 pub const MAX_NAME_CHARS: usize = 255;
 
 /// Grants that send the user's browser back to the client, so need a registered
 /// redirection URI (RFC 6749 §3.1.2).
+///
+/// ```
+/// use portcullis::registration::REDIRECTING_GRANTS;
+/// use portcullis::store::GrantType;
+///
+/// assert!(REDIRECTING_GRANTS.contains(&GrantType::AuthorizationCode));
+/// // A device or a client on its own never sends a browser back.
+/// assert!(!REDIRECTING_GRANTS.contains(&GrantType::DeviceCode));
+/// assert!(!REDIRECTING_GRANTS.contains(&GrantType::ClientCredentials));
+/// ```
 pub const REDIRECTING_GRANTS: [GrantType; 3] =
     [GrantType::AuthorizationCode, GrantType::Implicit, GrantType::OpenidHybrid];
 
 /// The setting a [`Problem`] is about.
+///
+/// It names the form field and the command-line option that set it, so that each
+/// front end can point at its own:
+///
+/// ```
+/// use portcullis::registration::Field;
+///
+/// assert_eq!((Field::RedirectUris.form_name(), Field::RedirectUris.option()), ("redirect_uris", "--redirect-uri"));
+/// assert_eq!((Field::GrantTypes.form_name(), Field::GrantTypes.option()), ("grant_type", "--grant-type"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Field {
     /// The application's name.
@@ -46,7 +83,7 @@ pub enum Field {
 }
 
 impl Field {
-    /// The field's name in the application form.
+    /// The field's name in the application form. [`Field`]'s example shows it.
     pub fn form_name(self) -> &'static str {
         match self {
             Self::Name => "name",
@@ -61,7 +98,7 @@ impl Field {
         }
     }
 
-    /// The `portcullis app create` option that sets it.
+    /// The `portcullis app create` option that sets it. [`Field`]'s example shows it.
     pub fn option(self) -> &'static str {
         match self {
             Self::Name => "--name",
@@ -80,6 +117,15 @@ impl Field {
 /// One thing wrong with a [`Draft`]: which setting, and what, as a clause that reads
 /// well after `error: ` on a command line (`problem.message`) or as a sentence on a
 /// page ([`Problem::sentence`]).
+///
+/// ```
+/// use portcullis::registration::{Field, Problem};
+///
+/// let problem = Problem::new(Field::Scopes, "scope \"admin\" is not one of the configured scopes");
+/// // On a command line, after `error: `; on a page, as a sentence.
+/// assert_eq!(problem.message, "scope \"admin\" is not one of the configured scopes");
+/// assert_eq!(problem.sentence(), "Scope \"admin\" is not one of the configured scopes.");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The setting that is wrong.
@@ -89,12 +135,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with `field`.
+    /// A problem with `field`. [`Problem`]'s example makes one.
     pub fn new(field: Field, message: impl Into<String>) -> Self {
         Self { field, message: message.into() }
     }
 
-    /// The message with a capital first letter and a full stop.
+    /// The message with a capital first letter and a full stop. [`Problem`]'s example
+    /// shows it.
     pub fn sentence(&self) -> String {
         let mut chars = self.message.chars();
         let mut text: String = match chars.next() {
@@ -109,12 +156,26 @@ impl Problem {
 }
 
 /// Every problem on one line, each prefixed with the command-line option it is about.
+///
+/// ```
+/// use portcullis::registration::{one_line, Field, Problem};
+///
+/// let problems = [
+///     Problem::new(Field::Name, "the application name must be 1 to 255 characters"),
+///     Problem::new(Field::GrantTypes, "choose at least one grant type"),
+/// ];
+/// assert_eq!(
+///     one_line(&problems),
+///     "--name: the application name must be 1 to 255 characters; --grant-type: choose at least one grant type"
+/// );
+/// ```
 pub fn one_line(problems: &[Problem]) -> String {
     let parts: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field.option(), p.message)).collect();
     parts.join("; ")
 }
 
 /// An application's settings as someone asked for them, before they are checked.
+/// [`validate`]'s example fills one in and checks it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Draft {
     /// The name, trimmed when checked; 1 to [`MAX_NAME_CHARS`] characters.
@@ -284,6 +345,16 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
 /// An allowed origin is what a browser sends in `Origin` (RFC 6454 §6.1): an http or
 /// https scheme, a host and an optional port, with nothing after them, in the
 /// canonical form browsers use (lower-case host, no default port).
+///
+/// ```
+/// use portcullis::registration::validate_origin;
+///
+/// assert!(validate_origin("https://app.example:8443").is_ok());
+/// // Browsers send the host in lower case and no default port, and nothing after it.
+/// assert!(validate_origin("https://App.example").is_err());
+/// assert!(validate_origin("https://app.example:443").is_err());
+/// assert!(validate_origin("https://app.example/").is_err());
+/// ```
 pub fn validate_origin(origin: &str) -> Result<(), String> {
     let canonical = Url::parse(origin)
         .ok()

@@ -22,6 +22,72 @@ use crate::crypto::TokenHash;
 use crate::store::{ProfileUpdate, Store, StoreError, User};
 
 /// Checks access tokens by the hash of their value.
+///
+/// Put in a [`TokenVerifier`](portcullis_axum::TokenVerifier), it is what
+/// [`Provider::verifier`](crate::provider::Provider::verifier) gives a host; here it is
+/// asked directly about a token stored by hand:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use portcullis::clock::ManualClock;
+/// use portcullis::crypto::{random_alphanumeric, Secret};
+/// use portcullis::resource::StoreVerifier;
+/// use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewTokens};
+/// use portcullis_axum::Verifier;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = store::connect(&url).await?;
+/// store.migrate().await?;
+/// let now = 1_700_000_000;
+/// let app = store
+///     .create_application(&NewApplication {
+///         client_id: random_alphanumeric(32),
+///         client_secret_hash: Some(Secret::generate().hash()),
+///         name: "Reports".into(),
+///         client_type: ClientType::Confidential,
+///         grant_types: vec![GrantType::ClientCredentials],
+///         redirect_uris: vec![],
+///         allowed_scopes: None,
+///         skip_authorization: false,
+///         algorithm: "RS256".into(),
+///         access_token_format: AccessTokenFormat::Opaque,
+///         owner_id: None,
+///         created_at: now,
+///     })
+///     .await?;
+/// // An access token for an hour; the store keeps only its hash.
+/// let token = Secret::generate();
+/// let stored = NewTokens {
+///     application_id: app.id,
+///     user_id: None,
+///     scope: "read".into(),
+///     created_at: now,
+///     access_hash: token.hash(),
+///     access_expires_at: now + 3600,
+///     code_id: None,
+///     refresh: None,
+/// };
+/// store.insert_token(&stored).await?;
+///
+/// let clock = Arc::new(ManualClock::new(now));
+/// let verifier = StoreVerifier::new(store.clone(), clock.clone());
+/// let info = verifier.verify(token.expose()).await?;
+/// assert_eq!(info.map(|t| (t.client_id, t.scope.to_string())), Some((app.client_id.clone(), "read".into())));
+/// assert_eq!(verifier.verify("a guess").await?, None);
+///
+/// // Revoked (RFC 7009), it is refused at once, by both kinds of verifier.
+/// let uncached = StoreVerifier::uncached(store.clone(), clock.clone());
+/// let id = store.access_token(&token.hash()).await?.map(|record| record.id).unwrap_or_default();
+/// store.revoke_access_token(id, now + 60).await?;
+/// assert_eq!(verifier.verify(token.expose()).await?, None);
+/// assert_eq!(uncached.verify(token.expose()).await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub struct StoreVerifier {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -31,13 +97,15 @@ pub struct StoreVerifier {
 impl StoreVerifier {
     /// Checks tokens against `store` at `clock`'s time, through the store's cache: a
     /// change made by another instance shows within the cache's bound.
+    /// [`StoreVerifier`]'s example makes one.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock, uncached: false }
     }
 
     /// Checks tokens as the database has them now, past the cache where other
     /// instances share it: what introspection answers with (RFC 7662 §2.2, "active":
-    /// "whether or not the presented token is currently active").
+    /// "whether or not the presented token is currently active"). [`StoreVerifier`]'s
+    /// example makes one.
     pub fn uncached(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock, uncached: true }
     }

@@ -30,6 +30,29 @@ use crate::store::{NewSigningKey, SigningKeyRecord, Store, StoreError};
 
 /// How long a process trusts the keys it read: the bound on how late it sees a rotation
 /// made elsewhere.
+///
+/// ```
+/// use portcullis::oidc::keys::{KeyRing, RELOAD_AFTER};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// // The server's keys, and the command line's beside it on the same database.
+/// let server = KeyRing::new(store.clone(), None, 36000);
+/// let command_line = KeyRing::new(store, None, 36000);
+/// let now = 1_700_000_000;
+/// server.ensure(now).await?;
+/// assert_eq!(server.jwks(now).await?.keys.len(), 3);
+/// command_line.rotate(now).await?;
+/// // The server sees the rotation once what it read is RELOAD_AFTER old.
+/// tokio::time::sleep(RELOAD_AFTER + std::time::Duration::from_millis(100)).await;
+/// assert_eq!(server.jwks(now).await?.keys.len(), 6);
+/// # Ok(())
+/// # }
+/// ```
 pub const RELOAD_AFTER: Duration = Duration::from_secs(1);
 
 /// Seconds a new key is published before it signs, by default (the setting
@@ -37,6 +60,32 @@ pub const RELOAD_AFTER: Duration = Duration::from_secs(1);
 /// Longer than the interval at which `portcullis-axum`'s `JwtVerifier` may refetch keys
 /// for an unknown `kid` (30 s by default): any fetch since the new key was published
 /// has it, and any earlier one is old enough to be repeated when the key first appears.
+///
+/// ```
+/// use portcullis::oidc::keys::{KeyRing, SigningAlgorithm, PUBLISH_AHEAD};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// let keys = KeyRing::new(store, None, 36000);
+/// let kid = |jws: &str| jsonwebtoken::decode_header(jws).ok().and_then(|header| header.kid);
+/// let claims = serde_json::json!({ "sub": "42" });
+/// let now = 1_700_000_000;
+/// keys.ensure(now).await?;
+/// let old = kid(&keys.sign(SigningAlgorithm::Es256, &claims, now + 600).await?);
+///
+/// keys.rotate(now + 600).await?;
+/// // Published at once, signing only PUBLISH_AHEAD later: the old key signs until then.
+/// let during = kid(&keys.sign(SigningAlgorithm::Es256, &claims, now + 600 + PUBLISH_AHEAD - 1).await?);
+/// let after = kid(&keys.sign(SigningAlgorithm::Es256, &claims, now + 600 + PUBLISH_AHEAD).await?);
+/// assert_eq!(during, old);
+/// assert_ne!(after, old);
+/// # Ok(())
+/// # }
+/// ```
 pub const PUBLISH_AHEAD: i64 = 60;
 
 /// RSA modulus size. RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used".
@@ -44,6 +93,16 @@ const RSA_BITS: usize = 2048;
 
 /// The JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1) an application may have its ID
 /// tokens signed with.
+///
+/// ```
+/// use portcullis::oidc::keys::SigningAlgorithm;
+///
+/// assert_eq!(SigningAlgorithm::parse("ES256"), Some(SigningAlgorithm::Es256));
+/// assert_eq!(SigningAlgorithm::EdDsa.to_string(), "EdDSA");
+/// // `none` and the HMAC algorithms are never offered: a client cannot choose them.
+/// assert_eq!(SigningAlgorithm::parse("HS256"), None);
+/// assert!(SigningAlgorithm::ALL.iter().all(|alg| SigningAlgorithm::parse(alg.as_str()) == Some(*alg)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigningAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256: the default, and the one algorithm OpenID Connect
@@ -56,10 +115,11 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
-    /// Every algorithm; the server keeps an active key for each.
+    /// Every algorithm; the server keeps an active key for each. [`SigningAlgorithm`]'s
+    /// example goes through them.
     pub const ALL: [SigningAlgorithm; 3] = [Self::Rs256, Self::Es256, Self::EdDsa];
 
-    /// The `alg` value.
+    /// The `alg` value. [`SigningAlgorithm`]'s example reads it.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Rs256 => "RS256",
@@ -68,7 +128,8 @@ impl SigningAlgorithm {
         }
     }
 
-    /// The algorithm an `alg` value names, if it is one of these.
+    /// The algorithm an `alg` value names, if it is one of these. [`SigningAlgorithm`]'s
+    /// example reads some.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
@@ -97,6 +158,24 @@ impl fmt::Display for SigningAlgorithm {
 }
 
 /// Why the signing keys could not be read, made or used.
+///
+/// ```
+/// use portcullis::oidc::keys::{KeyEncryptionKey, KeyError, KeyRing};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// let kek = KeyEncryptionKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
+/// KeyRing::new(store.clone(), Some(kek), 36000).ensure(1_700_000_000).await?;
+/// // The same keys, with `oidc.key_encryption_key` left out of the settings.
+/// let error = KeyRing::new(store, None, 36000).ensure(1_700_000_000).await.err();
+/// assert!(matches!(error, Some(KeyError::Sealed { .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The store failed.
@@ -140,11 +219,22 @@ pub enum KeyError {
 
 /// The 256-bit AES key that seals private signing keys at rest (AES-256-GCM, the key id
 /// as associated data, so a sealed key cannot be moved to another row unnoticed).
+///
+/// ```
+/// use portcullis::oidc::keys::KeyEncryptionKey;
+///
+/// // As `openssl rand -base64 32` prints one.
+/// let kek = KeyEncryptionKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
+/// assert_eq!(format!("{kek:?}"), "KeyEncryptionKey([redacted])");
+/// // The error says what is wrong, never the value.
+/// assert_eq!(KeyEncryptionKey::parse("c2hvcnQ=").err().as_deref(), Some("it is 5 bytes long; it must be 32"));
+/// # Ok::<(), String>(())
+/// ```
 pub struct KeyEncryptionKey([u8; 32]);
 
 impl KeyEncryptionKey {
     /// Reads 32 bytes written in base64 (standard or URL-safe, padded or not), as
-    /// `openssl rand -base64 32` prints them.
+    /// `openssl rand -base64 32` prints them. [`KeyEncryptionKey`]'s example reads one.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let bytes = [&STANDARD, &URL_SAFE]
@@ -183,6 +273,19 @@ impl fmt::Debug for KeyEncryptionKey {
 /// Makes a new key for `alg`: its private DER (sealed when `kek` is given) and its public
 /// JWK, whose `kid` is its RFC 7638 thumbprint. RSA takes a good fraction of a second:
 /// call this off the async threads.
+///
+/// ```
+/// use portcullis::oidc::keys::{generate, KeyEncryptionKey, SigningAlgorithm};
+///
+/// let kek = KeyEncryptionKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
+/// let key = generate(SigningAlgorithm::Es256, Some(&kek), 1_700_000_000)?;
+/// assert!(key.encrypted && key.algorithm == "ES256");
+/// // The public half names the key by its RFC 7638 thumbprint.
+/// let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk)?;
+/// assert_eq!(jwk["kid"].as_str(), Some(key.kid.as_str()));
+/// assert!(jwk.get("d").is_none(), "no private part in the JWK");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn generate(alg: SigningAlgorithm, kek: Option<&KeyEncryptionKey>, now: i64) -> Result<NewSigningKey, KeyError> {
     let fail = |why: String| KeyError::Generate { alg, why };
     let der = private_der(alg).map_err(fail)?;
@@ -257,7 +360,8 @@ struct Keys {
     keys: Vec<Loaded>,
 }
 
-/// What a verified ID token says about whom it was for.
+/// What a verified ID token says about whom it was for. [`KeyRing`]'s example gets one
+/// from [`KeyRing::identify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdTokenIdentity {
     /// `sub`: the user's id.
@@ -266,7 +370,8 @@ pub struct IdTokenIdentity {
     pub client_id: String,
 }
 
-/// A summary of one stored key, for `portcullis keys list`.
+/// A summary of one stored key, for `portcullis keys list`. [`KeyRing`]'s example lists
+/// them.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     /// The key id (`kid`): its RFC 7638 thumbprint.
@@ -285,19 +390,43 @@ pub struct KeyInfo {
 /// A provider has its own ([`AppState::keys`](crate::app::AppState::keys)); a tool
 /// beside it can make another on the same store to sign, list or rotate.
 ///
-/// ```no_run
-/// use portcullis::oidc::keys::{KeyRing, SigningAlgorithm};
+/// ```
+/// use portcullis::oidc::keys::{IdTokenIdentity, KeyRing, SigningAlgorithm};
+/// use serde_json::json;
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let store = portcullis::store::connect("sqlite://portcullis.db").await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
 /// store.migrate().await?;
-/// let keys = KeyRing::new(store, None, 36000);
+/// // Retired keys published for 10 hours, new ones signing at once.
+/// let keys = KeyRing::new(store, None, 36000).publish_ahead(0);
 /// let now = 1_700_000_000;
 /// keys.ensure(now).await?;
-/// let claims = serde_json::json!({ "iss": "https://login.example/o", "sub": "42", "iat": now });
-/// let jws = keys.sign(SigningAlgorithm::Rs256, &claims, now).await?;
-/// assert_eq!(jws.split('.').count(), 3);
-/// assert_eq!(keys.jwks(now).await?.keys.len(), 3, "one public key per algorithm");
+/// assert_eq!(keys.list().await?.len(), 3, "one key per algorithm");
+///
+/// // An ID token, and what an `id_token_hint` holding it says.
+/// let issuer = "https://login.example/o";
+/// let claims = json!({ "iss": issuer, "sub": "42", "aud": "shop-front", "iat": now, "exp": now + 3600 });
+/// let id_token = keys.sign(SigningAlgorithm::Rs256, &claims, now).await?;
+/// assert_eq!(keys.subject_of(&id_token, "shop-front", issuer).await?.as_deref(), Some("42"));
+/// assert_eq!(keys.subject_of(&id_token, "another-client", issuer).await?, None);
+/// let identity = IdTokenIdentity { subject: "42".into(), client_id: "shop-front".into() };
+/// assert_eq!(keys.identify(&id_token, issuer).await?, Some(identity));
+///
+/// // RFC 9068 §2.1: a JWT access token says so in its header.
+/// let access = keys.sign_typed(SigningAlgorithm::EdDsa, "at+jwt", &claims, now).await?;
+/// assert_eq!(jsonwebtoken::decode_header(&access)?.typ.as_deref(), Some("at+jwt"));
+///
+/// // A rotation: new keys sign, and the old ones stay published for the tokens they
+/// // signed.
+/// let rotated = keys.rotate(now + 60).await?;
+/// assert_eq!(rotated.len(), 3);
+/// assert_eq!(keys.jwks(now + 60).await?.keys.len(), 6);
+/// assert!(keys.subject_of(&id_token, "shop-front", issuer).await?.is_some());
+/// let listed = keys.list().await?;
+/// assert_eq!(listed.iter().filter(|key| key.retired_at.is_some()).count(), 3);
 /// # Ok(())
 /// # }
 /// ```
@@ -321,11 +450,13 @@ impl KeyRing {
     /// The keys in `store`, opened with `kek` when they are sealed, with retired keys
     /// published for `publish_retired_for` seconds (the longest a token lives:
     /// `oauth2.access_token_expire_seconds`). Reads nothing yet.
+    /// [`KeyRing`]'s example makes one.
     pub fn new(store: Arc<dyn Store>, kek: Option<KeyEncryptionKey>, publish_retired_for: i64) -> Self {
         Self { store, kek, publish_retired_for, publish_ahead: PUBLISH_AHEAD, cache: RwLock::new(None) }
     }
 
     /// Publishes new keys `seconds` before they sign, instead of [`PUBLISH_AHEAD`].
+    /// [`KeyRing`]'s example sets it.
     pub fn publish_ahead(mut self, seconds: u32) -> Self {
         self.publish_ahead = i64::from(seconds);
         self
@@ -333,6 +464,7 @@ impl KeyRing {
 
     /// Makes an active key for every algorithm that has none (the first start), and
     /// checks that every stored key can be used with the configured key-encryption key.
+    /// [`KeyRing`]'s example calls it.
     pub async fn ensure(&self, now: i64) -> Result<(), KeyError> {
         let stored = self.store.signing_keys().await?;
         let missing: Vec<_> = SigningAlgorithm::ALL
@@ -348,6 +480,7 @@ impl KeyRing {
 
     /// Makes a new active key for every algorithm and retires the old ones, in one
     /// transaction. Returns the new keys' ids.
+    /// [`KeyRing`]'s example rotates them.
     pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
         let keys = self.generate_all(&SigningAlgorithm::ALL, now).await?;
         self.store.add_signing_keys(&keys, true, now).await?;
@@ -356,6 +489,7 @@ impl KeyRing {
     }
 
     /// Every stored key, newest first.
+    /// [`KeyRing`]'s example lists them.
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
         Ok(self
             .store
@@ -377,12 +511,14 @@ impl KeyRing {
     /// `kid`.
     /// Makes the keys first if there are none yet (a library host that never called
     /// [`KeyRing::ensure`]).
+    /// [`KeyRing`]'s example signs an ID token.
     pub async fn sign(&self, alg: SigningAlgorithm, claims: &impl Serialize, now: i64) -> Result<String, KeyError> {
         self.sign_typed(alg, "JWT", claims, now).await
     }
 
     /// [`KeyRing::sign`] with the JOSE header's `typ` set to `typ` (RFC 7515 §4.1.9),
     /// which tells one kind of token from another (`at+jwt` for access tokens).
+    /// [`KeyRing`]'s example signs a JWT access token.
     pub async fn sign_typed(
         &self,
         alg: SigningAlgorithm,
@@ -404,6 +540,7 @@ impl KeyRing {
 
     /// The public keys to publish at `now`: every active key, and the retired ones whose
     /// tokens may still be valid. Makes the keys first if there are none yet.
+    /// [`KeyRing`]'s example counts them.
     pub async fn jwks(&self, now: i64) -> Result<JwkSet, KeyError> {
         let mut keys = self.current().await?;
         if !keys.keys.iter().any(|k| k.retired_at.is_none()) {
@@ -422,6 +559,7 @@ impl KeyRing {
     /// the keys, retired ones included, or for another issuer or client. An expired
     /// token still names its user (Core §3.1.2.1: "the OP SHOULD treat it as a hint
     /// even if expired"), so `exp` is not checked.
+    /// [`KeyRing`]'s example reads one.
     pub async fn subject_of(&self, id_token: &str, client_id: &str, issuer: &str) -> Result<Option<String>, KeyError> {
         Ok(self.identify(id_token, issuer).await?.filter(|id| id.client_id == client_id).map(|id| id.subject))
     }
@@ -429,6 +567,7 @@ impl KeyRing {
     /// Whom and for which client an ID token this server signed was issued, checked
     /// as [`KeyRing::subject_of`] checks it but for any client (RP-initiated logout
     /// learns the client from the hint).
+    /// [`KeyRing`]'s example reads one.
     pub async fn identify(&self, id_token: &str, issuer: &str) -> Result<Option<IdTokenIdentity>, KeyError> {
         let Ok(header) = jsonwebtoken::decode_header(id_token) else { return Ok(None) };
         let keys = self.current().await?;

@@ -66,7 +66,7 @@ impl Templates {
     /// The built-in templates, overridden by files in `override_dir` when one is given.
     /// Templates put `base` (the path the provider is mounted at, or empty) in front of
     /// every link to the provider's own pages, as `{{ base }}/o/applications/`.
-    pub fn new(override_dir: Option<PathBuf>, base: &str) -> Result<Self, TemplateError> {
+    pub(crate) fn new(override_dir: Option<PathBuf>, base: &str) -> Result<Self, TemplateError> {
         if let Some(dir) = &override_dir {
             if !dir.is_dir() {
                 return Err(TemplateError::BadDir(dir.display().to_string()));
@@ -95,7 +95,7 @@ impl Templates {
     }
 
     /// Renders the template called `name` with `context`.
-    pub fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, TemplateError> {
+    pub(crate) fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, TemplateError> {
         let render = || self.env.get_template(name)?.render(context);
         render().map_err(|source| TemplateError::Render { name: name.to_owned(), source })
     }

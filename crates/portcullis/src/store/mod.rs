@@ -27,6 +27,35 @@ pub use self_service::*;
 pub use sqlite::{SqliteDurability, SqliteStore};
 
 /// Why the store could not do what it was asked.
+///
+/// ```
+/// use portcullis::store::{self, NewUser, StoreError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let error = store::connect("mysql://db.internal/auth").await.err();
+/// assert!(matches!(error, Some(StoreError::UnsupportedUrl(_))));
+///
+/// let store = store::connect(&url).await?;
+/// store.migrate().await?;
+/// let ada = NewUser {
+///     username: "ada".into(),
+///     email: String::new(),
+///     first_name: String::new(),
+///     last_name: String::new(),
+///     password_hash: None,
+///     is_staff: false,
+///     is_superuser: false,
+///     date_joined: 1_700_000_000,
+/// };
+/// store.create_user(&ada).await?;
+/// // A username is unique: the second is a conflict, which callers report as such.
+/// assert!(matches!(store.create_user(&ada).await, Err(StoreError::Conflict(_))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken; the string names what was duplicated.
@@ -69,6 +98,25 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// The store's results: [`StoreError`] unless said otherwise.
+///
+/// ```
+/// use portcullis::store::{self, Store};
+///
+/// /// The names of the applications a host lists on its own admin page.
+/// async fn application_names(store: &dyn Store) -> store::Result<Vec<String>> {
+///     Ok(store.list_applications().await?.into_iter().map(|app| app.name).collect())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = store::connect(&url).await?;
+/// store.migrate().await?;
+/// assert!(application_names(store.as_ref()).await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything Portcullis keeps. Methods that change several rows do it in one
@@ -78,11 +126,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Get one from [`connect`]. A host seldom needs more than registering its
 /// applications and, with Portcullis's own users, creating them:
 ///
-/// ```no_run
+/// ```
 /// use portcullis::crypto::{random_alphanumeric, Secret};
 /// use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser};
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
 /// let store = store::connect(&format!("sqlite://{}", dir.path().join("auth.db").display())).await?;
 /// store.migrate().await?;
@@ -99,6 +148,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///     date_joined: now,
 /// };
 /// let ada = store.create_user(&ada).await?;
+/// assert_eq!(store.user_by_username("ada").await?.map(|u| u.id), Some(ada.id));
+/// store.add_user_to_group(ada.id, "editors").await?;
+/// assert_eq!(store.user_groups(ada.id).await?, ["editors"]);
 ///
 /// // A confidential client: print the secret once, keep only its hash.
 /// let secret = Secret::generate();
@@ -118,18 +170,28 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// };
 /// let reports = store.create_application(&reports).await?;
 /// println!("client {} secret {}", reports.client_id, secret.expose());
-/// assert_eq!(store.application_by_client_id(&reports.client_id).await?, Some(reports));
+/// assert_eq!(store.application_by_client_id(&reports.client_id).await?, Some(reports.clone()));
+/// assert_eq!(store.list_applications().await?.len(), 1);
+///
+/// // Deleting an application revokes what it holds; `cleartokens` sweeps the rest.
+/// assert!(store.delete_application(&reports.client_id).await?);
+/// let swept = store.clear_tokens(now).await?;
+/// assert_eq!(swept.access_tokens, 0);
+/// store.ping().await?;
 /// store.close().await;
 /// # Ok(())
 /// # }
 /// ```
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Brings the schema up to date.
+    /// Brings the schema up to date. [`Store`]'s
+    /// example calls it.
     async fn migrate(&self) -> Result<()>;
-    /// A cheap round trip, for readiness checks.
+    /// A cheap round trip, for readiness checks. [`Store`]'s
+    /// example calls it.
     async fn ping(&self) -> Result<()>;
-    /// Closes every connection, waiting for those in use to be returned.
+    /// Closes every connection, waiting for those in use to be returned. [`Store`]'s
+    /// example calls it.
     async fn close(&self);
     /// Whether other server processes share this database (PostgreSQL, where
     /// instances scale out). Answers that must reflect their changes at once read past
@@ -146,30 +208,38 @@ pub trait Store: Send + Sync + 'static {
     }
 
     // Users.
-    /// Adds a user, active. [`StoreError::Conflict`] if the username is taken.
+    /// Adds a user, active. [`StoreError::Conflict`] if the username is taken. [`Store`]'s
+    /// example calls it.
     async fn create_user(&self, user: &NewUser) -> Result<User>;
     /// The user with this id, active or not.
     async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
-    /// The user with this username, active or not.
+    /// The user with this username, active or not. [`Store`]'s
+    /// example calls it.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     /// Creates or refreshes the row that mirrors a host application's account (see
     /// [`crate::accounts::Accounts`]): same id, no password, active.
     async fn link_user(&self, account: &crate::accounts::Account) -> Result<()>;
     /// Changes the fields `update` gives; `None` if there is no such user.
     async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>>;
-    /// Adds the user to the named group, creating the group if needed.
+    /// Adds the user to the named group, creating the group if needed. [`Store`]'s
+    /// example calls it.
     async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()>;
-    /// The names of the user's groups, sorted.
+    /// The names of the user's groups, sorted. [`Store`]'s
+    /// example calls it.
     async fn user_groups(&self, user_id: i64) -> Result<Vec<String>>;
 
     // Applications.
-    /// Registers an application. [`StoreError::Conflict`] if the client id is taken.
+    /// Registers an application. [`StoreError::Conflict`] if the client id is taken. [`Store`]'s
+    /// example calls it.
     async fn create_application(&self, app: &NewApplication) -> Result<Application>;
-    /// The application with this client id.
+    /// The application with this client id. [`Store`]'s
+    /// example calls it.
     async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>>;
-    /// Every application, oldest first.
+    /// Every application, oldest first. [`Store`]'s
+    /// example calls it.
     async fn list_applications(&self) -> Result<Vec<Application>>;
-    /// Deletes the application and, with it, every token, code and consent it holds.
+    /// Deletes the application and, with it, every token, code and consent it holds. [`Store`]'s
+    /// example calls it.
     async fn delete_application(&self, client_id: &str) -> Result<bool>;
 
     // Tokens.
@@ -345,7 +415,8 @@ pub trait Store: Send + Sync + 'static {
     async fn count_live_tokens(&self, now: i64) -> Result<i64>;
 
     /// Deletes expired and revoked tokens and expired codes. Refresh tokens go only
-    /// when their whole family is dead, so reuse detection keeps working.
+    /// when their whole family is dead, so reuse detection keeps working. [`Store`]'s
+    /// example calls it, as `portcullis cleartokens` does.
     async fn clear_tokens(&self, now: i64) -> Result<Cleared>;
 
     // --- The audit log (audit.rs; recorded through crate::audit) ---
@@ -366,13 +437,31 @@ pub trait Store: Send + Sync + 'static {
     /// anonymous ones that only carry the login form's CSRF token do not count.
     async fn count_active_sessions(&self, now: i64) -> Result<i64>;
     /// How each connection pool is used right now, read from the driver without a
-    /// query. Empty for a store without pools.
+    /// query. Empty for a store without pools. [`PoolStats`]'s example reads them.
     fn pool_stats(&self) -> Vec<PoolStats> {
         Vec::new()
     }
 }
 
 /// One connection pool's use at a moment, for `/metrics`.
+///
+/// ```
+/// use portcullis::store;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = store::connect(&url).await?;
+/// store.migrate().await?;
+/// let pools = store.pool_stats();
+/// // SQLite: one connection that writes, and a pool that reads.
+/// let names: Vec<&str> = pools.iter().map(|pool| pool.name).collect();
+/// assert_eq!(names, ["writer", "reader"]);
+/// assert!(pools.iter().all(|pool| pool.in_use() <= pool.open && pool.open <= pool.max));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
     /// Which pool: `writer` and `reader` for SQLite, `main` for PostgreSQL.
@@ -395,7 +484,7 @@ impl PoolStats {
         Self { name, open, idle, max: pool.options().get_max_connections() }
     }
 
-    /// Connections lent out now.
+    /// Connections lent out now. [`PoolStats`]'s example reads it.
     pub fn in_use(&self) -> u32 {
         self.open.saturating_sub(self.idle)
     }
@@ -418,12 +507,39 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 }
 
 /// As [`connect`], with at most `pool_size` connections to a PostgreSQL server.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), portcullis::store::StoreError> {
+/// // Four instances, each with at most 8 connections, stay within a server's 40.
+/// let store = portcullis::store::connect_with("postgres://portcullis@db.internal/portcullis", 8).await?;
+/// store.migrate().await?;
+/// assert!(store.shared(), "other instances may change the same rows");
+/// # Ok(())
+/// # }
+/// ```
 pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dyn Store>> {
     connect_with_options(url, &ConnectOptions { pool_size, ..ConnectOptions::default() }).await
 }
 
 /// How [`connect_with_options`] opens the database; each field applies to one backend
 /// and the other ignores it.
+///
+/// ```
+/// use portcullis::store::{self, ConnectOptions, SqliteDurability};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// // Commits that survive a power loss, at a disk flush each.
+/// let options = ConnectOptions { sqlite_durability: SqliteDurability::Full, ..ConnectOptions::default() };
+/// let store = store::connect_with_options(&url, &options).await?;
+/// store.migrate().await?;
+/// store.ping().await?;
+/// assert!(!store.shared(), "one SQLite file, one process");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// At most this many connections to a PostgreSQL server.
@@ -446,6 +562,7 @@ impl Default for ConnectOptions {
 }
 
 /// As [`connect`], with the pool size and SQLite durability `options` give.
+/// [`ConnectOptions`]'s example calls it.
 pub async fn connect_with_options(url: &str, options: &ConnectOptions) -> Result<std::sync::Arc<dyn Store>> {
     let store: std::sync::Arc<dyn Store> = if url.starts_with("sqlite:") {
         std::sync::Arc::new(SqliteStore::connect_with_options(url, options).await?)
