@@ -19,9 +19,72 @@ use std::sync::Arc;
 use crate::store::{NewAuditEvent, Store};
 
 /// The target of the audit log's tracing events.
-pub const TARGET: &str = "portcullis::audit";
+pub(crate) const TARGET: &str = "portcullis::audit";
 
 /// Records events: cheap to clone, one per server (see [`AppState`](crate::app::AppState)).
+///
+/// The provider's pages, endpoints and command line record through it; a host reads
+/// the events with [`Store::list_audit_events`], and adds its own with
+/// [`Store::record_audit_event`] ([`NewAuditEvent`]'s example). Here a password grant
+/// with a wrong password, on a connection from `192.0.2.7`:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use axum::body::Body;
+/// use http::{Request, StatusCode};
+/// use portcullis::app::{self, AppState};
+/// use portcullis::clock::SystemClock;
+/// use portcullis::config::Config;
+/// use portcullis::edge::Connection;
+/// use portcullis::store::{AuditFilter, AuditKind};
+/// use tower::ServiceExt as _;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let mut config = Config::defaults();
+/// config.oidc.enabled = false; // no signing keys to make for this example
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// # use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication};
+/// # store.create_application(&NewApplication {
+/// #     client_id: "cli".into(),
+/// #     client_secret_hash: None,
+/// #     name: "Command line".into(),
+/// #     client_type: ClientType::Public,
+/// #     grant_types: vec![GrantType::Password],
+/// #     redirect_uris: vec![],
+/// #     allowed_scopes: None,
+/// #     skip_authorization: false,
+/// #     algorithm: "RS256".into(),
+/// #     access_token_format: AccessTokenFormat::Opaque,
+/// #     owner_id: None,
+/// #     created_at: 1_700_000_000,
+/// # }).await?;
+/// // (Hidden: a public application "cli" that may use the password grant.)
+/// let router: axum::Router = app::router(AppState::new(store.clone(), config, Arc::new(SystemClock))?);
+///
+/// let mut request = Request::post("/o/token/")
+///     .header("content-type", "application/x-www-form-urlencoded")
+///     .body(Body::from("grant_type=password&client_id=cli&username=ada&password=hunter2"))?;
+/// // The connection the request came on, as the server's accept loop records it.
+/// request.extensions_mut().insert(Connection { peer: "192.0.2.7:50123".parse()?, tls: true });
+/// let response = router.oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::BAD_REQUEST); // invalid_grant, RFC 6749 §5.2
+///
+/// let events = store.list_audit_events(&AuditFilter::default(), 10).await?;
+/// assert_eq!(events.len(), 1);
+/// let failed = &events[0].event;
+/// assert_eq!(failed.kind, AuditKind::LoginFailed);
+/// assert_eq!((failed.client_id.as_deref(), failed.client_addr.as_deref()), (Some("cli"), Some("192.0.2.7")));
+/// assert_eq!(failed.user_id, None, "no account is named ada");
+/// // What happened, in words: not the password that was tried.
+/// assert_eq!(failed.detail, "password grant: wrong username or password");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Audit {
     store: Arc<dyn Store>,
@@ -30,12 +93,12 @@ pub struct Audit {
 impl Audit {
     /// Records into `store`; with the server's [`Front`](crate::store::front::Front),
     /// events are written in its group commit.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
 
     /// Logs the event and stores it, returning once it is committed.
-    pub async fn record(&self, event: NewAuditEvent) {
+    pub(crate) async fn record(&self, event: NewAuditEvent) {
         log(&event);
         if let Err(error) = self.store.record_audit_event(&event).await {
             failed(&event, &error);
@@ -46,7 +109,7 @@ impl Audit {
     /// answer does not wait for the event's commit (the event joins the next group
     /// commit). An event still queued when the process stops is lost from the table,
     /// not from the log.
-    pub fn record_soon(&self, event: NewAuditEvent) {
+    pub(crate) fn record_soon(&self, event: NewAuditEvent) {
         log(&event);
         let store = self.store.clone();
         tokio::spawn(async move {

@@ -219,6 +219,33 @@ impl Default for StorageSettings {
 
 impl StorageSettings {
     /// How [`crate::store::connect_with_options`] opens the database with these settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use portcullis::config::Config;
+    /// use portcullis::store;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    /// let env = [
+    ///     ("PORTCULLIS_STORAGE_POOL_SIZE".to_owned(), "8".to_owned()),
+    ///     ("PORTCULLIS_STORAGE_POOL_TIMEOUT_SECONDS".to_owned(), "2".to_owned()),
+    /// ];
+    /// let options = Config::load(None, env)?.storage.connect_options();
+    /// assert_eq!(options.pool_size, 8);
+    /// // A query waits at most this long for a connection, then fails as unavailable.
+    /// assert_eq!(options.acquire_timeout, Duration::from_secs(2));
+    ///
+    /// // What `portcullis serve` does with `--database-url` and `[storage]`.
+    /// let store = store::connect_with_options(&url, &options).await?;
+    /// store.migrate().await?;
+    /// store.ping().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect_options(&self) -> crate::store::ConnectOptions {
         crate::store::ConnectOptions {
             pool_size: self.pool_size,
@@ -232,6 +259,31 @@ impl StorageSettings {
 /// server takes on at once. Each key `k` is also read from `PORTCULLIS_LIMITS_K`. The
 /// rate limits are kept in each instance's memory (several instances each allow the
 /// rate); the login limits are kept in the database, so they hold across instances.
+///
+/// ```
+/// use portcullis::config::{Config, LimitSettings};
+///
+/// let defaults = LimitSettings::default();
+/// assert_eq!((defaults.token_requests_per_second, defaults.token_request_burst), (100, 200));
+/// assert_eq!((defaults.login_failures_per_account, defaults.login_failure_window_seconds), (5, 900));
+///
+/// let env = [
+///     ("PORTCULLIS_LIMITS_LOGIN_FAILURES_PER_ACCOUNT".to_owned(), "3".to_owned()),
+///     // 0: no limit on requests in flight.
+///     ("PORTCULLIS_LIMITS_MAX_CONCURRENT_REQUESTS".to_owned(), "0".to_owned()),
+/// ];
+/// let limits = Config::load(None, env)?.limits;
+/// assert_eq!((limits.login_failures_per_account, limits.max_concurrent_requests), (3, 0));
+///
+/// // A rate with no burst would refuse every request: the settings are refused instead.
+/// let env = [("PORTCULLIS_LIMITS_TOKEN_REQUEST_BURST".to_owned(), "0".to_owned())];
+/// let error = Config::load(None, env).err().map(|e| e.to_string()).unwrap_or_default();
+/// assert!(error.starts_with("setting `limits.token_request_burst`"), "{error}");
+/// # Ok::<(), portcullis::config::ConfigError>(())
+/// ```
+///
+/// [`RateLimits`](crate::limits::RateLimits)'s example shows the token rate limit
+/// answering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
@@ -274,6 +326,33 @@ impl Default for LimitSettings {
 /// `PORTCULLIS_SERVER_K`. `trusted_proxies` counts for a provider mounted in a host
 /// application too; the other keys are `portcullis serve`'s (and
 /// [`crate::server::ServeOptions::from_settings`]'s).
+///
+/// ```
+/// use portcullis::config::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// let file = dir.path().join("portcullis.toml");
+/// std::fs::write(&file, r#"
+/// [server]
+/// trusted_proxies = ["10.0.0.0/8", "::1"]
+/// max_header_bytes = 8192
+/// "#)?;
+/// let server = Config::load(Some(&file), std::iter::empty())?.server;
+/// assert!(server.trusted_proxies.contains("10.20.30.40".parse()?));
+/// assert_eq!(server.max_header_bytes, 8192);
+/// assert_eq!(server.header_read_timeout_seconds, 20, "the rest keep their defaults");
+///
+/// // From the environment: a list as words; an entry that is no address is an error.
+/// let env = [("PORTCULLIS_SERVER_TRUSTED_PROXIES".to_owned(), "192.0.2.10 proxy.internal".to_owned())];
+/// let error = Config::load(None, env).err().map(|e| e.to_string()).unwrap_or_default();
+/// assert!(error.contains(r#""proxy.internal" is neither an IP address nor a network"#), "{error}");
+///
+/// // TLS takes a certificate and its key, never one alone.
+/// let env = [("PORTCULLIS_SERVER_TLS_CERTIFICATE".to_owned(), "/etc/portcullis/cert.pem".to_owned())];
+/// let error = Config::load(None, env).err().map(|e| e.to_string()).unwrap_or_default();
+/// assert!(error.starts_with("setting `server.tls_private_key`"), "{error}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
@@ -312,7 +391,7 @@ impl Default for ServerSettings {
 
 impl ServerSettings {
     /// The certificate and key files when TLS is on; an error when only one is given.
-    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, ConfigError> {
+    pub(crate) fn tls_files(&self) -> Result<Option<(&Path, &Path)>, ConfigError> {
         match (self.tls_certificate.is_empty(), self.tls_private_key.is_empty()) {
             (true, true) => Ok(None),
             (false, false) => Ok(Some((Path::new(&self.tls_certificate), Path::new(&self.tls_private_key)))),

@@ -3,8 +3,8 @@
 //! and the security headers every answer of the provider carries.
 //!
 //! [`app::router`](crate::app::router) wraps every route of the provider (the fallback
-//! too) in [`EdgeLayer`], so a host that mounts the provider gets these headers on the
-//! provider's routes and keeps its own policy on its own.
+//! too) in [`EdgeLayer`](crate::edge::EdgeLayer), so a host that mounts the provider
+//! gets these headers on the provider's routes and keeps its own policy on its own.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -28,6 +28,8 @@ use ipnet::IpNet;
 /// There is no `form-action`: the consent and logout forms are answered with redirects
 /// to the client's registered URIs, on other origins, and browsers check `form-action`
 /// against each redirect of a form's submission too.
+///
+/// [`EdgeLayer`]'s example checks that answers carry it.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -35,6 +37,9 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 
 /// §7.2: not over plain http, where a browser ignores it anyway): a year, for this
 /// host only, since the provider may share its parent domain with sites it does not
 /// know about.
+///
+/// [`Connection`]'s example gets it over TLS, and [`EdgeLayer`]'s does not over plain
+/// http.
 pub const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";
 
 /// The networks whose `X-Forwarded-*` headers are believed: the reverse proxies in
@@ -49,7 +54,10 @@ pub const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";
 /// let proxies = TrustedProxies::parse(["10.0.0.0/8", "::1"])?;
 /// assert!(proxies.contains("10.1.2.3".parse()?));
 /// assert!(!proxies.contains("192.0.2.1".parse()?));
+/// // An IPv4 peer on a dual-stack socket is the IPv4 address it is.
+/// assert!(proxies.contains("::ffff:10.0.0.7".parse()?));
 /// assert!(TrustedProxies::parse(["10.0.0.0/33"]).is_err());
+/// assert!(TrustedProxies::default().is_empty() && !proxies.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -58,7 +66,7 @@ pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parses addresses and CIDR networks; the error names the first entry that is
-    /// neither.
+    /// neither. [`TrustedProxies`]'s example parses some.
     pub fn parse<I, S>(entries: I) -> Result<Self, String>
     where
         I: IntoIterator<Item = S>,
@@ -80,12 +88,13 @@ impl TrustedProxies {
 
     /// Whether `address` is one of the trusted proxies. An IPv4 peer seen through a
     /// dual-stack socket (`::ffff:10.0.0.7`) is compared as the IPv4 address it is.
+    /// [`TrustedProxies`]'s example asks it.
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))
     }
 
-    /// Whether no proxy is trusted.
+    /// Whether no proxy is trusted. [`TrustedProxies`]'s example asks it.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -108,6 +117,34 @@ impl From<TrustedProxies> for Vec<String> {
 /// How a connection reached the server. [`crate::server::serve_with`] puts it in every
 /// request's extensions; a host that accepts connections itself (and terminates TLS)
 /// may insert it too, so that the provider knows an https request for one.
+///
+/// ```
+/// use axum::body::{to_bytes, Body};
+/// use axum::{routing::get, Router};
+/// use http::Request;
+/// use portcullis::edge::{ClientAddr, Connection, EdgeLayer, TrustedProxies};
+/// use portcullis::edge::STRICT_TRANSPORT_SECURITY_VALUE;
+/// use tower::ServiceExt as _;
+///
+/// async fn whoami(client: ClientAddr) -> String {
+///     let ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
+///     format!("{ip} over {}", if client.https { "https" } else { "http" })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new().route("/whoami", get(whoami)).layer(EdgeLayer::new(TrustedProxies::default()));
+///
+/// // A host that accepts connections and terminates TLS itself, for each request.
+/// let mut request = Request::get("/whoami").body(Body::empty())?;
+/// request.extensions_mut().insert(Connection { peer: "198.51.100.7:50123".parse()?, tls: true });
+/// let response = app.oneshot(request).await?;
+/// // Over https, browsers are told to stay on https (RFC 6797).
+/// assert_eq!(response.headers()["strict-transport-security"], STRICT_TRANSPORT_SECURITY_VALUE);
+/// assert_eq!(to_bytes(response.into_body(), 1024).await?, "198.51.100.7 over https");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection {
     /// The address at the other end of the TCP connection.
@@ -126,6 +163,52 @@ pub struct Connection {
 ///
 /// As an extractor it gives what [`EdgeLayer`] worked out for the request; without the
 /// layer (a host's own route), the peer as it is, no proxy trusted.
+///
+/// ```
+/// use axum::body::{to_bytes, Body};
+/// use axum::response::Response;
+/// use axum::{routing::get, Router};
+/// use http::Request;
+/// use portcullis::edge::{ClientAddr, Connection, EdgeLayer, TrustedProxies};
+/// use tower::ServiceExt as _;
+///
+/// async fn whoami(client: ClientAddr) -> String {
+///     let ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
+///     format!("{ip} over {}", if client.https { "https" } else { "http" })
+/// }
+///
+/// # async fn text(response: Response) -> Result<String, Box<dyn std::error::Error>> {
+/// #     Ok(String::from_utf8(to_bytes(response.into_body(), 1024).await?.to_vec())?)
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The load balancers are in 10.0.0.0/8.
+/// let proxies = TrustedProxies::parse(["10.0.0.0/8"])?;
+/// let app = Router::new().route("/whoami", get(whoami)).layer(EdgeLayer::new(proxies));
+/// // A request on a connection from `peer`, saying it was forwarded for `chain`, over https.
+/// let request = |peer: &str, chain: &str| -> Result<Request<Body>, Box<dyn std::error::Error>> {
+///     let mut request = Request::get("/whoami")
+///         .header("x-forwarded-for", chain)
+///         .header("x-forwarded-proto", "https")
+///         .body(Body::empty())?;
+///     request.extensions_mut().insert(Connection { peer: peer.parse()?, tls: false });
+///     Ok(request)
+/// };
+///
+/// // Through a proxy: the client put 192.0.2.1 in front, the proxy appended the
+/// // address it got the request from. Only the proxy's entry is believed.
+/// let answer = app.clone().oneshot(request("10.0.0.2:4711", "192.0.2.1, 203.0.113.9")?).await?;
+/// assert_eq!(text(answer).await?, "203.0.113.9 over https");
+/// // Straight from a client: its forwarded headers are its own word, not believed.
+/// let answer = app.oneshot(request("198.51.100.7:4711", "203.0.113.9")?).await?;
+/// assert_eq!(text(answer).await?, "198.51.100.7 over http");
+/// // A route without the layer trusts no proxy.
+/// let bare = Router::new().route("/whoami", get(whoami));
+/// let answer = bare.oneshot(request("10.0.0.2:4711", "203.0.113.9")?).await?;
+/// assert_eq!(text(answer).await?, "10.0.0.2 over http");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr {
     /// The client's address, if the server knows the connection's (a router called
@@ -138,7 +221,7 @@ pub struct ClientAddr {
 impl ClientAddr {
     /// Works out the client from the connection's `peer`, whether it was TLS, and the
     /// request's headers, believing them only from `proxies`.
-    pub fn resolve(peer: Option<IpAddr>, tls: bool, headers: &HeaderMap, proxies: &TrustedProxies) -> Self {
+    pub(crate) fn resolve(peer: Option<IpAddr>, tls: bool, headers: &HeaderMap, proxies: &TrustedProxies) -> Self {
         let Some(peer) = peer.map(|ip| ip.to_canonical()) else {
             return Self { ip: None, https: tls };
         };
@@ -176,7 +259,7 @@ impl ClientAddr {
     /// [`ClientAddr::resolve`] for a request, from the [`Connection`] the server put in
     /// its extensions (or axum's `ConnectInfo<SocketAddr>`, for a router served by
     /// `axum::serve` with connect info).
-    pub fn of_request(extensions: &http::Extensions, headers: &HeaderMap, proxies: &TrustedProxies) -> Self {
+    pub(crate) fn of_request(extensions: &http::Extensions, headers: &HeaderMap, proxies: &TrustedProxies) -> Self {
         let (peer, tls) = match extensions.get::<Connection>() {
             Some(connection) => (Some(connection.peer.ip()), connection.tls),
             None => (extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()), false),
@@ -214,13 +297,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// `frame-ancestors`), `Referrer-Policy: no-referrer` (codes and tokens travel in URLs:
 /// RFC 6749 §10.6, RFC 6819 §4.4.1.1), `X-Content-Type-Options: nosniff`, and
 /// [`STRICT_TRANSPORT_SECURITY_VALUE`] when the request came over https.
+///
+/// [`app::router`](crate::app::router) puts it around the provider. A host may put it
+/// around routes of its own too, when their pages fit the policy (no inline script or
+/// style, nothing from other origins):
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::{routing::get, Router};
+/// use http::{Request, StatusCode};
+/// use portcullis::edge::{EdgeLayer, TrustedProxies, CONTENT_SECURITY_POLICY_VALUE};
+/// use tower::ServiceExt as _;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new()
+///     .route("/orders", get(|| async { "orders" }))
+///     .layer(EdgeLayer::new(TrustedProxies::default()));
+///
+/// for path in ["/orders", "/nowhere"] {
+///     let response = app.clone().oneshot(Request::get(path).body(Body::empty())?).await?;
+///     let headers = response.headers();
+///     assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY_VALUE, "{path}");
+///     assert_eq!(headers["x-frame-options"], "DENY");
+///     assert_eq!(headers["referrer-policy"], "no-referrer");
+///     assert_eq!(headers["x-content-type-options"], "nosniff");
+///     // Plain http: no Strict-Transport-Security (RFC 6797 §7.2).
+///     assert!(!headers.contains_key("strict-transport-security"));
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct EdgeLayer {
     proxies: Arc<TrustedProxies>,
 }
 
 impl EdgeLayer {
-    /// The layer, believing forwarded headers from `proxies` only.
+    /// The layer, believing forwarded headers from `proxies` only. [`EdgeLayer`]'s
+    /// example makes one, and [`ClientAddr`]'s one that trusts proxies.
     pub fn new(proxies: TrustedProxies) -> Self {
         Self { proxies: Arc::new(proxies) }
     }
@@ -234,7 +349,8 @@ impl<S> tower::Layer<S> for EdgeLayer {
     }
 }
 
-/// The service [`EdgeLayer`] wraps each route in.
+/// The service [`EdgeLayer`] wraps each route in. [`EdgeLayer`]'s example sends it
+/// requests.
 #[derive(Debug, Clone)]
 pub struct EdgeService<S> {
     inner: S,
@@ -262,6 +378,7 @@ where
 
 pin_project_lite::pin_project! {
     /// A route's response future that adds the security headers to its answer.
+    /// [`EdgeLayer`]'s example reads them.
     pub struct WithHeaders<F> {
         #[pin]
         inner: F,

@@ -27,7 +27,7 @@ use crate::store::{Store, StoreError};
 
 /// A request refused for going over a limit, and when it may be tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttled {
+pub(crate) struct Throttled {
     /// Whole seconds to wait (at least 1): the `Retry-After` value (RFC 9110 §10.2.3).
     pub retry_after_seconds: u64,
 }
@@ -51,6 +51,54 @@ impl Throttled {
 const PRUNE_ABOVE: usize = 10_000;
 
 /// The per-instance rate limits, shared by every request. Cheap to clone.
+///
+/// [`AppState::new`](crate::app::AppState::new) makes them from `[limits]`
+/// ([`LimitSettings`]), and the token endpoint counts each request by its `client_id`
+/// before it authenticates the client, so that a client id under attack costs no
+/// secret checks. Over the rate, the answer is `429` with `Retry-After` (RFC 6585 §4):
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use axum::body::Body;
+/// use http::{Request, StatusCode};
+/// use portcullis::app::{self, AppState};
+/// use portcullis::clock::SystemClock;
+/// use portcullis::config::Config;
+/// use tower::ServiceExt as _;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let mut config = Config::defaults();
+/// config.oidc.enabled = false; // no signing keys to make for this example
+/// // One token request a second per client, and none at once above that.
+/// config.limits.token_requests_per_second = 1;
+/// config.limits.token_request_burst = 1;
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// let router: axum::Router = app::router(AppState::new(store, config, Arc::new(SystemClock))?);
+///
+/// let ask = |client_id: &str| {
+///     let form = format!("grant_type=client_credentials&client_id={client_id}&client_secret=guess");
+///     Request::post("/o/token/")
+///         .header("content-type", "application/x-www-form-urlencoded")
+///         .body(Body::from(form))
+/// };
+/// // No such client: refused by authentication (RFC 6749 §5.2), but counted.
+/// let first = router.clone().oneshot(ask("batch-job")?).await?;
+/// assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+/// // The next guess within the second is not even checked.
+/// let second = router.clone().oneshot(ask("batch-job")?).await?;
+/// assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+/// assert_eq!(second.headers()["retry-after"], "1");
+/// // Each client id has a bucket of its own.
+/// let other = router.oneshot(ask("nightly-report")?).await?;
+/// assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RateLimits {
     token: Option<Arc<DefaultKeyedRateLimiter<String>>>,
@@ -59,7 +107,7 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// The limits `settings` ask for.
-    pub fn new(settings: &LimitSettings) -> Self {
+    pub(crate) fn new(settings: &LimitSettings) -> Self {
         let token = NonZeroU32::new(settings.token_requests_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.token_request_burst).unwrap_or(rate);
             Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
@@ -68,7 +116,7 @@ impl RateLimits {
     }
 
     /// Counts one token request by `client_id`, or refuses it.
-    pub fn check_token_request(&self, client_id: &str) -> Result<(), Throttled> {
+    pub(crate) fn check_token_request(&self, client_id: &str) -> Result<(), Throttled> {
         let Some(limiter) = &self.token else {
             return Ok(());
         };

@@ -2,8 +2,9 @@
 //! on request headers, graceful shutdown and a bounded drain. One accept loop for both:
 //! TLS is a step on each accepted connection, before HTTP.
 //!
-//! [`app::serve`](crate::app::serve) is [`serve_with`] with the default options; `portcullis
-//! serve` builds its options from `[server]` with [`ServeOptions::from_settings`].
+//! [`app::serve`](crate::app::serve) is [`serve_with`](crate::server::serve_with) with
+//! the default options; `portcullis serve` builds its options from `[server]` with
+//! [`ServeOptions::from_settings`](crate::server::ServeOptions::from_settings).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,10 +29,36 @@ use tower::ServiceExt;
 use crate::config::{ConfigError, ServerSettings};
 use crate::edge::Connection;
 
-/// How long connections may take to finish once shutdown starts.
+/// How long connections may take to finish once shutdown starts. [`serve_with`]'s
+/// example shuts a server down.
 pub const DRAIN: Duration = Duration::from_secs(30);
 
 /// How [`serve_with`] serves.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use portcullis::config::Config;
+/// use portcullis::server::ServeOptions;
+///
+/// let defaults = ServeOptions::default();
+/// assert!(defaults.tls.is_none(), "plain HTTP");
+/// assert_eq!((defaults.max_header_bytes, defaults.header_read_timeout), (16 * 1024, Duration::from_secs(20)));
+///
+/// // What `portcullis serve` does with `[server]`.
+/// let env = [("PORTCULLIS_SERVER_HEADER_READ_TIMEOUT_SECONDS".to_owned(), "5".to_owned())];
+/// let options = ServeOptions::from_settings(&Config::load(None, env)?.server)?;
+/// assert_eq!(options.header_read_timeout, Duration::from_secs(5));
+///
+/// // The certificate and key are read here: a missing file stops the server from
+/// // starting, rather than failing each handshake.
+/// let mut settings = Config::defaults().server;
+/// settings.tls_certificate = "/nonexistent/cert.pem".into();
+/// settings.tls_private_key = "/nonexistent/key.pem".into();
+/// let error = ServeOptions::from_settings(&settings).err().map(|e| e.to_string()).unwrap_or_default();
+/// assert!(error.starts_with("cannot read the TLS certificate /nonexistent/cert.pem"), "{error}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ServeOptions {
     /// TLS settings (see [`load_tls`]); `None`: plain HTTP.
@@ -68,7 +95,7 @@ impl std::fmt::Debug for ServeOptions {
 
 impl ServeOptions {
     /// The options `[server]` describes, reading the certificate and key if it names
-    /// them.
+    /// them. [`ServeOptions`]'s example calls it.
     pub fn from_settings(settings: &ServerSettings) -> Result<Self, ServeError> {
         let tls = match settings.tls_files()? {
             Some((certificate, key)) => Some(load_tls(certificate, key)?),
@@ -84,6 +111,25 @@ impl ServeOptions {
 
 /// Why the server could not start serving. The messages name files, never their
 /// contents.
+///
+/// ```
+/// use portcullis::server::{load_tls, ServeError};
+///
+/// let dir = tempfile::tempdir()?;
+/// let (certificate, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+/// let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// // The two files swapped: the certificate's file holds the private key.
+/// std::fs::write(&certificate, made.signing_key.serialize_pem())?;
+/// std::fs::write(&key, made.cert.pem())?;
+///
+/// let error = load_tls(&certificate, &key).err();
+/// assert!(matches!(&error, Some(ServeError::NoCertificate(file)) if *file == certificate.display().to_string()));
+/// let message = error.map(|e| e.to_string()).unwrap_or_default();
+/// assert_eq!(message, format!("the TLS certificate file {} holds no PEM certificate", certificate.display()));
+/// // Nothing of the key that was in it.
+/// assert!(!message.contains("PRIVATE KEY"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The settings are inconsistent (a certificate without its key).
@@ -121,6 +167,48 @@ pub enum ServeError {
 /// Reads a PEM certificate chain (the server's certificate first) and its private key
 /// into rustls settings for HTTP/1.1: TLS 1.2 and 1.3 with rustls's safe defaults, on
 /// the `ring` provider.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use portcullis::server::{load_tls, serve_with, ServeError, ServeOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let (certificate, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+/// // A self-signed certificate for localhost, made here (rcgen); a real one comes from
+/// // a certificate authority.
+/// let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// std::fs::write(&certificate, made.cert.pem())?;
+/// std::fs::write(&key, made.signing_key.serialize_pem())?;
+///
+/// let tls = load_tls(&certificate, &key)?;
+/// assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let port = listener.local_addr()?.port();
+/// let router = Router::new().route("/", get(|| async { "hello over TLS" }));
+/// let options = ServeOptions { tls: Some(tls), ..ServeOptions::default() };
+/// let server = tokio::spawn(serve_with(listener, router, std::future::pending(), options));
+///
+/// // A client that trusts this certificate, and only it.
+/// let client = reqwest::Client::builder()
+///     .tls_built_in_root_certs(false)
+///     .add_root_certificate(reqwest::Certificate::from_pem(made.cert.pem().as_bytes())?)
+///     .resolve("localhost", ([127, 0, 0, 1], port).into())
+///     .build()?;
+/// let answer = client.get(format!("https://localhost:{port}/")).send().await?;
+/// assert_eq!(answer.text().await?, "hello over TLS");
+/// server.abort(); // and its connections with it
+///
+/// // Another certificate's key does not go with this certificate.
+/// let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// std::fs::write(&key, other.signing_key.serialize_pem())?;
+/// let error = load_tls(&certificate, &key).err();
+/// assert!(matches!(error, Some(ServeError::Unusable { reason, .. }) if reason == "the private key is not the certificate's"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_tls(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, ServeError> {
     let read = |what, path: &Path| {
         std::fs::read(path).map_err(|source| ServeError::Read { what, path: path.display().to_string(), source })
@@ -160,6 +248,54 @@ pub fn load_tls(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, Ser
 /// Each request carries a [`Connection`] (and axum's `ConnectInfo<SocketAddr>`) in its
 /// extensions. The server lives in the returned future, connections included: dropping
 /// or aborting it (a host application, a test) closes them all.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+///
+/// use axum::{routing::get, Extension, Router};
+/// use portcullis::edge::Connection;
+/// use portcullis::server::{serve_with, ServeOptions};
+/// use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+/// use tokio::net::{TcpListener, TcpStream};
+///
+/// /// Sends `request` as it is and reads the answer until the server closes.
+/// async fn exchange(address: SocketAddr, request: &str) -> std::io::Result<String> {
+///     let mut stream = TcpStream::connect(address).await?;
+///     stream.write_all(request.as_bytes()).await?;
+///     let mut answer = Vec::new();
+///     // A reset after the answer (the server closing with bytes unread) ends it too.
+///     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+///     Ok(String::from_utf8_lossy(&answer).into_owned())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let router = Router::new().route(
+///     "/",
+///     get(|Extension(connection): Extension<Connection>| async move { format!("tls: {}", connection.tls) }),
+/// );
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let address = listener.local_addr()?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let options = ServeOptions { max_header_bytes: 4096, ..ServeOptions::default() };
+/// let server = tokio::spawn(serve_with(listener, router, async { stopped.await.unwrap_or(()) }, options));
+///
+/// let answer = exchange(address, "GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").await?;
+/// assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("tls: false"), "{answer}");
+/// // Headers beyond the limit: RFC 6585 §5's 431, and the connection closes.
+/// let padding = "a".repeat(8192);
+/// let answer = exchange(address, &format!("GET / HTTP/1.1\r\nhost: localhost\r\nx-padding: {padding}\r\n\r\n")).await?;
+/// assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+///
+/// // Shutdown: nothing is in flight, so it returns at once, well within DRAIN,
+/// // and the port is closed.
+/// let _ = stop.send(());
+/// server.await??;
+/// assert!(TcpStream::connect(address).await.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve_with(
     listener: TcpListener,
     router: Router,

@@ -8,6 +8,18 @@ use super::StoreError;
 
 /// What happened. The names ([`AuditKind::as_str`]) are what the database, the log and
 /// the admin page's filter use.
+///
+/// ```
+/// use portcullis::store::AuditKind;
+///
+/// assert_eq!(AuditKind::RefreshReuseDetected.as_str(), "refresh_reuse_detected");
+/// assert_eq!(AuditKind::TokenIssued.to_string(), "token_issued");
+/// // `/admin/audit/?kind=code_replayed` reads its filter back from the name.
+/// assert_eq!("code_replayed".parse::<AuditKind>(), Ok(AuditKind::CodeReplayed));
+/// assert!("login".parse::<AuditKind>().is_err());
+/// // Every kind has a name of its own.
+/// assert!(AuditKind::ALL.iter().all(|kind| kind.as_str().parse() == Ok(*kind)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditKind {
     /// Someone logged in through the login page.
@@ -49,7 +61,8 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    /// Every kind, in the order the admin page offers them.
+    /// Every kind, in the order the admin page offers them. [`AuditKind`]'s example
+    /// reads them.
     pub const ALL: [Self; 18] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -71,7 +84,7 @@ impl AuditKind {
         Self::AdminTokenRevoked,
     ];
 
-    /// The kind's name in the database and the log.
+    /// The kind's name in the database and the log. [`AuditKind`]'s example shows some.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LoginSucceeded => "login_succeeded",
@@ -111,11 +124,54 @@ impl FromStr for AuditKind {
 }
 
 /// The longest detail kept, in characters: a detail is a short sentence.
+/// [`NewAuditEvent`]'s example shows a longer one cut.
 pub const MAX_DETAIL: usize = 300;
 
 /// An event to record. Build it with [`NewAuditEvent::new`] and the methods after it.
 /// It has no field for a credential, and its detail must never carry one: callers
 /// write what happened in words (the grant, the scope, which setting changed).
+///
+/// The server records its own events. A host that changes what the provider keeps
+/// through the [`Store`](super::Store) (registering an application, as
+/// [`Store`](super::Store)'s example does) can put that in the same log:
+///
+/// ```
+/// use portcullis::store::{self, AuditFilter, AuditKind, NewAuditEvent, MAX_DETAIL};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = store::connect(&url).await?;
+/// store.migrate().await?;
+///
+/// let now = 1_700_000_000;
+/// let created = NewAuditEvent::new(AuditKind::ApplicationCreated, now)
+///     .user(7)
+///     .client("shop-front")
+///     .addr(Some("192.0.2.7".parse()?))
+///     // Said in words: never the client secret, not even hashed.
+///     .detail("registered \"Shop\nfront\" (confidential) by the deploy script");
+/// // A name someone typed cannot start a line of its own in a log.
+/// assert_eq!(created.detail, "registered \"Shop front\" (confidential) by the deploy script");
+/// let long = NewAuditEvent::new(AuditKind::ApplicationChanged, now).detail("x".repeat(1000));
+/// assert_eq!(long.detail.len(), MAX_DETAIL);
+///
+/// store.record_audit_event(&created).await?;
+/// let rotated = NewAuditEvent::new(AuditKind::KeyRotated, now + 60).detail("by the deploy script");
+/// store.record_audit_events(&[long, rotated]).await?;
+///
+/// // Newest first; each as it was recorded, under an id of its own.
+/// let listed = store.list_audit_events(&AuditFilter::default(), 10).await?;
+/// let kinds: Vec<AuditKind> = listed.iter().map(|e| e.event.kind).collect();
+/// assert_eq!(kinds, [AuditKind::KeyRotated, AuditKind::ApplicationChanged, AuditKind::ApplicationCreated]);
+/// assert_eq!(listed[2].event, created);
+/// assert!(listed[0].id > listed[1].id && listed[1].id > listed[2].id);
+/// // User 7 does not exist (events outlive their users): no username to show.
+/// assert_eq!(listed[2].username, None);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEvent {
     /// When, seconds since the Unix epoch.
@@ -133,24 +189,24 @@ pub struct NewAuditEvent {
 }
 
 impl NewAuditEvent {
-    /// An event of `kind` at `now`, with nothing else known yet.
+    /// An event of `kind` at `now`, with nothing else known yet. [`NewAuditEvent`]'s example calls it.
     pub fn new(kind: AuditKind, now: i64) -> Self {
         Self { occurred_at: now, kind, user_id: None, client_id: None, client_addr: None, detail: String::new() }
     }
 
-    /// Names the user who acted.
+    /// Names the user who acted. [`NewAuditEvent`]'s example calls it.
     pub fn user(mut self, user_id: impl Into<Option<i64>>) -> Self {
         self.user_id = user_id.into();
         self
     }
 
-    /// Names the application.
+    /// Names the application. [`NewAuditEvent`]'s example calls it.
     pub fn client(mut self, client_id: &str) -> Self {
         self.client_id = Some(client_id.to_owned());
         self
     }
 
-    /// Names the address the request came from.
+    /// Names the address the request came from. [`NewAuditEvent`]'s example calls it.
     pub fn addr(mut self, addr: Option<std::net::IpAddr>) -> Self {
         self.client_addr = addr.map(|a| a.to_string());
         self
@@ -158,13 +214,15 @@ impl NewAuditEvent {
 
     /// Sets the description: control characters become spaces, so that a name someone
     /// typed cannot start a forged line in a log, and it is cut at [`MAX_DETAIL`].
+    /// [`NewAuditEvent`]'s example shows both.
     pub fn detail(mut self, detail: impl AsRef<str>) -> Self {
         self.detail = detail.as_ref().chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_DETAIL).collect();
         self
     }
 }
 
-/// A recorded event.
+/// A recorded event, as [`Store::list_audit_events`](super::Store::list_audit_events)
+/// gives it. [`AuditFilter`]'s example lists some.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     /// Its row id: later events have larger ids.
@@ -176,6 +234,59 @@ pub struct AuditEvent {
 }
 
 /// Which events to list; `None` means any.
+///
+/// ```
+/// use portcullis::store::{self, AuditFilter, AuditKind, NewAuditEvent, NewUser};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// # let user = |username: &str| NewUser {
+/// #     username: username.into(),
+/// #     email: String::new(),
+/// #     first_name: String::new(),
+/// #     last_name: String::new(),
+/// #     password_hash: None,
+/// #     is_staff: false,
+/// #     is_superuser: false,
+/// #     date_joined: 1_700_000_000,
+/// # };
+/// let store = store::connect(&url).await?;
+/// store.migrate().await?;
+/// // `user` (hidden) fills in a NewUser with this username.
+/// let ada = store.create_user(&user("ada")).await?;
+/// let t = 1_700_000_000;
+/// for minute in 0..5 {
+///     let failed = NewAuditEvent::new(AuditKind::LoginFailed, t + minute * 60).user(ada.id);
+///     store.record_audit_event(&failed.detail("login page: wrong username or password")).await?;
+/// }
+/// let issued = NewAuditEvent::new(AuditKind::TokenIssued, t + 300).user(ada.id).client("shop-front");
+/// store.record_audit_event(&issued.detail("grant authorization_code, scope \"read\"")).await?;
+///
+/// // Ada's failed logins, two to a page, newest first: each page starts before the
+/// // last event of the one before, as the admin page pages.
+/// let mut filter =
+///     AuditFilter { kind: Some(AuditKind::LoginFailed), user_id: Some(ada.id), ..AuditFilter::default() };
+/// let mut pages = Vec::new();
+/// loop {
+///     let page = store.list_audit_events(&filter, 2).await?;
+///     let Some(last) = page.last() else { break };
+///     filter.before = Some(last.id);
+///     pages.push(page.iter().map(|listed| listed.event.occurred_at - t).collect::<Vec<_>>());
+/// }
+/// assert_eq!(pages, [vec![240, 180], vec![120, 60], vec![0]]);
+///
+/// // An application's events, named by its exact client id.
+/// let shop = AuditFilter { client_id: Some("shop-front".into()), ..AuditFilter::default() };
+/// let listed = store.list_audit_events(&shop, 10).await?;
+/// assert_eq!(listed.len(), 1);
+/// assert_eq!((listed[0].event.kind, listed[0].username.as_deref()), (AuditKind::TokenIssued, Some("ada")));
+/// let other = AuditFilter { client_id: Some("shop".into()), ..AuditFilter::default() };
+/// assert!(store.list_audit_events(&other, 10).await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Only this kind.

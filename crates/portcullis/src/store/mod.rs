@@ -423,13 +423,15 @@ pub trait Store: Send + Sync + 'static {
     /// Appends `events` in one statement. The server reaches this through
     /// [`Front`](front::Front), which writes them in the group commit beside new tokens.
     /// Nothing ever updates or deletes an event ([`Store::clear_tokens`] leaves them).
+    /// [`NewAuditEvent`]'s example records events.
     async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()>;
-    /// [`Store::record_audit_events`] for one event.
+    /// [`Store::record_audit_events`] for one event. [`NewAuditEvent`]'s example calls it.
     async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<()> {
         self.record_audit_events(std::slice::from_ref(event)).await
     }
     /// At most `limit` events that match `filter`, newest (highest id) first; the next
-    /// page is the same filter with `before` the last id of this one.
+    /// page is the same filter with `before` the last id of this one. [`AuditFilter`]'s
+    /// example pages through them.
     async fn list_audit_events(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>>;
 
     // --- Metrics (metrics.rs) ---
@@ -522,17 +524,26 @@ pub async fn connect_with(url: &str, pool_size: u32) -> Result<std::sync::Arc<dy
 }
 
 /// How [`connect_with_options`] opens the database; each field applies to one backend
-/// and the other ignores it.
+/// and the other ignores it. The `[storage]` settings give them with
+/// [`StorageSettings::connect_options`](crate::config::StorageSettings::connect_options).
 ///
 /// ```
+/// use std::time::Duration;
+///
 /// use portcullis::store::{self, ConnectOptions, SqliteDurability};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
-/// // Commits that survive a power loss, at a disk flush each.
-/// let options = ConnectOptions { sqlite_durability: SqliteDurability::Full, ..ConnectOptions::default() };
+/// // Commits that survive a power loss, at a disk flush each; and a query that waits
+/// // more than half a second for a connection fails (StoreError::Unavailable).
+/// let options = ConnectOptions {
+///     sqlite_durability: SqliteDurability::Full,
+///     acquire_timeout: Duration::from_millis(500),
+///     ..ConnectOptions::default()
+/// };
+/// assert_eq!(ConnectOptions::default().acquire_timeout, Duration::from_secs(5));
 /// let store = store::connect_with_options(&url, &options).await?;
 /// store.migrate().await?;
 /// store.ping().await?;
