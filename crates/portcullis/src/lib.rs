@@ -63,6 +63,11 @@ pub mod clock;
 pub mod config;
 /// Random credentials, their hashes at rest, constant-time comparison.
 pub mod crypto;
+/// Thin wrappers over the crate's private parsers, for the fuzz targets under `fuzz/`
+/// only (feature `fuzzing`, off by default).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 /// Where a host application changes what the provider decides: extra claims, a scope
 /// policy, an event per token issued.
 pub mod hooks;

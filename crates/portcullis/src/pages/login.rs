@@ -71,6 +71,11 @@ async fn login(
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
+    // No username has a control character; a NUL would also fail every query on
+    // PostgreSQL (its text cannot hold one), throttling's included: refuse it first.
+    if form.username.chars().any(|c| c.is_ascii_control()) {
+        return Err(PageError::BadRequest("A username has no control characters.".into()));
+    }
     let now = state.clock.now();
     let account_key = format!("user:{}", form.username);
     let address_key = format!("addr:{}", address.map(|a| a.to_string()).unwrap_or_default());
