@@ -20,6 +20,7 @@ mod cli;
 mod crash;
 mod device;
 mod front;
+mod hostile;
 mod introspection;
 mod jwt;
 mod metrics;
@@ -69,6 +70,7 @@ fn main() {
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
+    http_cases.extend(hostile::cases());
     http_cases.extend(oidc::cases());
     http_cases.extend(jwt::cases());
     http_cases.extend(device::cases());
