@@ -67,6 +67,11 @@ pub mod config;
 pub mod crypto;
 /// Who the client is (behind trusted proxies) and the security headers on every answer.
 pub mod edge;
+/// Thin wrappers over the crate's private parsers, for the fuzz targets under `fuzz/`
+/// only (feature `fuzzing`, off by default).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 /// Where a host application changes what the provider decides: extra claims, a scope
 /// policy, an event per token issued.
 pub mod hooks;

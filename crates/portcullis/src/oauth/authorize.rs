@@ -6,7 +6,7 @@ use portcullis_axum::ScopeSet;
 use url::Url;
 
 use super::grant::{mint, Context};
-use super::{pkce, EndpointError, Params};
+use super::{pkce, redirect, EndpointError, Params};
 use crate::crypto::Secret;
 use crate::oidc::claims::IdTokenInput;
 use crate::store::{Application, GrantType, NewCode, User};
@@ -130,7 +130,8 @@ pub struct Redirect {
 
 impl Redirect {
     fn error(req: &Target, code: ErrorCode, description: &str) -> Self {
-        let mut params = vec![("error", code.as_str().to_owned()), ("error_description", description.to_owned())];
+        let description = super::error::wire_description(description).into_owned();
+        let mut params = vec![("error", code.as_str().to_owned()), ("error_description", description)];
         if let Some(state) = &req.state {
             params.push(("state", state.clone()));
         }
@@ -257,17 +258,8 @@ pub fn validate(
         return Err(AuthorizeError::Page("The request names no client (client_id is missing).".into()));
     }
     let app = app.ok_or_else(|| AuthorizeError::Page("The request names an unknown client.".into()))?;
-    // RFC 6749 §3.1.2.3: with several registered URIs the request must name one; the
-    // comparison is exact (no prefix, no normalisation).
-    let (redirect_uri, given) = match params.get("redirect_uri") {
-        Some(uri) if app.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
-        Some(_) => return Err(AuthorizeError::Page("The redirect_uri is not registered for this client.".into())),
-        None => match app.redirect_uris.as_slice() {
-            [only] => (only.clone(), false),
-            [] => return Err(AuthorizeError::Page("This client has no registered redirect URI.".into())),
-            _ => return Err(AuthorizeError::Page("The request must name one of the client's redirect URIs.".into())),
-        },
-    };
+    let (redirect_uri, given) = redirect::select(&app.redirect_uris, params.get("redirect_uri"))
+        .map_err(|why| AuthorizeError::Page(why.into()))?;
     // An unknown response type still gets its error at the redirect URI, in the query
     // unless it asked for tokens.
     let response_type = params.get("response_type").and_then(ResponseType::parse);

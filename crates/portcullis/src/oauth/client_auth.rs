@@ -68,7 +68,9 @@ fn parse_basic(encoded: &str) -> Result<ClientCredentials, OAuthError> {
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let id = form_decode(id).ok_or_else(malformed)?;
     let secret = form_decode(secret).ok_or_else(malformed)?;
-    if id.is_empty() {
+    // RFC 6749 Appendix A: client_id and client_secret are *VSCHAR (%x20-7E); a control
+    // character, a NUL above all (PostgreSQL's text cannot hold one), is malformed.
+    if id.is_empty() || id.chars().chain(secret.chars()).any(|c| c.is_ascii_control()) {
         return Err(malformed());
     }
     Ok(ClientCredentials {
@@ -180,7 +182,7 @@ mod tests {
 
     #[test]
     fn malformed_basic_is_invalid_request() {
-        for raw in ["nocolon", ":secret", "a:%ZZ%FF"] {
+        for raw in ["nocolon", ":secret", "a:%ZZ%FF", "a%00b:secret", "a:b\nc"] {
             let err = basic(raw).err().map(|e| e.code);
             assert_eq!(err, Some(super::super::ErrorCode::InvalidRequest), "{raw}");
         }

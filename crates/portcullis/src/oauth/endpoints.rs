@@ -58,20 +58,40 @@ fn json_no_store(answer: impl serde::Serialize) -> Response {
     response
 }
 
-fn body_params(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, OAuthError> {
+/// The parameters of a POST to an OAuth endpoint, which come in its body and nowhere
+/// else. RFC 6749 §2.3.1: client credentials "MUST NOT be included in the request URI",
+/// and the same goes for what else these requests carry (passwords, codes, tokens):
+/// URIs end up in logs and browser histories. A request that puts anything in the query
+/// string is refused, rather than served with the query quietly ignored (which would
+/// leave a client that sends its secret there none the wiser).
+fn body_params(uri: &Uri, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, OAuthError> {
+    if uri.query().is_some_and(|query| !query.is_empty()) {
+        return Err(OAuthError::invalid_request("parameters go in the request body, not in the URI"));
+    }
     let body = body.map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
     Params::from_body(headers, &body)
+}
+
+/// The parameters of `GET /o/introspect/`, from the query string, which may not carry a
+/// client secret (RFC 6749 §2.3.1); callers authenticate with HTTP Basic there.
+fn query_params(uri: &Uri) -> Result<Params, OAuthError> {
+    let params = Params::from_query(uri.query())?;
+    if params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request("client credentials may not be sent in the URI"));
+    }
+    Ok(params)
 }
 
 /// `POST /o/token/` (RFC 6749 §3.2).
 async fn token(
     State(state): State<AppState>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let params = body_params(&headers, body)?;
+        let params = body_params(&uri, &headers, body)?;
         let authorization = authorization_header(&headers)?;
         let ctx = state.grant_context_for(client.ip);
         grant::exchange(&ctx, authorization, &params).await
@@ -86,11 +106,12 @@ async fn token(
 /// `POST /o/device-authorization/` (RFC 8628 §3.1, §3.2).
 async fn device_authorization(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result: Result<_, EndpointError> = async {
-        let params = body_params(&headers, body)?;
+        let params = body_params(&uri, &headers, body)?;
         // §3.1: "The client authentication requirements of Section 3.2.1 of [RFC6749]
         // apply to requests on this endpoint".
         let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
@@ -109,11 +130,12 @@ async fn device_authorization(
 async fn revoke_token(
     State(state): State<AppState>,
     client: ClientAddr,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result: Result<(), EndpointError> = async {
-        let params = body_params(&headers, body)?;
+        let params = body_params(&uri, &headers, body)?;
         let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
         let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
         let token = params.require("token")?;
@@ -148,7 +170,7 @@ async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let params = if method == Method::GET { Params::from_query(uri.query()) } else { body_params(&headers, body) };
+    let params = if method == Method::GET { query_params(&uri) } else { body_params(&uri, &headers, body) };
     let result = async {
         let params = params?;
         let authorization = authorization_header(&headers)?;

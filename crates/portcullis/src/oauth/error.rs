@@ -135,9 +135,32 @@ pub(crate) fn no_store(response: &mut Response) {
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// A description as it may go on the wire. RFC 6749 §5.2 (and §4.1.2.1 for the
+/// authorization endpoint): "Values for the "error_description" parameter MUST NOT
+/// include characters outside the set %x20-21 / %x23-5B / %x5D-7E." Descriptions quote
+/// what the client sent, which may be anything: a double quote becomes a single one, a
+/// backslash a slash, and anything else outside the set (controls, non-ASCII) `?`.
+pub(crate) fn wire_description(text: &str) -> Cow<'_, str> {
+    let allowed = |c: char| matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5b}' | '\u{5d}'..='\u{7e}');
+    if text.chars().all(allowed) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '"' => '\'',
+                '\\' => '/',
+                c if allowed(c) => c,
+                _ => '?',
+            })
+            .collect(),
+    )
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
+        let description = wire_description(&self.description);
+        let body = ErrorBody { error: self.code.as_str(), error_description: &description };
         let mut response = (self.status(), Json(body)).into_response();
         no_store(&mut response);
         if self.basic_challenge {
@@ -202,5 +225,30 @@ impl IntoResponse for EndpointError {
             throttled.mark(&mut response);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6749 §5.2's character set for `error_description`: %x20-21 / %x23-5B / %x5D-7E.
+    fn conforms(text: &str) -> bool {
+        text.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+    }
+
+    #[test]
+    fn descriptions_on_the_wire_keep_to_rfc6749_5_2() {
+        // Found by the token_request fuzz target: the unsupported grant type was quoted
+        // with `{:?}`, double quotes and all.
+        let quoted =
+            OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {:?} is not supported", "bogus"));
+        for text in [&*quoted.description, "caf\u{e9} \\ \"x\"\r\n\u{0}", "plain text stays"] {
+            let wire = wire_description(text);
+            assert!(conforms(&wire), "{wire:?}");
+            assert_eq!(wire.chars().count(), text.chars().count(), "one character for one");
+        }
+        assert_eq!(wire_description(&quoted.description), "grant type 'bogus' is not supported");
+        assert!(matches!(wire_description("plain text stays"), Cow::Borrowed(_)));
     }
 }

@@ -360,6 +360,33 @@ struct Keys {
     keys: Vec<Loaded>,
 }
 
+impl Keys {
+    /// Whom and for which client `id_token` was issued, if one of these keys signed it
+    /// for `issuer` (see [`KeyRing::identify`]). The `kid` and `alg` of the header pick
+    /// the key, and the key's own algorithm must be the header's, so that a token cannot
+    /// choose how its signature is checked (an HMAC keyed with a public key, say).
+    fn identify(&self, id_token: &str, issuer: &str) -> Option<IdTokenIdentity> {
+        let header = jsonwebtoken::decode_header(id_token).ok()?;
+        let key =
+            self.keys.iter().find(|k| header.kid.as_deref() == Some(k.kid.as_str()) && k.alg.jwt() == header.alg)?;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.public).ok()?;
+        let mut validation = jsonwebtoken::Validation::new(key.alg.jwt());
+        validation.validate_exp = false;
+        // Checked below: Portcullis's ID tokens have exactly one audience.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["sub", "aud", "iss"]);
+        validation.set_issuer(&[issuer]);
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            sub: String,
+            aud: String,
+        }
+        jsonwebtoken::decode::<Claims>(id_token, &decoding, &validation)
+            .ok()
+            .map(|data| IdTokenIdentity { subject: data.claims.sub, client_id: data.claims.aud })
+    }
+}
+
 /// What a verified ID token says about whom it was for. [`KeyRing`]'s example gets one
 /// from [`KeyRing::identify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -569,28 +596,11 @@ impl KeyRing {
     /// learns the client from the hint).
     /// [`KeyRing`]'s example reads one.
     pub async fn identify(&self, id_token: &str, issuer: &str) -> Result<Option<IdTokenIdentity>, KeyError> {
-        let Ok(header) = jsonwebtoken::decode_header(id_token) else { return Ok(None) };
-        let keys = self.current().await?;
-        let Some(key) =
-            keys.keys.iter().find(|k| header.kid.as_deref() == Some(k.kid.as_str()) && k.alg.jwt() == header.alg)
-        else {
+        if jsonwebtoken::decode_header(id_token).is_err() {
+            // Not even a JWS: no need to read the keys.
             return Ok(None);
-        };
-        let Ok(decoding) = jsonwebtoken::DecodingKey::from_jwk(&key.public) else { return Ok(None) };
-        let mut validation = jsonwebtoken::Validation::new(header.alg);
-        validation.validate_exp = false;
-        // Checked below: Portcullis's ID tokens have exactly one audience.
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["sub", "aud", "iss"]);
-        validation.set_issuer(&[issuer]);
-        #[derive(serde::Deserialize)]
-        struct Claims {
-            sub: String,
-            aud: String,
         }
-        Ok(jsonwebtoken::decode::<Claims>(id_token, &decoding, &validation)
-            .ok()
-            .map(|data| IdTokenIdentity { subject: data.claims.sub, client_id: data.claims.aud }))
+        Ok(self.current().await?.identify(id_token, issuer))
     }
 
     async fn generate_all(&self, algs: &[SigningAlgorithm], now: i64) -> Result<Vec<NewSigningKey>, KeyError> {
@@ -624,29 +634,94 @@ impl KeyRing {
         Ok(keys)
     }
 
-    /// Parses one stored key; `None` for an algorithm this build does not know (a newer
-    /// version's), which is skipped rather than fatal.
     fn load(&self, record: SigningKeyRecord) -> Result<Option<Loaded>, KeyError> {
-        let Some(alg) = SigningAlgorithm::parse(&record.algorithm) else {
-            tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a signing key of an unknown algorithm");
-            return Ok(None);
-        };
-        let der = if record.encrypted {
-            let kek = self.kek.as_ref().ok_or_else(|| KeyError::Sealed { kid: record.kid.clone() })?;
-            kek.open(&record.kid, &record.private_key).ok_or_else(|| KeyError::WrongKey { kid: record.kid.clone() })?
-        } else {
-            record.private_key
-        };
-        let public: Jwk = serde_json::from_str(&record.public_jwk)
-            .map_err(|e| KeyError::Corrupt { kid: record.kid.clone(), why: e.to_string() })?;
-        Ok(Some(Loaded {
-            signing: alg.encoding_key(&der),
-            kid: record.kid,
-            alg,
-            public,
-            created_at: record.created_at,
-            retired_at: record.retired_at,
-        }))
+        load(self.kek.as_ref(), record)
+    }
+}
+
+/// Parses one stored key, opening it with `kek` when it is sealed; `None` for an
+/// algorithm this build does not know (a newer version's), which is skipped rather
+/// than fatal.
+fn load(kek: Option<&KeyEncryptionKey>, record: SigningKeyRecord) -> Result<Option<Loaded>, KeyError> {
+    let Some(alg) = SigningAlgorithm::parse(&record.algorithm) else {
+        tracing::warn!(kid = %record.kid, algorithm = %record.algorithm, "skipping a signing key of an unknown algorithm");
+        return Ok(None);
+    };
+    let der = if record.encrypted {
+        let kek = kek.ok_or_else(|| KeyError::Sealed { kid: record.kid.clone() })?;
+        kek.open(&record.kid, &record.private_key).ok_or_else(|| KeyError::WrongKey { kid: record.kid.clone() })?
+    } else {
+        record.private_key
+    };
+    let public: Jwk = serde_json::from_str(&record.public_jwk)
+        .map_err(|e| KeyError::Corrupt { kid: record.kid.clone(), why: e.to_string() })?;
+    Ok(Some(Loaded {
+        signing: alg.encoding_key(&der),
+        kid: record.kid,
+        alg,
+        public,
+        created_at: record.created_at,
+        retired_at: record.retired_at,
+    }))
+}
+
+/// One key of each algorithm, made in memory and never stored, with the checks the
+/// server makes of an `id_token_hint`: what the fuzz targets (feature `fuzzing`) verify
+/// tokens with, without a database.
+#[cfg(feature = "fuzzing")]
+pub(crate) struct MemoryKeys(Keys);
+
+#[cfg(feature = "fuzzing")]
+impl MemoryKeys {
+    /// Makes the keys (RSA takes a moment).
+    pub(crate) fn generate(now: i64) -> Result<Self, KeyError> {
+        let mut keys = Vec::new();
+        for (id, alg) in (1..).zip(SigningAlgorithm::ALL) {
+            let new = generate(alg, None, now)?;
+            let record = SigningKeyRecord {
+                id,
+                kid: new.kid,
+                algorithm: new.algorithm,
+                private_key: new.private_key,
+                encrypted: new.encrypted,
+                public_jwk: new.public_jwk,
+                created_at: now,
+                retired_at: None,
+            };
+            keys.extend(load(None, record)?);
+        }
+        Ok(Self(Keys { at: Instant::now(), keys }))
+    }
+
+    /// [`KeyRing::identify`] over these keys.
+    pub(crate) fn identify(&self, id_token: &str, issuer: &str) -> Option<IdTokenIdentity> {
+        self.0.identify(id_token, issuer)
+    }
+
+    /// A JWS of `claims` signed with the key for `alg`, with the header's `typ` and
+    /// `kid` as given (`kid` defaults to the key's own).
+    pub(crate) fn sign(
+        &self,
+        alg: SigningAlgorithm,
+        typ: Option<&str>,
+        kid: Option<&str>,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
+        let key = self.0.keys.iter().find(|k| k.alg == alg).ok_or(KeyError::NoActiveKey(alg))?;
+        let mut header = Header::new(alg.jwt());
+        header.typ = typ.map(str::to_owned);
+        header.kid = Some(kid.unwrap_or(&key.kid).to_owned());
+        jsonwebtoken::encode(&header, claims, &key.signing).map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
+    /// The public keys, as the JWKS publishes them.
+    pub(crate) fn jwks(&self) -> JwkSet {
+        JwkSet { keys: self.0.keys.iter().map(|k| k.public.clone()).collect() }
+    }
+
+    /// The `kid` of the key for `alg`.
+    pub(crate) fn kid(&self, alg: SigningAlgorithm) -> Option<&str> {
+        self.0.keys.iter().find(|k| k.alg == alg).map(|k| k.kid.as_str())
     }
 }
 

@@ -68,6 +68,11 @@ async fn login(
     if !visitor.csrf_ok(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
+    // No username has a control character; a NUL would also fail every query on
+    // PostgreSQL (its text cannot hold one), throttling's included: refuse it first.
+    if form.username.chars().any(|c| c.is_ascii_control()) {
+        return Err(PageError::BadRequest("A username has no control characters.".into()));
+    }
     let now = state.clock.now();
     let throttle = LoginThrottle::new(state.store.as_ref(), &state.config.limits, now, &form.username, client.ip);
     // The account tried, when it exists: the audit log names accounts by id, never by

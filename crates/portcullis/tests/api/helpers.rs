@@ -538,3 +538,53 @@ pub async fn portcullis(url: &str, args: &[&str], stdin: Option<&str>) -> String
     assert!(out.status.success(), "portcullis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Every table of the database at `url`, by name, with the SHA-256 of each of its rows
+/// (sorted): two snapshots are equal when no row was added, removed or changed. Read
+/// over a connection of its own, so that nothing the server caches can hide a change.
+pub async fn snapshot(url: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    use sha2::{Digest, Sha256};
+    let mut tables = std::collections::BTreeMap::new();
+    if url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        for name in names {
+            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+                .bind(&name)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+            // quote() writes every value, blobs and NULL included, as an SQL literal.
+            let row = columns.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {row} FROM \"{name}\"")).fetch_all(&mut db).await.unwrap();
+            tables.insert(name, rows);
+        }
+    } else {
+        let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        for name in names {
+            // A row cast to text is every column's value, in order.
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT t::text FROM \"{name}\" AS t")).fetch_all(&mut db).await.unwrap();
+            tables.insert(name, rows);
+        }
+    }
+    tables
+        .into_iter()
+        .map(|(name, rows)| {
+            let mut digests: Vec<String> = rows.iter().map(|r| hex::encode(Sha256::digest(r.as_bytes()))).collect();
+            digests.sort();
+            (name, digests)
+        })
+        .collect()
+}

@@ -22,6 +22,7 @@ mod crash;
 mod device;
 mod edge;
 mod front;
+mod hostile;
 mod introspection;
 mod jwt;
 mod limits;
@@ -73,6 +74,7 @@ fn main() {
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
+    http_cases.extend(hostile::cases());
     http_cases.extend(oidc::cases());
     http_cases.extend(jwt::cases());
     http_cases.extend(device::cases());

@@ -2,7 +2,7 @@ use portcullis_axum::ScopeSet;
 
 use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
-use crate::oauth::{pkce, EndpointError, OAuthError, Params};
+use crate::oauth::{pkce, redirect, EndpointError, OAuthError, Params};
 use crate::oidc::claims::IdTokenInput;
 use crate::store::{Application, AuditKind, GrantType, RedeemOutcome, StoreError, User};
 
@@ -22,16 +22,8 @@ pub(super) async fn grant(
     let code =
         ctx.store.code(&TokenHash::of(presented)).await?.filter(|c| c.application_id == app.id).ok_or_else(invalid)?;
 
-    // "ensure that the "redirect_uri" parameter is present if the "redirect_uri"
-    // parameter was included in the initial authorization request …, and if included
-    // ensure that their values are identical."
-    let redirect_ok = match (code.redirect_uri.as_str(), params.get("redirect_uri")) {
-        ("", None) => true,
-        ("", Some(given)) => app.redirect_uris.len() == 1 && app.redirect_uris[0] == given,
-        (expected, Some(given)) => expected == given,
-        (_, None) => false,
-    };
-    if !redirect_ok {
+    // RFC 6749 §4.1.3: the same redirect_uri as the authorization request.
+    if !redirect::code_redirect_matches(&code.redirect_uri, &app.redirect_uris, params.get("redirect_uri")) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
     }
 
