@@ -65,7 +65,15 @@ fn server() -> &'static Server {
             let store = portcullis::store::connect(&format!("sqlite://{}", path.display()))
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
-            let provider = Provider::builder(Config::defaults(), store.clone())
+            // The rate limit and the login throttle are off: the fuzzer sends thousands
+            // of requests a second for one client and one username, and a 429 would
+            // stop every later input from reaching the parsers under test. The limits
+            // have their own tests (tests/api/limits.rs).
+            let mut config = Config::defaults();
+            config.limits.token_requests_per_second = 0;
+            config.limits.login_failures_per_account = 0;
+            config.limits.login_failures_per_address = 0;
+            let provider = Provider::builder(config, store.clone())
                 .accounts(Arc::new(NoAccounts))
                 .build()
                 .await
