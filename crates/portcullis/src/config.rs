@@ -294,9 +294,10 @@ pub struct LimitSettings {
     pub token_request_burst: u32,
     /// Failed logins (the login page and the password grant) one username may have in
     /// `login_failure_window_seconds` before logging in as it is refused with `429`.
+    /// 0: no limit.
     pub login_failures_per_account: u32,
     /// Failed logins one client address may have in the window before its logins are
-    /// refused with `429`.
+    /// refused with `429`. 0: no limit.
     pub login_failures_per_address: u32,
     /// The window the login limits count failures in, in seconds.
     pub login_failure_window_seconds: u32,

@@ -162,7 +162,9 @@ impl<'a> LoginThrottle<'a> {
         let since = self.now - window;
         let limits = [self.settings.login_failures_per_account, self.settings.login_failures_per_address];
         for (key, limit) in self.keys.iter().zip(limits) {
-            if self.store.login_failures(key, since).await? >= i64::from(limit) {
+            // 0 is no limit, as for every other limit; compared as a count it would
+            // refuse every login.
+            if limit > 0 && self.store.login_failures(key, since).await? >= i64::from(limit) {
                 // The oldest failure may leave the window sooner; the whole window is a
                 // wait that is sure to be enough.
                 return Ok(Err(Throttled::after(Duration::from_secs(window.unsigned_abs()))));
@@ -173,6 +175,10 @@ impl<'a> LoginThrottle<'a> {
 
     /// Counts a failed login against the account and the address.
     pub(crate) async fn failed(&self) -> Result<(), StoreError> {
+        if self.settings.login_failures_per_account == 0 && self.settings.login_failures_per_address == 0 {
+            // Nothing would read the count.
+            return Ok(());
+        }
         self.store.record_login_failure(&self.keys, self.now).await
     }
 

@@ -16,6 +16,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         token_requests_over_a_clients_rate_get_429_with_retry_after,
         failed_password_grants_lock_the_account_everywhere,
         failures_from_one_address_lock_every_account_from_it,
+        login_limits_of_zero_are_off,
         requests_beyond_the_concurrency_limit_are_shed_with_503,
         a_request_over_the_timeout_is_answered_503,
     ]
@@ -108,6 +109,23 @@ async fn failures_from_one_address_lock_every_account_from_it(backend: Backend) 
     let browser = Browser::new(&app);
     let page = browser.submit("/accounts/login/", "/accounts/login/", &[("username", "a4"), ("password", PASSWORD)]);
     assert_eq!(page.await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn login_limits_of_zero_are_off(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.limits.login_failures_per_account = 0;
+        c.limits.login_failures_per_address = 0;
+    })
+    .await;
+    app.user("alice").await;
+    let client = app.confidential().await;
+    let wrong = [("grant_type", "password"), ("username", "alice"), ("password", "wrong")];
+    for _ in 0..8 {
+        app.token(&client, &wrong).await.assert_error(400, "invalid_grant");
+    }
+    // 0 is "no limit", as for the other limits: not "no login at all".
+    app.password_token(&client, "alice", None).await;
+    Browser::new(&app).login("alice", PASSWORD).await;
 }
 
 /// A request the server has started (its headers read) whose body has not all come:
