@@ -135,6 +135,8 @@ pub mod paths {
     pub const LOGOUT: &str = "/accounts/logout/";
     /// Liveness: answers `ok` while the process serves.
     pub const HEALTHZ: &str = "/healthz";
+    /// What the server is, for a person opening its address (standalone server only).
+    pub const HOME: &str = "/";
     /// Readiness: `ready` when the database answers, `503` otherwise.
     pub const READYZ: &str = "/readyz";
     /// Prometheus metrics, in the OpenMetrics text format (see [`crate::metrics`]).
@@ -307,6 +309,16 @@ impl FromRef<AppState> for TokenVerifier {
 /// standalone server hands it to [`serve`], whose example shows both. [`AppState`]'s
 /// example sends it requests.
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
+    build(state, false)
+}
+
+/// The standalone server's application: [`router`], and the home page at `/`, which a
+/// host that mounts the provider keeps for its own.
+pub(crate) fn standalone_router(state: AppState) -> Router {
+    build(state, true)
+}
+
+fn build<S: Clone + Send + Sync + 'static>(state: AppState, home: bool) -> Router<S> {
     let base = state.base.clone();
     let metrics = state.metrics.clone();
     let proxies = state.config.server.trusted_proxies.clone();
@@ -318,7 +330,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         .merge(crate::oidc::router(state.config.oidc.enabled))
         .merge(pages::router())
         .route(paths::HEALTHZ, get(|| async { "ok" }))
-        .route(paths::READYZ, get(ready))
+        .route(paths::READYZ, get(ready));
+    let router = if home { router.route(paths::HOME, get(pages::home::page)) } else { router };
+    let router = router
         // No request to this server needs a large body; refuse big ones before reading.
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)

@@ -278,7 +278,7 @@ async fn serve(database_url: &str, mut config: Config, args: &ServeArgs) -> anyh
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on {scheme}://{address}");
-    server::serve_with(listener, app::router(state), app::shutdown_signal(), options).await?;
+    server::serve_with(listener, app::standalone_router(state), app::shutdown_signal(), options).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -287,10 +287,12 @@ impl StorageSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
-    /// Token requests per second one `client_id` may make, on average; more are
-    /// answered `429` with `Retry-After`. 0: no limit.
+    /// Token requests per second, on average, of one authenticated confidential client;
+    /// of one public client from one address; and of failed client authentications for
+    /// one `client_id` from one address. More are answered `429` with `Retry-After`
+    /// (see [`RateLimits`](crate::limits::RateLimits)). 0: no limit.
     pub token_requests_per_second: u32,
-    /// How many token requests one client may make at once above that rate.
+    /// How many token requests one of those may make at once above that rate.
     pub token_request_burst: u32,
     /// Failed logins (the login page and the password grant) one username may have in
     /// `login_failure_window_seconds` before logging in as it is refused with `429`.

@@ -14,12 +14,9 @@ use super::applications::scope_views;
 use super::{base_context, login_redirect, render, session, PageError, Visitor};
 use crate::app::{paths, route_both, AppState};
 use crate::edge::ClientAddr;
+use crate::limits;
 use crate::oauth::device::{self, display_user_code, normalize_user_code};
 use crate::store::{AuditKind, NewAuditEvent};
-
-/// Wrong codes allowed per user in [`WINDOW_SECONDS`]; more get `429`.
-const MAX_WRONG_CODES: i64 = 5;
-const WINDOW_SECONDS: i64 = 15 * 60;
 
 pub fn router() -> Router<AppState> {
     route_both(Router::new(), paths::DEVICE, get(enter).post(answer))
@@ -73,20 +70,25 @@ async fn answer(
     let Some(user) = &visitor.user else { return Ok(login_redirect(paths::DEVICE)) };
     let csrf = visitor.csrf_token().unwrap_or_default();
     let now = state.clock.now();
-    let key = format!("device:user:{}", user.id);
-    if state.store.login_failures(&key, now - WINDOW_SECONDS).await? >= MAX_WRONG_CODES {
-        return Err(PageError::TooMany {
-            message: "Too many wrong codes. Wait 15 minutes before trying again.".into(),
-            retry_after: WINDOW_SECONDS,
-        });
-    }
+    // The attempt takes its place in the count before the code is looked up, so codes
+    // sent at once cannot all be tried against the same count.
+    let attempt = match limits::begin_device_code_attempt(state.store.as_ref(), user.id, now).await? {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            return Err(PageError::TooMany {
+                message: "Too many wrong codes. Wait 15 minutes before trying again.".into(),
+                retry_after: throttled.retry_after_seconds as i64,
+            })
+        }
+    };
     let code = normalize_user_code(&form.user_code);
     let grant = match &code {
         Some(code) => state.store.device_grant_by_user_code(code).await?.filter(|g| device::is_open(g, now)),
         None => None,
     };
     let (Some(code), Some(grant)) = (code, grant) else {
-        state.store.record_login_failure(&[key], now).await?;
+        // The attempt's place stays: it is the wrong code.
+        drop(attempt);
         tracing::info!(user_id = user.id, "device code refused");
         let page = render(
             &state,
@@ -101,6 +103,7 @@ async fn answer(
         )?;
         return Ok(page.into_response());
     };
+    limits::device_code_accepted(state.store.as_ref(), attempt).await?;
     let decision = match (form.allow.as_deref(), form.cancel.is_some()) {
         (Some("Authorize"), _) => Some(true),
         (_, true) => Some(false),

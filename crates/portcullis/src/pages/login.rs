@@ -78,7 +78,9 @@ async fn login(
     // The account tried, when it exists: the audit log names accounts by id, never by
     // what was typed (a password typed into the username field must not reach it).
     let tried = || async { state.store.user_by_username(&form.username).await.map(|u| u.map(|u| u.id)) };
-    if let Err(throttled) = throttle.check().await? {
+    let attempt = match throttle.begin().await? {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
         let event = NewAuditEvent::new(AuditKind::LoginThrottled, now).user(tried().await?).addr(client.ip);
         state.audit.record(event.detail("too many failed logins for this account or address")).await;
         let minutes = throttled.retry_after_seconds.div_ceil(60);
@@ -86,11 +88,13 @@ async fn login(
             message: format!("Too many failed logins. Wait {minutes} minutes before trying again."),
             retry_after: throttled.retry_after_seconds as i64,
         });
-    }
+        }
+    };
     let user = state.accounts.authenticate(&form.username, &form.password).await?.map(User::from);
     let next = safe_next(form.next.as_deref()).unwrap_or(DEFAULT_NEXT);
     let Some(user) = user else {
-        throttle.failed().await?;
+        // The attempt's place in the count stays: it is the failure.
+        drop(attempt);
         tracing::info!("login failed");
         let event = NewAuditEvent::new(AuditKind::LoginFailed, now).user(tried().await?).addr(client.ip);
         state.audit.record(event.detail("login page: wrong username or password")).await;
@@ -108,7 +112,7 @@ async fn login(
         )?;
         return Ok(page.into_response());
     };
-    throttle.succeeded().await?;
+    throttle.succeeded(attempt).await?;
     state.store.set_last_login(user.id, now).await?;
     // A new session id at login, so an id planted before login is worth nothing
     // (session fixation).

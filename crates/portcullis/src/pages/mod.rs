@@ -9,6 +9,7 @@ pub(crate) mod applications;
 pub(crate) mod authorize;
 pub(crate) mod authorized;
 pub(crate) mod device;
+pub(crate) mod home;
 pub(crate) mod login;
 /// RP-initiated logout's page; routed by `oidc`, since it exists only with OpenID Connect.
 pub(crate) mod logout;

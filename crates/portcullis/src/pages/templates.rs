@@ -15,6 +15,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("device.html", include_str!("../../templates/device.html")),
     ("authorize.html", include_str!("../../templates/authorize.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("home.html", include_str!("../../templates/home.html")),
     // --- Application management and authorized-token pages ---
     ("application_list.html", include_str!("../../templates/application_list.html")),
     ("application_form.html", include_str!("../../templates/application_form.html")),

@@ -419,8 +419,11 @@ impl Store for Front {
     async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
         self.inner.delete_session(id_hash).await
     }
-    async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()> {
-        self.inner.record_login_failure(keys, now).await
+    async fn reserve_login_attempt(&self, limits: &[(&str, u32)], since: i64, now: i64) -> Result<Option<Vec<i64>>> {
+        self.inner.reserve_login_attempt(limits, since, now).await
+    }
+    async fn release_login_attempts(&self, ids: &[i64]) -> Result<()> {
+        self.inner.release_login_attempts(ids).await
     }
     async fn login_failures(&self, key: &str, since: i64) -> Result<i64> {
         self.inner.login_failures(key, since).await

@@ -322,9 +322,17 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, id_hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>>;
     /// Ends a browser session (logout).
     async fn delete_session(&self, id_hash: &TokenHash) -> Result<()>;
-    /// Records a failed login at `now` under each throttle key (the account's, the
-    /// address's).
-    async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()>;
+    /// Takes a place for one attempt (a login, a typed device code) under each of
+    /// `limits`, a throttle key and the most attempts it may have at or after `since`,
+    /// before the attempt is checked. Atomic across every instance: either each key is
+    /// under its limit and gets a row at `now` (their ids returned), or none is touched
+    /// (`None`). A place stays, counted as a failure, unless
+    /// [`Store::release_login_attempts`] gives it back; so concurrent guesses can never
+    /// all be checked against a count that none of them has raised yet.
+    async fn reserve_login_attempt(&self, limits: &[(&str, u32)], since: i64, now: i64) -> Result<Option<Vec<i64>>>;
+    /// Gives back the places [`Store::reserve_login_attempt`] took, for an attempt that
+    /// succeeded.
+    async fn release_login_attempts(&self, ids: &[i64]) -> Result<()>;
     /// Failures for `key` at or after `since`.
     async fn login_failures(&self, key: &str, since: i64) -> Result<i64>;
     /// Forgets the failures recorded under `key` (after a successful login).

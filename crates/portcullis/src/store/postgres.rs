@@ -122,6 +122,21 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// A transaction that holds `keys` against every other transaction, on any
+    /// instance, until it ends: an advisory lock per key (two keys that hash alike
+    /// merely wait for each other), taken in order so that two transactions cannot
+    /// deadlock.
+    async fn begin_locked(&self, keys: &[&str]) -> Result<sqlx::Transaction<'static, Postgres>> {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
     async fn run_migrations(&self) -> Result<()> {
         sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
         Ok(())

@@ -813,16 +813,48 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn record_login_failure(&self, keys: &[String], now: i64) -> Result<()> {
-                let mut tx = self.writer().begin().await?;
+            async fn reserve_login_attempt(
+                &self,
+                limits: &[(&str, u32)],
+                since: i64,
+                now: i64,
+            ) -> Result<Option<Vec<i64>>> {
+                let keys: Vec<&str> = limits.iter().map(|(key, _)| *key).collect();
+                // Count and insert under a lock on the keys (the backend's): a count
+                // read outside it lets concurrent attempts all pass the same count.
+                let mut tx = self.begin_locked(&keys).await?;
+                for (key, limit) in limits {
+                    let used: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM login_failures WHERE throttle_key = $1 AND failed_at >= $2",
+                    )
+                    .bind(key)
+                    .bind(since)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if used >= i64::from(*limit) {
+                        // Dropped, the transaction rolls back: nothing was written.
+                        return Ok(None);
+                    }
+                }
+                let mut ids = Vec::with_capacity(limits.len());
                 for key in keys {
-                    sqlx::query("INSERT INTO login_failures (throttle_key, failed_at) VALUES ($1, $2)")
-                        .bind(key)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO login_failures (throttle_key, failed_at) VALUES ($1, $2) RETURNING id",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    ids.push(id);
                 }
                 tx.commit().await?;
+                Ok(Some(ids))
+            }
+
+            async fn release_login_attempts(&self, ids: &[i64]) -> Result<()> {
+                for id in ids {
+                    sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(id).execute(self.writer()).await?;
+                }
                 Ok(())
             }
 

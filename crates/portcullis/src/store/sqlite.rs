@@ -150,6 +150,13 @@ impl SqliteStore {
         &self.reader
     }
 
+    /// A transaction that takes the database's write lock at once (`BEGIN IMMEDIATE`),
+    /// so that what it reads stays true until it commits, for every process on the
+    /// file; within this one the single writer connection already serializes.
+    async fn begin_locked(&self, _keys: &[&str]) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     async fn run_migrations(&self) -> Result<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.writer).await?;
         Ok(())

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::cases;
-use crate::helpers::{Backend, Browser, TestApp, PASSWORD};
+use crate::helpers::{csrf_token, read, Answer, Backend, Browser, Client, TestApp, PASSWORD};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     cases![
@@ -17,6 +17,11 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         failed_password_grants_lock_the_account_everywhere,
         failures_from_one_address_lock_every_account_from_it,
         login_limits_of_zero_are_off,
+        concurrent_wrong_passwords_are_checked_at_most_the_limit,
+        concurrent_logins_from_many_sessions_are_checked_at_most_the_limit,
+        concurrent_wrong_device_codes_are_looked_up_at_most_the_limit,
+        a_flood_of_wrong_secrets_does_not_lock_the_client_out,
+        a_public_client_is_limited_per_address,
         requests_beyond_the_concurrency_limit_are_shed_with_503,
         a_request_over_the_timeout_is_answered_503,
     ]
@@ -54,10 +59,11 @@ async fn token_requests_over_a_clients_rate_get_429_with_retry_after(backend: Ba
     assert_eq!(refused.header("cache-control"), Some("no-store"));
     let tokens_after = app.store.count_live_tokens(app.clock_now()).await.unwrap();
     assert_eq!(tokens_after, tokens_before, "refused: nothing issued");
-    // The limit counts a client id whatever it presents: a wrong secret is refused
-    // before it is checked, so guessing is as slow as asking.
+    // A wrong secret is not the client's request: it is counted in a bucket of its
+    // own (see a_flood_of_wrong_secrets_does_not_lock_the_client_out), not refused by
+    // the client's.
     let guess = crate::helpers::Client { client_id: client.client_id.clone(), secret: Some("guess".into()) };
-    app.token(&guess, &[("grant_type", "client_credentials")]).await.assert_error(429, "temporarily_unavailable");
+    app.token(&guess, &[("grant_type", "client_credentials")]).await.assert_error(401, "invalid_client");
     // Each client has its own allowance.
     app.client_credentials(&other).await;
     // After the wait the client is served again.
@@ -128,6 +134,188 @@ async fn login_limits_of_zero_are_off(backend: Backend) {
     // 0 is "no limit", as for the other limits: not "no login at all".
     app.password_token(&client, "alice", None).await;
     Browser::new(&app).login("alice", PASSWORD).await;
+}
+
+/// How many of `answers` were not refused with 429: the attempts that were checked.
+fn checked(answers: &[Answer]) -> usize {
+    answers.iter().filter(|a| a.status != StatusCode::TOO_MANY_REQUESTS).count()
+}
+
+/// Runs every future at once, on the runtime's threads, and waits for all.
+async fn all_at_once<F>(requests: Vec<F>) -> Vec<Answer>
+where
+    F: std::future::Future<Output = Answer> + Send + 'static,
+{
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                request.await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+const GUESSES: usize = 24;
+
+/// Wrong passwords sent at once through the password grant: each takes its place in
+/// the count before its password is checked, so no more than the account's limit (5)
+/// are checked, and the right password is refused after them.
+async fn concurrent_wrong_passwords_are_checked_at_most_the_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let client = app.confidential().await;
+    let guesses = (0..GUESSES)
+        .map(|i| {
+            let request = app.http.post(app.url("/o/token/")).basic_auth(&client.client_id, client.secret.as_deref());
+            let password = format!("wrong-{i}");
+            async move {
+                let form = [("grant_type", "password"), ("username", "alice"), ("password", password.as_str())];
+                read(request.form(&form).send().await.unwrap()).await
+            }
+        })
+        .collect();
+    let answers = all_at_once(guesses).await;
+    assert_eq!(checked(&answers), 5, "{GUESSES} guesses at once against a limit of 5 per account");
+    for answer in &answers {
+        if answer.status != StatusCode::TOO_MANY_REQUESTS {
+            answer.assert_error(400, "invalid_grant");
+        }
+    }
+    let right = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)];
+    app.token(&client, &right).await.assert_error(429, "temporarily_unavailable");
+}
+
+/// The login page, from many sessions at once (each with its own CSRF token, as a
+/// guesser with many browsers would have): at most the limit are checked.
+async fn concurrent_logins_from_many_sessions_are_checked_at_most_the_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.limits.login_failures_per_account = 0).await;
+    // The address's limit (20) is the one that holds here: every session is on 127.0.0.1.
+    app.user("alice").await;
+    let mut guesses = Vec::new();
+    for i in 0..(GUESSES + 8) {
+        let browser = Browser::new(&app);
+        let page = browser.get("/accounts/login/").await;
+        let csrf = csrf_token(&page.text);
+        guesses.push(async move {
+            let password = format!("wrong-{i}");
+            browser
+                .post("/accounts/login/", &[("csrf_token", &csrf), ("username", "alice"), ("password", &password)])
+                .await
+        });
+    }
+    let answers = all_at_once(guesses).await;
+    assert_eq!(checked(&answers), 20, "{} guesses at once against a limit of 20 per address", GUESSES + 8);
+    for answer in answers.iter().filter(|a| a.status != StatusCode::TOO_MANY_REQUESTS) {
+        assert!(answer.text.contains("Please enter a correct username and password"), "{}", answer.text);
+    }
+    // The right password, from a session of its own, is refused too.
+    let late = Browser::new(&app);
+    let page = late.submit("/accounts/login/", "/accounts/login/", &[("username", "alice"), ("password", PASSWORD)]);
+    assert_eq!(page.await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// RFC 8628 §5.1: "the authorization server SHOULD rate-limit user code attempts". Wrong
+/// codes typed at once count against the limit (5) before they are looked up.
+async fn concurrent_wrong_device_codes_are_looked_up_at_most_the_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let browser = Browser::new(&app);
+    browser.login("alice", PASSWORD).await;
+    let page = browser.get("/o/device/").await;
+    let csrf = csrf_token(&page.text);
+    let guesses = (0..GUESSES)
+        .map(|i| {
+            let browser = browser.http.clone();
+            let url = app.url("/o/device/");
+            let csrf = csrf.clone();
+            async move {
+                let code = format!("BCDF-{:04}", i);
+                read(browser.post(url).form(&[("csrf_token", csrf.as_str()), ("user_code", &code)]).send().await.unwrap())
+                    .await
+            }
+        })
+        .collect();
+    let answers = all_at_once(guesses).await;
+    assert_eq!(checked(&answers), 5, "{GUESSES} codes at once against a limit of 5");
+}
+
+/// A client whose requests come from `address` (a loopback address of its own, so
+/// that the server tells it apart from the test's other clients).
+fn http_from(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from(address)).build().unwrap()
+}
+
+/// Client ids are public. A stranger who floods a client id with wrong secrets uses up
+/// a bucket of its own (that id, from its address), never the client's: the client's
+/// next correct request is served.
+async fn a_flood_of_wrong_secrets_does_not_lock_the_client_out(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.limits.token_requests_per_second = 5;
+        c.limits.token_request_burst = 10;
+    })
+    .await;
+    let victim = app.confidential().await;
+    let attacker = http_from([127, 0, 0, 2]);
+    let url = app.url("/o/token/");
+    let mut refused = 0;
+    for _ in 0..4 {
+        let flood: Vec<_> = (0..50)
+            .map(|_| {
+                let request = attacker.post(&url).basic_auth(&victim.client_id, Some("wrong secret"));
+                async move { read(request.form(&[("grant_type", "client_credentials")]).send().await.unwrap()).await }
+            })
+            .collect();
+        for answer in all_at_once(flood).await {
+            match answer.status.as_u16() {
+                401 => answer.assert_error(401, "invalid_client"),
+                429 => refused += 1,
+                other => panic!("{other}: {}", answer.text),
+            }
+        }
+    }
+    assert!(refused >= 150, "the stranger's guesses are limited too: {refused} of 200 refused");
+    // The client, from its own address, is served: the flood did not touch its rate.
+    let victims_own = http_from([127, 0, 0, 1]);
+    let request = victims_own.post(&url).basic_auth(&victim.client_id, victim.secret.as_deref());
+    read(request.form(&[("grant_type", "client_credentials")]).send().await.unwrap()).await.assert_token();
+    // From the stranger's address the client id stays refused, the right secret
+    // included, until the bucket refills: guessing gets nowhere there.
+    let request = attacker.post(&url).basic_auth(&victim.client_id, victim.secret.as_deref());
+    let answer = read(request.form(&[("grant_type", "client_credentials")]).send().await.unwrap()).await;
+    answer.assert_error(429, "temporarily_unavailable");
+}
+
+/// A public client has users at many addresses and no secret, so anyone can send
+/// requests in its name: its rate is counted per address.
+async fn a_public_client_is_limited_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.limits.token_requests_per_second = 1;
+        c.limits.token_request_burst = 2;
+    })
+    .await;
+    let spa: Client = app.client(portcullis::store::ClientType::Public, &[GrantType::AuthorizationCode], None).await;
+    let ask = |http: &reqwest::Client| {
+        let form = [("grant_type", "authorization_code"), ("code", "made-up"), ("client_id", spa.client_id.as_str())];
+        let request = http.post(app.url("/o/token/")).form(&form);
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let one = http_from([127, 0, 0, 3]);
+    for _ in 0..2 {
+        ask(&one).await.assert_error(400, "invalid_grant");
+    }
+    ask(&one).await.assert_error(429, "temporarily_unavailable");
+    // The client's users elsewhere are not refused.
+    let another = http_from([127, 0, 0, 4]);
+    ask(&another).await.assert_error(400, "invalid_grant");
 }
 
 /// A request the server has started (its headers read) whose body has not all come:

@@ -5,10 +5,10 @@ use std::time::Duration;
 use portcullis::app;
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{fresh_database, Backend, Instance, TestApp};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
-    crate::cases![dropping_the_serve_future_stops_the_server]
+    crate::cases![dropping_the_serve_future_stops_the_server, the_root_says_what_this_server_is]
 }
 
 /// A host that aborts the task running `serve` (or drops its future) expects the port
@@ -27,4 +27,38 @@ async fn dropping_the_serve_future_stops_the_server(backend: Backend) {
     let _ = task.await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(fresh().get(&url).send().await.is_err(), "the port still answers after the serve task was aborted");
+}
+
+/// `GET /` is the first thing a person opening the server's address sees: a page that
+/// says what the server is and links the login, the applications page and the
+/// discovery document, and that redirects nowhere. A host mounting the provider keeps
+/// its own `/`.
+async fn the_root_says_what_this_server_is(backend: Backend) {
+    let (url, _db) = fresh_database(backend).await;
+    let server = Instance::start(&url, &[]).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let answer = http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.headers().get("location").is_none());
+    assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = answer.text().await.unwrap();
+    assert!(html.contains("authorization server"), "{html}");
+    for link in ["href=\"/accounts/login/\"", "href=\"/o/applications/\"", "href=\"/o/.well-known/openid-configuration\""] {
+        assert!(html.contains(link), "{link} missing from {html}");
+    }
+    // The discovery document it links answers.
+    let discovery = http.get(server.url("/o/.well-known/openid-configuration")).send().await.unwrap();
+    assert_eq!(discovery.status(), StatusCode::OK);
+    drop(server);
+
+    // Without OpenID Connect there is no OpenID discovery: RFC 8414's metadata instead.
+    let plain = Instance::start(&url, &[("PORTCULLIS_OIDC_ENABLED", "false")]).await;
+    let html = http.get(plain.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("href=\"/.well-known/oauth-authorization-server/o\""), "{html}");
+    let metadata = http.get(plain.url("/.well-known/oauth-authorization-server/o")).send().await.unwrap();
+    assert_eq!(metadata.status(), StatusCode::OK);
+
+    // The library's router leaves `/` to the host.
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.http.get(app.url("/")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }

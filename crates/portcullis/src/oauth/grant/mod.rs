@@ -180,17 +180,40 @@ pub async fn exchange(
         OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
     })?;
     let credentials = client_auth::credentials(authorization, params)?;
-    // Before authenticating, so a client id under attack costs no secret checks.
-    if let Some(credentials) = &credentials {
-        ctx.rate_limits.check_token_request(&credentials.client_id).map_err(EndpointError::Throttled)?;
-    }
-    let app = client_auth::authenticate(ctx.store, credentials).await?;
+    let app = authenticate(ctx, credentials).await?;
     match grant {
         GrantTypeParam::Password => password::grant(ctx, &app, params).await,
         GrantTypeParam::ClientCredentials => client_credentials::grant(ctx, &app, params).await,
         GrantTypeParam::RefreshToken => refresh_token::grant(ctx, &app, params).await,
         GrantTypeParam::AuthorizationCode => authorization_code::grant(ctx, &app, params).await,
         GrantTypeParam::DeviceCode => device_code::grant(ctx, &app, params).await,
+    }
+}
+
+/// Authenticates the client of a token request, within the rate limits: a stranger
+/// who knows only a client's id (it is in every authorization URL) uses up a bucket of
+/// its own, for that id and its address, never the client's (see
+/// [`RateLimits`](crate::limits::RateLimits)).
+async fn authenticate(
+    ctx: &Context<'_>,
+    credentials: Option<client_auth::ClientCredentials>,
+) -> Result<Application, EndpointError> {
+    let Some(client_id) = credentials.as_ref().map(|c| c.client_id.clone()) else {
+        return Ok(client_auth::authenticate(ctx.store, credentials).await?);
+    };
+    let limits = ctx.rate_limits;
+    limits.check_unauthenticated(&client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
+    match client_auth::authenticate(ctx.store, credentials).await {
+        Ok(app) => {
+            let public = app.client_type == crate::store::ClientType::Public;
+            limits.check_authenticated(&app.client_id, public, ctx.client_addr).map_err(EndpointError::Throttled)?;
+            Ok(app)
+        }
+        Err(client_auth::AuthFailure::Rejected(rejected)) => {
+            limits.charge_failure(&client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
+            Err(rejected.into())
+        }
+        Err(failure) => Err(failure.into()),
     }
 }
 

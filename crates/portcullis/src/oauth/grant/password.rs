@@ -21,19 +21,23 @@ pub(super) async fn grant(
     // The account tried, when it exists, rather than the username: a password typed
     // into the wrong field must not reach the log.
     let tried = || async { ctx.store.user_by_username(username).await.map(|u| u.map(|u| u.id)) };
-    if let Err(throttled) = throttle.check().await? {
-        let event = ctx.event(AuditKind::LoginThrottled, app, tried().await?);
-        ctx.audit.record(event.detail("password grant: too many failed logins for this account or address")).await;
-        return Err(EndpointError::Throttled(throttled));
-    }
+    let attempt = match throttle.begin().await? {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            let event = ctx.event(AuditKind::LoginThrottled, app, tried().await?);
+            ctx.audit.record(event.detail("password grant: too many failed logins for this account or address")).await;
+            return Err(EndpointError::Throttled(throttled));
+        }
+    };
     let Some(user) = ctx.accounts.authenticate(username, presented).await? else {
-        throttle.failed().await?;
+        // The attempt's place in the count stays: it is the failure.
+        drop(attempt);
         let tried = tried().await?;
         let event = ctx.event(AuditKind::LoginFailed, app, tried);
         ctx.audit.record(event.detail("password grant: wrong username or password")).await;
         return Err(OAuthError::invalid_grant("invalid username or password").into());
     };
-    throttle.succeeded().await?;
+    throttle.succeeded(attempt).await?;
     let minted = mint(ctx, app, Some(user.id), &scope, Some(&scope)).await?;
     ctx.store.insert_token(&minted.tokens).await?;
     ctx.issued(app, &minted.tokens, "password").await;
