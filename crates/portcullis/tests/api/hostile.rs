@@ -20,7 +20,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{snapshot, Backend, Browser, Client, TestApp, PASSWORD};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
-    crate::cases![hostile_requests_are_refused_and_change_nothing, a_nul_in_the_login_form_is_refused_not_a_500]
+    crate::cases![
+        hostile_requests_are_refused_and_change_nothing,
+        a_nul_in_the_login_form_is_refused_not_a_500,
+        a_flood_of_wrong_secrets_sent_as_bytes_locks_out_only_the_flooder,
+        concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more,
+    ]
 }
 
 /// The one redirection URI the clients registered.
@@ -164,8 +169,15 @@ impl Raw {
 
 /// Sends `request` as is and reads the answer to the end of the connection.
 async fn send(addr: &str, request: &[u8]) -> Raw {
+    send_from([127, 0, 0, 1], addr, request).await
+}
+
+/// [`send`] from the loopback address `local`, so the server sees another client.
+async fn send_from(local: [u8; 4], addr: &str, request: &[u8]) -> Raw {
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from((local, 0))).unwrap();
+        let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
         // The server may answer (413, 400) and close before reading everything.
         let _ = stream.write_all(request).await;
         let mut answer = Vec::new();
@@ -1349,4 +1361,67 @@ async fn a_nul_in_the_login_form_is_refused_not_a_500(backend: Backend) {
     assert_eq!(answer.status.as_u16(), 400, "{}", answer.text);
     // The account is not locked by it, and logging in still works.
     browser.login("alice", PASSWORD).await;
+}
+
+/// Sends every request at once, each on its own connection, and returns the answers.
+async fn send_all_at_once(local: [u8; 4], addr: &str, requests: Vec<Vec<u8>>) -> Vec<Raw> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(requests.len()));
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|bytes| {
+            let (barrier, addr) = (barrier.clone(), addr.to_owned());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                send_from(local, &addr, &bytes).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+/// Client ids are public. A stranger floods one with wrong secrets (a client-credentials
+/// request each, from an address of its own): past the burst it is refused, and the
+/// client, from its own address, is still served.
+async fn a_flood_of_wrong_secrets_sent_as_bytes_locks_out_only_the_flooder(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.limits.token_requests_per_second = 10;
+        c.limits.token_request_burst = 20;
+    })
+    .await;
+    let victim = app.client(ClientType::Confidential, &[GrantType::ClientCredentials], None).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let guess = Row::token("wrong secret", "grant_type=client_credentials").basic(&victim.client_id, "wrong");
+    let flood = (0..100).map(|_| guess.bytes()).collect();
+    let answers = send_all_at_once([127, 0, 0, 2], &addr, flood).await;
+    let refused = answers.iter().filter(|a| a.status == 429).count();
+    assert!(answers.iter().all(|a| a.status == 401 || a.status == 429), "{:?}", answers.iter().map(|a| a.status));
+    assert!(refused >= 70, "the flood is limited: {refused} of 100 refused");
+    let own = Row::token("the client's own", "grant_type=client_credentials").authenticated_as(&victim);
+    let served = send_from([127, 0, 0, 1], &addr, &own.bytes()).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+}
+
+/// Wrong passwords for one account sent at once through the password grant: at most
+/// the account's limit (5) are checked; the rest, and then the right password, get 429.
+async fn concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let client = app.client(ClientType::Confidential, &[GrantType::Password], None).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let guesses = (0..30)
+        .map(|i| {
+            let body = pairs(&[("grant_type", "password"), ("username", "alice"), ("password", &format!("guess{i}"))]);
+            Row::token("guess", body).authenticated_as(&client).bytes()
+        })
+        .collect();
+    let answers = send_all_at_once([127, 0, 0, 1], &addr, guesses).await;
+    let checked = answers.iter().filter(|a| a.status != 429).count();
+    assert_eq!(checked, 5, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    let right = pairs(&[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)]);
+    let late = send(&addr, &Row::token("right", right).authenticated_as(&client).bytes()).await;
+    assert_eq!(late.status, 429, "{}", late.text());
 }
