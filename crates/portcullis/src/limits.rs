@@ -12,9 +12,9 @@
 //! - Requests beyond `max_concurrent_requests` in flight, and requests that take longer
 //!   than `request_timeout_seconds`, are answered `503` with `Retry-After`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +52,20 @@ impl Throttled {
 /// (forgetting them changes nothing): a flood of made-up client ids or addresses
 /// cannot grow it without end.
 const PRUNE_ABOVE: usize = 10_000;
+
+/// The longest client id kept as is in a limiter's key. Longer ones (no client
+/// Portcullis registers has one) are kept as their SHA-256, so that a flood of made-up
+/// ids of 64 KiB each cannot make the limiters hold gigabytes before they are pruned.
+const LONGEST_KEPT_ID: usize = 128;
+
+/// A limiter's key for `client_id`.
+fn key_of(client_id: &str) -> String {
+    if client_id.len() <= LONGEST_KEPT_ID {
+        return client_id.to_owned();
+    }
+    let hash = crate::crypto::TokenHash::of(client_id);
+    hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// A bucket counted per client id and address, rather than per client id alone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -163,7 +177,7 @@ impl RateLimits {
             return Ok(());
         }
         let mut blocked = limits.blocked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (client_id.to_owned(), address);
+        let key = (key_of(client_id), address);
         match blocked.get(&key) {
             Some(until) if *until > Instant::now() => Err(Throttled::after(*until - Instant::now())),
             Some(_) => {
@@ -186,9 +200,9 @@ impl RateLimits {
         let Some(limits) = &self.inner else { return Ok(()) };
         limits.prune();
         let refused = if public {
-            limits.per_address.check_key(&PerAddress::Public(client_id.to_owned(), address)).err()
+            limits.per_address.check_key(&PerAddress::Public(key_of(client_id), address)).err()
         } else {
-            limits.clients.check_key(&client_id.to_owned()).err()
+            limits.clients.check_key(&key_of(client_id)).err()
         };
         match refused {
             Some(not_until) => Err(Throttled::after(not_until.wait_time_from(DefaultClock::default().now()))),
@@ -202,7 +216,7 @@ impl RateLimits {
     pub(crate) fn charge_failure(&self, client_id: &str, address: Option<IpAddr>) -> Result<(), Throttled> {
         let Some(limits) = &self.inner else { return Ok(()) };
         limits.prune();
-        let key = PerAddress::Failed(client_id.to_owned(), address);
+        let key = PerAddress::Failed(key_of(client_id), address);
         let Err(not_until) = limits.per_address.check_key(&key) else { return Ok(()) };
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let mut blocked = limits.blocked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -210,7 +224,7 @@ impl RateLimits {
             let now = Instant::now();
             blocked.retain(|_, until| *until > now);
         }
-        blocked.insert((client_id.to_owned(), address), Instant::now() + wait);
+        blocked.insert((key_of(client_id), address), Instant::now() + wait);
         limits.blocked_len.store(blocked.len(), Ordering::Relaxed);
         Err(Throttled::after(wait))
     }
@@ -444,6 +458,19 @@ mod tests {
             assert_eq!(limits.charge_failure("app", HERE), Ok(()));
             assert_eq!(limits.check_unauthenticated("app", HERE), Ok(()));
         }
+    }
+
+    #[test]
+    fn long_client_ids_are_kept_as_their_hash() {
+        assert_eq!(key_of("abc"), "abc");
+        let long = "x".repeat(60_000);
+        assert_eq!(key_of(&long).len(), 64);
+        assert_ne!(key_of(&long), key_of(&"y".repeat(60_000)));
+        // And they are limited like any other.
+        let limits = limits(1, 1);
+        assert_eq!(limits.charge_failure(&long, HERE), Ok(()));
+        assert!(limits.charge_failure(&long, HERE).is_err());
+        assert!(limits.check_unauthenticated(&long, HERE).is_err());
     }
 
     #[test]

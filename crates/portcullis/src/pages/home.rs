@@ -21,10 +21,10 @@ pub(crate) async fn page(State(state): State<AppState>, visitor: Visitor) -> Res
         "home.html",
         StatusCode::OK,
         context! {
-            // OpenID Connect Discovery when it is on, RFC 8414's metadata (at the
-            // issuer's well-known path, §3) otherwise: both list the endpoints.
-            openid => state.config.oidc.enabled,
-            issuer => &state.config.oidc.issuer, ..base_context(&visitor, csrf) },
+        // OpenID Connect Discovery when it is on, RFC 8414's metadata (at the
+        // issuer's well-known path, §3) otherwise: both list the endpoints.
+        openid => state.config.oidc.enabled,
+        issuer => &state.config.oidc.issuer, ..base_context(&visitor, csrf) },
     )?;
     Ok(page.into_response())
 }

@@ -81,13 +81,13 @@ async fn login(
     let attempt = match throttle.begin().await? {
         Ok(attempt) => attempt,
         Err(throttled) => {
-        let event = NewAuditEvent::new(AuditKind::LoginThrottled, now).user(tried().await?).addr(client.ip);
-        state.audit.record(event.detail("too many failed logins for this account or address")).await;
-        let minutes = throttled.retry_after_seconds.div_ceil(60);
-        return Err(PageError::TooMany {
-            message: format!("Too many failed logins. Wait {minutes} minutes before trying again."),
-            retry_after: throttled.retry_after_seconds as i64,
-        });
+            let event = NewAuditEvent::new(AuditKind::LoginThrottled, now).user(tried().await?).addr(client.ip);
+            state.audit.record(event.detail("too many failed logins for this account or address")).await;
+            let minutes = throttled.retry_after_seconds.div_ceil(60);
+            return Err(PageError::TooMany {
+                message: format!("Too many failed logins. Wait {minutes} minutes before trying again."),
+                retry_after: throttled.retry_after_seconds as i64,
+            });
         }
     };
     let user = state.accounts.authenticate(&form.username, &form.password).await?.map(User::from);

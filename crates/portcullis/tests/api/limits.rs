@@ -239,8 +239,15 @@ async fn concurrent_wrong_device_codes_are_looked_up_at_most_the_limit(backend: 
             let csrf = csrf.clone();
             async move {
                 let code = format!("BCDF-{:04}", i);
-                read(browser.post(url).form(&[("csrf_token", csrf.as_str()), ("user_code", &code)]).send().await.unwrap())
-                    .await
+                read(
+                    browser
+                        .post(url)
+                        .form(&[("csrf_token", csrf.as_str()), ("user_code", &code)])
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await
             }
         })
         .collect();

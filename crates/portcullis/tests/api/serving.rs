@@ -43,7 +43,9 @@ async fn the_root_says_what_this_server_is(backend: Backend) {
     assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = answer.text().await.unwrap();
     assert!(html.contains("authorization server"), "{html}");
-    for link in ["href=\"/accounts/login/\"", "href=\"/o/applications/\"", "href=\"/o/.well-known/openid-configuration\""] {
+    for link in
+        ["href=\"/accounts/login/\"", "href=\"/o/applications/\"", "href=\"/o/.well-known/openid-configuration\""]
+    {
         assert!(html.contains(link), "{link} missing from {html}");
     }
     // The discovery document it links answers.
