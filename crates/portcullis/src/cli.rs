@@ -494,7 +494,8 @@ mod tests {
     #[test]
     fn the_command_lines_own_variables_are_known() {
         let own = own_env_vars();
-        for name in ["PORTCULLIS_CONFIG", "PORTCULLIS_BIND", "DATABASE_URL", USER_PASSWORD_VAR, SUPERUSER_PASSWORD_VAR] {
+        for name in ["PORTCULLIS_CONFIG", "PORTCULLIS_BIND", "DATABASE_URL", USER_PASSWORD_VAR, SUPERUSER_PASSWORD_VAR]
+        {
             assert!(own.iter().any(|n| n == name), "{name} missing from {own:?}");
         }
         let own: Vec<&str> = own.iter().map(String::as_str).collect();
