@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::accounts::{self, AccountError, NewAccount};
@@ -180,15 +180,52 @@ fn parse_grant_type(value: &str) -> Result<GrantType, String> {
     value.parse()
 }
 
+/// Where `user create --no-input` and `createsuperuser --no-input` take the password.
+const USER_PASSWORD_VAR: &str = "PORTCULLIS_USER_PASSWORD";
+const SUPERUSER_PASSWORD_VAR: &str = "PORTCULLIS_SUPERUSER_PASSWORD";
+
 /// Runs the command line; returns the process exit code.
 pub async fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     match execute(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", one_line(&error));
+            // A database URL in the message (ours, or quoted by a driver) keeps its
+            // user and host but never its password.
+            eprintln!("error: {}", store::redact_urls_in(&one_line(&error)));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The variables the command line reads itself, beside the settings: every `env = ...`
+/// of its options, from clap's own description of them, and the password variables.
+fn own_env_vars() -> Vec<String> {
+    fn collect(command: &clap::Command, names: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|name| name.to_str()) {
+                names.push(name.to_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, names);
+        }
+    }
+    let mut names = vec![USER_PASSWORD_VAR.to_owned(), SUPERUSER_PASSWORD_VAR.to_owned()];
+    collect(&Cli::command(), &mut names);
+    names
+}
+
+/// Warns about each `PORTCULLIS_*` variable that nothing reads: a typo in
+/// `portcullis.toml` stops the command, and one in the environment should not pass
+/// unnoticed. Only names are shown, never values (which may be secrets).
+fn warn_about_unknown_env_vars() {
+    let own = own_env_vars();
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    let names: Vec<String> = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()).collect();
+    for unknown in config::unknown_env_vars(names.iter().map(String::as_str), &own) {
+        let guess = unknown.suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
+        tracing::warn!("environment variable {} is not a setting and is ignored{guess}", unknown.name);
     }
 }
 
@@ -209,6 +246,7 @@ fn one_line(error: &anyhow::Error) -> String {
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let config_path = config::resolve_path(cli.config.as_deref());
     let config = Config::load(config_path.as_deref(), std::env::vars())?;
+    warn_about_unknown_env_vars();
     if let Command::Serve(args) = &cli.command {
         return serve(&cli.database_url, config, args).await;
     }
@@ -314,7 +352,7 @@ async fn create_user(store: &Arc<dyn Store>, args: UserArgs, superuser: bool, no
     if store.user_by_username(&args.username).await?.is_some() {
         return Err(AccountError::Taken(args.username).into());
     }
-    let env_var = if superuser { "PORTCULLIS_SUPERUSER_PASSWORD" } else { "PORTCULLIS_USER_PASSWORD" };
+    let env_var = if superuser { SUPERUSER_PASSWORD_VAR } else { USER_PASSWORD_VAR };
     let password = read_password(&args, env_var)?;
     let account = NewAccount {
         username: args.username,
@@ -447,4 +485,23 @@ async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {
         println!("{}  {:<12}  {:<40}  {}", app.client_id, app.client_type.as_str(), app.name, grants.join(","));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_lines_own_variables_are_known() {
+        let own = own_env_vars();
+        for name in ["PORTCULLIS_CONFIG", "PORTCULLIS_BIND", "DATABASE_URL", USER_PASSWORD_VAR, SUPERUSER_PASSWORD_VAR]
+        {
+            assert!(own.iter().any(|n| n == name), "{name} missing from {own:?}");
+        }
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let names = ["PORTCULLIS_BIND", "PORTCULLIS_CONFIG", "PORTCULLIS_SUPERUSER_PASSWORD", "PORTCULLIS_BIN"];
+        let unknown = config::unknown_env_vars(names, &own);
+        assert_eq!(unknown.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["PORTCULLIS_BIN"]);
+        assert_eq!(unknown[0].suggestion.as_deref(), Some("PORTCULLIS_BIND"));
+    }
 }

@@ -251,11 +251,17 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
     if grant_types.is_empty() {
         problems.push(Problem::new(Field::GrantTypes, "choose at least one grant type"));
     }
+    // RFC 6749 §4.4: "The client credentials grant type MUST only be used by
+    // confidential clients." The message also says what to do instead: the usual ask
+    // is a browser or mobile front end, which signs its users in with the code grant
+    // and PKCE as a public client (RFC 7636; RFC 8252 §6 for native apps). Two
+    // sentences, so it reads after `--grant-type: ` and, capitalised, on the page.
     if draft.client_type == Some(ClientType::Public) && grant_types.contains(&GrantType::ClientCredentials) {
         problems.push(Problem::new(
             Field::GrantTypes,
-            "client-credentials needs a confidential client (RFC 6749 §4.4): a public client cannot keep the secret it \
-             would authenticate with",
+            "client-credentials needs a confidential client (RFC 6749 §4.4), since a public client cannot keep the \
+             secret it would authenticate with. For a browser or mobile front end, use authorization-code with PKCE \
+             instead, keeping the client public (RFC 7636)",
         ));
     }
 
@@ -471,6 +477,35 @@ mod tests {
         assert!(problems[0].message.contains("the authorization-code and openid-hybrid grants need"), "{problems:?}");
         let machine = Draft { grant_types: vec![GrantType::ClientCredentials], redirect_uris: vec![], ..draft() };
         assert!(validate(&machine, &OAuth2Settings::default()).is_ok(), "no redirect URI needed");
+    }
+
+    /// RFC 6749 §4.4: "The client credentials grant type MUST only be used by
+    /// confidential clients." The refusal says what a public client uses instead.
+    #[test]
+    fn a_public_client_is_told_what_to_use_instead_of_client_credentials() {
+        let public = Draft {
+            client_type: Some(ClientType::Public),
+            grant_types: vec![GrantType::ClientCredentials],
+            redirect_uris: vec![],
+            ..draft()
+        };
+        let problems = validate(&public, &OAuth2Settings::default()).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::GrantTypes]);
+        let line = one_line(&problems);
+        assert!(
+            line.starts_with("--grant-type: client-credentials needs a confidential client (RFC 6749 §4.4)"),
+            "{line}"
+        );
+        assert!(line.contains("use authorization-code with PKCE instead, keeping the client public"), "{line}");
+        let sentence = problems[0].sentence();
+        assert!(sentence.starts_with("Client-credentials needs") && sentence.ends_with("(RFC 7636)."), "{sentence}");
+        // What it suggests is accepted.
+        let code = Draft {
+            grant_types: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec!["http://localhost:5173/callback".into()],
+            ..public
+        };
+        assert!(validate(&code, &OAuth2Settings::default()).is_ok());
     }
 
     #[test]

@@ -163,7 +163,14 @@ impl Fields {
             "created" => "The user was created.",
             "deactivated" => "The user was deactivated: they cannot log in, and their tokens are refused.",
             "reactivated" => "The user was reactivated: they can log in, and their unexpired tokens work again.",
-            "password" => "The password was changed, and the user's other sessions were ended.",
+            "password" => {
+                "The password was changed, and the user's other sessions were ended. Tokens already issued to them \
+                 stay valid until they expire or are revoked."
+            }
+            "password_revoked" => {
+                "The password was changed, the user's other sessions were ended, and every token issued to them was \
+                 revoked."
+            }
             "groups" => "The groups were saved.",
             "deleted" => "The application and all its tokens were deleted.",
             "revoked" => "The token was revoked.",
@@ -496,8 +503,12 @@ async fn set_active(
     Ok(user_done(target.id, if active { "reactivated" } else { "deactivated" }))
 }
 
-/// `POST /admin/users/{id}/password/` with the new password twice. Ends the user's
-/// other sessions; the staff member's own session survives a change of their own.
+/// `POST /admin/users/{id}/password/` with the new password twice, and `revoke_tokens`
+/// when the box is ticked. Ends the user's other sessions; the staff member's own
+/// session survives a change of their own. Tokens already issued stay valid unless the
+/// box asks to revoke them (with what would buy new ones: unused codes, approved device
+/// grants): a reset may be routine (a forgotten password), when cutting off every
+/// application the user signed in to would only hurt, or the answer to a stolen one.
 async fn reset_password(
     State(state): State<AppState>,
     staff: Staff,
@@ -518,13 +529,26 @@ async fn reset_password(
     };
     let keep =
         if target.id == staff.user.id { staff.visitor.session.as_ref().map(|(session, _)| session) } else { None };
-    if !state.store.reset_password(target.id, &hash, keep).await? {
+    let revoke_tokens = form.get("revoke_tokens").is_some();
+    let revoke_at = revoke_tokens.then(|| state.clock.now());
+    let Some(revoked) = state.store.reset_password(target.id, &hash, keep, revoke_at).await? else {
         return Err(PageError::NotFound);
-    }
-    tracing::info!(staff_id = staff.user.id, user_id = target.id, "admin: password reset");
-    let detail = format!("admin pages: user {} ({}) given a new password", target.id, target.username);
+    };
+    tracing::info!(staff_id = staff.user.id, user_id = target.id, revoke_tokens, revoked, "admin: password reset");
+    let tokens = if revoke_tokens { format!("{revoked} tokens revoked") } else { "tokens kept".to_owned() };
+    let detail = format!(
+        "admin pages: user {} ({}) given a new password, other sessions ended, {tokens}",
+        target.id, target.username
+    );
     staff.record(&state, AuditKind::UserChanged, address, None, detail).await;
-    Ok(user_done(target.id, "password"))
+    if revoke_tokens {
+        let detail = format!(
+            "admin pages: every token of user {} ({}) revoked with a new password: {revoked} access and refresh tokens",
+            target.id, target.username
+        );
+        staff.record(&state, AuditKind::AdminTokenRevoked, address, None, detail).await;
+    }
+    Ok(user_done(target.id, if revoke_tokens { "password_revoked" } else { "password" }))
 }
 
 /// Group names from text separated by commas or white space: sorted, without

@@ -793,19 +793,61 @@ async fn admin_user_changes(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(live_access(&*store, "at-1", NOW).await?);
     ensure!(!store.set_user_active(f.user.id + 100, false).await?);
 
-    // A new password ends every session of the user but the one kept.
+    // A new password ends every session of the user but the one kept; their tokens
+    // stay unless asked.
     for id in ["s-1", "s-2"] {
         store.create_session(&session_for(f.user.id, id)).await?;
     }
-    ensure!(store.reset_password(f.user.id, "$argon2id$new", Some(&TokenHash::of("s-2"))).await?);
+    ensure!(store.reset_password(f.user.id, "$argon2id$new", Some(&TokenHash::of("s-2")), None).await? == Some(0));
     let alice = store.user_by_id(f.user.id).await?.context("alice missing")?;
     ensure!(alice.password_hash.as_deref() == Some("$argon2id$new"));
     ensure!(store.session(&TokenHash::of("s-1"), NOW).await?.is_none());
     ensure!(store.session(&TokenHash::of("s-2"), NOW).await?.is_some());
-    ensure!(store.reset_password(f.user.id, "$argon2id$newer", None).await?);
+    ensure!(live_access(&*store, "at-1", NOW).await?, "tokens kept unless asked");
+    ensure!(store.reset_password(f.user.id, "$argon2id$newer", None, None).await? == Some(0));
     ensure!(store.session(&TokenHash::of("s-2"), NOW).await?.is_none());
     ensure!(store.session(&TokenHash::of("s-bob"), NOW).await?.is_some());
-    ensure!(!store.reset_password(f.user.id + 100, "$argon2id$x", None).await?);
+    ensure!(store.reset_password(f.user.id + 100, "$argon2id$x", None, None).await?.is_none());
+
+    // Asked to, it also revokes every token of the user, for every application, and
+    // what would buy new ones; other users' tokens, and the user's consents, stay.
+    let other = store.create_application(&new_app("client-b")).await?;
+    let mut second = tokens(&f, "at-2", Some("rt-2"), "fam-2");
+    second.application_id = other.id;
+    store.insert_token(&second).await?;
+    let mut bobs = tokens(&f, "at-bob", Some("rt-bob"), "fam-bob");
+    bobs.user_id = Some(bob.id);
+    store.insert_token(&bobs).await?;
+    store.insert_code(&new_code(&f, "pending", NOW + 200)).await?;
+    let device = NewDeviceGrant {
+        device_code_hash: TokenHash::of("dc-alice"),
+        user_code: "BCDFGHJM".into(),
+        application_id: f.app.id,
+        scope: "read".into(),
+        interval_seconds: 5,
+        created_at: NOW,
+        expires_at: NOW + 600,
+    };
+    store.insert_device_grant(&device).await?;
+    let device = store.device_grant_by_user_code("BCDFGHJM").await?.context("grant lost")?.id;
+    ensure!(store.decide_device_grant(device, f.user.id, true, NOW + 1).await?);
+    store.save_consent(f.user.id, other.id, "read", NOW).await?;
+    store.create_session(&session_for(f.user.id, "s-3")).await?;
+    let revoked = store.reset_password(f.user.id, "$argon2id$newest", None, Some(NOW + 5)).await?;
+    ensure!(revoked == Some(4), "at-1, rt-1, at-2, rt-2: {revoked:?}");
+    for token in ["at-1", "at-2"] {
+        ensure!(!live_access(&*store, token, NOW + 5).await?, "{token} still live");
+    }
+    for token in ["rt-1", "rt-2"] {
+        ensure!(store.refresh_token(&TokenHash::of(token)).await?.is_some_and(|r| r.revoked_at == Some(NOW + 5)));
+    }
+    ensure!(store.code(&TokenHash::of("pending")).await?.is_none(), "the pending code is gone");
+    let collected = store.poll_device_grant(device, NOW + 20, &tokens(&f, "dev-at", None, "")).await?;
+    ensure!(collected == DevicePoll::Denied, "an approved device grant buys nothing: {collected:?}");
+    ensure!(store.session(&TokenHash::of("s-3"), NOW).await?.is_none());
+    ensure!(live_access(&*store, "at-bob", NOW + 5).await?, "Bob's tokens are his own");
+    ensure!(store.consent(f.user.id, other.id).await?.is_some(), "consents are choices, not credentials");
+    ensure!(store.reset_password(f.user.id, "$argon2id$again", None, Some(NOW + 6)).await? == Some(0));
 
     // Groups are replaced whole; groups shared with others survive.
     store.add_user_to_group(bob.id, "ops").await?;

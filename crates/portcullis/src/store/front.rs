@@ -487,8 +487,14 @@ impl Store for Front {
     async fn set_user_active(&self, user_id: i64, active: bool) -> Result<bool> {
         self.changing(self.inner.set_user_active(user_id, active)).await
     }
-    async fn reset_password(&self, user_id: i64, hash: &str, keep_session: Option<&TokenHash>) -> Result<bool> {
-        self.changing(self.inner.reset_password(user_id, hash, keep_session)).await
+    async fn reset_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        keep_session: Option<&TokenHash>,
+        revoke_tokens_at: Option<i64>,
+    ) -> Result<Option<u64>> {
+        self.changing(self.inner.reset_password(user_id, hash, keep_session, revoke_tokens_at)).await
     }
     async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool> {
         self.changing(self.inner.set_user_groups(user_id, groups)).await

@@ -9,6 +9,7 @@ mod audit;
 pub mod front;
 mod model;
 mod postgres;
+mod redact;
 mod self_service;
 mod sql;
 mod sqlite;
@@ -23,6 +24,7 @@ pub use admin::*;
 pub use audit::*;
 pub use model::*;
 pub use postgres::PostgresStore;
+pub(crate) use redact::{redact_url, redact_urls_in};
 pub use self_service::*;
 pub use sqlite::{SqliteDurability, SqliteStore};
 
@@ -73,7 +75,8 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// [`connect`] was given a URL that names neither SQLite nor PostgreSQL.
+    /// [`connect`] was given a URL that names neither SQLite nor PostgreSQL; it holds
+    /// the URL with its password masked.
     #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
     UnsupportedUrl(String),
 }
@@ -396,8 +399,18 @@ pub trait Store: Send + Sync + 'static {
     async fn set_user_active(&self, user_id: i64, active: bool) -> Result<bool>;
     /// Sets the user's password hash and ends their browser sessions, all but
     /// `keep_session` (the session making the change, when it is theirs), in one
-    /// transaction. `false` if there is no such user.
-    async fn reset_password(&self, user_id: i64, hash: &str, keep_session: Option<&TokenHash>) -> Result<bool>;
+    /// transaction. With `revoke_tokens_at`, the same transaction also revokes, as of
+    /// then, every access, refresh and ID token issued to the user, for every
+    /// application, and drops their unused authorization codes and approved device
+    /// grants, which would still buy new tokens. `None` if there is no such user;
+    /// otherwise how many access and refresh tokens were revoked.
+    async fn reset_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        keep_session: Option<&TokenHash>,
+        revoke_tokens_at: Option<i64>,
+    ) -> Result<Option<u64>>;
     /// Replaces the user's groups with the named ones, creating groups as needed.
     /// `false` if there is no such user.
     async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool>;
@@ -588,7 +601,7 @@ pub async fn connect_with_options(url: &str, options: &ConnectOptions) -> Result
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         std::sync::Arc::new(PostgresStore::connect_with_options(url, options).await?)
     } else {
-        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        return Err(StoreError::UnsupportedUrl(redact_url(url)));
     };
     Ok(std::sync::Arc::new(front::Front::new(store)))
 }

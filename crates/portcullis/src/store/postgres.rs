@@ -89,7 +89,12 @@ impl PostgresStore {
             .acquire_timeout(options.acquire_timeout)
             .connect(url)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| {
+                // The URL says which server, without its password; the driver's text
+                // is masked too, in case it quotes the URL.
+                let (url, e) = (super::redact_url(url), super::redact_urls_in(&e.to_string()));
+                StoreError::Unavailable(format!("cannot connect to PostgreSQL at {url}: {e}"))
+            })?;
         let (changes, _) = tokio::sync::broadcast::channel(16);
         let listener = Arc::new(Listener(tokio::spawn(listen(pool.clone(), changes.clone()))));
         Ok(Self { pool, changes, listener })

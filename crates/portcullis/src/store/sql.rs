@@ -231,6 +231,45 @@ macro_rules! sql_store {
                 Ok(refresh + access)
             }
 
+            /// Revokes every access, refresh and ID token of the user, for every
+            /// application, and takes back what would still buy new ones (unused codes,
+            /// approved device grants not yet collected); how many access and refresh
+            /// tokens that was. Consents stay: they are the user's choices, not credentials.
+            async fn revoke_every_user_token_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user_id: i64,
+                now: i64,
+            ) -> Result<u64> {
+                let refresh =
+                    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                        .bind(user_id)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                let access =
+                    sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                        .bind(user_id)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                sqlx::query("UPDATE id_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE device_grants SET status = 'denied' WHERE user_id = $1 AND status = 'approved'")
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(refresh + access)
+            }
+
             async fn revoke_family_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 family: &str,
@@ -1118,7 +1157,13 @@ macro_rules! sql_store {
                 Ok(true)
             }
 
-            async fn reset_password(&self, user_id: i64, hash: &str, keep_session: Option<&TokenHash>) -> Result<bool> {
+            async fn reset_password(
+                &self,
+                user_id: i64,
+                hash: &str,
+                keep_session: Option<&TokenHash>,
+                revoke_tokens_at: Option<i64>,
+            ) -> Result<Option<u64>> {
                 let mut tx = self.writer().begin().await?;
                 let found = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                     .bind(user_id)
@@ -1127,8 +1172,12 @@ macro_rules! sql_store {
                     .await?
                     .rows_affected();
                 if found == 0 {
-                    return Ok(false);
+                    return Ok(None);
                 }
+                let revoked = match revoke_tokens_at {
+                    Some(now) => Self::revoke_every_user_token_in(&mut tx, user_id, now).await?,
+                    None => 0,
+                };
                 match keep_session {
                     Some(keep) => {
                         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
@@ -1140,7 +1189,7 @@ macro_rules! sql_store {
                     None => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?,
                 };
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some(revoked))
             }
 
             async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool> {

@@ -84,8 +84,10 @@ impl SqliteStore {
     /// [`SqliteStore::connect`], with the durability and connection wait `options` give.
     pub async fn connect_with_options(url: &str, connect: &super::ConnectOptions) -> Result<Self> {
         let durability = connect.sqlite_durability;
+        // Messages name the file, never a password the URL may carry.
+        let shown = super::redact_url(url);
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::UnsupportedUrl(format!("{url}: {e}")))?
+            .map_err(|e| StoreError::UnsupportedUrl(format!("{shown}: {}", super::redact_urls_in(&e.to_string()))))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // Every connection gets the same setting, though only the writer's commits
@@ -111,9 +113,12 @@ impl SqliteStore {
             .acquire_timeout(connect.acquire_timeout)
             .connect_with(writer_options)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
-        let checkpoint_connection =
-            options.clone().connect().await.map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {shown}: {e}")))?;
+        let checkpoint_connection = options
+            .clone()
+            .connect()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {shown}: {e}")))?;
         let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint(checkpoint_connection))));
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
@@ -121,7 +126,7 @@ impl SqliteStore {
             .acquire_timeout(connect.acquire_timeout)
             .connect_with(options.read_only(true).create_if_missing(false))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {shown}: {e}")))?;
         Ok(Self { writer, reader, checkpointer })
     }
 

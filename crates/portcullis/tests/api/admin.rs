@@ -1,7 +1,7 @@
 //! The staff pages at `/admin/`: access rules, users, applications and tokens.
 
 use portcullis::crypto::TokenHash;
-use portcullis::store::{ClientType, GrantType, NewApplication, NewUser, User};
+use portcullis::store::{AuditFilter, AuditKind, ClientType, GrantType, NewApplication, NewUser, User};
 use reqwest::StatusCode;
 
 use crate::helpers::{csrf_token, read, Answer, Backend, Browser, Client, TestApp, PASSWORD};
@@ -16,6 +16,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         deactivation_ends_sessions_tokens_and_logins_until_reactivated,
         staff_cannot_deactivate_themselves,
         password_reset_replaces_the_old_password,
+        password_reset_ends_sessions_and_revokes_tokens_when_asked,
         groups_are_replaced_and_reach_the_api,
         user_search_and_paging,
         applications_list_detail_and_delete_revokes_tokens,
@@ -447,6 +448,101 @@ async fn password_reset_replaces_the_old_password(backend: Backend) {
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
     assert_eq!(get(&browser, "/admin/").await.status, StatusCode::OK);
     assert!(can_log_in(&app, "admin", "admin passphrase 2").await);
+}
+
+/// Whether a browser's session is still logged in: the next page load of a page for
+/// logged-in users either shows it or sends the browser to log in.
+async fn still_logged_in(browser: &Browser) -> bool {
+    let answer = browser.get("/o/applications/").await;
+    if answer.status.is_redirection() {
+        assert!(answer.location().starts_with("/accounts/login/"), "{}", answer.location());
+        return false;
+    }
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    true
+}
+
+/// Whether an access token still works, at the API and at introspection.
+async fn token_works(app: &TestApp, introspector: &Client, access: &str) -> bool {
+    let api = app.status_with_token("/api/me/", access).await;
+    let active = app.introspect(introspector, access).await["active"] == true;
+    assert_eq!(api == StatusCode::OK, active, "the API ({api}) and introspection agree");
+    active
+}
+
+/// A new password set by staff ends the user's sessions at once. The tokens already
+/// issued to them stay valid, and the page says so, unless staff tick the box that
+/// revokes them: then the API refuses them and introspection calls them inactive
+/// (RFC 7662 §2.2: "If the introspection call is properly authorized but the token is
+/// not active, does not exist on this server, or the protected resource is not allowed
+/// to introspect this particular token, then the authorization server MUST return an
+/// introspection response with the "active" field set to "false""), and so does the
+/// refresh token.
+async fn password_reset_ends_sessions_and_revokes_tokens_when_asked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    let client = app.confidential().await;
+    let introspector = app.confidential().await;
+    let page = format!("/admin/users/{}/", alice.id);
+    let action = format!("/admin/users/{}/password/", alice.id);
+    let form = get(&browser, &page).await.text;
+    assert!(form.contains("stay valid unless revoked"), "{form}");
+    assert!(form.contains("name=\"revoke_tokens\" type=\"checkbox\""), "{form}");
+    assert!(!form.contains("name=\"revoke_tokens\" type=\"checkbox\" checked"), "not ticked by default");
+
+    // Without the box: her sessions end, her tokens keep working, and the page says so.
+    let alice_browser = logged_in(&app, "alice").await;
+    assert!(still_logged_in(&alice_browser).await);
+    let (kept, _) = tokens_for(&app, &client, "alice").await;
+    let first = [("password1", "new passphrase 1"), ("password2", "new passphrase 1")];
+    let answer = submit(&browser, &page, &action, &first).await;
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=password", alice.id));
+    assert!(!still_logged_in(&alice_browser).await, "her session outlived the new password");
+    assert!(token_works(&app, &introspector, &kept).await);
+    let notice = get(&browser, &answer.location()).await.text;
+    assert!(notice.contains("Tokens already issued to them stay valid until they expire or are revoked."), "{notice}");
+
+    // With the box: her sessions end and every token of hers stops working.
+    let alice_browser = Browser::new(&app);
+    alice_browser.login("alice", "new passphrase 1").await;
+    let grant = [("grant_type", "password"), ("username", "alice"), ("password", "new passphrase 1")];
+    let issued = app.token(&client, &grant).await.assert_token();
+    let (access, refresh) = (issued["access_token"].as_str().unwrap(), issued["refresh_token"].as_str().unwrap());
+    let other_app = app.confidential().await;
+    let elsewhere = app.token(&other_app, &grant).await.assert_token()["access_token"].as_str().unwrap().to_owned();
+    app.user("bob").await;
+    let (bobs, _) = tokens_for(&app, &client, "bob").await;
+    let second = [("password1", "new passphrase 2"), ("password2", "new passphrase 2"), ("revoke_tokens", "on")];
+    let answer = submit(&browser, &page, &action, &second).await;
+    assert_see_other(&answer, &format!("/admin/users/{}/?done=password_revoked", alice.id));
+    assert!(!still_logged_in(&alice_browser).await);
+    for token in [kept.as_str(), access, &elsewhere] {
+        assert!(!token_works(&app, &introspector, token).await, "a token of hers still works");
+    }
+    let refreshed = app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    refreshed.assert_error(400, "invalid_grant");
+    assert!(token_works(&app, &introspector, &bobs).await, "other users keep their tokens");
+    let notice = get(&browser, &answer.location()).await.text;
+    assert!(notice.contains("every token issued to them was revoked"), "{notice}");
+    // She signs in again with the new password, and gets tokens that work.
+    let grant = [("grant_type", "password"), ("username", "alice"), ("password", "new passphrase 2")];
+    let fresh = app.token(&client, &grant).await.assert_token();
+    assert!(token_works(&app, &introspector, fresh["access_token"].as_str().unwrap()).await);
+
+    // The audit log says what happened, and the revocation is found among revocations.
+    let filter = AuditFilter { kind: Some(AuditKind::AdminTokenRevoked), ..AuditFilter::default() };
+    let revoked = app.store.list_audit_events(&filter, 10).await.unwrap();
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    let detail = &revoked[0].event.detail;
+    assert!(detail.contains("every token of user") && detail.contains("revoked with a new password"), "{detail}");
+    // Three password grants, each an access and a refresh token.
+    assert!(detail.ends_with(": 6 access and refresh tokens"), "{detail}");
+    let filter = AuditFilter { kind: Some(AuditKind::UserChanged), ..AuditFilter::default() };
+    let changes: Vec<String> =
+        app.store.list_audit_events(&filter, 10).await.unwrap().into_iter().map(|e| e.event.detail).collect();
+    assert!(changes.iter().any(|d| d.ends_with("other sessions ended, tokens kept")), "{changes:?}");
+    assert!(changes.iter().any(|d| d.ends_with("other sessions ended, 6 tokens revoked")), "{changes:?}");
 }
 
 async fn groups_are_replaced_and_reach_the_api(backend: Backend) {

@@ -227,7 +227,9 @@ async fn invalid_registrations_write_nothing(backend: Backend) {
         (
             vec![("name", "Bad app"), ("client_type", "public"), ("grant_type", "client-credentials")],
             "grant_type",
-            "needs a confidential client",
+            "Client-credentials needs a confidential client (RFC 6749 §4.4), since a public client cannot keep the \
+             secret it would authenticate with. For a browser or mobile front end, use authorization-code with PKCE \
+             instead, keeping the client public (RFC 7636).",
         ),
         (vec![("name", "Bad app"), ("client_type", "confidential")], "grant_type", "Choose at least one grant type."),
         (

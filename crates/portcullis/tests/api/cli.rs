@@ -22,6 +22,8 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         cleartokens_reports_what_it_removed,
         keys_rotate_and_list,
         serve_issues_tokens_and_stops_on_sigterm,
+        database_url_passwords_are_never_shown,
+        unknown_environment_variables_are_named_at_start,
     ]
 }
 
@@ -49,10 +51,16 @@ impl Run {
 
 fn command(db: &DbGuard, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    // Only the variables a test gives: the test run's own `PORTCULLIS_*` (such as
+    // `PORTCULLIS_BIN`, which CI sets) would change settings or draw warnings.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PORTCULLIS_") {
+            command.env_remove(name);
+        }
+    }
     command
         .args(args)
         .env("DATABASE_URL", &db.url)
-        .env_remove("PORTCULLIS_CONFIG")
         .env("RUST_LOG", "warn")
         .current_dir(std::env::temp_dir())
         .kill_on_drop(true);
@@ -183,7 +191,9 @@ async fn app_create_rejects_bad_input_and_writes_nothing(backend: Backend) {
         (&["confidential", "--grant-type", "authorization-code", "--redirect-uri", "https://a.example/#f"], "fragment"),
         (&["confidential", "--grant-type", "authorization-code", "--redirect-uri", "ftp://a.example/"], "scheme"),
         (&["confidential", "--grant-type", "authorization-code"], "redirect-uri"),
-        (&["public", "--grant-type", "client-credentials"], "confidential"),
+        // The rule, and what a public client (a browser or mobile front end) uses instead.
+        (&["public", "--grant-type", "client-credentials"], "needs a confidential client (RFC 6749 §4.4)"),
+        (&["public", "--grant-type", "client-credentials"], "use authorization-code with PKCE instead"),
         (&["confidential", "--grant-type", "password", "--scope", "admin"], "not one of the configured scopes"),
         (&["confidential", "--grant-type", "password", "--owner", "ghost"], "ghost"),
     ];
@@ -343,4 +353,101 @@ async fn serve_issues_tokens_and_stops_on_sigterm(backend: Backend) {
     for secret in [secret, access, token["refresh_token"].as_str().unwrap(), "alice-passphrase"] {
         assert!(!log.contains(secret), "a credential reached the log");
     }
+}
+
+/// A database URL's password is never printed, whatever is wrong with the URL: a
+/// mistyped scheme, a server that does not answer, a file that cannot be opened.
+async fn database_url_passwords_are_never_shown(backend: Backend) {
+    let (_, db) = fresh_database(backend).await;
+    let quick = [("PORTCULLIS_STORAGE_POOL_TIMEOUT_SECONDS", "1")];
+    for (url, needle) in [
+        ("postgress://app:S3cret@db/auth", "unsupported database URL \"postgress://app:***@db/auth\""),
+        (
+            "postgres://app:S3cret@127.0.0.1:1/auth",
+            "cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:1/auth",
+        ),
+        // An `@` in the password, percent-encoded or as typed.
+        ("postgres://app:p%40S3cret@127.0.0.1:1/auth", "postgres://app:***@127.0.0.1:1/auth"),
+        ("postgres://app:p@S3cret@127.0.0.1:1/auth", "postgres://app:***@127.0.0.1:1/auth"),
+        ("sqlite://app:S3cret@/nonexistent/dir/auth.db", "cannot open sqlite://app:***@/nonexistent/dir/auth.db"),
+    ] {
+        let out = run(&db, &["migrate", "--database-url", url], None, &quick).await;
+        out.assert_fails_with(needle);
+        assert!(!out.stderr.contains("S3cret"), "{url}: {}", out.stderr);
+        // The same from the environment.
+        let mut from_env = command(&db, &["migrate"]);
+        from_env.env("DATABASE_URL", url).envs(quick);
+        let out = from_env.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("app:***@"), "{url}: {stderr}");
+        assert!(!stderr.contains("S3cret"), "{url}: {stderr}");
+    }
+}
+
+/// `portcullis serve` with `env`, until it listens: what it wrote to stderr by then.
+async fn serve_start_log(db: &DbGuard, env: &[(&str, &str)]) -> String {
+    let mut server = command(db, &["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let log = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut log = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("listening on http://") {
+                return log;
+            }
+        }
+        panic!("the server exited before listening: {log}");
+    })
+    .await
+    .unwrap();
+    server.kill().await.unwrap();
+    log
+}
+
+/// A misspelt setting in `portcullis.toml` stops the command; the same typo in a
+/// `PORTCULLIS_*` variable is named in a warning at start, by every command.
+async fn unknown_environment_variables_are_named_at_start(backend: Backend) {
+    let (_, db) = fresh_database(backend).await;
+    let typos = [
+        ("PORTCULLIS_ACCES_TOKEN_EXPIRE_SECONDS", "5"),
+        // A misspelt secret: the warning names the variable, never its value.
+        ("PORTCULLIS_OIDC_KEY_ENCRYPTON_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+    ];
+    let log = serve_start_log(&db, &typos).await;
+    let warning = log.lines().find(|l| l.contains("PORTCULLIS_ACCES_TOKEN_EXPIRE_SECONDS")).unwrap_or_default();
+    assert!(warning.contains("WARN"), "{log}");
+    assert!(warning.contains("is not a setting"), "{warning}");
+    assert!(warning.contains("did you mean PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS?"), "{warning}");
+    let warning = log.lines().find(|l| l.contains("PORTCULLIS_OIDC_KEY_ENCRYPTON_KEY")).unwrap_or_default();
+    assert!(warning.contains("did you mean PORTCULLIS_OIDC_KEY_ENCRYPTION_KEY?"), "{log}");
+    assert!(!log.contains(typos[1].1), "{log}");
+
+    // Settings, and the command line's own variables, draw no warning.
+    let settings_file = tempfile::NamedTempFile::new().unwrap();
+    let known = [
+        ("PORTCULLIS_ACCESS_TOKEN_EXPIRE_SECONDS", "5"),
+        ("PORTCULLIS_OIDC_ISSUER", "http://127.0.0.1:8000/o"),
+        ("PORTCULLIS_CONFIG", settings_file.path().to_str().unwrap()),
+        ("PORTCULLIS_USER_PASSWORD", "not read by serve"),
+    ];
+    let log = serve_start_log(&db, &known).await;
+    assert!(!log.contains("WARN") && !log.contains("is not a setting"), "{log}");
+
+    // Other commands warn too, and go on.
+    let migrate = run(&db, &["migrate"], None, &[("PORTCULLIS_OAUTH2_PKCE_REQUIRED", "false")]).await;
+    migrate.assert_ok();
+    assert!(
+        migrate.stderr.contains(
+            "PORTCULLIS_OAUTH2_PKCE_REQUIRED is not a setting and is ignored (did you mean PORTCULLIS_PKCE_REQUIRED?)"
+        ),
+        "{}",
+        migrate.stderr
+    );
 }
