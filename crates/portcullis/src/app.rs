@@ -115,6 +115,9 @@ pub mod paths {
     pub const ADMIN_APPLICATIONS: &str = "/admin/applications/";
     /// Staff: one application.
     pub const ADMIN_APPLICATION: &str = "/admin/applications/{id}/";
+    /// Staff: changing any application's settings (skip authorization, grant types,
+    /// allowed scopes, redirect URIs, …).
+    pub const ADMIN_APPLICATION_UPDATE: &str = "/admin/applications/{id}/update/";
     /// Staff: deleting an application.
     pub const ADMIN_APPLICATION_DELETE: &str = "/admin/applications/{id}/delete/";
     /// Staff: the access tokens, filtered by user or client.

@@ -385,7 +385,8 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
         algorithm: args.algorithm.as_str().to_owned(),
         access_token_format: args.access_token_format.clone(),
     };
-    let fields = registration::validate(&draft, &config.oauth2)
+    // The command line is staff's: whoever runs it holds the database.
+    let fields = registration::validate(&draft, &config.oauth2, registration::Registrant::Staff)
         .map_err(|problems| anyhow::anyhow!(registration::one_line(&problems)))?;
     let owner_id = match &args.owner {
         Some(username) => {

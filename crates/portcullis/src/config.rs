@@ -10,6 +10,7 @@ use portcullis_axum::ScopeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::edge::TrustedProxies;
+use crate::store::GrantType;
 
 /// Every setting. [`Config::defaults`] gives the built-in ones; [`Config::load`] reads
 /// `portcullis.toml` and the environment over them, as the `portcullis` command does.
@@ -172,11 +173,57 @@ impl OAuth2Settings {
 /// assert_eq!(Config::load(None, env)?.pages.templates_dir, "/srv/shop/auth-templates");
 /// # Ok::<(), portcullis::config::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesSettings {
     /// A folder whose templates replace the built-in ones; empty for none.
     pub templates_dir: String,
+    /// The grants a user who is not staff may give the applications they register at
+    /// `/o/applications/` (`authorization-code`, `device-code`, `implicit`,
+    /// `openid-hybrid`, `password`, `client-credentials`). By default every grant in
+    /// which a person consents to the application: not `password` (an application that
+    /// collects people's passwords) nor `client-credentials` (tokens no person
+    /// approved), which staff give on the admin pages or `portcullis app create`. Empty:
+    /// only staff register applications. Checked at load: each must be a known grant.
+    pub self_service_grant_types: Vec<String>,
+}
+
+impl Default for PagesSettings {
+    fn default() -> Self {
+        let self_service =
+            [GrantType::AuthorizationCode, GrantType::DeviceCode, GrantType::Implicit, GrantType::OpenidHybrid];
+        Self {
+            templates_dir: String::new(),
+            self_service_grant_types: self_service.iter().map(|g| g.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+impl PagesSettings {
+    /// [`PagesSettings::self_service_grant_types`] as grants. A name that is no grant
+    /// (possible only in settings built in code, since [`Config::load`] refuses one)
+    /// offers nothing.
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    /// use portcullis::store::GrantType;
+    ///
+    /// let defaults = Config::defaults().pages.self_service_grants();
+    /// assert!(defaults.contains(&GrantType::AuthorizationCode) && defaults.contains(&GrantType::DeviceCode));
+    /// assert!(!defaults.contains(&GrantType::Password) && !defaults.contains(&GrantType::ClientCredentials));
+    ///
+    /// let env = [("PORTCULLIS_PAGES_SELF_SERVICE_GRANT_TYPES".to_owned(), "authorization-code password".to_owned())];
+    /// let config = Config::load(None, env)?;
+    /// assert_eq!(config.pages.self_service_grants(), [GrantType::AuthorizationCode, GrantType::Password]);
+    ///
+    /// let typo = [("PORTCULLIS_PAGES_SELF_SERVICE_GRANT_TYPES".to_owned(), "authorisation-code".to_owned())];
+    /// let error = Config::load(None, typo).err().map(|e| e.to_string()).unwrap_or_default();
+    /// assert!(error.contains("pages.self_service_grant_types") && error.contains("authorisation-code"), "{error}");
+    /// # Ok::<(), portcullis::config::ConfigError>(())
+    /// ```
+    pub fn self_service_grants(&self) -> Vec<GrantType> {
+        self.self_service_grant_types.iter().filter_map(|name| name.parse().ok()).collect()
+    }
 }
 
 /// `[storage]`: the database (its URL is `--database-url`, not a setting). Each key `k`
@@ -733,6 +780,11 @@ impl Config {
                 );
             }
         }
+        for name in &self.pages.self_service_grant_types {
+            if let Err(message) = name.parse::<GrantType>() {
+                return invalid("pages.self_service_grant_types", message);
+            }
+        }
         if self.oidc.enabled && url::Url::parse(&self.oidc.issuer).is_err() {
             return invalid("oidc.issuer", format!("{:?} is not an absolute URL", self.oidc.issuer));
         }
@@ -1111,6 +1163,34 @@ mod tests {
             let env: Vec<_> = env.map(|v| ("PORTCULLIS_STORAGE_SQLITE_DURABILITY", v)).into_iter().collect();
             let text = load(file, &env).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(text.contains("storage.sqlite_durability") && text.contains("`full`"), "{text}");
+        }
+    }
+
+    #[test]
+    fn self_service_grant_types_from_file_and_environment() {
+        let defaults = Config::defaults().pages.self_service_grants();
+        assert_eq!(
+            defaults,
+            [GrantType::AuthorizationCode, GrantType::DeviceCode, GrantType::Implicit, GrantType::OpenidHybrid],
+            "the grants a person consents to; password and client credentials are for staff"
+        );
+        let c = load("[pages]\nself_service_grant_types = [\"authorization-code\", \"password\"]\n", &[]).unwrap();
+        assert_eq!(c.pages.self_service_grants(), [GrantType::AuthorizationCode, GrantType::Password]);
+        let c = load(
+            "[pages]\nself_service_grant_types = []\n",
+            &[("PORTCULLIS_PAGES_SELF_SERVICE_GRANT_TYPES", "device-code")],
+        )
+        .unwrap();
+        assert_eq!(c.pages.self_service_grants(), [GrantType::DeviceCode]);
+        assert!(load("[pages]\nself_service_grant_types = []\n", &[]).unwrap().pages.self_service_grants().is_empty());
+        // An unknown grant is refused at load, naming the key and the grants there are.
+        for (file, env) in [
+            ("[pages]\nself_service_grant_types = [\"authorization_code\"]\n", None),
+            ("", Some("device-code,refresh-token")),
+        ] {
+            let env: Vec<_> = env.map(|v| ("PORTCULLIS_PAGES_SELF_SERVICE_GRANT_TYPES", v)).into_iter().collect();
+            let text = load(file, &env).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains("pages.self_service_grant_types") && text.contains("client-credentials"), "{text}");
         }
     }
 }

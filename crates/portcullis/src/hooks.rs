@@ -152,8 +152,9 @@ pub trait Hooks: Send + Sync + 'static {
     /// Whether `app` may be granted `scope`, after the settings and the application's
     /// own allowed scopes have agreed. `false` refuses the request with
     /// `invalid_scope` (RFC 6749 §5.2, §4.1.2.1), at the authorization endpoint, the
-    /// token endpoint (password and client credentials) and the device endpoint. A
-    /// refresh can only narrow what was granted, so it is not asked again.
+    /// token endpoint (password, client credentials and refresh) and the device
+    /// endpoint. At a refresh it is asked about the scope left of the grant after the
+    /// settings and the application's allowed scopes of today.
     ///
     /// It runs inside request validation and must decide from what it has at hand.
     /// [`Hooks`]'s example implements it.

@@ -1,6 +1,9 @@
 //! The rules a client application's settings must follow, in one place for every way
-//! of registering or changing one: `portcullis app create` and the application pages
-//! accept and refuse exactly the same things.
+//! of registering or changing one: `portcullis app create`, the application pages and
+//! the admin pages accept and refuse exactly the same things, except what depends on
+//! who asks ([`Registrant`]): only staff and the command line may let an application
+//! skip the consent page or give it a grant beyond `[pages] self_service_grant_types`,
+//! since what an ordinary user registers must act only for people who consent to it.
 
 use portcullis_axum::ScopeSet;
 use url::Url;
@@ -8,7 +11,7 @@ use url::Url;
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
 use crate::oidc::keys::SigningAlgorithm;
-use crate::store::{AccessTokenFormat, ApplicationFields, ClientType, GrantType};
+use crate::store::{AccessTokenFormat, Application, ApplicationFields, ClientType, GrantType};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
 ///
@@ -26,10 +29,10 @@ pub const ALGORITHMS: [&str; 3] =
 ///
 /// ```
 /// use portcullis::config::Config;
-/// use portcullis::registration::{validate, Draft, Field, MAX_NAME_CHARS};
+/// use portcullis::registration::{validate, Draft, Field, Registrant, MAX_NAME_CHARS};
 ///
 /// let draft = Draft { name: "é".repeat(MAX_NAME_CHARS + 1), ..Draft::default() };
-/// let problems = validate(&draft, &Config::defaults().oauth2).err().unwrap_or_default();
+/// let problems = validate(&draft, &Config::defaults().oauth2, Registrant::Staff).err().unwrap_or_default();
 /// assert_eq!(problems.first().map(|p| p.field), Some(Field::Name));
 /// ```
 pub const MAX_NAME_CHARS: usize = 255;
@@ -76,6 +79,8 @@ pub enum Field {
     AllowedOrigins,
     /// The scopes it may be granted.
     Scopes,
+    /// Whether people are asked to consent to it.
+    SkipAuthorization,
     /// The JWS algorithm its tokens are signed with.
     Algorithm,
     /// Opaque or JWT access tokens.
@@ -93,6 +98,7 @@ impl Field {
             Self::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Self::AllowedOrigins => "allowed_origins",
             Self::Scopes => "scope",
+            Self::SkipAuthorization => "skip_authorization",
             Self::Algorithm => "algorithm",
             Self::AccessTokenFormat => "access_token_format",
         }
@@ -108,6 +114,7 @@ impl Field {
             Self::PostLogoutRedirectUris => "--post-logout-redirect-uri",
             Self::AllowedOrigins => "--allowed-origin",
             Self::Scopes => "--scope",
+            Self::SkipAuthorization => "--skip-authorization",
             Self::Algorithm => "--algorithm",
             Self::AccessTokenFormat => "--access-token-format",
         }
@@ -192,7 +199,8 @@ pub struct Draft {
     pub allowed_origins: Vec<String>,
     /// The scopes the application may be granted; none means every configured scope.
     pub scopes: Vec<String>,
-    /// Whether users are never asked to consent.
+    /// Whether users are never asked to consent: what was asked for, which only a
+    /// [`Registrant::Staff`] may ask.
     pub skip_authorization: bool,
     /// Signs ID tokens, and access tokens in the `jwt` format.
     pub algorithm: String,
@@ -200,14 +208,85 @@ pub struct Draft {
     pub access_token_format: String,
 }
 
-/// Checks a draft against the rules and the settings. Returns the settings to store, or
-/// every problem found (not only the first), in the order of the fields.
-/// [`Store::register_application`](crate::store::Store::register_application) stores
-/// them.
+/// Who registers or changes an application, which decides what [`validate`] lets them
+/// choose.
 ///
 /// ```
 /// use portcullis::config::Config;
-/// use portcullis::registration::{self, Draft, Field};
+/// use portcullis::registration::{self, Draft, Field, Registrant};
+/// use portcullis::store::{ClientType, GrantType};
+///
+/// let settings = Config::defaults().oauth2;
+/// let draft = Draft {
+///     name: "Look-alike".into(),
+///     client_type: Some(ClientType::Confidential),
+///     grant_types: vec![GrantType::AuthorizationCode, GrantType::Password],
+///     redirect_uris: vec!["https://look-alike.example/cb".into()],
+///     skip_authorization: true,
+///     algorithm: registration::ALGORITHMS[0].into(),
+///     access_token_format: "opaque".into(),
+///     ..Draft::default()
+/// };
+/// // Staff (and `portcullis app create`) may choose anything.
+/// assert!(registration::validate(&draft, &settings, Registrant::Staff).is_ok_and(|f| f.skip_authorization));
+/// // An ordinary user may not skip consent, nor give a grant the settings keep for staff.
+/// let owner = Registrant::Owner { grant_types: &[GrantType::AuthorizationCode], current: None };
+/// let problems = registration::validate(&draft, &settings, owner).err().unwrap_or_default();
+/// let fields: Vec<Field> = problems.iter().map(|p| p.field).collect();
+/// assert_eq!(fields, [Field::GrantTypes, Field::SkipAuthorization]);
+/// // What their form offers.
+/// assert_eq!(owner.offered_grants(), [GrantType::AuthorizationCode]);
+/// assert!(!owner.may_skip_authorization() && Registrant::Staff.may_skip_authorization());
+/// assert_eq!(Registrant::Staff.offered_grants(), GrantType::ALL);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum Registrant<'a> {
+    /// A staff member, on any page, or the command line (whoever runs it holds the
+    /// database): every setting, skip authorization and every grant included.
+    Staff,
+    /// A user who is not staff, on the pages of their own applications. They may not
+    /// ask to skip the consent page, and may choose only the grants in `grant_types`
+    /// (`[pages] self_service_grant_types`) besides those `current` already has (staff
+    /// gave them; unchecking one gives it up). When staff let `current` skip consent, it
+    /// keeps doing so only while the owner's changes send codes and tokens nowhere new
+    /// and ask for no more scopes.
+    Owner {
+        /// The grants they may give their applications.
+        grant_types: &'a [GrantType],
+        /// The application as stored, when they are changing one.
+        current: Option<&'a Application>,
+    },
+}
+
+impl Registrant<'_> {
+    /// The grants a form offers them: every grant to staff; to an owner, those they may
+    /// choose and those their application already has. [`Registrant`]'s example
+    /// shows it.
+    pub fn offered_grants(&self) -> Vec<GrantType> {
+        match self {
+            Self::Staff => GrantType::ALL.to_vec(),
+            Self::Owner { grant_types, current } => GrantType::ALL
+                .into_iter()
+                .filter(|g| grant_types.contains(g) || current.is_some_and(|app| app.grant_types.contains(g)))
+                .collect(),
+        }
+    }
+
+    /// Whether they may let an application skip the consent page (only staff). A form
+    /// shows the choice only to them. [`Registrant`]'s example shows it.
+    pub fn may_skip_authorization(&self) -> bool {
+        matches!(self, Self::Staff)
+    }
+}
+
+/// Checks a draft against the rules and the settings, for `registrant`. Returns the
+/// settings to store, or every problem found (not only the first), in the order of the
+/// fields. [`Store::register_application`](crate::store::Store::register_application)
+/// stores them.
+///
+/// ```
+/// use portcullis::config::Config;
+/// use portcullis::registration::{self, Draft, Field, Registrant};
 /// use portcullis::store::{ClientType, GrantType};
 ///
 /// let settings = Config::defaults().oauth2;
@@ -220,17 +299,22 @@ pub struct Draft {
 ///     access_token_format: "opaque".into(),
 ///     ..Draft::default()
 /// };
-/// let fields = registration::validate(&draft, &settings).map_err(|p| registration::one_line(&p))?;
+/// let fields =
+///     registration::validate(&draft, &settings, Registrant::Staff).map_err(|p| registration::one_line(&p))?;
 /// assert_eq!(fields.allowed_scopes, None, "no scopes chosen: every configured one");
 ///
 /// // Every problem, not only the first.
 /// let bad = Draft { redirect_uris: vec![], scopes: vec!["admin".into()], ..draft };
-/// let problems = registration::validate(&bad, &settings).err().unwrap_or_default();
+/// let problems = registration::validate(&bad, &settings, Registrant::Staff).err().unwrap_or_default();
 /// let fields: Vec<Field> = problems.iter().map(|p| p.field).collect();
 /// assert_eq!(fields, [Field::RedirectUris, Field::Scopes]);
 /// # Ok::<(), String>(())
 /// ```
-pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationFields, Vec<Problem>> {
+pub fn validate(
+    draft: &Draft,
+    settings: &OAuth2Settings,
+    registrant: Registrant<'_>,
+) -> Result<ApplicationFields, Vec<Problem>> {
     let mut problems = Vec::new();
 
     let name = draft.name.trim();
@@ -250,6 +334,17 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
     grant_types.dedup();
     if grant_types.is_empty() {
         problems.push(Problem::new(Field::GrantTypes, "choose at least one grant type"));
+    }
+    if let Registrant::Owner { grant_types: offered, current } = registrant {
+        let kept = current.map(|app| app.grant_types.as_slice()).unwrap_or_default();
+        for grant in grant_types.iter().filter(|g| !offered.contains(g) && !kept.contains(g)) {
+            let offered: Vec<&str> = offered.iter().map(|g| g.as_str()).collect();
+            let offered = if offered.is_empty() { "none".to_owned() } else { offered.join(", ") };
+            problems.push(Problem::new(
+                Field::GrantTypes,
+                format!("only staff can give an application the {grant} grant (you may choose: {offered})"),
+            ));
+        }
     }
     // RFC 6749 §4.4: "The client credentials grant type MUST only be used by
     // confidential clients." The message also says what to do instead: the usual ask
@@ -319,6 +414,11 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
         }
     };
 
+    if draft.skip_authorization && matches!(registrant, Registrant::Owner { .. }) {
+        problems
+            .push(Problem::new(Field::SkipAuthorization, "only staff can let an application skip the consent page"));
+    }
+
     if !ALGORITHMS.contains(&draft.algorithm.as_str()) {
         problems.push(Problem::new(
             Field::Algorithm,
@@ -331,21 +431,44 @@ pub fn validate(draft: &Draft, settings: &OAuth2Settings) -> Result<ApplicationF
         AccessTokenFormat::Opaque
     });
 
-    match draft.client_type {
-        Some(client_type) if problems.is_empty() => Ok(ApplicationFields {
-            name: name.to_owned(),
-            client_type,
-            grant_types,
-            redirect_uris,
-            post_logout_redirect_uris,
-            allowed_origins,
-            allowed_scopes,
-            skip_authorization: draft.skip_authorization,
-            algorithm: draft.algorithm.clone(),
-            access_token_format,
-        }),
-        _ => Err(problems),
+    let Some(client_type) = draft.client_type.filter(|_| problems.is_empty()) else { return Err(problems) };
+    let mut fields = ApplicationFields {
+        name: name.to_owned(),
+        client_type,
+        grant_types,
+        redirect_uris,
+        post_logout_redirect_uris,
+        allowed_origins,
+        allowed_scopes,
+        skip_authorization: draft.skip_authorization,
+        algorithm: draft.algorithm.clone(),
+        access_token_format,
+    };
+    if let Registrant::Owner { current, .. } = registrant {
+        // Staff's trust was in the application as they saw it: an owner's change that
+        // sends codes or tokens anywhere new, or asks for more, must ask people again.
+        fields.skip_authorization = current.is_some_and(|app| app.skip_authorization && !widens(app, &fields));
     }
+    Ok(fields)
+}
+
+/// Whether `after` would let the application reach further than `before` does: a
+/// grant, redirect URI or allowed origin it did not have, more scopes, or a public
+/// client where there was a confidential one (no secret needed to redeem its codes).
+/// A change that only narrows these, or touches nothing else of them (a new name,
+/// algorithm, token format or post-logout URI), does not.
+fn widens(before: &Application, after: &ApplicationFields) -> bool {
+    let subset = |new: &[String], old: &[String]| new.iter().all(|item| old.contains(item));
+    let more_scopes = match (&before.allowed_scopes, &after.allowed_scopes) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(old), Some(new)) => !new.is_subset(old),
+    };
+    !after.grant_types.iter().all(|g| before.grant_types.contains(g))
+        || !subset(&after.redirect_uris, &before.redirect_uris)
+        || !subset(&after.allowed_origins, &before.allowed_origins)
+        || more_scopes
+        || (before.client_type == ClientType::Confidential && after.client_type == ClientType::Public)
 }
 
 /// An allowed origin is what a browser sends in `Origin` (RFC 6454 §6.1): an http or
@@ -411,7 +534,7 @@ mod tests {
 
     #[test]
     fn a_good_draft_is_normalised() {
-        let fields = validate(&draft(), &OAuth2Settings::default()).unwrap();
+        let fields = validate(&draft(), &OAuth2Settings::default(), Registrant::Staff).unwrap();
         assert_eq!(fields.name, "Shop");
         assert_eq!(fields.grant_types, vec![GrantType::AuthorizationCode, GrantType::Password]);
         assert_eq!(fields.redirect_uris, vec!["https://shop.example/cb"]);
@@ -421,7 +544,10 @@ mod tests {
         assert_eq!(fields.access_token_format, AccessTokenFormat::Jwt);
         assert!(fields.skip_authorization);
         let all = Draft { scopes: vec![], ..draft() };
-        assert!(validate(&all, &OAuth2Settings::default()).unwrap().allowed_scopes.is_none(), "none: every scope");
+        assert!(
+            validate(&all, &OAuth2Settings::default(), Registrant::Staff).unwrap().allowed_scopes.is_none(),
+            "none: every scope"
+        );
     }
 
     #[test]
@@ -438,7 +564,7 @@ mod tests {
             algorithm: "HS256".into(),
             access_token_format: "macaroon".into(),
         };
-        let problems = validate(&bad, &OAuth2Settings::default()).unwrap_err();
+        let problems = validate(&bad, &OAuth2Settings::default(), Registrant::Staff).unwrap_err();
         assert_eq!(
             fields_of(&problems),
             vec![
@@ -465,18 +591,24 @@ mod tests {
     #[test]
     fn grant_and_client_type_rules() {
         let none = Draft { grant_types: vec![], ..draft() };
-        assert_eq!(fields_of(&validate(&none, &OAuth2Settings::default()).unwrap_err()), vec![Field::GrantTypes]);
+        assert_eq!(
+            fields_of(&validate(&none, &OAuth2Settings::default(), Registrant::Staff).unwrap_err()),
+            vec![Field::GrantTypes]
+        );
         let untyped = Draft { client_type: None, ..draft() };
-        assert_eq!(fields_of(&validate(&untyped, &OAuth2Settings::default()).unwrap_err()), vec![Field::ClientType]);
+        assert_eq!(
+            fields_of(&validate(&untyped, &OAuth2Settings::default(), Registrant::Staff).unwrap_err()),
+            vec![Field::ClientType]
+        );
         let both = Draft {
             grant_types: vec![GrantType::OpenidHybrid, GrantType::AuthorizationCode],
             redirect_uris: vec![],
             ..draft()
         };
-        let problems = validate(&both, &OAuth2Settings::default()).unwrap_err();
+        let problems = validate(&both, &OAuth2Settings::default(), Registrant::Staff).unwrap_err();
         assert!(problems[0].message.contains("the authorization-code and openid-hybrid grants need"), "{problems:?}");
         let machine = Draft { grant_types: vec![GrantType::ClientCredentials], redirect_uris: vec![], ..draft() };
-        assert!(validate(&machine, &OAuth2Settings::default()).is_ok(), "no redirect URI needed");
+        assert!(validate(&machine, &OAuth2Settings::default(), Registrant::Staff).is_ok(), "no redirect URI needed");
     }
 
     /// RFC 6749 §4.4: "The client credentials grant type MUST only be used by
@@ -489,7 +621,7 @@ mod tests {
             redirect_uris: vec![],
             ..draft()
         };
-        let problems = validate(&public, &OAuth2Settings::default()).unwrap_err();
+        let problems = validate(&public, &OAuth2Settings::default(), Registrant::Staff).unwrap_err();
         assert_eq!(fields_of(&problems), vec![Field::GrantTypes]);
         let line = one_line(&problems);
         assert!(
@@ -505,20 +637,163 @@ mod tests {
             redirect_uris: vec!["http://localhost:5173/callback".into()],
             ..public
         };
-        assert!(validate(&code, &OAuth2Settings::default()).is_ok());
+        assert!(validate(&code, &OAuth2Settings::default(), Registrant::Staff).is_ok());
     }
 
     #[test]
     fn redirect_uris_follow_the_settings() {
         let settings = OAuth2Settings { allowed_redirect_uri_schemes: vec!["https".into()], ..Default::default() };
         let plain = Draft { redirect_uris: vec!["http://shop.example/cb".into()], ..draft() };
-        let problems = validate(&plain, &settings).unwrap_err();
+        let problems = validate(&plain, &settings, Registrant::Staff).unwrap_err();
         assert_eq!(fields_of(&problems), vec![Field::RedirectUris]);
         assert!(problems[0].message.contains("scheme"));
         for bad in ["/cb", "https://shop.example/cb#x"] {
             let d = Draft { redirect_uris: vec![bad.into()], ..draft() };
-            assert!(validate(&d, &OAuth2Settings::default()).is_err(), "{bad}");
+            assert!(validate(&d, &OAuth2Settings::default(), Registrant::Staff).is_err(), "{bad}");
         }
+    }
+
+    /// `fields` as stored, owned by user 7.
+    fn stored(fields: &ApplicationFields) -> Application {
+        Application {
+            id: 1,
+            client_id: "shop".into(),
+            client_secret_hash: None,
+            name: fields.name.clone(),
+            client_type: fields.client_type,
+            grant_types: fields.grant_types.clone(),
+            redirect_uris: fields.redirect_uris.clone(),
+            post_logout_redirect_uris: fields.post_logout_redirect_uris.clone(),
+            allowed_origins: fields.allowed_origins.clone(),
+            allowed_scopes: fields.allowed_scopes.clone(),
+            skip_authorization: fields.skip_authorization,
+            algorithm: fields.algorithm.clone(),
+            access_token_format: fields.access_token_format,
+            owner_id: Some(7),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    const SELF_SERVICE: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::DeviceCode, GrantType::Implicit, GrantType::OpenidHybrid];
+
+    fn owner(current: Option<&Application>) -> Registrant<'_> {
+        Registrant::Owner { grant_types: &SELF_SERVICE, current }
+    }
+
+    /// A draft an ordinary user's form may send: no skip, self-service grants.
+    fn owners_draft() -> Draft {
+        Draft { grant_types: vec![GrantType::AuthorizationCode], skip_authorization: false, ..draft() }
+    }
+
+    #[test]
+    fn only_staff_skip_consent() {
+        let settings = OAuth2Settings::default();
+        let asked = Draft { skip_authorization: true, ..owners_draft() };
+        let problems = validate(&asked, &settings, owner(None)).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::SkipAuthorization], "refused, never stored");
+        assert_eq!(problems[0].sentence(), "Only staff can let an application skip the consent page.");
+        assert!(!validate(&owners_draft(), &settings, owner(None)).unwrap().skip_authorization);
+        assert!(validate(&asked, &settings, Registrant::Staff).unwrap().skip_authorization);
+        // Refused on an edit too, even of an application staff let skip consent.
+        let trusted = stored(&validate(&asked, &settings, Registrant::Staff).unwrap());
+        let problems = validate(&asked, &settings, owner(Some(&trusted))).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::SkipAuthorization]);
+    }
+
+    #[test]
+    fn owners_choose_only_self_service_grants() {
+        let settings = OAuth2Settings::default();
+        let machine = Draft {
+            grant_types: vec![GrantType::Password, GrantType::ClientCredentials, GrantType::AuthorizationCode],
+            ..owners_draft()
+        };
+        let problems = validate(&machine, &settings, owner(None)).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::GrantTypes, Field::GrantTypes]);
+        assert_eq!(
+            problems[0].message,
+            "only staff can give an application the password grant (you may choose: authorization-code, \
+             device-code, implicit, openid-hybrid)"
+        );
+        assert!(problems[1].message.contains("the client-credentials grant"), "{problems:?}");
+        let none = Registrant::Owner { grant_types: &[], current: None };
+        let problems = validate(&owners_draft(), &settings, none).unwrap_err();
+        assert!(problems[0].message.ends_with("(you may choose: none)"), "{problems:?}");
+        for grant in SELF_SERVICE {
+            let d = Draft { grant_types: vec![grant], ..owners_draft() };
+            assert!(validate(&d, &settings, owner(None)).is_ok(), "{grant}");
+        }
+        // A grant staff gave stays when the owner edits other things, and may be given
+        // up, but not taken again.
+        let given = stored(&validate(&machine, &settings, Registrant::Staff).unwrap());
+        let renamed = Draft { name: "Shop 2".into(), ..machine.clone() };
+        let kept = validate(&renamed, &settings, owner(Some(&given))).unwrap();
+        assert_eq!(kept.grant_types, given.grant_types);
+        let dropped = Draft { grant_types: vec![GrantType::AuthorizationCode], ..owners_draft() };
+        let after = stored(&validate(&dropped, &settings, owner(Some(&given))).unwrap());
+        assert!(validate(&machine, &settings, owner(Some(&after))).is_err(), "given up for good");
+        // The form offers what they may choose, and what the application has.
+        assert_eq!(owner(Some(&given)).offered_grants(), GrantType::ALL);
+        let offered =
+            [GrantType::AuthorizationCode, GrantType::Implicit, GrantType::DeviceCode, GrantType::OpenidHybrid];
+        assert_eq!(owner(Some(&after)).offered_grants(), offered);
+        assert_eq!(owner(None).offered_grants(), offered);
+    }
+
+    #[test]
+    fn staff_trust_survives_only_changes_that_reach_no_further() {
+        let settings = OAuth2Settings::default();
+        let trusted = stored(&validate(&draft(), &settings, Registrant::Staff).unwrap());
+        assert!(trusted.skip_authorization);
+        // What the owner's form sends back unchanged: the stored settings, no checkbox.
+        let as_stored = Draft { skip_authorization: false, ..draft() };
+        let skip = |d: Draft| validate(&d, &settings, owner(Some(&trusted))).unwrap().skip_authorization;
+        assert!(skip(as_stored.clone()), "saved as it was");
+        assert!(skip(Draft { name: "Shop, renamed".into(), ..as_stored.clone() }));
+        assert!(skip(Draft { algorithm: "EdDSA".into(), access_token_format: "opaque".into(), ..as_stored.clone() }));
+        assert!(skip(Draft { redirect_uris: vec![], grant_types: vec![GrantType::Password], ..as_stored.clone() }));
+        assert!(skip(Draft { scopes: vec!["read".into()], allowed_origins: vec![], ..as_stored.clone() }));
+        assert!(skip(Draft {
+            post_logout_redirect_uris: vec!["https://shop.example/other".into()],
+            ..as_stored.clone()
+        }));
+        for (what, wider) in [
+            (
+                "a new redirect URI",
+                Draft { redirect_uris: vec!["https://attacker.example/cb".into()], ..as_stored.clone() },
+            ),
+            (
+                "another redirect URI",
+                Draft {
+                    redirect_uris: vec!["https://shop.example/cb".into(), "https://shop.example/cb2".into()],
+                    ..as_stored.clone()
+                },
+            ),
+            (
+                "a new grant",
+                Draft {
+                    grant_types: vec![GrantType::AuthorizationCode, GrantType::Implicit, GrantType::Password],
+                    ..as_stored.clone()
+                },
+            ),
+            ("a new origin", Draft { allowed_origins: vec!["https://attacker.example".into()], ..as_stored.clone() }),
+            (
+                "more scopes",
+                Draft { scopes: vec!["read".into(), "write".into(), "groups".into()], ..as_stored.clone() },
+            ),
+            ("every scope", Draft { scopes: vec![], ..as_stored.clone() }),
+            ("made public", Draft { client_type: Some(ClientType::Public), ..as_stored.clone() }),
+        ] {
+            assert!(!skip(wider), "{what} turns skipping off");
+        }
+        // An application staff did not trust never gains it.
+        let untrusted = ApplicationFields {
+            skip_authorization: false,
+            ..validate(&draft(), &settings, Registrant::Staff).unwrap()
+        };
+        let untrusted = stored(&untrusted);
+        assert!(!validate(&as_stored, &settings, owner(Some(&untrusted))).unwrap().skip_authorization);
     }
 
     #[test]

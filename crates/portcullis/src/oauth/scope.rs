@@ -1,8 +1,9 @@
 //! Which scopes a request is granted: at the authorization, token and device endpoints
 //! from the settings and the application's allowed scopes ([`resolve`], RFC 6749 §3.3),
-//! and at a refresh from what was granted before ([`narrow`], RFC 6749 §6). The host's
+//! and at a refresh from what was granted before, less what the application is no
+//! longer allowed ([`refresh`], RFC 6749 §6). The host's
 //! [`Hooks::allows_scope`](crate::hooks::Hooks::allows_scope) has the last word on
-//! the first.
+//! both.
 //!
 //! ```
 //! use portcullis::oauth::{scope, ErrorCode};
@@ -79,6 +80,93 @@ pub fn narrow(requested: Option<&str>, granted: &ScopeSet) -> Result<ScopeSet, O
     Ok(requested)
 }
 
+/// What a refresh grants: the access token's scope, and the grant's scope from now on
+/// (what the next refresh may ask for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The new access token's scope.
+    pub access: ScopeSet,
+    /// What is left of the original grant: the scope the new refresh token carries.
+    pub grant: ScopeSet,
+}
+
+/// The scope of a refresh (RFC 6749 §6) of a grant of `granted`, for `app` as it is
+/// now: [`narrow`]'s rule, then only what the settings and the application's allowed
+/// scopes allow today, since staff or the owner may have taken a scope away since the
+/// grant, and a refresh must not keep what a new authorization could not get. The grant
+/// shrinks with it, so a scope taken away stays gone from it.
+///
+/// A request that names a scope no longer allowed is refused with `invalid_scope`
+/// (RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or exceeds the
+/// scope granted by the resource owner"). Without `scope`, the request "is treated as
+/// equal to the scope originally granted" (§6), narrowed to what is left; when nothing
+/// is, that is `invalid_scope` too, not `invalid_grant`: the refresh token is still
+/// valid, unexpired, unrevoked and this client's (§5.2's list for `invalid_grant`), and
+/// works again if the scope is allowed again. What fails is the scope.
+///
+/// ```
+/// use portcullis::config::OAuth2Settings;
+/// use portcullis::oauth::{scope, ErrorCode};
+/// use portcullis::store::{AccessTokenFormat, Application, ClientType, GrantType};
+/// use portcullis_axum::ScopeSet;
+///
+/// let mut app = Application {
+///     id: 1,
+///     client_id: "shop".into(),
+///     client_secret_hash: None,
+///     name: "Shop".into(),
+///     client_type: ClientType::Public,
+///     grant_types: vec![GrantType::AuthorizationCode],
+///     redirect_uris: vec!["https://shop.example/cb".into()],
+///     post_logout_redirect_uris: vec![],
+///     allowed_origins: vec![],
+///     allowed_scopes: None,
+///     skip_authorization: false,
+///     algorithm: "RS256".into(),
+///     access_token_format: AccessTokenFormat::Opaque,
+///     owner_id: None,
+///     created_at: 0,
+///     updated_at: 0,
+/// };
+/// let settings = OAuth2Settings::default();
+/// let granted = ScopeSet::from_tokens(["read", "write"]);
+/// let all = scope::refresh(None, &granted, &settings, &app).map(|r| r.access.to_string());
+/// assert_eq!(all, Ok("read write".to_owned()));
+///
+/// // `write` is taken away from the application: refreshing no longer yields it.
+/// app.allowed_scopes = Some(ScopeSet::from_tokens(["read"]));
+/// let narrowed = scope::refresh(None, &granted, &settings, &app);
+/// assert_eq!(narrowed.map(|r| (r.access.to_string(), r.grant.to_string())), Ok(("read".into(), "read".into())));
+/// let asked = scope::refresh(Some("read write"), &granted, &settings, &app);
+/// assert_eq!(asked.map_err(|e| e.code), Err(ErrorCode::InvalidScope));
+/// ```
+pub fn refresh(
+    requested: Option<&str>,
+    granted: &ScopeSet,
+    settings: &OAuth2Settings,
+    app: &Application,
+) -> Result<Refreshed, OAuthError> {
+    let asked = narrow(requested, granted)?;
+    let grant = ScopeSet::from_tokens(granted.iter().filter(|s| is_allowed(settings, app, s)));
+    let access = match requested {
+        // Named in the request: each must still be allowed.
+        Some(_) => {
+            if let Some(gone) = asked.iter().find(|s| !grant.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!("scope {gone:?} is no longer allowed for this client")));
+            }
+            asked
+        }
+        // The whole grant, as far as it is still allowed.
+        None => grant.clone(),
+    };
+    if access.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "none of the scopes originally granted is allowed for this client any more",
+        ));
+    }
+    Ok(Refreshed { access, grant })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +203,34 @@ mod tests {
         assert!(resolve(None, &s, &app(Some("write"))).is_err());
         // An app allowed a scope the settings no longer have cannot get it.
         assert!(resolve(Some("legacy"), &s, &app(Some("legacy read"))).is_err());
+    }
+
+    #[test]
+    fn refresh_keeps_only_what_is_allowed_now() {
+        let s = OAuth2Settings::default();
+        let granted = ScopeSet::parse("read write").unwrap();
+        let refreshed = |requested: Option<&str>, allowed: Option<&str>| {
+            refresh(requested, &granted, &s, &app(allowed)).map(|r| (r.access.to_string(), r.grant.to_string()))
+        };
+        let code = |requested: Option<&str>, allowed: Option<&str>| {
+            refresh(requested, &granted, &s, &app(allowed)).unwrap_err().code
+        };
+        assert_eq!(refreshed(None, None).unwrap(), ("read write".into(), "read write".into()));
+        assert_eq!(refreshed(Some("read"), None).unwrap(), ("read".into(), "read write".into()), "§6 narrowing");
+        // `write` taken from the application: gone from the token and from the grant.
+        assert_eq!(refreshed(None, Some("read groups")).unwrap(), ("read".into(), "read".into()));
+        assert_eq!(refreshed(Some("read"), Some("read")).unwrap(), ("read".into(), "read".into()));
+        assert_eq!(code(Some("write"), Some("read")), super::super::ErrorCode::InvalidScope);
+        assert_eq!(code(Some("read write"), Some("read")), super::super::ErrorCode::InvalidScope);
+        // Nothing left: invalid_scope, the refresh token itself being valid.
+        assert_eq!(code(None, Some("groups")), super::super::ErrorCode::InvalidScope);
+        // A scope the settings no longer configure goes the same way.
+        let mut fewer = OAuth2Settings::default();
+        fewer.scopes.remove("write");
+        let r = refresh(None, &granted, &fewer, &app(None)).unwrap();
+        assert_eq!((r.access.to_string(), r.grant.to_string()), ("read".into(), "read".into()));
+        // Never wider than the grant, whatever the application may have now.
+        assert_eq!(code(Some("read groups"), None), super::super::ErrorCode::InvalidScope);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `/admin/`: staff-only pages for users, applications and tokens, as Django's admin
-//! site serves them for django-oauth-toolkit.
+//! site serves them for django-oauth-toolkit. Staff change any application here with
+//! the rules of `registration` for staff: skip authorization and every grant type
+//! included, which the self-service pages keep from other users.
 //!
 //! Every page needs a logged-in staff member ([`Staff`]): strangers are sent to log in,
 //! other users get a 403. Every form checks the session's CSRF token before anything
@@ -17,10 +19,12 @@ use http::{StatusCode, Uri};
 use minijinja::{context, Value};
 use serde::Serialize;
 
+use super::applications::{changes, check, draft_from, draft_of, problem_views, FormBody, FormView};
 use super::{base_context, date_view, login_redirect, redirect, render, PageError, Visitor};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::app::{paths, route_both, AppState};
 use crate::edge::ClientAddr;
+use crate::registration::{Draft, Problem, Registrant};
 use crate::store::{
     AccessTokenListing, Application, ApplicationListing, AuditEvent, AuditFilter, AuditKind, Listing, NewAuditEvent,
     TokenFilter, User,
@@ -46,6 +50,7 @@ pub fn router() -> Router<AppState> {
     let router = route_both(router, paths::ADMIN_USER_GROUPS, post(set_groups));
     let router = route_both(router, paths::ADMIN_APPLICATIONS, get(applications));
     let router = route_both(router, paths::ADMIN_APPLICATION, get(application));
+    let router = route_both(router, paths::ADMIN_APPLICATION_UPDATE, get(application).post(update_application));
     let router = route_both(router, paths::ADMIN_APPLICATION_DELETE, post(delete_application));
     let router = route_both(router, paths::ADMIN_TOKENS, get(tokens));
     let router = route_both(router, paths::ADMIN_TOKEN_REVOKE, post(revoke_token));
@@ -173,6 +178,7 @@ impl Fields {
             }
             "groups" => "The groups were saved.",
             "deleted" => "The application and all its tokens were deleted.",
+            "updated" => "The application's settings were saved.",
             "revoked" => "The token was revoked.",
             "grant_revoked" => "The token and every token of its grant were revoked.",
             _ => return None,
@@ -664,29 +670,78 @@ async fn find_application(state: &AppState, id: &str) -> Result<Application, Pag
     state.store.application_by_id(parse_id(id)?).await?.ok_or(PageError::NotFound)
 }
 
-/// `GET /admin/applications/{id}/`.
-async fn application(
-    State(state): State<AppState>,
-    staff: Staff,
-    Path(id): Path<String>,
+/// The application's page, with its settings form showing `draft` and `problems`.
+async fn application_page(
+    state: &AppState,
+    staff: &Staff,
+    app: &Application,
+    draft: &Draft,
+    problems: &[Problem],
+    notice: Option<&'static str>,
 ) -> Result<Response, PageError> {
-    let app = find_application(&state, &id).await?;
     let owner = match app.owner_id {
         Some(owner_id) => state.store.user_by_id(owner_id).await?.map(|u| u.username),
         None => None,
     };
+    let (summary, errors) = problem_views(problems);
+    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let page = render(
-        &state,
+        state,
         "admin/application.html",
-        StatusCode::OK,
+        status,
         context! {
-            application => ApplicationView::new(&app, owner),
+            application => ApplicationView::new(app, owner),
+            form => FormView::new(state, draft, Registrant::Staff),
+            problems => summary,
+            errors,
+            redirect_schemes => state.config.oauth2.allowed_redirect_uri_schemes.join(", "),
             tokens_url => with_query(paths::ADMIN_TOKENS, &[("app", &app.client_id)]),
+            update_action => at(paths::ADMIN_APPLICATION_UPDATE, app.id),
             delete_action => at(paths::ADMIN_APPLICATION_DELETE, app.id),
+            notice,
             ..staff.context("applications")
         },
     )?;
     Ok(page.into_response())
+}
+
+/// `GET /admin/applications/{id}/` (and `…/update/`): the application and the form
+/// that changes it.
+async fn application(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let app = find_application(&state, &id).await?;
+    application_page(&state, &staff, &app, &draft_of(&app), &[], Fields::query(&uri).notice()).await
+}
+
+/// `POST /admin/applications/{id}/update/`: replaces any application's settings, by
+/// the rules `portcullis app create` follows. Its client type stays: changing it makes
+/// or drops a secret, which only its owner (or the command line) should receive.
+async fn update_application(
+    State(state): State<AppState>,
+    staff: Staff,
+    ClientAddr { ip: address, .. }: ClientAddr,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    staff.check_csrf(&Fields::parse(&body))?;
+    let app = find_application(&state, &id).await?;
+    let (mut draft, problems) = draft_from(&FormBody::parse(&body));
+    draft.client_type = Some(app.client_type);
+    let fields = match check(&state, &draft, problems, Registrant::Staff) {
+        Ok(fields) => fields,
+        Err(problems) => return application_page(&state, &staff, &app, &draft, &problems, None).await,
+    };
+    let updated =
+        state.store.update_application(app.id, &fields, state.clock.now()).await?.ok_or(PageError::NotFound)?;
+    tracing::info!(staff_id = staff.user.id, client_id = %app.client_id, "admin: application changed");
+    let detail = format!("admin pages: changed {:?}: {}", updated.name, changes(&app, &updated));
+    staff.record(&state, AuditKind::ApplicationChanged, address, Some(&app.client_id), detail).await;
+    let to = with_query(&at(paths::ADMIN_APPLICATION, app.id), &[("done", "updated")]);
+    Ok(redirect(StatusCode::SEE_OTHER, &to, None))
 }
 
 /// `POST /admin/applications/{id}/delete/`: deletes the application and, with it,

@@ -2,7 +2,10 @@
 //! detail, edit, a new secret, delete. A user reaches only the applications they own;
 //! anyone else's answers 404, as one that does not exist does, so ids reveal nothing.
 //! What an application may be is decided in `registration`, the rules
-//! `portcullis app create` follows too.
+//! `portcullis app create` and the admin pages follow too. A user who is not staff
+//! cannot let an application skip the consent page, and chooses its grants among
+//! `[pages] self_service_grant_types`: what they register acts only for people who
+//! consent to it. Staff may choose everything here as on the admin pages.
 //!
 //! A client secret is shown once, in the answer to the form that made it (registering,
 //! making an application confidential, or asking for a new secret), and never again:
@@ -23,7 +26,7 @@ use super::{base_context, date_view, login_redirect, redirect, render, DateView,
 use crate::app::{paths, route_both, AppState};
 use crate::crypto::{random_alphanumeric, Secret};
 use crate::edge::ClientAddr;
-use crate::registration::{self, Draft, Field, Problem};
+use crate::registration::{self, Draft, Field, Problem, Registrant};
 use crate::store::{AccessTokenFormat, Application, AuditKind, ClientType, GrantType, NewAuditEvent, User};
 
 pub fn router() -> Router<AppState> {
@@ -90,7 +93,7 @@ impl FormBody {
 
 // Views: what the templates see.
 
-fn grant_label(grant: GrantType) -> &'static str {
+pub(super) fn grant_label(grant: GrantType) -> &'static str {
     match grant {
         GrantType::AuthorizationCode => "Authorization code",
         GrantType::Implicit => "Implicit",
@@ -194,27 +197,34 @@ struct Choice {
     checked: bool,
 }
 
-/// The form's fields as they are to be shown: the values entered, or stored.
+/// The form's fields as they are to be shown: the values entered, or stored. Only
+/// what `registrant` may choose is offered: the grants of
+/// [`Registrant::offered_grants`], and the skip-authorization checkbox to staff.
 #[derive(Serialize)]
-struct FormView {
+pub(super) struct FormView {
     name: String,
     client_type: &'static str,
     grant_types: Vec<Choice>,
+    /// The grants not offered, which staff give.
+    staff_only_grants: Vec<&'static str>,
     redirect_uris: String,
     post_logout_redirect_uris: String,
     allowed_origins: String,
     scopes: Vec<Choice>,
+    may_skip_authorization: bool,
     skip_authorization: bool,
     algorithms: Vec<Choice>,
     access_token_formats: Vec<Choice>,
 }
 
 impl FormView {
-    fn new(state: &AppState, draft: &Draft) -> Self {
+    pub(super) fn new(state: &AppState, draft: &Draft, registrant: Registrant<'_>) -> Self {
+        let offered = registrant.offered_grants();
         Self {
             name: draft.name.clone(),
             client_type: draft.client_type.map(ClientType::as_str).unwrap_or_default(),
-            grant_types: GrantType::ALL
+            staff_only_grants: GrantType::ALL.into_iter().filter(|g| !offered.contains(g)).map(grant_label).collect(),
+            grant_types: offered
                 .iter()
                 .map(|g| Choice {
                     value: g.as_str().to_owned(),
@@ -236,6 +246,7 @@ impl FormView {
                     checked: draft.scopes.contains(name),
                 })
                 .collect(),
+            may_skip_authorization: registrant.may_skip_authorization(),
             skip_authorization: draft.skip_authorization,
             algorithms: registration::ALGORITHMS
                 .iter()
@@ -254,9 +265,37 @@ impl FormView {
 }
 
 #[derive(Serialize)]
-struct ProblemView {
+pub(super) struct ProblemView {
     field: &'static str,
     message: String,
+}
+
+/// `problems` as the forms show them: a summary in order, and each field's own.
+pub(super) fn problem_views(problems: &[Problem]) -> (Vec<ProblemView>, BTreeMap<&'static str, Vec<String>>) {
+    let mut errors: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for problem in problems {
+        errors.entry(problem.field.form_name()).or_default().push(problem.sentence());
+    }
+    let summary = problems.iter().map(|p| ProblemView { field: p.field.form_name(), message: p.sentence() }).collect();
+    (summary, errors)
+}
+
+/// Whether `user` is staff, as the admin pages count them (superusers are).
+pub(super) fn is_staff(user: &User) -> bool {
+    user.is_staff || user.is_superuser
+}
+
+/// Who `user` is to the registration rules, changing `current` (none: registering).
+pub(super) fn registrant<'a>(
+    user: &User,
+    self_service: &'a [GrantType],
+    current: Option<&'a Application>,
+) -> Registrant<'a> {
+    if is_staff(user) {
+        Registrant::Staff
+    } else {
+        Registrant::Owner { grant_types: self_service, current }
+    }
 }
 
 /// A new application's form starts as a confidential web application.
@@ -271,7 +310,7 @@ fn blank_draft() -> Draft {
 }
 
 /// What the edit form starts from: the application as stored.
-fn draft_of(app: &Application) -> Draft {
+pub(super) fn draft_of(app: &Application) -> Draft {
     Draft {
         name: app.name.clone(),
         client_type: Some(app.client_type),
@@ -288,7 +327,7 @@ fn draft_of(app: &Application) -> Draft {
 
 /// The draft a submitted form describes, and the problems only the form can have (a
 /// grant type no checkbox offers).
-fn draft_from(form: &FormBody) -> (Draft, Vec<Problem>) {
+pub(super) fn draft_from(form: &FormBody) -> (Draft, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut grant_types = Vec::new();
     for raw in form.all("grant_type") {
@@ -315,14 +354,15 @@ fn draft_from(form: &FormBody) -> (Draft, Vec<Problem>) {
     (draft, problems)
 }
 
-/// Checks a submitted form's draft: the settings to store, or every problem with it,
-/// `problems` (the form's own) included.
-fn check(
+/// Checks a submitted form's draft for `registrant`: the settings to store, or every
+/// problem with it, `problems` (the form's own) included.
+pub(super) fn check(
     state: &AppState,
     draft: &Draft,
     mut problems: Vec<Problem>,
+    registrant: Registrant<'_>,
 ) -> Result<crate::store::ApplicationFields, Vec<Problem>> {
-    match registration::validate(draft, &state.config.oauth2) {
+    match registration::validate(draft, &state.config.oauth2, registrant) {
         Ok(fields) if problems.is_empty() => Ok(fields),
         result => {
             problems.extend(result.err().unwrap_or_default());
@@ -334,20 +374,17 @@ fn check(
 
 // Pages.
 
-/// The registration form, or the edit form of `editing`, with `problems` if any.
+/// The registration form, or the edit form of `editing`, with `problems` if any,
+/// offering what `registrant` may choose.
 fn form_page(
     state: &AppState,
     visitor: &Visitor,
     editing: Option<&Application>,
     draft: &Draft,
     problems: &[Problem],
+    registrant: Registrant<'_>,
 ) -> Result<Response, PageError> {
-    let mut errors: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    for problem in problems {
-        errors.entry(problem.field.form_name()).or_default().push(problem.sentence());
-    }
-    let summary: Vec<ProblemView> =
-        problems.iter().map(|p| ProblemView { field: p.field.form_name(), message: p.sentence() }).collect();
+    let (summary, errors) = problem_views(problems);
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let action = match editing {
         Some(app) => with_id(paths::APPLICATION_UPDATE, app.id),
@@ -360,7 +397,7 @@ fn form_page(
         status,
         context! {
             app => editing.map(|a| AppView::new(state, a)),
-            form => FormView::new(state, draft),
+            form => FormView::new(state, draft, registrant),
             problems => summary,
             errors => errors,
             action => action,
@@ -421,10 +458,9 @@ async fn list(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
 
 /// `GET /o/applications/register/`
 async fn register_page(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Result<Response, PageError> {
-    if visitor.user.is_none() {
-        return Ok(login_redirect(here(&uri)));
-    }
-    form_page(&state, &visitor, None, &blank_draft(), &[])
+    let Some(user) = &visitor.user else { return Ok(login_redirect(here(&uri))) };
+    let self_service = state.config.pages.self_service_grants();
+    form_page(&state, &visitor, None, &blank_draft(), &[], registrant(user, &self_service, None))
 }
 
 /// `POST /o/applications/register/`: registers the application, owned by the user, and
@@ -440,10 +476,12 @@ async fn register(
         return Err(PageError::Csrf);
     }
     let Some(user) = &visitor.user else { return Ok(login_redirect(paths::APPLICATION_REGISTER)) };
+    let self_service = state.config.pages.self_service_grants();
+    let registrant = registrant(user, &self_service, None);
     let (draft, problems) = draft_from(&form);
-    let fields = match check(&state, &draft, problems) {
+    let fields = match check(&state, &draft, problems, registrant) {
         Ok(fields) => fields,
-        Err(problems) => return form_page(&state, &visitor, None, &draft, &problems),
+        Err(problems) => return form_page(&state, &visitor, None, &draft, &problems, registrant),
     };
     let secret = (fields.client_type == ClientType::Confidential).then(Secret::generate);
     let hash = secret.as_ref().map(Secret::hash);
@@ -468,6 +506,7 @@ async fn detail(
     let app = owned(&state, user, &id).await?;
     let notice = match done(&uri).as_deref() {
         Some("updated") => Some("Your changes are saved."),
+        Some("consent") => Some("Your changes are saved. People will now be asked to consent to this application."),
         _ => None,
     };
     detail_page(&state, &visitor, &app, None, notice)
@@ -482,7 +521,8 @@ async fn edit_page(
 ) -> Result<Response, PageError> {
     let Some(user) = &visitor.user else { return Ok(login_redirect(here(&uri))) };
     let app = owned(&state, user, &id).await?;
-    form_page(&state, &visitor, Some(&app), &draft_of(&app), &[])
+    let self_service = state.config.pages.self_service_grants();
+    form_page(&state, &visitor, Some(&app), &draft_of(&app), &[], registrant(user, &self_service, Some(&app)))
 }
 
 /// `POST /o/applications/{id}/update/`. Making a public client confidential gives it a
@@ -501,10 +541,12 @@ async fn update(
     }
     let Some(user) = &visitor.user else { return Ok(login_redirect(uri.path())) };
     let app = owned(&state, user, &id).await?;
+    let self_service = state.config.pages.self_service_grants();
+    let registrant = registrant(user, &self_service, Some(&app));
     let (draft, problems) = draft_from(&form);
-    let fields = match check(&state, &draft, problems) {
+    let fields = match check(&state, &draft, problems, registrant) {
         Ok(fields) => fields,
-        Err(problems) => return form_page(&state, &visitor, Some(&app), &draft, &problems),
+        Err(problems) => return form_page(&state, &visitor, Some(&app), &draft, &problems, registrant),
     };
     let needs_secret = fields.client_type == ClientType::Confidential && app.client_secret_hash.is_none();
     let secret = needs_secret.then(Secret::generate);
@@ -529,11 +571,15 @@ async fn update(
             Some(&secret),
             Some("Your changes are saved. The application is now confidential, with the client secret below."),
         ),
-        None => Ok(redirect(
-            StatusCode::SEE_OTHER,
-            &format!("{}?done=updated", with_id(paths::APPLICATION_DETAIL, updated.id)),
-            None,
-        )),
+        None => {
+            // Say so when the change ended skipping consent (see `registration::Registrant`).
+            let done = if app.skip_authorization && !updated.skip_authorization { "consent" } else { "updated" };
+            Ok(redirect(
+                StatusCode::SEE_OTHER,
+                &format!("{}?done={done}", with_id(paths::APPLICATION_DETAIL, updated.id)),
+                None,
+            ))
+        }
     }
 }
 
@@ -636,7 +682,7 @@ async fn record(
 }
 
 /// Which settings differ between `before` and `after`, by name.
-fn changes(before: &Application, after: &Application) -> String {
+pub(super) fn changes(before: &Application, after: &Application) -> String {
     let differ = [
         ("name", before.name != after.name),
         ("grant types", before.grant_types != after.grant_types),

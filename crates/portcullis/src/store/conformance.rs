@@ -561,6 +561,25 @@ async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let replaced = store.owned_application(alice.id, a1.id).await?.context("app missing")?;
     ensure!(replaced.client_secret_hash == Some(third) && replaced.updated_at == NOW + 20);
 
+    // Staff edit any application, an owner's or none's; the client type and secret stay.
+    let mut staff_edit = fields("Bob's, by staff", ClientType::Confidential);
+    staff_edit.skip_authorization = true;
+    staff_edit.grant_types = vec![GrantType::AuthorizationCode, GrantType::ClientCredentials];
+    let by_staff = store.update_application(b1.id, &staff_edit, NOW + 30).await?.context("staff edit lost the app")?;
+    ensure!(by_staff.name == "Bob's, by staff" && by_staff.skip_authorization && by_staff.owner_id == Some(bob.id));
+    ensure!(by_staff.grant_types == staff_edit.grant_types && by_staff.allowed_scopes == staff_edit.allowed_scopes);
+    ensure!(
+        by_staff.redirect_uris == staff_edit.redirect_uris && by_staff.allowed_origins == staff_edit.allowed_origins
+    );
+    ensure!(by_staff.post_logout_redirect_uris == staff_edit.post_logout_redirect_uris);
+    ensure!(by_staff.algorithm == "ES256" && by_staff.access_token_format == AccessTokenFormat::Jwt);
+    ensure!(by_staff.client_type == ClientType::Public && by_staff.client_secret_hash.is_none(), "type kept");
+    ensure!(by_staff.updated_at == NOW + 30 && by_staff.client_id == "b1");
+    ensure!(store.application_by_id(b1.id).await?.as_ref() == Some(&by_staff));
+    let ownerless = store.register_application("z1", None, None, &fields("None's", ClientType::Public), NOW).await?;
+    ensure!(store.update_application(ownerless.id, &staff_edit, NOW + 31).await?.is_some_and(|a| a.skip_authorization));
+    ensure!(store.update_application(ownerless.id + 1000, &staff_edit, NOW).await?.is_none());
+
     // Deleting: only by the owner, and it takes the tokens along.
     store
         .insert_token(&NewTokens {

@@ -513,6 +513,9 @@ impl Store for Front {
     async fn application_by_id(&self, id: i64) -> Result<Option<Application>> {
         self.inner.application_by_id(id).await
     }
+    async fn update_application(&self, id: i64, fields: &ApplicationFields, now: i64) -> Result<Option<Application>> {
+        self.changing(self.inner.update_application(id, fields, now)).await
+    }
     async fn list_access_tokens(
         &self,
         filter: &TokenFilter,

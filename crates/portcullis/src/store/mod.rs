@@ -422,6 +422,10 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Listing<ApplicationListing>>;
     /// The application with this row id.
     async fn application_by_id(&self, id: i64) -> Result<Option<Application>>;
+    /// Replaces the settings of application `id`, whoever owns it, as staff do on the
+    /// admin pages (`None` if there is no such application). Its client type, and so
+    /// its secret, stay as they are: `fields.client_type` is not written.
+    async fn update_application(&self, id: i64, fields: &ApplicationFields, now: i64) -> Result<Option<Application>>;
     /// Access tokens, newest first.
     async fn list_access_tokens(
         &self,

@@ -1267,6 +1267,36 @@ macro_rules! sql_store {
                 row.map(TryInto::try_into).transpose()
             }
 
+            async fn update_application(
+                &self,
+                id: i64,
+                f: &ApplicationFields,
+                now: i64,
+            ) -> Result<Option<Application>> {
+                let grant_types: Vec<&str> = f.grant_types.iter().map(|g| g.as_str()).collect();
+                let row: Option<ApplicationRow> = sqlx::query_as(concat!(
+                    "UPDATE applications SET name = $2, grant_types = $3, redirect_uris = $4, allowed_origins = $5, \
+                       allowed_scopes = $6, skip_authorization = $7, algorithm = $8, updated_at = $9, \
+                       post_logout_redirect_uris = $10, access_token_format = $11 \
+                     WHERE id = $1 RETURNING ",
+                    application_columns!()
+                ))
+                .bind(id)
+                .bind(&f.name)
+                .bind(join_list(&grant_types))
+                .bind(join_list(&f.redirect_uris))
+                .bind(join_list(&f.allowed_origins))
+                .bind(f.allowed_scopes.as_ref().map(|s| s.to_string()))
+                .bind(f.skip_authorization)
+                .bind(&f.algorithm)
+                .bind(now)
+                .bind(join_list(&f.post_logout_redirect_uris))
+                .bind(f.access_token_format.as_str())
+                .fetch_optional(self.writer())
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
             async fn list_access_tokens(
                 &self,
                 filter: &TokenFilter,

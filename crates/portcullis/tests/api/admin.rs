@@ -20,6 +20,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         groups_are_replaced_and_reach_the_api,
         user_search_and_paging,
         applications_list_detail_and_delete_revokes_tokens,
+        staff_edit_any_application,
         token_list_filters_and_revocation,
         forms_without_the_csrf_token_change_nothing,
         only_superusers_change_superusers,
@@ -206,6 +207,7 @@ async fn non_staff_users_are_refused_everything(backend: Backend) {
         format!("/admin/users/{}", bob.id),
         "/admin/applications/".into(),
         format!("/admin/applications/{client_db_id}/"),
+        format!("/admin/applications/{client_db_id}/update/"),
         "/admin/tokens/".into(),
         "/admin/tokens/?user=bob".into(),
     ];
@@ -234,6 +236,7 @@ async fn non_staff_users_are_refused_everything(backend: Backend) {
         ),
         (format!("/admin/users/{}/groups/", alice.id), vec![("groups", "admins")]),
         (format!("/admin/applications/{client_db_id}/delete/"), vec![]),
+        (format!("/admin/applications/{client_db_id}/update/"), trust_fields()),
         (format!("/admin/tokens/{token_db_id}/revoke/?grant=1"), vec![]),
         (format!("/admin/tokens/{token_db_id}/revoke"), vec![("grant", "0")]),
     ];
@@ -248,7 +251,8 @@ async fn non_staff_users_are_refused_everything(backend: Backend) {
     assert!(app.store.user_groups(alice.id).await.unwrap().is_empty());
     assert_eq!(password_grant(&app, &client, "bob", PASSWORD).await, StatusCode::OK, "bob's password unchanged");
     assert_eq!(app.status_with_token("/api/hello/", &token).await, StatusCode::OK, "bob's token still works");
-    assert!(app.store.application_by_client_id(&client.client_id).await.unwrap().is_some());
+    let untouched = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    assert!(!untouched.skip_authorization && untouched.name == "Test app", "not changed");
 }
 
 async fn index_counts_users_applications_and_live_tokens(backend: Backend) {
@@ -693,6 +697,121 @@ async fn applications_list_detail_and_delete_revokes_tokens(backend: Backend) {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
+/// The admin form's fields that make an application trusted: skip the consent page.
+fn trust_fields() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("name", "Trusted"),
+        ("grant_type", "authorization-code"),
+        ("grant_type", "password"),
+        ("redirect_uris", "https://client.example/cb"),
+        ("skip_authorization", "on"),
+    ]
+}
+
+/// Staff change any application, as Django's admin lets them: skip authorization,
+/// grant types, allowed scopes, redirect URIs; its client type and secret stay.
+async fn staff_edit_any_application(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin_user, browser) = admin(&app).await;
+    let alice = app.user("alice").await;
+    let shop = named_client(&app, "Web Shop", Some(alice.id)).await;
+    let shop_id = app_id(&app, &shop).await;
+    let before = app.store.application_by_client_id(&shop.client_id).await.unwrap().unwrap();
+    let page = format!("/admin/applications/{shop_id}/");
+    let update = format!("/admin/applications/{shop_id}/update/");
+
+    let detail = get(&browser, &page).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.text.contains(&format!("action=\"{update}\"")), "{}", detail.text);
+    assert!(detail.text.contains("name=\"skip_authorization\""));
+    for grant in GrantType::ALL {
+        assert!(detail.text.contains(&format!("value=\"{grant}\"")), "{grant} offered");
+    }
+    assert!(detail.text.contains("value=\"Web Shop\""), "the form starts from the stored values");
+    assert_eq!(get(&browser, &update).await.status, StatusCode::OK, "the form's own address shows it too");
+
+    app.clock.advance(30);
+    let answer = submit(
+        &browser,
+        &page,
+        &update,
+        &[
+            ("name", "Web Shop (trusted)"),
+            ("grant_type", "authorization-code"),
+            ("grant_type", "client-credentials"),
+            ("redirect_uris", "https://shop.example/cb\nhttps://shop.example/cb2"),
+            ("scope", "read"),
+            ("skip_authorization", "on"),
+            ("algorithm", "ES256"),
+            ("access_token_format", "jwt"),
+            // Not a field of this form: the type stays.
+            ("client_type", "public"),
+        ],
+    )
+    .await;
+    assert_see_other(&answer, &format!("{page}?done=updated"));
+    assert!(get(&browser, &answer.location()).await.text.contains("settings were saved."));
+    let after = app.store.application_by_client_id(&shop.client_id).await.unwrap().unwrap();
+    assert_eq!(after.name, "Web Shop (trusted)");
+    assert!(after.skip_authorization);
+    assert_eq!(after.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    assert_eq!(after.redirect_uris, vec!["https://shop.example/cb", "https://shop.example/cb2"]);
+    assert_eq!(after.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read"));
+    assert_eq!((after.algorithm.as_str(), after.access_token_format.as_str()), ("ES256", "jwt"));
+    assert_eq!(after.client_type, ClientType::Confidential);
+    assert_eq!(after.client_secret_hash, before.client_secret_hash, "the secret is kept");
+    assert_eq!((after.owner_id, after.updated_at), (Some(alice.id), before.updated_at + 30));
+    app.client_credentials(&shop).await;
+    let event = app
+        .store
+        .list_audit_events(
+            &portcullis::store::AuditFilter {
+                kind: Some(portcullis::store::AuditKind::ApplicationChanged),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(event.len(), 1);
+    let event = &event[0].event;
+    assert_eq!((event.user_id, event.client_id.as_deref()), (Some(admin_user.id), Some(shop.client_id.as_str())));
+    assert!(
+        event.detail.contains("admin pages")
+            && event.detail.contains("grant types")
+            && event.detail.contains("skip authorization"),
+        "{}",
+        event.detail
+    );
+
+    // A bad edit shows what is wrong and changes nothing.
+    let bad = submit(
+        &browser,
+        &page,
+        &update,
+        &[("name", "Broken"), ("grant_type", "implicit"), ("redirect_uris", "/relative"), ("scope", "admin")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("There are 2 problems") && bad.text.contains("value=\"Broken\""), "{}", bad.text);
+    assert!(bad.text.contains("id=\"redirect_uris-error\"") && bad.text.contains("id=\"scope-error\""));
+    assert_eq!(app.store.application_by_client_id(&shop.client_id).await.unwrap().unwrap(), after);
+
+    // Skip authorization taken off again, and an application with no owner changed too.
+    let printer = named_client(&app, "Photo Printer", None).await;
+    let printer_id = app_id(&app, &printer).await;
+    let trusted =
+        submit(&browser, "/admin/", &format!("/admin/applications/{printer_id}/update"), &trust_fields()).await;
+    assert_eq!(trusted.status, StatusCode::SEE_OTHER, "{}", trusted.text);
+    let printer_after = app.store.application_by_client_id(&printer.client_id).await.unwrap().unwrap();
+    assert!(printer_after.skip_authorization && printer_after.owner_id.is_none());
+    let untrusted =
+        [("name", "Web Shop"), ("grant_type", "authorization-code"), ("redirect_uris", "https://shop.example/cb")];
+    assert_eq!(submit(&browser, &page, &update, &untrusted).await.status, StatusCode::SEE_OTHER);
+    let after = app.store.application_by_client_id(&shop.client_id).await.unwrap().unwrap();
+    assert!(!after.skip_authorization && after.allowed_scopes.is_none());
+}
+
 async fn token_list_filters_and_revocation(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, browser) = admin(&app).await;
@@ -792,6 +911,7 @@ async fn forms_without_the_csrf_token_change_nothing(backend: Backend) {
         ),
         (format!("/admin/users/{}/groups/", alice.id), vec![("groups", "admins")]),
         (format!("/admin/applications/{client_db_id}/delete/"), vec![]),
+        (format!("/admin/applications/{client_db_id}/update/"), trust_fields()),
         (format!("/admin/tokens/{token}/revoke/?grant=1"), vec![]),
     ];
     for (path, fields) in &posts {
@@ -822,7 +942,8 @@ async fn forms_without_the_csrf_token_change_nothing(backend: Backend) {
     assert!(user_named(&app, "alice").await.unwrap().is_active && user_named(&app, "admin").await.unwrap().is_active);
     assert!(can_log_in(&app, "alice", PASSWORD).await);
     assert!(app.store.user_groups(alice.id).await.unwrap().is_empty());
-    assert!(app.store.application_by_client_id(&client.client_id).await.unwrap().is_some());
+    let kept = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    assert!(!kept.skip_authorization && kept.name == "Test app", "not changed");
     assert_eq!(app.status_with_token("/api/me/", &access).await, StatusCode::OK);
 }
 
@@ -855,11 +976,22 @@ async fn only_superusers_change_superusers(backend: Backend) {
 async fn unknown_ids_are_404_and_bad_input_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (me, browser) = admin(&app).await;
-    for path in ["/admin/users/9999/", "/admin/users/abc/", "/admin/applications/9999/", "/admin/applications/-1"] {
+    for path in [
+        "/admin/users/9999/",
+        "/admin/users/abc/",
+        "/admin/applications/9999/",
+        "/admin/applications/-1",
+        "/admin/applications/9999/update/",
+    ] {
         let answer = get(&browser, path).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
     }
-    for action in ["/admin/users/9999/active/", "/admin/applications/9999/delete/", "/admin/tokens/9999/revoke/"] {
+    for action in [
+        "/admin/users/9999/active/",
+        "/admin/applications/9999/delete/",
+        "/admin/applications/9999/update/",
+        "/admin/tokens/9999/revoke/",
+    ] {
         let answer = submit(&browser, "/admin/", action, &[("active", "1")]).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{action}");
     }

@@ -2,7 +2,7 @@
 //! and deletes their own client applications, and nobody else's.
 
 use portcullis::crypto::TokenHash;
-use portcullis::store::{Application, ClientType, GrantType};
+use portcullis::store::{Application, ClientType, GrantType, NewUser};
 use reqwest::StatusCode;
 
 use crate::helpers::{csrf_token, Answer, Backend, Browser, Client, TestApp, PASSWORD};
@@ -19,6 +19,10 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         client_type_changes_make_or_drop_the_secret,
         regenerate_the_secret,
         delete_an_application_and_its_tokens,
+        ordinary_users_cannot_make_an_application_skip_consent,
+        only_staff_are_offered_skip_authorization_and_every_grant,
+        self_service_grant_types_are_honoured,
+        owners_keep_what_staff_gave_until_they_widen_it,
     ]
 }
 
@@ -58,6 +62,36 @@ pub async fn register(app: &TestApp, browser: &Browser, fields: &[(&str, &str)])
     let client_id = code_text(&page.text, "client-id").expect("the page shows the client id");
     let stored = app.store.application_by_client_id(&client_id).await.unwrap().expect("stored");
     (stored, Client { client_id, secret: code_text(&page.text, "client-secret") })
+}
+
+/// A server whose self-service form offers every grant (`[pages]
+/// self_service_grant_types`), for the cases about the form itself rather than about
+/// which grants users may choose.
+pub async fn every_grant(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        c.pages.self_service_grant_types = GrantType::ALL.iter().map(|g| g.as_str().to_owned()).collect();
+    })
+    .await
+}
+
+/// A staff member `username` with password [`PASSWORD`], logged in.
+pub async fn staff_logged_in(app: &TestApp, username: &str) -> Browser {
+    app.store
+        .create_user(&NewUser {
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            first_name: String::new(),
+            last_name: String::new(),
+            password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
+            is_staff: true,
+            is_superuser: false,
+            date_joined: app.clock_now(),
+        })
+        .await
+        .unwrap();
+    let browser = Browser::new(app);
+    browser.login(username, PASSWORD).await;
+    browser
 }
 
 /// A confidential application for machine-to-machine calls.
@@ -108,7 +142,7 @@ async fn anonymous_visitors_are_sent_to_log_in(backend: Backend) {
 }
 
 async fn confidential_app_secret_is_shown_once_and_works(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let browser = logged_in(&app, "alice").await;
     let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
 
@@ -175,7 +209,8 @@ async fn confidential_app_secret_is_shown_once_and_works(backend: Backend) {
 
 async fn public_app_with_every_setting(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let browser = logged_in(&app, "alice").await;
+    // Skipping the consent page is for staff to choose.
+    let browser = staff_logged_in(&app, "alice").await;
     // Without the trailing slash, and with untidy lines in the text areas.
     let page = browser
         .submit(
@@ -298,7 +333,7 @@ async fn invalid_registrations_write_nothing(backend: Backend) {
 }
 
 async fn other_users_applications_are_not_found(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let bob = logged_in(&app, "bob").await;
     let (bobs, bobs_client) = register(&app, &bob, SERVICE).await;
     let alice = logged_in(&app, "alice").await;
@@ -347,7 +382,7 @@ async fn other_users_applications_are_not_found(backend: Backend) {
 }
 
 async fn forms_without_their_csrf_token_change_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let browser = logged_in(&app, "alice").await;
     let (stored, client) = register(&app, &browser, SERVICE).await;
     let update = [("name", "Changed"), ("client_type", "confidential"), ("grant_type", "password")];
@@ -383,7 +418,7 @@ async fn forms_without_their_csrf_token_change_nothing(backend: Backend) {
 }
 
 async fn edit_an_application(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let browser = logged_in(&app, "alice").await;
     let (stored, client) = register(&app, &browser, SERVICE).await;
     let edit = path("/o/applications/{id}/update/", stored.id);
@@ -452,7 +487,7 @@ async fn edit_an_application(backend: Backend) {
 }
 
 async fn client_type_changes_make_or_drop_the_secret(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let browser = logged_in(&app, "alice").await;
     app.user("carol").await;
     let (stored, old) = register(&app, &browser, SERVICE).await;
@@ -512,7 +547,7 @@ async fn client_type_changes_make_or_drop_the_secret(backend: Backend) {
 }
 
 async fn regenerate_the_secret(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let browser = logged_in(&app, "alice").await;
     let (stored, old) = register(&app, &browser, SERVICE).await;
     app.client_credentials(&old).await;
@@ -545,7 +580,7 @@ async fn regenerate_the_secret(backend: Backend) {
 }
 
 async fn delete_an_application_and_its_tokens(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let browser = logged_in(&app, "alice").await;
     let (stored, client) = register(&app, &browser, SERVICE).await;
     let (kept, kept_client) = register(
@@ -586,4 +621,224 @@ async fn delete_an_application_and_its_tokens(backend: Backend) {
         "other applications are untouched"
     );
     assert_eq!(app.store.applications_owned_by(stored.owner_id.unwrap()).await.unwrap(), vec![kept]);
+}
+
+/// The authorize request an attacker sends a logged-in victim: every scope, PKCE (the
+/// attacker holds the verifier), their own redirect URI.
+fn attack_url(client_id: &str, redirect_uri: &str) -> String {
+    let p = crate::authorize::pkce();
+    let client = Client { client_id: client_id.to_owned(), secret: None };
+    crate::authorize::authorize_url(
+        &client,
+        &[
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("scope", "read write groups"),
+            ("state", "s"),
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+}
+
+/// Whether the authorize request answered with the consent page, not a redirect.
+async fn shows_consent(browser: &Browser, url: &str) -> bool {
+    let answer = browser.get(url).await;
+    let location = answer.header("location").map(str::to_owned);
+    assert!(location.as_deref().is_none_or(|l| !l.contains("code=")), "a code was sent: {location:?}");
+    answer.status == StatusCode::OK && answer.text.contains("Authorize ")
+}
+
+/// The finding (issue 15): an ordinary user registered an application with
+/// `skip_authorization=on` and a redirect URI of their own, so that a logged-in victim
+/// who opened one link was sent there with a code, no page shown. Only staff may let an
+/// application skip consent; what a user registers acts only for people who consent.
+async fn ordinary_users_cannot_make_an_application_skip_consent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mallory = logged_in(&app, "mallory").await;
+    let callback = "https://mallory.example/cb";
+    let attack: Fields = vec![
+        ("name", "Photo Printer"),
+        ("client_type", "public"),
+        ("grant_type", "authorization-code"),
+        ("redirect_uris", callback),
+        ("skip_authorization", "on"),
+    ];
+    let refused = mallory.submit(REGISTER, REGISTER, &attack).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains("Only staff can let an application skip the consent page."), "{}", refused.text);
+    assert!(refused.text.contains("href=\"#skip_authorization\""), "the summary links to the field");
+    assert!(app.store.list_applications().await.unwrap().is_empty(), "refused, never stored");
+
+    // Registered without it, and then edited to skip consent: refused again.
+    let plain: Fields = attack.iter().copied().filter(|(k, _)| *k != "skip_authorization").collect();
+    let (stored, _) = register(&app, &mallory, &plain).await;
+    assert!(!stored.skip_authorization);
+    let edit = path("/o/applications/{id}/update/", stored.id);
+    let again = mallory.submit(&edit, &edit, &attack).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
+    assert!(again.text.contains("Only staff can let an application skip the consent page."));
+    let after = app.store.application_by_client_id(&stored.client_id).await.unwrap().unwrap();
+    assert_eq!(after, stored, "nothing changed");
+
+    // The victim who opens the link is asked, and no code goes to the attacker.
+    let victim = logged_in(&app, "alice").await;
+    assert!(shows_consent(&victim, &attack_url(&stored.client_id, callback)).await, "the consent page is shown");
+}
+
+async fn only_staff_are_offered_skip_authorization_and_every_grant(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = logged_in(&app, "alice").await;
+    let form = unescape(&user.get(REGISTER).await.text);
+    assert!(!form.contains("name=\"skip_authorization\""), "no checkbox for a user who is not staff");
+    for offered in ["authorization-code", "device-code", "implicit", "openid-hybrid"] {
+        assert!(form.contains(&format!("value=\"{offered}\"")), "{offered} offered");
+    }
+    for kept in ["password", "client-credentials"] {
+        assert!(!form.contains(&format!("value=\"{kept}\"")), "{kept} not offered");
+    }
+    assert!(form.contains("Only staff can give an application the"), "the form says why");
+
+    let staff = staff_logged_in(&app, "root").await;
+    let form = unescape(&staff.get(REGISTER).await.text);
+    assert!(form.contains("name=\"skip_authorization\""), "staff choose whether people are asked");
+    for grant in GrantType::ALL {
+        assert!(form.contains(&format!("value=\"{grant}\"")), "{grant} offered to staff");
+    }
+    assert!(!form.contains("Only staff can give"));
+    // And what staff choose here is stored, as on the admin pages.
+    let (stored, client) = register(
+        &app,
+        &staff,
+        &[
+            ("name", "Intranet"),
+            ("client_type", "confidential"),
+            ("grant_type", "authorization-code"),
+            ("grant_type", "client-credentials"),
+            ("redirect_uris", "https://intranet.example/cb"),
+            ("skip_authorization", "on"),
+        ],
+    )
+    .await;
+    assert!(stored.skip_authorization);
+    assert_eq!(stored.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    app.client_credentials(&client).await;
+    let edit = unescape(&staff.get(&path("/o/applications/{id}/update/", stored.id)).await.text);
+    assert!(edit.contains("name=\"skip_authorization\" value=\"on\" checked"), "{edit}");
+}
+
+async fn self_service_grant_types_are_honoured(backend: Backend) {
+    // The default: no password or client-credentials grant from the self-service form.
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app, "alice").await;
+    for (grant, fields) in [
+        ("password", vec![("name", "Phisher"), ("client_type", "public"), ("grant_type", "password")]),
+        (
+            "client-credentials",
+            vec![("name", "Robot"), ("client_type", "confidential"), ("grant_type", "client-credentials")],
+        ),
+    ] {
+        let answer = browser.submit(REGISTER, REGISTER, &fields).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{grant}: {}", answer.text);
+        let text = unescape(&answer.text);
+        let message = format!("Only staff can give an application the {grant} grant (you may choose: ");
+        assert!(text.contains(&message), "{text}");
+        assert!(answer.text.contains("id=\"grant_type-error\""));
+    }
+    assert!(app.store.list_applications().await.unwrap().is_empty());
+    let (device, _) =
+        register(&app, &browser, &[("name", "TV"), ("client_type", "public"), ("grant_type", "device-code")]).await;
+    assert_eq!(device.grant_types, vec![GrantType::DeviceCode]);
+
+    // A setting of its own: what it names, and nothing else.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.pages.self_service_grant_types = vec!["authorization-code".into(), "password".into()];
+    })
+    .await;
+    let browser = logged_in(&app, "alice").await;
+    let form = browser.get(REGISTER).await.text;
+    assert!(form.contains("value=\"password\"") && form.contains("value=\"authorization-code\""));
+    assert!(!form.contains("value=\"device-code\"") && !form.contains("value=\"client-credentials\""));
+    let (stored, _) =
+        register(&app, &browser, &[("name", "CLI"), ("client_type", "public"), ("grant_type", "password")]).await;
+    assert_eq!(stored.grant_types, vec![GrantType::Password]);
+    let refused = browser
+        .submit(REGISTER, REGISTER, &[("name", "TV"), ("client_type", "public"), ("grant_type", "device-code")])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(unescape(&refused.text).contains("(you may choose: authorization-code, password)"), "{}", refused.text);
+}
+
+/// Staff gave alice's application the password grant and let it skip consent. She may
+/// still rename it and keep both; changing where its codes go ends the skipping, and
+/// what she gives up she cannot take back.
+async fn owners_keep_what_staff_gave_until_they_widen_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = logged_in(&app, "alice").await;
+    let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
+    let callback = "https://shop.example/cb";
+    let client = app
+        .client_with(ClientType::Confidential, &[GrantType::AuthorizationCode, GrantType::Password], None, |a| {
+            a.name = "Shop".into();
+            a.owner_id = Some(alice.id);
+            a.skip_authorization = true;
+            a.redirect_uris = vec![callback.into()];
+        })
+        .await;
+    let stored = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    let edit = path("/o/applications/{id}/update/", stored.id);
+    let form = unescape(&browser.get(&edit).await.text);
+    assert!(form.contains("value=\"password\" checked"), "the grant staff gave is shown, checked");
+    assert!(!form.contains("name=\"skip_authorization\""));
+    assert!(form.contains("Staff let this application skip the consent page."), "{form}");
+
+    // Renamed, everything else as the form sends it back: both kept.
+    let same = [
+        ("client_type", "confidential"),
+        ("grant_type", "authorization-code"),
+        ("grant_type", "password"),
+        ("redirect_uris", callback),
+    ];
+    let renamed = browser.submit(&edit, &edit, &[&[("name", "Shop 2")], &same[..]].concat()).await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.text);
+    assert!(renamed.location().ends_with("?done=updated"));
+    let after = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    assert_eq!((after.name.as_str(), after.skip_authorization), ("Shop 2", true));
+    assert_eq!(after.grant_types, stored.grant_types);
+    app.password_token(&client, "alice", None).await;
+
+    // A redirect URI of hers, and people are asked again.
+    let moved = [
+        ("name", "Shop 2"),
+        ("client_type", "confidential"),
+        ("grant_type", "authorization-code"),
+        ("grant_type", "password"),
+        ("redirect_uris", "https://elsewhere.example/cb"),
+    ];
+    let answer = browser.submit(&edit, &edit, &moved).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    assert!(answer.location().ends_with("?done=consent"));
+    assert!(browser.get(&answer.location()).await.text.contains("People will now be asked to consent"));
+    let after = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    assert!(!after.skip_authorization, "skipping ended with the new redirect URI");
+    let victim = logged_in(&app, "bob").await;
+    assert!(shows_consent(&victim, &attack_url(&client.client_id, "https://elsewhere.example/cb")).await);
+    // Moving it back does not bring the skipping back: only staff give it.
+    let back = browser.submit(&edit, &edit, &[&[("name", "Shop 2")], &same[..]].concat()).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert!(!app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap().skip_authorization);
+
+    // Given up, the password grant stays given up.
+    let code_only = [
+        ("name", "Shop 2"),
+        ("client_type", "confidential"),
+        ("grant_type", "authorization-code"),
+        ("redirect_uris", callback),
+    ];
+    assert_eq!(browser.submit(&edit, &edit, &code_only).await.status, StatusCode::SEE_OTHER);
+    let again = browser.submit(&edit, &edit, &[&[("name", "Shop 2")], &same[..]].concat()).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(unescape(&again.text).contains("Only staff can give an application the password grant"));
+    let after = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(after.grant_types, vec![GrantType::AuthorizationCode]);
 }

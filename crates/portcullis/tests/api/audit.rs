@@ -308,7 +308,7 @@ async fn application_pages(backend: Backend) {
     let fields = [
         ("name", "Billing \"service\""),
         ("client_type", "confidential"),
-        ("grant_type", "client-credentials"),
+        ("grant_type", "device-code"),
         ("algorithm", "RS256"),
     ];
     let page = browser.submit(register, register, &fields).await;
@@ -319,7 +319,7 @@ async fn application_pages(backend: Backend) {
     assert_from_loopback(&created);
 
     let edit = format!("/o/applications/{}/update/", stored.id);
-    let changed = [("name", "Billing"), ("client_type", "confidential"), ("grant_type", "client-credentials")];
+    let changed = [("name", "Billing"), ("client_type", "confidential"), ("grant_type", "device-code")];
     let answer = browser.submit(&edit, &edit, &[changed.as_slice(), &[("algorithm", "EdDSA")]].concat()).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
     let event = only(&app, AuditKind::ApplicationChanged).await;

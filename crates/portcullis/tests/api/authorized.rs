@@ -6,7 +6,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::applications::{logged_in, register, unescape};
+use crate::applications::{every_grant, logged_in, register, unescape};
 use crate::helpers::{csrf_token, hidden_field, Backend, Browser, Client, TestApp};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
@@ -43,7 +43,7 @@ async fn refresh(app: &TestApp, client: &Client, token: &str) -> crate::helpers:
 }
 
 async fn authorized_apps_are_listed_and_revoked(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let (printer, client) = bobs_printer(&app, &[("client_type", "confidential"), ("grant_type", "password")]).await;
     let (_, other_client) = register(
         &app,
@@ -103,7 +103,7 @@ async fn authorized_apps_are_listed_and_revoked(backend: Backend) {
 }
 
 async fn revoking_needs_the_csrf_token_and_touches_only_the_user(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = every_grant(backend).await;
     let (printer, client) = bobs_printer(&app, &[("client_type", "confidential"), ("grant_type", "password")]).await;
     let browser = logged_in(&app, "alice").await;
     let tokens = app.password_token(&client, "alice", None).await;

@@ -140,6 +140,7 @@ async fn app_create_list_delete(backend: Backend) {
             "read",
             "--scope",
             "write",
+            "--skip-authorization",
             "--json",
         ],
         None,
@@ -157,6 +158,9 @@ async fn app_create_list_delete(backend: Backend) {
     assert_eq!(app["grant_types"], serde_json::json!(["authorization-code", "password", "client-credentials"]));
     assert_eq!(app["redirect_uris"], serde_json::json!(["https://shop.example/cb"]));
     assert_eq!(app["access_token_format"], "opaque", "opaque unless asked");
+    // The command line is staff's: it may let an application skip the consent page and
+    // give any grant, as the self-service pages do not let other users.
+    assert_eq!(app["skip_authorization"], true);
 
     let public_args = ["app", "create", "--name", "CLI", "--client-type", "public", "--grant-type", "password"];
     let jwt = run(&db, &[&public_args[..], &["--access-token-format", "macaroon"]].concat(), None, &[]).await;
@@ -174,6 +178,7 @@ async fn app_create_list_delete(backend: Backend) {
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2, "the refused command wrote nothing");
     assert_eq!(list[1]["access_token_format"], "jwt");
+    assert_eq!(list[1]["skip_authorization"], false, "asked for only with --skip-authorization");
     assert!(!String::from_utf8_lossy(&out.stdout).contains(secret), "the secret is shown once");
 
     run(&db, &["app", "delete", &client_id], None, &[]).await.assert_ok();

@@ -4,7 +4,7 @@ use portcullis::store::{ClientType, GrantType};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{read, Backend, TestApp};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![
@@ -16,6 +16,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         refresh_tokens_expire_per_the_setting,
         concurrent_refreshes_have_one_winner,
         public_clients_refresh_with_client_id,
+        refresh_narrows_to_the_scope_the_application_is_allowed_now,
     ]
 }
 
@@ -160,4 +161,68 @@ async fn public_clients_refresh_with_client_id(backend: Backend) {
         ("refresh_token", s(&first["refresh_token"])),
     ];
     app.post_form("/o/token/", None, &form).await.assert_token();
+}
+
+/// Staff take `write` from an application: a refresh of a grant made before must not
+/// carry it on (issue 15: it did, and the new token still passed `PATCH /api/me/`).
+async fn refresh_narrows_to_the_scope_the_application_is_allowed_now(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app.confidential().await;
+    app.user("alice").await;
+    let patch = |token: String| {
+        let request =
+            app.http.patch(app.url("/api/me/")).bearer_auth(token).json(&serde_json::json!({"first_name": "A"}));
+        async move { read(request.send().await.unwrap()).await.status }
+    };
+    let first = app.password_token(&client, "alice", Some("read write")).await;
+    assert_eq!(patch(s(&first["access_token"]).to_owned()).await, StatusCode::OK);
+
+    // What the application may have from now on.
+    let allow = |scopes: Option<&'static str>| {
+        let app = &app;
+        let client_id = client.client_id.clone();
+        async move {
+            let stored = app.store.application_by_client_id(&client_id).await.unwrap().unwrap();
+            let fields = portcullis::store::ApplicationFields {
+                name: stored.name,
+                client_type: stored.client_type,
+                grant_types: stored.grant_types,
+                redirect_uris: stored.redirect_uris,
+                post_logout_redirect_uris: stored.post_logout_redirect_uris,
+                allowed_origins: stored.allowed_origins,
+                allowed_scopes: scopes.map(|s| portcullis_axum::ScopeSet::parse(s).unwrap()),
+                skip_authorization: stored.skip_authorization,
+                algorithm: stored.algorithm,
+                access_token_format: stored.access_token_format,
+            };
+            app.store.update_application(stored.id, &fields, app.clock_now()).await.unwrap().unwrap();
+        }
+    };
+    allow(Some("read groups")).await;
+    let second = refresh(&app, &client, s(&first["refresh_token"])).await.assert_token();
+    assert_eq!(second["scope"], "read", "write is no longer the application's to have");
+    assert_eq!(patch(s(&second["access_token"]).to_owned()).await, StatusCode::FORBIDDEN);
+    assert_eq!(app.status_with_token("/api/me/", s(&second["access_token"])).await, StatusCode::OK);
+
+    // RFC 6749 §5.2 invalid_scope: "The requested scope is invalid, unknown, malformed,
+    // or exceeds the scope granted by the resource owner."
+    let rt = s(&second["refresh_token"]);
+    app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("scope", "write")])
+        .await
+        .assert_error(400, "invalid_scope");
+    // The grant lost `write` for good: allowing it again does not bring it back.
+    allow(None).await;
+    app.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("scope", "read write")])
+        .await
+        .assert_error(400, "invalid_scope");
+    let third = refresh(&app, &client, rt).await.assert_token();
+    assert_eq!(third["scope"], "read");
+
+    // Nothing of the grant left: invalid_scope, not invalid_grant, since the refresh
+    // token is still valid and this client's; the scope is what fails.
+    allow(Some("groups")).await;
+    refresh(&app, &client, s(&third["refresh_token"])).await.assert_error(400, "invalid_scope");
+    allow(Some("read")).await;
+    let fourth = refresh(&app, &client, s(&third["refresh_token"])).await.assert_token();
+    assert_eq!(fourth["scope"], "read", "the refused refresh changed nothing");
 }

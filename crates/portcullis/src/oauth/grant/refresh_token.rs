@@ -25,12 +25,17 @@ pub(super) async fn grant(
         .filter(|r| r.application_id == app.id)
         .ok_or_else(invalid)?;
     let granted = ScopeSet::parse(&record.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let scope = scope::narrow(params.get("scope"), &granted)?;
+    // Narrowed to what the application is allowed now: a scope taken from it since the
+    // grant does not live on through refreshes.
+    let scope::Refreshed { access: scope, grant } = scope::refresh(params.get("scope"), &granted, ctx.settings, app)?;
+    if !ctx.hooks.allows_scope(app, &scope) {
+        return Err(OAuthError::invalid_scope("the requested scope is not allowed for this client").into());
+    }
     if ctx.accounts.user(record.user_id).await?.is_none() {
         return Err(invalid().into());
     }
     let rotate = ctx.settings.rotate_refresh_token;
-    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&granted)).await?;
+    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&grant)).await?;
     let exchange = RefreshExchange {
         old_id: record.id,
         now: ctx.now,
