@@ -25,6 +25,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         a_nul_in_the_login_form_is_refused_not_a_500,
         a_flood_of_wrong_secrets_sent_as_bytes_locks_out_only_the_flooder,
         concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more,
+        an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes,
     ]
 }
 
@@ -1424,4 +1425,80 @@ async fn concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more(bac
     let right = pairs(&[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)]);
     let late = send(&addr, &Row::token("right", right).authenticated_as(&client).bytes()).await;
     assert_eq!(late.status, 429, "{}", late.text());
+}
+
+/// The `portcullis_session` cookie a raw answer sets, as a `Cookie` header value.
+fn session_cookie(raw: &Raw) -> String {
+    raw.headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .find(|pair| pair.starts_with("portcullis_session="))
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", raw.headers))
+        .to_owned()
+}
+
+/// The consent bypass, replayed as bytes: an ordinary user logs in and posts the
+/// application form with `skip_authorization=on`, whatever the page offered, to
+/// register an app and to change one. Both are refused and nothing is stored; a
+/// victim who opens the attacker's link is shown the consent page, and no code leaves.
+async fn an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mallory = app.user("mallory").await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let login_page = send(&addr, &Row::get("login page", "/accounts/login/").bytes()).await;
+    let csrf = crate::helpers::csrf_token(&login_page.text());
+    let login = pairs(&[("csrf_token", &csrf), ("username", "mallory"), ("password", PASSWORD), ("next", "/")]);
+    let login = Row::form("login", "/accounts/login/", login).header("Cookie", session_cookie(&login_page));
+    let logged_in = send(&addr, &login.bytes()).await;
+    assert_eq!(logged_in.status, 303, "{}", logged_in.text());
+    let cookie = session_cookie(&logged_in);
+    let form =
+        send(&addr, &Row::get("form", "/o/applications/register/").header("Cookie", cookie.clone()).bytes()).await;
+    let csrf = crate::helpers::csrf_token(&form.text());
+    let callback = "https://mallory.example/cb";
+    let attack = |path: &str| {
+        let body = pairs(&[
+            ("csrf_token", &csrf),
+            ("name", "Photo Printer"),
+            ("client_type", "public"),
+            ("grant_type", "authorization-code"),
+            ("redirect_uris", callback),
+            ("skip_authorization", "on"),
+        ]);
+        Row::form("consent bypass", path, body).header("Cookie", cookie.clone()).bytes()
+    };
+    let before = snapshot(&app.db.url).await;
+    let refused = send(&addr, &attack("/o/applications/register/")).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(snapshot(&app.db.url).await["applications"], before["applications"], "nothing registered");
+
+    // An application of mallory's own, made without the flag, and then the flag forged
+    // into its edit form.
+    let owned = app
+        .client_with(ClientType::Public, &[GrantType::AuthorizationCode], None, |a| {
+            a.redirect_uris = vec![callback.into()];
+            a.owner_id = Some(mallory.id);
+        })
+        .await;
+    let stored = app.store.application_by_client_id(&owned.client_id).await.unwrap().unwrap();
+    let before = snapshot(&app.db.url).await;
+    let refused = send(&addr, &attack(&format!("/o/applications/{}/update/", stored.id))).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(snapshot(&app.db.url).await["applications"], before["applications"], "nothing changed");
+
+    // The victim is asked.
+    let victim = Browser::new(&app);
+    app.user("alice").await;
+    victim.login("alice", PASSWORD).await;
+    let query = pairs(&[
+        ("response_type", "code"),
+        ("client_id", &owned.client_id),
+        ("redirect_uri", callback),
+        ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        ("code_challenge_method", "S256"),
+    ]);
+    let page = victim.get(&format!("/o/authorize/?{query}")).await;
+    assert_eq!(page.status.as_u16(), 200, "the consent page, not a redirect with a code: {:?}", page.headers);
+    assert!(page.headers.get("location").is_none());
 }
