@@ -15,9 +15,11 @@
 //!   by any registered origin, so that the application can see why.
 //!
 //! A request without an `Origin` header is not a cross-origin request from a browser:
-//! it goes straight to the route, with no lookup, allocation or added header. Measured
-//! on the token endpoint, tower-http's CORS layer cost about 5% of a client-credentials
-//! issuance's instructions on every request; this layer costs one header lookup there.
+//! it goes straight to the route, with no store lookup, allocation or added header
+//! (the layer and the handler each look for the header, and that is all). tower-http's
+//! CORS layer, used before, cost about 5% of a client-credentials issuance's
+//! instructions on every request (cloned with the route, three `Vary` values added to
+//! every answer; measured with callgrind).
 
 use std::collections::HashSet;
 use std::convert::Infallible;
