@@ -1,6 +1,7 @@
 //! ID tokens the server is handed back (`id_token_hint` at the authorization and logout
 //! endpoints, OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2): only a token one of
-//! the server's keys signed, for its issuer, names anyone.
+//! the server's keys signed, typed as an ID token (`typ` JWT, not a JWT access token's
+//! `at+jwt`), for its issuer, names anyone.
 //!
 //! Input, one per line: a mode, then for `raw` the token itself; for an algorithm
 //! (`RS256`, `ES256`, `EdDSA`) the header's `typ` and `kid` (empty: none, the key's own),
@@ -31,6 +32,12 @@ fn keys() -> &'static IdTokenKeys {
 /// JWT library reads without complaint.
 fn plain_date(claims: &serde_json::Map<String, Value>, name: &str) -> bool {
     claims.get(name).is_none_or(|v| v.is_u64())
+}
+
+/// Whether a header's `typ` is an ID token's: `JWT`, in any case, with or without the
+/// "application/" prefix (RFC 7515 §4.1.9).
+fn id_token_typ(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| matches!(t.to_ascii_lowercase().as_str(), "jwt" | "application/jwt"))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -86,11 +93,18 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(get("sub"), Some(sub.as_str()));
         assert_eq!(get("aud"), Some(aud.as_str()));
         assert!(kid.is_none_or(|k| Some(k) == keys.kid(mode)), "a token naming another key {kid:?} was believed");
+        assert!(id_token_typ(typ), "a token typed {typ:?} was believed");
     }
     // A plain, well-formed hint is believed, expired or not ("the OP SHOULD treat it as a
     // hint even if expired").
     let plain = object.is_some_and(|c| ["exp", "nbf", "iat"].iter().all(|n| plain_date(c, n)));
-    if plain && get("iss") == Some(ISSUER) && get("sub").is_some() && get("aud").is_some() && kid.is_none() {
+    if plain
+        && get("iss") == Some(ISSUER)
+        && get("sub").is_some()
+        && get("aud").is_some()
+        && kid.is_none()
+        && id_token_typ(typ)
+    {
         assert!(identity.is_some(), "a good hint was not believed: {claims_json}");
     }
     // Never for another issuer.

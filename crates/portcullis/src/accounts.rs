@@ -47,8 +47,13 @@ pub trait Accounts: Send + Sync + 'static {
     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError>;
 
     /// The active account with this id, or `None` if it is gone or deactivated, which
-    /// ends its sessions and stops its refresh tokens and codes from working.
-    /// [`Accounts`]'s example implements it.
+    /// ends its sessions and stops its refresh tokens and codes from working; for a
+    /// host's accounts it also marks the provider's copy of the user inactive, which
+    /// stops their access tokens everywhere. A host that closes an account should also
+    /// say so at once with
+    /// [`Provider::deactivate_user`](crate::provider::Provider::deactivate_user): the
+    /// provider asks this only where it already looks a user up, never to check a
+    /// token. [`Accounts`]'s example implements it.
     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError>;
 }
 
@@ -206,7 +211,10 @@ impl Accounts for StoreAccounts {
 /// A host's [`Accounts`], with each account it vouches for mirrored into a row of
 /// Portcullis's `users` table under the same id and without a password: tokens,
 /// codes, consents and sessions refer to users by id, and the database keeps those
-/// references whole. The row is refreshed every time the host answers for the user.
+/// references whole. The row is refreshed every time the host answers for the user,
+/// and marked inactive when the host answers that the user is gone: every token check
+/// reads that mark (with the token, from the cache), so the user's access tokens stop
+/// without the host being asked on each request.
 pub(crate) struct LinkedAccounts {
     host: Arc<dyn Accounts>,
     store: Arc<dyn Store>,
@@ -239,7 +247,24 @@ impl Accounts for LinkedAccounts {
 
     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError> {
         let account = self.host.user(id).await?.filter(|a| a.id == id);
+        if account.is_none() {
+            self.unlink(id).await?;
+        }
         self.link(account).await
+    }
+}
+
+impl LinkedAccounts {
+    /// The host says user `id` is gone or inactive: so is the mirror, which stops the
+    /// user's access tokens at the store verifier, introspection and `/api/me/` as a
+    /// revocation would (the store drops its cache). A read, and a write only the first
+    /// time.
+    async fn unlink(&self, id: i64) -> Result<(), StoreError> {
+        if self.store.user_by_id(id).await?.is_some_and(|row| row.is_active) {
+            self.store.set_user_active(id, false).await?;
+            tracing::info!(user_id = id, "the host's accounts no longer vouch for the user: deactivated");
+        }
+        Ok(())
     }
 }
 

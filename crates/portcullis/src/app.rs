@@ -327,10 +327,11 @@ fn build<S: Clone + Send + Sync + 'static>(state: AppState, home: bool) -> Route
     let proxies = state.config.server.trusted_proxies.clone();
     let scrape = get(crate::metrics::scrape).with_state(state.clone());
     let limits = state.config.limits.clone();
+    let cors = oauth::cors::Cors::new(state.store.clone(), &state.config.oauth2.allowed_origins);
     let router = Router::new()
-        .merge(oauth::endpoints::router(&state.config.oauth2.allowed_origins))
+        .merge(oauth::endpoints::router(&cors))
         .merge(resource::router())
-        .merge(crate::oidc::router(state.config.oidc.enabled))
+        .merge(crate::oidc::router(state.config.oidc.enabled, &cors))
         .merge(pages::router())
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::READYZ, get(ready));

@@ -98,7 +98,8 @@ pub struct OAuth2Settings {
     pub pkce_required: bool,
     /// The schemes redirection URIs (and post-logout ones) may use when registered.
     pub allowed_redirect_uri_schemes: Vec<String>,
-    /// CORS origins for the token endpoint.
+    /// CORS origins allowed at the token, revocation and UserInfo endpoints for every
+    /// client; each application's own `allowed_origins` add to them for that client.
     pub allowed_origins: Vec<String>,
     /// Seconds a device must wait between polls (RFC 8628 §3.5).
     pub device_flow_interval: u32,

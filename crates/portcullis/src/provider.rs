@@ -45,7 +45,7 @@ use crate::config::Config;
 use crate::hooks::{Hooks, NoHooks};
 use crate::oidc::keys::KeyError;
 use crate::pages::templates::TemplateError;
-use crate::store::{Store, StoreError};
+use crate::store::{AuditKind, NewAuditEvent, Store, StoreError};
 
 /// A provider ready to mount. Cheap to clone.
 ///
@@ -326,6 +326,134 @@ impl Provider {
     /// [`Provider`]'s example registers a client in its store.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Tells the provider that user `id` may no longer act: the host closed or
+    /// deactivated their account. The provider's copy of the user is marked inactive,
+    /// their browser sessions end, and their tokens stop at once, as a revocation
+    /// stops them: access tokens at [`Provider::verifier`], introspection, UserInfo and
+    /// `/api/me/`; refresh tokens and codes at the token endpoint. Other instances on
+    /// the same database follow within the store cache's bound
+    /// ([`MAX_AGE`](crate::store::front::MAX_AGE); at once on PostgreSQL, which notifies
+    /// them).
+    ///
+    /// Call it when the account closes, and have [`Accounts::user`] answer `None` for
+    /// the user from then on: tokens are checked without asking the host (that would
+    /// put the host's lookup on every request), so this call is what stops the user's
+    /// access tokens before the provider next asks about them (a page of their session,
+    /// a refresh, UserInfo), when the host's `None` stops them too. When the host
+    /// vouches for the user again (a login), the copy is active again. Returns whether
+    /// the provider knew the user (only users who have logged in through it are
+    /// copied). Also for Portcullis's own users: the same as the admin pages'
+    /// **Deactivate**.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex, PoisonError};
+    ///
+    /// use async_trait::async_trait;
+    /// use portcullis::accounts::{Account, Accounts};
+    /// use portcullis::config::Config;
+    /// use portcullis::provider::Provider;
+    /// use portcullis::store::{GrantType, StoreError};
+    ///
+    /// /// The host's open accounts.
+    /// struct Customers(Mutex<Vec<Account>>);
+    ///
+    /// impl Customers {
+    ///     fn find(&self, found: impl Fn(&Account) -> bool) -> Option<Account> {
+    ///         self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|a| found(a)).cloned()
+    ///     }
+    /// }
+    ///
+    /// #[async_trait]
+    /// impl Accounts for Customers {
+    ///     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
+    ///         // A real host checks a password hash, in constant time.
+    ///         Ok(self.find(|a| a.username == username).filter(|_| password == "correct horse battery"))
+    ///     }
+    ///
+    ///     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError> {
+    ///         Ok(self.find(|a| a.id == id))
+    ///     }
+    /// }
+    ///
+    /// # async fn token_request(
+    /// #     app: &axum::Router,
+    /// #     client: &(String, portcullis::crypto::Secret),
+    /// #     form: &str,
+    /// # ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    /// #     use base64::Engine as _;
+    /// #     use tower::ServiceExt as _;
+    /// #     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1.expose()));
+    /// #     let request = http::Request::post("/o/token/")
+    /// #         .header("authorization", format!("Basic {basic}"))
+    /// #         .header("content-type", "application/x-www-form-urlencoded")
+    /// #         .body(axum::body::Body::from(form.to_owned()))?;
+    /// #     let response = app.clone().oneshot(request).await?;
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
+    /// #     Ok(serde_json::from_slice(&body)?)
+    /// # }
+    /// # async fn register(
+    /// #     store: &dyn portcullis::store::Store,
+    /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
+    /// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+    /// #     let secret = portcullis::crypto::Secret::generate();
+    /// #     let app = NewApplication {
+    /// #         client_id: portcullis::crypto::random_alphanumeric(32),
+    /// #         client_secret_hash: Some(secret.hash()),
+    /// #         name: "Mobile app".into(),
+    /// #         client_type: ClientType::Confidential,
+    /// #         grant_types: vec![GrantType::Password],
+    /// #         redirect_uris: vec![],
+    /// #         allowed_scopes: None,
+    /// #         skip_authorization: false,
+    /// #         algorithm: "RS256".into(),
+    /// #         access_token_format: AccessTokenFormat::Opaque,
+    /// #         owner_id: None,
+    /// #         created_at: 1_700_000_000,
+    /// #     };
+    /// #     Ok((store.create_application(&app).await?.client_id, secret))
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    /// let customers = Arc::new(Customers(Mutex::new(vec![Account::new(7, "ada")])));
+    /// let mut config = Config::defaults();
+    /// config.oidc.enabled = false; // no signing keys to make for this example
+    /// let store = portcullis::store::connect(&url).await?;
+    /// let provider = Provider::builder(config, store.clone()).accounts(customers.clone()).build().await?;
+    ///
+    /// // Ada gets a token (`register` and `token_request`, hidden, as in
+    /// // `ProviderBuilder`'s example).
+    /// let client = register(store.as_ref()).await?;
+    /// let form = "grant_type=password&username=ada&password=correct+horse+battery&scope=read";
+    /// let answer = token_request(&provider.router(), &client, form).await?;
+    /// let token = answer["access_token"].as_str().unwrap_or_default();
+    /// assert!(provider.verifier().verify(token).await?.is_some());
+    ///
+    /// // The host closes her account, and says so: her token stops now, not in ten
+    /// // hours when it expires.
+    /// customers.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|a| a.id != 7);
+    /// assert!(provider.deactivate_user(7).await?);
+    /// assert_eq!(provider.verifier().verify(token).await?, None);
+    /// // A user the provider never saw: nothing to do.
+    /// assert!(!provider.deactivate_user(8).await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn deactivate_user(&self, id: i64) -> Result<bool, StoreError> {
+        // The store drops its cache of tokens and users once this commits, as after a
+        // revocation; every token check reads the user's activity with the token.
+        let known = self.state.store.set_user_active(id, false).await?;
+        if known {
+            tracing::info!(user_id = id, "the host deactivated the user");
+            let event = NewAuditEvent::new(AuditKind::UserChanged, self.state.clock.now())
+                .user(id)
+                .detail(format!("the host deactivated user {id}"));
+            self.state.audit.record(event).await;
+        }
+        Ok(known)
     }
 }
 

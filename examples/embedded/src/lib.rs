@@ -7,7 +7,8 @@
 //!    `{origin}/auth/o`.
 //! 2. **Bring the shop's own users** ([`ShopUsers`], an [`Accounts`]): people log in to
 //!    the provider with their shop account, and tokens name them by their shop id. The
-//!    provider keeps no second set of passwords.
+//!    provider keeps no second set of passwords. Closing an account
+//!    ([`Shop::close_account`]) tells the provider, which stops its tokens at once.
 //! 3. **Hook into its decisions** ([`ShopHooks`], [`Hooks`]): a `customer_since` claim
 //!    in ID tokens, only the shop's own front end may get the `write` scope, and an
 //!    event for every token issued.
@@ -71,9 +72,12 @@ impl ShopUsers {
         Ok(())
     }
 
-    /// Closes an account: its sessions end, and its tokens can no longer be refreshed.
-    pub fn close(&mut self, username: &str) {
-        self.by_name.remove(username);
+    /// Removes an account from the table; its id, if it had one. The provider learns of
+    /// it the next time it asks ([`Accounts::user`] answers `None`): its sessions end
+    /// and its tokens can no longer be refreshed, and from then on its access tokens
+    /// are refused too. [`Shop::close_account`] also tells the provider at once.
+    pub fn close(&mut self, username: &str) -> Option<i64> {
+        self.by_name.remove(username).map(|(account, _)| account.id)
     }
 }
 
@@ -154,6 +158,19 @@ pub struct Shop {
     pub provider: Provider,
     pub users: Arc<SharedUsers>,
     pub hooks: Arc<ShopHooks>,
+}
+
+impl Shop {
+    /// Closes a customer's account and tells the provider
+    /// ([`Provider::deactivate_user`]): the customer's sessions end and every token of
+    /// theirs stops at once, access tokens included, rather than when they expire.
+    pub async fn close_account(&self, username: &str) -> Result<(), StoreError> {
+        let closed = self.users.0.lock().unwrap_or_else(PoisonError::into_inner).close(username);
+        if let Some(id) = closed {
+            self.provider.deactivate_user(id).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Builds the shop on `store` (migrated here), with the provider at [`AUTH_PREFIX`].

@@ -191,6 +191,84 @@ async fn the_shops_customers_get_tokens_that_name_them_and_open_the_shops_api() 
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
 }
 
+impl Running {
+    /// Whether `token` still opens each door: the shop's own route (the store verifier),
+    /// introspection (RFC 7662 §2.2 "active"), the provider's `/api/me/` and UserInfo.
+    async fn token_works(&self, caller: &Client, token: &str) -> [bool; 4] {
+        let (orders, _, _) = self.orders(Some(token)).await;
+        let introspection: Value = self
+            .http
+            .post(self.url("/auth/o/introspect/"))
+            .basic_auth(&caller.id, Some(&caller.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let me = self.http.get(self.url("/auth/api/me/")).bearer_auth(token).send().await.unwrap().status();
+        let userinfo = self.http.get(self.url("/auth/o/userinfo/")).bearer_auth(token).send().await.unwrap().status();
+        [
+            orders == StatusCode::OK,
+            introspection["active"] == Value::Bool(true),
+            me == StatusCode::OK,
+            userinfo == StatusCode::OK,
+        ]
+    }
+}
+
+/// A shop that closes an account tells the provider (`Provider::deactivate_user`): the
+/// customer's access tokens stop at once, everywhere tokens are checked, as a
+/// revocation would stop them, though they have not expired. A closed account must not
+/// keep its access for the ten hours its tokens live.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_accounts_access_tokens_stop_at_once() {
+    let shop = start().await;
+    let app = shop.client("Mobile app", &[GrantType::Password, GrantType::ClientCredentials]).await;
+    let (status, body) = shop.password_token(&app, "ada", PASSWORD, "openid read").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (status, body) = shop.password_token(&app, "bob", PASSWORD, "openid read").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bobs = body["access_token"].as_str().unwrap();
+    assert_eq!(shop.token_works(&app, token).await, [true; 4]);
+
+    shop.shop.close_account("ada").await.unwrap();
+    assert_eq!(shop.token_works(&app, token).await, [false; 4], "ada's token outlived her account");
+    assert_eq!(shop.token_works(&app, bobs).await, [true; 4], "only ada's tokens stop");
+    // She cannot get another.
+    let (status, body) = shop.password_token(&app, "ada", PASSWORD, "read").await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+
+    // Opened again (a new account under the same id), the customer logs in and her new
+    // tokens work; the provider's copy follows the shop's word.
+    shop.shop.users.0.lock().unwrap_or_else(PoisonError::into_inner).add(1001, "ada", PASSWORD).unwrap();
+    let (status, body) = shop.password_token(&app, "ada", PASSWORD, "openid read").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(shop.token_works(&app, body["access_token"].as_str().unwrap()).await, [true; 4]);
+}
+
+/// A shop that closes an account without saying so: the provider learns it the next
+/// time it asks the shop about her (here a refresh; a page of her session or UserInfo
+/// ask too), and from then on her access tokens stop everywhere, not only where the
+/// shop was asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shops_answer_that_an_account_is_gone_stops_its_access_tokens() {
+    let shop = start().await;
+    let app = shop.client("Mobile app", &[GrantType::Password]).await;
+    let (status, body) = shop.password_token(&app, "ada", PASSWORD, "openid read").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+    assert_eq!(shop.token_works(&app, token).await, [true; 4]);
+
+    shop.shop.users.0.lock().unwrap_or_else(PoisonError::into_inner).close("ada");
+    let (status, body) = shop.token(&app, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert_eq!(shop.token_works(&app, token).await, [false; 4], "the shop said she is gone");
+}
+
 async fn body_refresh(shop: &Running, app: &Client) -> String {
     let (status, body) = shop.password_token(app, "ada", PASSWORD, "read").await;
     assert_eq!(status, StatusCode::OK, "{body}");

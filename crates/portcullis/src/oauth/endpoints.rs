@@ -1,17 +1,18 @@
 //! HTTP handlers for the OAuth endpoints: read the request, call the rules, write the
 //! answer. Nothing here decides anything.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use http::{HeaderMap, Method, StatusCode, Uri};
 
-use super::client_auth::{self, authorization_header};
+use super::client_auth::{self, authorization_header, Authorization};
+use super::cors::{self, Cors};
 use super::error::no_store;
 use super::introspect::{self, CallerRejected};
 use super::{device, grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
@@ -19,10 +20,12 @@ use crate::app::{paths, route_both, AppState};
 use crate::edge::ClientAddr;
 use crate::store::AuditKind;
 
-pub fn router(allowed_origins: &[String]) -> Router<AppState> {
+pub fn router(cors: &Arc<Cors>) -> Router<AppState> {
+    // Browser apps (public clients) call the token and revocation endpoints from their
+    // own origin: see `cors` for which origins may.
     let browser_facing = route_both(Router::new(), paths::TOKEN, post(token));
     let browser_facing = route_both(browser_facing, paths::REVOKE, post(revoke_token));
-    let router = Router::new().merge(cors(browser_facing, allowed_origins));
+    let router = Router::new().merge(browser_facing.layer(cors.layer("POST")));
     let router = route_both(router, paths::DEVICE_AUTHORIZATION, post(device_authorization));
     route_both(router, paths::INTROSPECT, get(introspect).post(introspect))
         // One byte over our own limit, so `Params` sees oversized bodies and answers
@@ -30,23 +33,15 @@ pub fn router(allowed_origins: &[String]) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
 }
 
-/// Browser apps (public clients) call the token and revocation endpoints from their own
-/// origin; only the configured origins may read the answers. With none configured there
-/// is nothing to allow, so there is no CORS layer: a preflight gets 405 like any other
-/// unsupported method, and requests skip the layer's per-request work (it is cloned
-/// with the route and adds three `Vary` values to every answer: about 5% of a
-/// client-credentials issuance's instructions, measured with callgrind).
-fn cors(routes: Router<AppState>, allowed_origins: &[String]) -> Router<AppState> {
-    let origins: Vec<HeaderValue> = allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    if origins.is_empty() {
-        return routes;
+/// The client a request claims to be, for CORS (`cors::ForClient`): its answer,
+/// success or error, is readable only from that client's origins. Claimed, not proven:
+/// the `Origin` header, which a page cannot forge, is what the check rests on.
+fn claimed_client<'a>(authorization: &'a Authorization, params: &'a Params) -> Option<&'a str> {
+    match authorization {
+        Authorization::Basic(credentials) => Some(&credentials.client_id),
+        Authorization::Bearer(_) => None,
+        Authorization::None => params.get("client_id"),
     }
-    routes.layer(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::POST])
-            .allow_headers([AUTHORIZATION, CONTENT_TYPE]),
-    )
 }
 
 /// RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control"
@@ -90,17 +85,23 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let mut for_client = None;
     let result = async {
         let params = body_params(&uri, &headers, body)?;
         let authorization = authorization_header(&headers)?;
+        if cors::cross_origin(&headers) {
+            for_client = claimed_client(&authorization, &params).map(str::to_owned);
+        }
         let ctx = state.grant_context_for(client.ip);
         grant::exchange(&ctx, authorization, &params).await
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(answer) => json_no_store(answer),
         Err(error) => error.into_response(),
-    }
+    };
+    cors::for_client(&mut response, for_client);
+    response
 }
 
 /// `POST /o/device-authorization/` (RFC 8628 §3.1, §3.2).
@@ -134,9 +135,14 @@ async fn revoke_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let mut for_client = None;
     let result: Result<(), EndpointError> = async {
         let params = body_params(&uri, &headers, body)?;
-        let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
+        let authorization = authorization_header(&headers)?;
+        if cors::cross_origin(&headers) {
+            for_client = claimed_client(&authorization, &params).map(str::to_owned);
+        }
+        let credentials = client_auth::credentials(authorization, &params)?;
         let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
         let token = params.require("token")?;
         let now = state.clock.now();
@@ -152,14 +158,16 @@ async fn revoke_token(
         Ok(())
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(()) => {
             let mut response = StatusCode::OK.into_response();
             no_store(&mut response);
             response
         }
         Err(error) => error.into_response(),
-    }
+    };
+    cors::for_client(&mut response, for_client);
+    response
 }
 
 /// `GET` or `POST /o/introspect/` (RFC 7662 §2).

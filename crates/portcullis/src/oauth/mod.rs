@@ -7,6 +7,7 @@
 
 pub(crate) mod authorize;
 pub(crate) mod client_auth;
+pub(crate) mod cors;
 pub(crate) mod device;
 pub(crate) mod endpoints;
 mod error;

@@ -1,6 +1,8 @@
 //! HTTP handlers for discovery, the JWKS and UserInfo: thin shells around `discovery`,
 //! `keys` and `claims`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,11 +17,14 @@ use super::claims::user_claims;
 use super::discovery;
 use crate::app::{paths, route_both, AppState, API_REALM};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget};
+use crate::oauth::cors::{self, Cors, CrossOrigin};
 
 require_scopes!(pub OpenidScope = ["openid"]);
 
 /// The OpenID Connect routes when `openid` is on; RFC 8414's metadata either way.
-pub fn router(openid: bool) -> Router<AppState> {
+/// UserInfo answers browsers on the origins `cors` allows (Core §5.3: the client calls
+/// it with its access token, from a browser too).
+pub fn router(openid: bool, cors: &Arc<Cors>) -> Router<AppState> {
     let router = Router::new()
         .route(paths::OAUTH_METADATA, get(oauth_metadata))
         .route(paths::OAUTH_METADATA_ROOT, get(oauth_metadata));
@@ -31,7 +36,8 @@ pub fn router(openid: bool) -> Router<AppState> {
         .route(paths::OPENID_CONFIGURATION_ROOT, get(openid_configuration))
         .route(paths::JWKS, get(jwks))
         .merge(crate::pages::logout::router());
-    route_both(router, paths::USERINFO, get(userinfo).post(userinfo))
+    let userinfo = route_both(Router::new(), paths::USERINFO, get(userinfo).post(userinfo));
+    router.merge(userinfo.layer(cors.layer("GET, POST")))
 }
 
 /// Metadata changes only with the settings, that is with a restart.
@@ -66,11 +72,22 @@ async fn jwks(State(state): State<AppState>) -> Response {
 
 /// `GET` or `POST /o/userinfo/` (OpenID Connect Core §5.3): the claims the token's
 /// scopes allow, for a bearer token with scope `openid`.
-async fn userinfo(State(state): State<AppState>, Scoped(token, ..): Scoped<OpenidScope>) -> Response {
+async fn userinfo(
+    State(state): State<AppState>,
+    CrossOrigin(cross_origin): CrossOrigin,
+    Scoped(token, ..): Scoped<OpenidScope>,
+) -> Response {
+    let mut response = userinfo_answer(&state, &token).await;
+    // Readable only from the origins of the client the token was issued to.
+    cors::for_client(&mut response, cross_origin.then(|| token.client_id.clone()));
+    response
+}
+
+async fn userinfo_answer(state: &AppState, token: &portcullis_axum::TokenInfo) -> Response {
     let invalid = || AuthError::new(AuthErrorKind::InvalidToken, API_REALM).into_response();
     // A client-credentials token acts for nobody: there is no one to describe.
     let Some(id) = token.user_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else { return invalid() };
-    match userinfo_claims(&state, &token, id).await {
+    match userinfo_claims(state, token, id).await {
         Ok(Some(claims)) => {
             let mut response = Json(claims).into_response();
             response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

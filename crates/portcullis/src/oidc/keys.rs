@@ -367,6 +367,12 @@ impl Keys {
     /// choose how its signature is checked (an HMAC keyed with a public key, say).
     fn identify(&self, id_token: &str, issuer: &str) -> Option<IdTokenIdentity> {
         let header = jsonwebtoken::decode_header(id_token).ok()?;
+        // The same keys sign JWT access tokens, which carry the claims checked below
+        // too (`aud` is the client when `jwt_access_token_audience` names it): only the
+        // header tells them apart, and only an ID token is a hint.
+        if !is_id_token_type(header.typ.as_deref()) {
+            return None;
+        }
         let key =
             self.keys.iter().find(|k| header.kid.as_deref() == Some(k.kid.as_str()) && k.alg.jwt() == header.alg)?;
         let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.public).ok()?;
@@ -385,6 +391,19 @@ impl Keys {
             .ok()
             .map(|data| IdTokenIdentity { subject: data.claims.sub, client_id: data.claims.aud })
     }
+}
+
+/// Whether a JWS header's `typ` is the one this server's ID tokens carry, `JWT`
+/// ([`KeyRing::sign`]), rather than `at+jwt` (its JWT access tokens, RFC 9068 §2.1:
+/// "JWT access tokens MUST include this media type in the "typ" header parameter") or
+/// anything else. RFC 7515 §4.1.9: media types are case insensitive, and "A recipient
+/// using the media type value MUST treat it as if "application/" were prepended to any
+/// "typ" value not containing a '/'". A token without `typ` was not signed here.
+fn is_id_token_type(typ: Option<&str>) -> bool {
+    let Some(typ) = typ else { return false };
+    let typ = typ.to_ascii_lowercase();
+    let media_type = if typ.contains('/') { typ } else { format!("application/{typ}") };
+    media_type == "application/jwt"
 }
 
 /// What a verified ID token says about whom it was for. [`KeyRing`]'s example gets one
@@ -442,9 +461,11 @@ pub struct KeyInfo {
 /// let identity = IdTokenIdentity { subject: "42".into(), client_id: "shop-front".into() };
 /// assert_eq!(keys.identify(&id_token, issuer).await?, Some(identity));
 ///
-/// // RFC 9068 §2.1: a JWT access token says so in its header.
+/// // RFC 9068 §2.1: a JWT access token says so in its header, and is no ID token,
+/// // whatever its claims.
 /// let access = keys.sign_typed(SigningAlgorithm::EdDsa, "at+jwt", &claims, now).await?;
 /// assert_eq!(jsonwebtoken::decode_header(&access)?.typ.as_deref(), Some("at+jwt"));
+/// assert_eq!(keys.identify(&access, issuer).await?, None);
 ///
 /// // A rotation: new keys sign, and the old ones stay published for the tokens they
 /// // signed.
@@ -582,8 +603,9 @@ impl KeyRing {
     }
 
     /// The `sub` of an ID token this server signed for `client_id` (an
-    /// `id_token_hint`), or `None` if it is not one: unparsable, not signed by one of
-    /// the keys, retired ones included, or for another issuer or client. An expired
+    /// `id_token_hint`), or `None` if it is not one: unparsable, not typed as an ID
+    /// token (a JWT access token is `at+jwt`), not signed by one of the keys, retired
+    /// ones included, or for another issuer or client. An expired
     /// token still names its user (Core §3.1.2.1: "the OP SHOULD treat it as a hint
     /// even if expired"), so `exp` is not checked.
     /// [`KeyRing`]'s example reads one.
@@ -751,6 +773,42 @@ mod tests {
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
         assert_eq!(kek.open("kid-1", &tampered), None);
+    }
+
+    /// RFC 9068 §5: "The JWT access token data layout described here is very similar
+    /// to that of the id_token [...] The explicit typing required in this profile [...]
+    /// helps the resource server to distinguish between JWT access tokens and ID
+    /// Tokens": so does the server, reading a hint.
+    #[test]
+    fn only_tokens_typed_as_id_tokens_identify_anyone() {
+        let new = generate(SigningAlgorithm::Es256, None, 100).unwrap();
+        let record = SigningKeyRecord {
+            id: 1,
+            kid: new.kid,
+            algorithm: new.algorithm,
+            private_key: new.private_key,
+            encrypted: false,
+            public_jwk: new.public_jwk,
+            created_at: 100,
+            retired_at: None,
+        };
+        let keys = Keys { at: Instant::now(), keys: load(None, record).unwrap().into_iter().collect() };
+        let key = &keys.keys[0];
+        let issuer = "https://op.example/o";
+        let claims = serde_json::json!({"iss": issuer, "sub": "7", "aud": "rp", "exp": 4_000_000_000u64});
+        let signed = |typ: Option<&str>| {
+            let mut header = Header::new(key.alg.jwt());
+            header.typ = typ.map(str::to_owned);
+            header.kid = Some(key.kid.clone());
+            jsonwebtoken::encode(&header, &claims, &key.signing).unwrap()
+        };
+        let identity = Some(IdTokenIdentity { subject: "7".into(), client_id: "rp".into() });
+        for typ in ["JWT", "jwt", "application/jwt", "Application/JWT"] {
+            assert_eq!(keys.identify(&signed(Some(typ)), issuer), identity, "{typ}");
+        }
+        for typ in [Some("at+jwt"), Some("application/at+jwt"), Some("AT+JWT"), Some("logout+jwt"), Some(""), None] {
+            assert_eq!(keys.identify(&signed(typ), issuer), None, "{typ:?}");
+        }
     }
 
     #[test]

@@ -75,15 +75,39 @@ pub fn validate(params: LogoutParams<'_>) -> Result<LogoutRequest, String> {
 }
 
 impl LogoutRequest {
-    /// §2: "At the Logout Endpoint, the OP SHOULD ask the End-User whether to log out of
-    /// the OP as well." Portcullis asks, unless the hint shows the client acts for the
-    /// user who is logged in, which a page elsewhere could not forge (it would need
-    /// the user's ID token): then a forged request cannot log anyone out.
+    /// Whether to ask the person before acting. Portcullis asks, unless the hint vouches
+    /// for the request, which a page elsewhere could not forge (it would need an ID
+    /// token the server issued to the client).
+    ///
+    /// Someone logged in: §2: "the OP MUST ask the End-User this question if an
+    /// id_token_hint was not provided or if the supplied ID Token does not belong to
+    /// the current OP session with the RP and/or currently logged in End-User."
+    ///
+    /// Nobody logged in, there is no session to end, but a redirect is still asked
+    /// for: §3: "An id_token_hint carrying an ID Token for the RP is also RECOMMENDED
+    /// when requesting post-logout redirection; if it is not supplied with
+    /// post_logout_redirect_uri, the OP MUST NOT perform post-logout redirection unless
+    /// the OP has other means of confirming the legitimacy of the post-logout
+    /// redirection target." A `client_id` is no such means: anyone who can register an
+    /// application can register any URI, and the server would send strangers there on
+    /// a link from anywhere. The person's own confirmation, on a page naming the host
+    /// ([`LogoutRequest::destination`]), is.
     pub fn needs_confirmation(&self, logged_in: Option<i64>) -> bool {
         match logged_in {
-            None => false,
+            None => self.redirect.is_some() && self.hinted_subject.is_none(),
             Some(user_id) => self.hinted_subject.as_deref() != Some(user_id.to_string().as_str()),
         }
+    }
+
+    /// The host (and port, if not the scheme's default) the redirect would take the
+    /// browser to, for the confirmation page to name.
+    pub fn destination(&self) -> Option<String> {
+        let url = Url::parse(self.redirect.as_deref()?).ok()?;
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
     }
 }
 
@@ -158,5 +182,31 @@ mod tests {
         assert!(hinted.needs_confirmation(Some(8)));
         assert!(!hinted.needs_confirmation(None), "nobody to log out");
         assert!(validate(params()).unwrap().needs_confirmation(Some(7)));
+    }
+
+    /// §3: without a hint, no post-logout redirection unless the OP has "other means of
+    /// confirming the legitimacy of the post-logout redirection target": for a visitor
+    /// who is not logged in, that is asking them too.
+    #[test]
+    fn a_redirect_without_a_hint_is_asked_about_even_with_nobody_logged_in() {
+        let uri = Some("https://rp.example/bye?x=1");
+        let by_client_id =
+            LogoutParams { client_id: Some("rp"), client: Some(app()), post_logout_redirect_uri: uri, ..params() };
+        let request = validate(by_client_id).unwrap();
+        assert!(request.needs_confirmation(None));
+        assert!(request.needs_confirmation(Some(7)));
+        assert_eq!(request.destination().as_deref(), Some("rp.example"));
+        let hinted =
+            validate(LogoutParams { hint: hint("rp"), client: Some(app()), post_logout_redirect_uri: uri, ..params() });
+        assert!(!hinted.unwrap().needs_confirmation(None), "the hint vouches for the redirect");
+        let nowhere = validate(LogoutParams { client_id: Some("rp"), client: Some(app()), ..params() }).unwrap();
+        assert!(!nowhere.needs_confirmation(None), "nothing to do, nothing to ask");
+        assert_eq!(nowhere.destination(), None);
+        let mut on_a_port = app();
+        on_a_port.post_logout_redirect_uris = vec!["http://127.0.0.1:8080/bye".into()];
+        let uri = Some("http://127.0.0.1:8080/bye");
+        let request =
+            LogoutParams { client_id: Some("rp"), client: Some(on_a_port), post_logout_redirect_uri: uri, ..params() };
+        assert_eq!(validate(request).unwrap().destination().as_deref(), Some("127.0.0.1:8080"));
     }
 }

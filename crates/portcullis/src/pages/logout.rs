@@ -39,7 +39,9 @@ async fn end_session(
     let params = params.map_err(|e| PageError::BadRequest(e.description.into_owned()))?;
     let request = checked(&state, &params).await?;
     let user_id = visitor.user.as_ref().map(|u| u.id);
-    // A POST is the confirmation form (or an RP posting the request, which gets the form).
+    // A POST is the confirmation form (or an RP posting the request, which gets the
+    // form). A visitor who is not logged in answers it too, before a redirect the hint
+    // does not vouch for: `csrf_for_page` gave them an anonymous session for its token.
     let confirmed = method == Method::POST && params.get("confirm").is_some();
     if confirmed && !visitor.csrf_ok(params.get("csrf_token")) {
         return Err(PageError::Csrf);
@@ -52,11 +54,20 @@ async fn end_session(
         let fields: Vec<(&str, &str)> =
             CARRIED.iter().filter_map(|&name| params.get(name).map(|v| (name, v))).collect();
         let client = request.client.as_ref().map(|c| c.name.clone());
+        // RP-Initiated Logout §3: where the person goes next is theirs to decide, so the
+        // page names the host before they agree to go there.
+        let destination = request.destination();
         let mut page = render(
             &state,
             "logout.html",
             StatusCode::OK,
-            context! { confirm => true, client => client, fields => fields, ..base_context(&visitor, &csrf) },
+            context! {
+                confirm => true,
+                client => client,
+                destination => destination,
+                fields => fields,
+                ..base_context(&visitor, &csrf)
+            },
         )?;
         page.set_cookie = cookie;
         return Ok(page.into_response());

@@ -218,8 +218,9 @@ pub struct Application {
     /// OpenID Connect RP-Initiated Logout §3: where the browser may go after logging
     /// out, compared exactly.
     pub post_logout_redirect_uris: Vec<String>,
-    /// The web origins its pages call the token endpoint from, as registered. Kept and
-    /// shown only: the token endpoint's CORS answers follow `oauth2.allowed_origins`.
+    /// The web origins its pages call the token, revocation and UserInfo endpoints
+    /// from, as registered: CORS lets them read this client's answers (besides the
+    /// origins of `oauth2.allowed_origins`).
     pub allowed_origins: Vec<String>,
     /// The scopes this application may be granted; `None`: every configured scope.
     pub allowed_scopes: Option<ScopeSet>,

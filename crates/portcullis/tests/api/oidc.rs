@@ -36,6 +36,8 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         logout_with_a_hint_ends_the_session_and_that_clients_tokens,
         logout_without_a_hint_asks_first_and_never_redirects_anywhere_unregistered,
         logout_can_leave_tokens_alone,
+        logout_asks_a_visitor_before_sending_them_anywhere_without_a_hint,
+        only_id_tokens_are_hints,
     ]
 }
 
@@ -792,4 +794,143 @@ async fn logout_can_leave_tokens_alone(backend: Backend) {
     assert_eq!(answer.location(), BYE);
     assert!(!still_logged_in(&browser).await, "the session still ends");
     assert_eq!(app.status_with_token("/o/userinfo/", tokens["access_token"].as_str().unwrap()).await, StatusCode::OK);
+}
+
+/// The confirmation page's form, as a person submitting it with `button` would send it.
+fn confirmation_form(page: &str, button: &str) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = ["client_id", "post_logout_redirect_uri", "state"]
+        .iter()
+        .filter_map(|name| crate::helpers::hidden_field(page, name).map(|v| ((*name).to_owned(), v)))
+        .collect();
+    form.push(("csrf_token".into(), crate::helpers::csrf_token(page)));
+    form.push((button.into(), "yes".into()));
+    form
+}
+
+fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// RP-Initiated Logout 1.0 §3: "An id_token_hint carrying an ID Token for the RP is also
+/// RECOMMENDED when requesting post-logout redirection; if it is not supplied with
+/// post_logout_redirect_uri, the OP MUST NOT perform post-logout redirection unless the
+/// OP has other means of confirming the legitimacy of the post-logout redirection
+/// target." Anyone who can register an application can register any URI, so a
+/// `client_id` confirms nothing: without a verified hint, the person is asked first, on
+/// a page that names the host they would be sent to, logged in or not.
+async fn logout_asks_a_visitor_before_sending_them_anywhere_without_a_hint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let rp = logout_client(&app, "Photo Printer").await;
+    let request = logout_url(&[("client_id", &rp.client_id), ("post_logout_redirect_uri", BYE), ("state", "st")]);
+
+    // A stranger (no session at all) following a link: a page, not a redirect.
+    let stranger = crate::helpers::Browser::new(&app);
+    let page = stranger.get(&request).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.header("location").is_none());
+    assert!(page.text.contains("client.example"), "the page names the host: {}", page.text);
+    assert!(page.text.contains("Photo Printer"), "{}", page.text);
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    // An RP posting the request gets the same question.
+    let posted = stranger.post("/o/logout/", &[("client_id", &rp.client_id), ("post_logout_redirect_uri", BYE)]).await;
+    assert_eq!(posted.status, StatusCode::OK);
+    assert!(posted.header("location").is_none());
+    // The answer is a CSRF-checked POST: a forged or missing token is refused.
+    let mut forged = confirmation_form(&page.text, "confirm");
+    forged.retain(|(k, _)| k != "csrf_token");
+    let refused = stranger.post("/o/logout/", &pairs(&forged)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    forged.push(("csrf_token".into(), "wrong".into()));
+    let refused = stranger.post("/o/logout/", &pairs(&forged)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    // A page elsewhere cannot answer for the stranger: it has no session of theirs.
+    let elsewhere = crate::helpers::Browser::new(&app);
+    let refused = elsewhere.post("/o/logout/", &pairs(&confirmation_form(&page.text, "confirm"))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    // "Stay here" stays.
+    let stay = stranger.post("/o/logout/", &pairs(&confirmation_form(&page.text, "stay"))).await;
+    assert_eq!(stay.status, StatusCode::SEE_OTHER);
+    assert!(!stay.location().starts_with(BYE), "{}", stay.location());
+    // Confirmed, the stranger goes to the registered URI, with the state.
+    let page = stranger.get(&request).await;
+    let done = stranger.post("/o/logout/", &pairs(&confirmation_form(&page.text, "confirm"))).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(done.location(), format!("{BYE}?state=st"));
+
+    // Logged in, the question names the host too.
+    let browser = logged_in(&app).await;
+    let page = browser.get(&request).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Log out?") && page.text.contains("client.example"), "{}", page.text);
+
+    // Nothing to redirect to and nobody to log out: nothing to ask.
+    let nothing = crate::helpers::Browser::new(&app).get(&logout_url(&[("client_id", &rp.client_id)])).await;
+    assert_eq!(nothing.status, StatusCode::OK);
+    assert!(nothing.text.contains("You are logged out"), "{}", nothing.text);
+}
+
+/// RP-Initiated Logout 1.0 §2: `id_token_hint` is an "ID Token previously issued by the
+/// OP to the RP" (Core §3.1.2.1 likewise at the authorization endpoint). A JWT access
+/// token looks much like one (RFC 9068 §5: "The JWT access token data layout described
+/// here is very similar to that of the id_token"), down to its `aud` when
+/// `jwt_access_token_audience` names the client; "The explicit typing required in this
+/// profile [...] helps the resource server to distinguish between JWT access tokens and
+/// ID Tokens" (§2.1: `typ` "at+jwt"). The server makes the same distinction, at the
+/// logout and authorization endpoints alike.
+async fn only_id_tokens_are_hints(backend: Backend) {
+    let client_id = portcullis::crypto::random_alphanumeric(32);
+    let audience = client_id.clone();
+    let app = TestApp::spawn_with(backend, move |c| c.oauth2.jwt_access_token_audience = audience).await;
+    let secret = portcullis::crypto::Secret::generate();
+    let fields = portcullis::store::ApplicationFields {
+        name: "Photo Printer".into(),
+        client_type: ClientType::Confidential,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::Password],
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec![BYE.into()],
+        allowed_origins: vec![],
+        allowed_scopes: None,
+        skip_authorization: true,
+        algorithm: "RS256".into(),
+        access_token_format: portcullis::store::AccessTokenFormat::Jwt,
+    };
+    app.store.register_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
+    let client = Client { client_id: client_id.clone(), secret: Some(secret.expose().to_owned()) };
+    let browser = logged_in(&app).await;
+    let alice = app.store.user_by_username("alice").await.unwrap().unwrap();
+
+    // Alice's JWT access token: signed by the server, for its issuer, `sub` alice, `aud`
+    // the client. Everything the hint checks, but it is not an ID token.
+    let tokens = app.password_token(&client, "alice", Some("openid read")).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (header, claims) = verify_signed(&app, access, &client_id).await;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(
+        (claims["sub"].as_str(), claims["aud"].as_str()),
+        (Some(alice.id.to_string().as_str()), Some(&*client_id))
+    );
+
+    // At logout it is refused, as a page: no redirect, and the session goes on.
+    let answer = browser.get(&logout_url(&[("id_token_hint", access), ("post_logout_redirect_uri", BYE)])).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    assert!(answer.header("location").is_none());
+    assert!(still_logged_in(&browser).await, "an access token ended the session");
+    let stranger = crate::helpers::Browser::new(&app);
+    let answer = stranger.get(&logout_url(&[("id_token_hint", access), ("post_logout_redirect_uri", BYE)])).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.header("location").is_none());
+    // Nor at the authorization endpoint, where a hint that is not an ID token of the
+    // client's is invalid_request.
+    let p = pkce();
+    let answer =
+        browser.get(&openid_request(&client, &p.challenge, &[("prompt", "none"), ("id_token_hint", access)])).await;
+    assert_eq!(error_and_state(&answer.location()).0.as_deref(), Some("invalid_request"));
+
+    // The client's real ID token for alice is still a hint.
+    let tokens = code_flow_skipping_consent(&app, &browser, &client).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(jsonwebtoken::decode_header(id_token).unwrap().typ.as_deref(), Some("JWT"));
+    let answer = browser.get(&logout_url(&[("id_token_hint", id_token), ("post_logout_redirect_uri", BYE)])).await;
+    assert_eq!(answer.location(), BYE);
+    assert!(!still_logged_in(&browser).await);
 }

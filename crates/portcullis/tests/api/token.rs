@@ -23,6 +23,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         path_without_trailing_slash_and_wrong_method,
         access_token_expiry_follows_the_setting,
         cors_answers_only_configured_origins,
+        cors_follows_each_applications_allowed_origins,
     ]
 }
 
@@ -314,4 +315,128 @@ async fn cors_answers_only_configured_origins(backend: Backend) {
     assert_eq!(refused.header("access-control-allow-origin"), None);
     let answer = token_from_spa(&closed).await;
     assert_eq!(answer.header("access-control-allow-origin"), None);
+}
+
+/// A confidential client of the password and client-credentials grants whose pages are
+/// served from `origins`.
+async fn client_with_origins(app: &TestApp, name: &str, origins: &[&str]) -> Client {
+    let client_id = portcullis::crypto::random_alphanumeric(32);
+    let secret = portcullis::crypto::Secret::generate();
+    let fields = portcullis::store::ApplicationFields {
+        name: name.into(),
+        client_type: ClientType::Confidential,
+        grant_types: vec![GrantType::Password, GrantType::ClientCredentials],
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        allowed_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+        allowed_scopes: None,
+        skip_authorization: false,
+        algorithm: "RS256".into(),
+        access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+    };
+    app.store.register_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
+    Client { client_id, secret: Some(secret.expose().to_owned()) }
+}
+
+/// A CORS preflight (Fetch, "CORS-preflight request") for a POST to `path` from `origin`.
+async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> crate::helpers::Answer {
+    let request = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header("access-control-request-headers", "authorization, content-type");
+    read(request.send().await.unwrap()).await
+}
+
+/// Each application's registered `allowed_origins` may call the browser-facing endpoints
+/// (token, revocation and UserInfo, which OpenID Connect Core §5.3 has browsers call
+/// too), as django-oauth-toolkit honours them: the preflight, which names no client,
+/// passes for an origin some application registered; the answer itself is readable
+/// only from an origin of the client it is for.
+async fn cors_follows_each_applications_allowed_origins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let spa = client_with_origins(&app, "Photo SPA", &["https://spa.example"]).await;
+    let other = client_with_origins(&app, "Other SPA", &["https://other.example"]).await;
+    let allowed = |answer: &crate::helpers::Answer| answer.header("access-control-allow-origin").map(str::to_owned);
+
+    // Preflights: an origin some application registered is allowed, any other is not.
+    for path in ["/o/token/", "/o/revoke_token/"] {
+        let answer = preflight(&app, path, "https://spa.example", "POST").await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"), "{path}");
+        let methods = answer.header("access-control-allow-methods").unwrap_or_default().to_ascii_uppercase();
+        assert!(methods.contains("POST"), "{path}: {methods}");
+        let headers = answer.header("access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
+        assert!(headers.contains("authorization") && headers.contains("content-type"), "{path}: {headers}");
+        let stranger = preflight(&app, path, "https://evil.example", "POST").await;
+        assert_eq!(allowed(&stranger), None, "{path}");
+    }
+    let answer = preflight(&app, "/o/userinfo/", "https://spa.example", "GET").await;
+    assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"));
+    assert!(answer.header("access-control-allow-methods").unwrap_or_default().to_ascii_uppercase().contains("GET"));
+
+    // The token answer: readable from the client's own origin, errors included, and not
+    // from another application's origin nor from anywhere else.
+    let token_request = |client: &Client, origin: &str, form: &[(&str, &str)]| {
+        app.http
+            .post(app.url("/o/token/"))
+            .header("origin", origin)
+            .basic_auth(&client.client_id, client.secret.as_deref())
+            .form(form)
+            .send()
+    };
+    let password = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("scope", "openid")];
+    let answer = read(token_request(&spa, "https://spa.example", &password).await.unwrap()).await;
+    let tokens = answer.assert_token();
+    assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"));
+    assert!(answer.header("vary").unwrap_or_default().to_ascii_lowercase().contains("origin"));
+    let wrong = [("grant_type", "password"), ("username", "alice"), ("password", "wrong password")];
+    let answer = read(token_request(&spa, "https://spa.example", &wrong).await.unwrap()).await;
+    answer.assert_error(400, "invalid_grant");
+    assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"), "the client may read its errors");
+    for origin in ["https://other.example", "https://evil.example"] {
+        let answer = read(token_request(&spa, origin, &[("grant_type", "client_credentials")]).await.unwrap()).await;
+        answer.assert_token();
+        assert_eq!(allowed(&answer), None, "{origin} may not read the SPA's tokens");
+    }
+    let answer =
+        read(token_request(&other, "https://other.example", &[("grant_type", "client_credentials")]).await.unwrap())
+            .await;
+    assert_eq!(allowed(&answer).as_deref(), Some("https://other.example"));
+    // Without an Origin (not a cross-origin browser request), no CORS headers at all.
+    let plain = app.post_form("/o/token/", Some(&spa), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(allowed(&plain), None);
+
+    // UserInfo, for a token of the SPA's.
+    let access = tokens["access_token"].as_str().unwrap();
+    let userinfo = |origin: &'static str| {
+        app.http.get(app.url("/o/userinfo/")).header("origin", origin).bearer_auth(access).send()
+    };
+    let answer = read(userinfo("https://spa.example").await.unwrap()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"));
+    let answer = read(userinfo("https://other.example").await.unwrap()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(allowed(&answer), None, "another application's origin may not read the SPA's user");
+
+    // Revocation (RFC 7009), from the SPA's origin.
+    let revoke = |origin: &'static str| {
+        app.http
+            .post(app.url("/o/revoke_token/"))
+            .header("origin", origin)
+            .basic_auth(&spa.client_id, spa.secret.as_deref())
+            .form(&[("token", access)])
+            .send()
+    };
+    let answer = read(revoke("https://evil.example").await.unwrap()).await;
+    assert_eq!((answer.status, allowed(&answer)), (StatusCode::OK, None));
+    let answer = read(revoke("https://spa.example").await.unwrap()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"));
+    // A revoked token's UserInfo error is readable by the SPA, which must learn of it.
+    let answer = read(userinfo("https://spa.example").await.unwrap()).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(allowed(&answer).as_deref(), Some("https://spa.example"));
 }
