@@ -26,6 +26,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         a_flood_of_wrong_secrets_sent_as_bytes_locks_out_only_the_flooder,
         concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more,
         an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes,
+        an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked,
     ]
 }
 
@@ -1501,4 +1502,45 @@ async fn an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes(back
     let page = victim.get(&format!("/o/authorize/?{query}")).await;
     assert_eq!(page.status.as_u16(), 200, "the consent page, not a redirect with a code: {:?}", page.headers);
     assert!(page.headers.get("location").is_none());
+}
+
+/// The open redirect through logout, replayed as bytes: a link to `/o/logout/` with an
+/// application's registered `post_logout_redirect_uri` and no `id_token_hint`, opened by
+/// a visitor with no session (GET) or posted to by a page (POST), is answered with a
+/// page that names the host, never a redirect (RP-Initiated Logout 1.0 §2: without a
+/// hint "the OP … SHOULD ask the End-User").
+async fn an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let bye = "https://elsewhere.example/bye";
+    let rp = crate::helpers::Client { client_id: portcullis::crypto::random_alphanumeric(32), secret: None };
+    let fields = portcullis::store::ApplicationFields {
+        name: "Photo Printer".into(),
+        client_type: ClientType::Public,
+        grant_types: vec![GrantType::AuthorizationCode],
+        redirect_uris: vec![REGISTERED.into()],
+        post_logout_redirect_uris: vec![bye.into()],
+        allowed_origins: vec![],
+        allowed_scopes: None,
+        skip_authorization: false,
+        algorithm: "RS256".into(),
+        access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+    };
+    app.store.register_application(&rp.client_id, None, None, &fields, app.clock_now()).await.unwrap();
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let query = pairs(&[("client_id", &rp.client_id), ("post_logout_redirect_uri", bye), ("state", "s")]);
+    for row in [
+        Row::get("anonymous logout link", format!("/o/logout/?{query}")),
+        Row::form("anonymous logout post", "/o/logout/", query.clone()),
+        Row::get(
+            "anonymous logout link, the URI's case changed",
+            format!("/o/logout/?{}", query.replace("elsewhere", "ELSEWHERE")),
+        ),
+    ] {
+        let raw = send(&addr, &row.bytes()).await;
+        assert!(raw.header("location").is_none(), "{}: redirected to {:?}", row.what, raw.header("location"));
+        assert!(matches!(raw.status, 200 | 400), "{}: {}", row.what, raw.status);
+        if raw.status == 200 {
+            assert!(raw.text().contains("elsewhere.example"), "{}: the page names the host: {}", row.what, raw.text());
+        }
+    }
 }
