@@ -156,6 +156,10 @@ struct AppCreate {
     /// Where OpenID Connect logout may send the browser afterwards; repeat for several.
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
+    /// A web origin (https://app.example) whose pages may call the token, revocation
+    /// and UserInfo endpoints in this application's name (CORS); repeat for several.
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
     /// Limit the scopes the application may get (default: every configured scope).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -379,7 +383,7 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
         grant_types: args.grant_types.clone(),
         redirect_uris: args.redirect_uris.clone(),
         post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
-        allowed_origins: Vec::new(),
+        allowed_origins: args.allowed_origins.clone(),
         scopes: args.scopes.clone(),
         skip_authorization: args.skip_authorization,
         algorithm: args.algorithm.as_str().to_owned(),
@@ -428,6 +432,7 @@ fn app_json(app: &Application) -> serde_json::Value {
         "grant_types": app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "redirect_uris": app.redirect_uris,
         "post_logout_redirect_uris": app.post_logout_redirect_uris,
+        "allowed_origins": app.allowed_origins,
         "allowed_scopes": app.allowed_scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
         "skip_authorization": app.skip_authorization,
         "algorithm": app.algorithm,

@@ -24,6 +24,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         serve_issues_tokens_and_stops_on_sigterm,
         database_url_passwords_are_never_shown,
         unknown_environment_variables_are_named_at_start,
+        a_browser_front_end_registered_as_the_tutorial_says_may_call_the_token_endpoint,
     ]
 }
 
@@ -136,6 +137,8 @@ async fn app_create_list_delete(backend: Backend) {
             "https://shop.example/cb",
             "--post-logout-redirect-uri",
             "https://shop.example/bye",
+            "--allowed-origin",
+            "https://shop.example",
             "--scope",
             "read",
             "--scope",
@@ -150,6 +153,7 @@ async fn app_create_list_delete(backend: Backend) {
     created.assert_ok();
     let app: Value = serde_json::from_str(&created.stdout).unwrap();
     assert_eq!(app["post_logout_redirect_uris"], serde_json::json!(["https://shop.example/bye"]));
+    assert_eq!(app["allowed_origins"], serde_json::json!(["https://shop.example"]));
     let client_id = app["client_id"].as_str().unwrap().to_owned();
     let secret = app["client_secret"].as_str().unwrap();
     assert!(secret.len() >= 43, "256-bit secret");
@@ -201,6 +205,11 @@ async fn app_create_rejects_bad_input_and_writes_nothing(backend: Backend) {
         (&["public", "--grant-type", "client-credentials"], "use authorization-code with PKCE instead"),
         (&["confidential", "--grant-type", "password", "--scope", "admin"], "not one of the configured scopes"),
         (&["confidential", "--grant-type", "password", "--owner", "ghost"], "ghost"),
+        (
+            &["public", "--grant-type", "device-code", "--allowed-origin", "http://localhost:5173/"],
+            "--allowed-origin: ",
+        ),
+        (&["public", "--grant-type", "device-code", "--allowed-origin", "http://localhost:5173/"], "did you mean"),
     ];
     for (rest, needle) in cases {
         let args: Vec<&str> = base.iter().chain(rest.iter()).copied().collect();
@@ -455,4 +464,63 @@ async fn unknown_environment_variables_are_named_at_start(backend: Backend) {
         "{}",
         migrate.stderr
     );
+}
+
+/// The README's "A browser front end": a public client registered with its redirect URI
+/// and its origin (`--allowed-origin`) may call the token endpoint from that origin
+/// (CORS), and only from it.
+async fn a_browser_front_end_registered_as_the_tutorial_says_may_call_the_token_endpoint(backend: Backend) {
+    let (_, db) = fresh_database(backend).await;
+    let created = run(
+        &db,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Photo viewer",
+            "--client-type",
+            "public",
+            "--grant-type",
+            "authorization-code",
+            "--redirect-uri",
+            "http://localhost:5173/callback",
+            "--allowed-origin",
+            "http://localhost:5173",
+            "--json",
+        ],
+        None,
+        &[],
+    )
+    .await;
+    created.assert_ok();
+    let app: Value = serde_json::from_str(&created.stdout).unwrap();
+    let client_id = app["client_id"].as_str().unwrap().to_owned();
+    let server = crate::helpers::Instance::start(&db.url, &[]).await;
+    let http = reqwest::Client::new();
+    let exchange = |origin: &'static str| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", "made-up"),
+            ("redirect_uri", "http://localhost:5173/callback"),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", "a-verifier-of-at-least-forty-three-characters-long"),
+        ];
+        http.post(server.url("/o/token/")).header("Origin", origin).form(&form).send()
+    };
+    // The browser asks first (a preflight), then reads the answer: both allowed.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, server.url("/o/token/"))
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "http://localhost:5173");
+    let answer = exchange("http://localhost:5173").await.unwrap();
+    assert_eq!(answer.status(), 400, "a made-up code: invalid_grant, readable by the app");
+    assert_eq!(answer.headers()["access-control-allow-origin"], "http://localhost:5173");
+    // Another site's pages may not read it.
+    let elsewhere = exchange("https://evil.example").await.unwrap();
+    assert!(elsewhere.headers().get("access-control-allow-origin").is_none());
 }
