@@ -439,7 +439,8 @@ mod tests {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 797, "three failures, then refused");
+        // Three failures, then refused (a slow run may see a cell or two refill).
+        assert!((790..=797).contains(&refused), "{refused} refused");
         // From the stranger's address, the client id is refused before any check...
         assert!(limits.check_unauthenticated("app", HERE).is_err());
         // ...and the client itself, elsewhere, is neither blocked nor out of its rate.

@@ -37,7 +37,7 @@ async fn enter(
     if visitor.user.is_none() {
         return Ok(login_redirect(uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::DEVICE)));
     }
-    let (csrf, cookie) = session::csrf_for_page(&state, &visitor).await?;
+    let (csrf, cookie) = session::csrf_for_page(&state, &visitor);
     let typed = query.user_code.unwrap_or_default();
     let mut page = render(
         &state,

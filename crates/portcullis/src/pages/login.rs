@@ -40,7 +40,7 @@ async fn login_page(
     if visitor.user.is_some() && query.again.as_deref() != Some("1") {
         return Ok(redirect(StatusCode::FOUND, next, None));
     }
-    let (csrf, cookie) = session::csrf_for_page(&state, &visitor).await?;
+    let (csrf, cookie) = session::csrf_for_page(&state, &visitor);
     let mut page = render(
         &state,
         "login.html",
@@ -119,7 +119,7 @@ async fn login(
     if let Some((old, _)) = &visitor.session {
         state.store.delete_session(old).await?;
     }
-    let (_, cookie) = session::start(&state, Some(&user)).await?;
+    let (_, cookie) = session::start(&state, &user).await?;
     tracing::info!(user_id = user.id, "login");
     let event = NewAuditEvent::new(AuditKind::LoginSucceeded, now).user(user.id).addr(client.ip);
     state.audit.record(event.detail("login page")).await;

@@ -50,7 +50,7 @@ async fn end_session(
         return Ok(redirect(StatusCode::SEE_OTHER, super::login::DEFAULT_NEXT, None));
     }
     if !confirmed && request.needs_confirmation(user_id) {
-        let (csrf, cookie) = session::csrf_for_page(&state, &visitor).await?;
+        let (csrf, cookie) = session::csrf_for_page(&state, &visitor);
         let fields: Vec<(&str, &str)> =
             CARRIED.iter().filter_map(|&name| params.get(name).map(|v| (name, v))).collect();
         let client = request.client.as_ref().map(|c| c.name.clone());

@@ -2,6 +2,13 @@
 //! the server's public address is https), its hash and the session's data in the
 //! store, so any instance can serve any request. Every session carries a CSRF token
 //! that every form must echo.
+//!
+//! A visitor who is not logged in has no session in the store: the forms they see (the
+//! login page, the logout question) take their CSRF token from a cookie of its own,
+//! which the form must echo (a double-submit token, which another site can neither
+//! read nor, `SameSite=Lax`, send with a forged POST). Storing a session for every
+//! anonymous page view would let anyone fill the database by asking for the login
+//! page without cookies.
 
 use axum::extract::FromRequestParts;
 use cookie::{Cookie, SameSite};
@@ -15,10 +22,15 @@ use crate::crypto::{random_string, Secret, TokenHash};
 use crate::store::{NewSession, SessionRecord, StoreError, User};
 
 pub const COOKIE_NAME: &str = "portcullis_session";
-/// A logged-in session lasts two weeks (Django's default); an anonymous one, which only
-/// carries the login form's CSRF token, an hour.
+/// The cookie that carries an anonymous visitor's CSRF token.
+pub const CSRF_COOKIE_NAME: &str = "portcullis_csrf";
+/// The length of the tokens Portcullis makes (`random_string(32)`'s); a cookie that
+/// holds anything else is not one of them.
+const CSRF_TOKEN_CHARS: usize = 43;
+/// A logged-in session lasts two weeks (Django's default); an anonymous visitor's CSRF
+/// cookie, an hour.
 const USER_SESSION_SECONDS: i64 = 14 * 24 * 3600;
-const ANONYMOUS_SESSION_SECONDS: i64 = 3600;
+const ANONYMOUS_CSRF_SECONDS: i64 = 3600;
 
 /// Who is asking: the session the cookie names (if any, and not expired), and its user
 /// (if logged in and still active).
@@ -26,37 +38,51 @@ const ANONYMOUS_SESSION_SECONDS: i64 = 3600;
 pub(crate) struct Visitor {
     pub session: Option<(TokenHash, SessionRecord)>,
     pub user: Option<User>,
+    /// Without a session: the CSRF token of the visitor's own cookie, if any.
+    pub anonymous_csrf: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = crate::pages::PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(id) = session_cookie(&parts.headers) else { return Ok(Self::default()) };
+        let anonymous = || Self {
+            anonymous_csrf: cookie(&parts.headers, CSRF_COOKIE_NAME).filter(|t| is_csrf_token(t)),
+            ..Self::default()
+        };
+        let Some(id) = cookie(&parts.headers, COOKIE_NAME) else { return Ok(anonymous()) };
         let hash = TokenHash::of(&id);
-        let Some(record) = state.store.session(&hash, state.clock.now()).await? else { return Ok(Self::default()) };
+        let Some(record) = state.store.session(&hash, state.clock.now()).await? else { return Ok(anonymous()) };
         let user = match record.user_id {
             Some(id) => state.accounts.user(id).await?.map(User::from),
             None => None,
         };
-        Ok(Self { session: Some((hash, record)), user })
+        Ok(Self { session: Some((hash, record)), user, anonymous_csrf: None })
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE_NAME)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
+}
+
+/// Whether `token` has the shape of the tokens Portcullis makes (URL-safe base64).
+fn is_csrf_token(token: &str) -> bool {
+    token.len() == CSRF_TOKEN_CHARS && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Visitor {
     pub fn csrf_token(&self) -> Option<&str> {
-        self.session.as_ref().map(|(_, s)| s.csrf_token.as_str())
+        match &self.session {
+            Some((_, session)) => Some(session.csrf_token.as_str()),
+            None => self.anonymous_csrf.as_deref(),
+        }
     }
 
     /// Whether a form's `csrf_token` is this session's, compared in constant time.
@@ -74,22 +100,21 @@ impl Visitor {
     }
 }
 
-/// A new session, for a user who just logged in (`Some`) or an anonymous visitor
-/// (`None`). Returns its CSRF token and the `Set-Cookie` value.
-pub async fn start(state: &AppState, user: Option<&User>) -> Result<(String, HeaderValue), StoreError> {
+/// A new session, for a user who just logged in. Returns its CSRF token and the
+/// `Set-Cookie` value.
+pub async fn start(state: &AppState, user: &User) -> Result<(String, HeaderValue), StoreError> {
     let now = state.clock.now();
     let id = Secret::generate();
-    let lifetime = if user.is_some() { USER_SESSION_SECONDS } else { ANONYMOUS_SESSION_SECONDS };
     let csrf = random_string(32);
     state
         .store
         .create_session(&NewSession {
             id_hash: id.hash(),
-            user_id: user.map(|u| u.id),
+            user_id: Some(user.id),
             csrf_token: csrf.clone(),
-            auth_time: user.map(|_| now),
+            auth_time: Some(now),
             created_at: now,
-            expires_at: now + lifetime,
+            expires_at: now + USER_SESSION_SECONDS,
         })
         .await?;
     let cookie = Cookie::build((COOKIE_NAME, id.expose().to_owned()))
@@ -97,7 +122,7 @@ pub async fn start(state: &AppState, user: Option<&User>) -> Result<(String, Hea
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure(state))
-        .max_age(cookie::time::Duration::seconds(lifetime))
+        .max_age(cookie::time::Duration::seconds(USER_SESSION_SECONDS))
         .build();
     Ok((csrf, header(&cookie)))
 }
@@ -123,14 +148,20 @@ fn header(cookie: &Cookie<'_>) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The CSRF token for a page's forms, starting an anonymous session if the visitor
-/// has none yet; the second value is the `Set-Cookie` header to send with the page.
-pub async fn csrf_for_page(state: &AppState, visitor: &Visitor) -> Result<(String, Option<HeaderValue>), StoreError> {
-    match visitor.csrf_token() {
-        Some(token) => Ok((token.to_owned(), None)),
-        None => {
-            let (token, cookie) = start(state, None).await?;
-            Ok((token, Some(cookie)))
-        }
+/// The CSRF token for a page's forms: the session's, or the anonymous visitor's cookie's,
+/// or a new one in a new cookie (nothing stored); the second value is the `Set-Cookie`
+/// header to send with the page.
+pub fn csrf_for_page(state: &AppState, visitor: &Visitor) -> (String, Option<HeaderValue>) {
+    if let Some(token) = visitor.csrf_token() {
+        return (token.to_owned(), None);
     }
+    let token = random_string(32);
+    let cookie = Cookie::build((CSRF_COOKIE_NAME, token.clone()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(state))
+        .max_age(cookie::time::Duration::seconds(ANONYMOUS_CSRF_SECONDS))
+        .build();
+    (token, Some(header(&cookie)))
 }

@@ -27,6 +27,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more,
         an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes,
         an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked,
+        anonymous_page_views_store_nothing,
     ]
 }
 
@@ -1428,15 +1429,20 @@ async fn concurrent_password_guesses_sent_as_bytes_get_the_limit_and_no_more(bac
     assert_eq!(late.status, 429, "{}", late.text());
 }
 
-/// The `portcullis_session` cookie a raw answer sets, as a `Cookie` header value.
-fn session_cookie(raw: &Raw) -> String {
+/// The cookie `name` a raw answer sets, as a `Cookie` header value.
+fn set_cookie(raw: &Raw, name: &str) -> String {
     raw.headers
         .iter()
         .filter(|(n, _)| n == "set-cookie")
         .filter_map(|(_, v)| v.split(';').next())
-        .find(|pair| pair.starts_with("portcullis_session="))
-        .unwrap_or_else(|| panic!("no session cookie: {:?}", raw.headers))
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie: {:?}", raw.headers))
         .to_owned()
+}
+
+/// The session cookie a raw answer sets.
+fn session_cookie(raw: &Raw) -> String {
+    set_cookie(raw, "portcullis_session")
 }
 
 /// The consent bypass, replayed as bytes: an ordinary user logs in and posts the
@@ -1450,7 +1456,8 @@ async fn an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes(back
     let login_page = send(&addr, &Row::get("login page", "/accounts/login/").bytes()).await;
     let csrf = crate::helpers::csrf_token(&login_page.text());
     let login = pairs(&[("csrf_token", &csrf), ("username", "mallory"), ("password", PASSWORD), ("next", "/")]);
-    let login = Row::form("login", "/accounts/login/", login).header("Cookie", session_cookie(&login_page));
+    let login =
+        Row::form("login", "/accounts/login/", login).header("Cookie", set_cookie(&login_page, "portcullis_csrf"));
     let logged_in = send(&addr, &login.bytes()).await;
     assert_eq!(logged_in.status, 303, "{}", logged_in.text());
     let cookie = session_cookie(&logged_in);
@@ -1543,4 +1550,36 @@ async fn an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked(backen
             assert!(raw.text().contains("elsewhere.example"), "{}: the page names the host: {}", row.what, raw.text());
         }
     }
+}
+
+/// A stranger without cookies asking for the login page (or the logout question) again
+/// and again: each answer carries a CSRF token in a cookie of its own, and nothing is
+/// stored, so the requests cannot fill the database. The token still protects the
+/// form: it is good only with the cookie that came with it.
+async fn anonymous_page_views_store_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("alice").await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let before = snapshot(&app.db.url).await;
+    let mut pages = Vec::new();
+    for _ in 0..50 {
+        pages.push(send(&addr, &Row::get("login page", "/accounts/login/").bytes()).await);
+    }
+    let logout = send(&addr, &Row::get("logout page", "/o/logout/").bytes()).await;
+    assert_eq!(logout.status, 200);
+    assert_eq!(snapshot(&app.db.url).await, before, "anonymous page views stored something");
+    // Each page's token is good with its own cookie, and with no other.
+    let form = |page: &Raw, cookie: &str| {
+        let csrf = crate::helpers::csrf_token(&page.text());
+        let body = pairs(&[("csrf_token", &csrf), ("username", "alice"), ("password", PASSWORD), ("next", "/")]);
+        Row::form("login", "/accounts/login/", body).header("Cookie", cookie.to_owned()).bytes()
+    };
+    let theirs = set_cookie(&pages[1], "portcullis_csrf");
+    assert_eq!(send(&addr, &form(&pages[0], &theirs)).await.status, 403, "another visitor's cookie");
+    let forged = Row::form("no cookie", "/accounts/login/", "csrf_token=x&username=alice&password=y").bytes();
+    assert_eq!(send(&addr, &forged).await.status, 403, "no cookie at all");
+    let own = send(&addr, &form(&pages[0], &set_cookie(&pages[0], "portcullis_csrf"))).await;
+    assert_eq!(own.status, 303, "{}", own.text());
+    let cookie = session_cookie(&own);
+    assert!(cookie.len() > "portcullis_session=".len());
 }

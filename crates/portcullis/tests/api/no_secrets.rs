@@ -92,6 +92,9 @@ impl Visitor {
                 if let Some(value) = cookie.strip_prefix("portcullis_session=") {
                     secrets.add("session cookie", value);
                 }
+                if let Some(value) = cookie.strip_prefix("portcullis_csrf=") {
+                    secrets.add("CSRF cookie", value);
+                }
             }
         }
         if let Some(token) = hidden_field(&page.text, "csrf_token") {
