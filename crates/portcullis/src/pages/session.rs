@@ -117,33 +117,25 @@ pub async fn start(state: &AppState, user: &User) -> Result<(String, HeaderValue
             expires_at: now + USER_SESSION_SECONDS,
         })
         .await?;
-    let cookie = Cookie::build((COOKIE_NAME, id.expose().to_owned()))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure(state))
-        .max_age(cookie::time::Duration::seconds(USER_SESSION_SECONDS))
-        .build();
-    Ok((csrf, header(&cookie)))
+    Ok((csrf, set_cookie(state, COOKIE_NAME, id.expose(), USER_SESSION_SECONDS)))
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear(state: &AppState) -> HeaderValue {
-    let cookie = Cookie::build((COOKIE_NAME, ""))
+    set_cookie(state, COOKIE_NAME, "", 0)
+}
+
+/// A `Set-Cookie` value for cookie `name`, kept `seconds` (0: removed at once): for
+/// the whole site, out of scripts' reach, not sent with other sites' POSTs, and only
+/// over https when the server's address is https.
+fn set_cookie(state: &AppState, name: &'static str, value: &str, seconds: i64) -> HeaderValue {
+    let cookie = Cookie::build((name, value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(secure(state))
-        .max_age(cookie::time::Duration::ZERO)
+        .secure(state.config.oidc.issuer.starts_with("https://"))
+        .max_age(cookie::time::Duration::seconds(seconds))
         .build();
-    header(&cookie)
-}
-
-fn secure(state: &AppState) -> bool {
-    state.config.oidc.issuer.starts_with("https://")
-}
-
-fn header(cookie: &Cookie<'_>) -> HeaderValue {
     // A cookie built from our own base64url value always makes a valid header.
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -156,12 +148,6 @@ pub fn csrf_for_page(state: &AppState, visitor: &Visitor) -> (String, Option<Hea
         return (token.to_owned(), None);
     }
     let token = random_string(32);
-    let cookie = Cookie::build((CSRF_COOKIE_NAME, token.clone()))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure(state))
-        .max_age(cookie::time::Duration::seconds(ANONYMOUS_CSRF_SECONDS))
-        .build();
-    (token, Some(header(&cookie)))
+    let cookie = set_cookie(state, CSRF_COOKIE_NAME, &token, ANONYMOUS_CSRF_SECONDS);
+    (token, Some(cookie))
 }

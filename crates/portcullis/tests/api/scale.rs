@@ -13,7 +13,11 @@ use tokio::time::Instant;
 use crate::helpers::{csrf_token, fresh_database, Backend, Client, Instance, PASSWORD};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
-    crate::cases![three_instances_behave_as_one, instances_reach_postgres_over_tls]
+    crate::cases![
+        three_instances_behave_as_one,
+        instances_reach_postgres_over_tls,
+        guesses_sent_at_once_to_two_instances_share_one_limit
+    ]
 }
 
 /// A database across a network is reached over TLS: `sslmode=require` in the URL
@@ -228,4 +232,45 @@ async fn three_instances_behave_as_one(backend: Backend) {
     for (status, body) in answers.iter().filter(|(status, _)| *status != StatusCode::OK) {
         assert_eq!((*status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
     }
+}
+
+/// Wrong passwords for one account sent at once to two instances: each attempt takes
+/// its place in the shared count (under a lock that holds across instances) before its
+/// password is checked, so together they check no more than the account's limit (5).
+async fn guesses_sent_at_once_to_two_instances_share_one_limit(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "scale-out is PostgreSQL's");
+    let (url, _db) = fresh_database(backend).await;
+    let store = portcullis::store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let user = NewUser {
+        username: "alice".into(),
+        email: "alice@example.com".into(),
+        first_name: String::new(),
+        last_name: String::new(),
+        password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
+        is_staff: false,
+        is_superuser: false,
+        date_joined: 0,
+    };
+    store.create_user(&user).await.unwrap();
+    let app = register(store.as_ref(), GrantType::Password).await;
+    store.close().await;
+    let instances = [Instance::start(&url, &[]).await, Instance::start(&url, &[]).await];
+    let http = reqwest::Client::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(24));
+    let guesses = (0..24).map(|i| {
+        let request = http
+            .post(instances[i % 2].url("/o/token/"))
+            .basic_auth(&app.client_id, app.secret.as_deref())
+            .form(&[("grant_type", "password"), ("username", "alice"), ("password", &format!("wrong-{i}"))]);
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            request.send().await.unwrap().status()
+        })
+    });
+    let statuses: Vec<StatusCode> = join_all(guesses).await.into_iter().map(Result::unwrap).collect();
+    let checked = statuses.iter().filter(|s| **s != StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert!(statuses.iter().all(|s| matches!(s.as_u16(), 400 | 429)), "{statuses:?}");
 }
