@@ -2,7 +2,7 @@
 //! and deletes their own client applications, and nobody else's.
 
 use portcullis::crypto::TokenHash;
-use portcullis::store::{Application, ClientType, GrantType, NewUser};
+use portcullis::store::{Application, ClientType, GrantType};
 use reqwest::StatusCode;
 
 use crate::helpers::{csrf_token, Answer, Backend, Browser, Client, TestApp, PASSWORD};
@@ -76,19 +76,7 @@ pub async fn every_grant(backend: Backend) -> TestApp {
 
 /// A staff member `username` with password [`PASSWORD`], logged in.
 pub async fn staff_logged_in(app: &TestApp, username: &str) -> Browser {
-    app.store
-        .create_user(&NewUser {
-            username: username.into(),
-            email: format!("{username}@example.com"),
-            first_name: String::new(),
-            last_name: String::new(),
-            password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
-            is_staff: true,
-            is_superuser: false,
-            date_joined: app.clock_now(),
-        })
-        .await
-        .unwrap();
+    app.staff_user(username).await;
     let browser = Browser::new(app);
     browser.login(username, PASSWORD).await;
     browser

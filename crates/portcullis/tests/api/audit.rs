@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use portcullis::store::{AuditEvent, AuditFilter, AuditKind, ClientType, GrantType, NewUser, User};
+use portcullis::store::{AuditEvent, AuditFilter, AuditKind, ClientType, GrantType, User};
 use reqwest::StatusCode;
 
 use crate::applications::unescape;
@@ -70,19 +70,7 @@ fn assert_from_loopback(event: &AuditEvent) {
 }
 
 async fn staff_member(app: &TestApp, username: &str) -> User {
-    app.store
-        .create_user(&NewUser {
-            username: username.into(),
-            email: format!("{username}@example.com"),
-            first_name: String::new(),
-            last_name: String::new(),
-            password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
-            is_staff: true,
-            is_superuser: false,
-            date_joined: app.clock_now(),
-        })
-        .await
-        .unwrap()
+    app.staff_user(username).await
 }
 
 async fn login_form(browser: &Browser, username: &str, password: &str) -> crate::helpers::Answer {

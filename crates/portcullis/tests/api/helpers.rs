@@ -224,6 +224,23 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A staff member with password [`PASSWORD`] (no names, unlike [`TestApp::user`]).
+    pub async fn staff_user(&self, username: &str) -> User {
+        self.store
+            .create_user(&NewUser {
+                username: username.into(),
+                email: format!("{username}@example.com"),
+                first_name: String::new(),
+                last_name: String::new(),
+                password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
+                is_staff: true,
+                is_superuser: false,
+                date_joined: self.clock_now(),
+            })
+            .await
+            .unwrap()
+    }
+
     pub fn clock_now(&self) -> i64 {
         use portcullis::clock::Clock;
         self.clock.now()

@@ -112,12 +112,11 @@ async fn register(store: &dyn Store, grant: GrantType) -> Client {
     Client { client_id, secret: Some(secret.expose().to_owned()) }
 }
 
-async fn three_instances_behave_as_one(backend: Backend) {
-    assert_eq!(backend, Backend::Postgres, "scale-out is PostgreSQL's");
-    let (url, _db) = fresh_database(backend).await;
-    // A user and applications made through the library on the shared database, as the
-    // command line would.
-    let store = portcullis::store::connect(&url).await.unwrap();
+/// The shared database, migrated, with user alice and two confidential clients made
+/// through the library, as the command line would: one of the password grant, one of
+/// client credentials (the API that introspects).
+async fn seed(url: &str) -> (Client, Client) {
+    let store = portcullis::store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
     let user = NewUser {
         username: "alice".into(),
@@ -133,6 +132,13 @@ async fn three_instances_behave_as_one(backend: Backend) {
     let app = register(store.as_ref(), GrantType::Password).await;
     let api = register(store.as_ref(), GrantType::ClientCredentials).await;
     store.close().await;
+    (app, api)
+}
+
+async fn three_instances_behave_as_one(backend: Backend) {
+    assert_eq!(backend, Backend::Postgres, "scale-out is PostgreSQL's");
+    let (url, _db) = fresh_database(backend).await;
+    let (app, api) = seed(&url).await;
     let mut instances = Vec::new();
     for _ in 0..3 {
         instances.push(Instance::start(&url, &[]).await);
@@ -240,21 +246,7 @@ async fn three_instances_behave_as_one(backend: Backend) {
 async fn guesses_sent_at_once_to_two_instances_share_one_limit(backend: Backend) {
     assert_eq!(backend, Backend::Postgres, "scale-out is PostgreSQL's");
     let (url, _db) = fresh_database(backend).await;
-    let store = portcullis::store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let user = NewUser {
-        username: "alice".into(),
-        email: "alice@example.com".into(),
-        first_name: String::new(),
-        last_name: String::new(),
-        password_hash: Some(portcullis::password::hash(PASSWORD).unwrap()),
-        is_staff: false,
-        is_superuser: false,
-        date_joined: 0,
-    };
-    store.create_user(&user).await.unwrap();
-    let app = register(store.as_ref(), GrantType::Password).await;
-    store.close().await;
+    let (app, _) = seed(&url).await;
     let instances = [Instance::start(&url, &[]).await, Instance::start(&url, &[]).await];
     let http = reqwest::Client::new();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(24));
