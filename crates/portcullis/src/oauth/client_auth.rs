@@ -117,7 +117,7 @@ pub fn credentials(auth: Authorization, params: &Params) -> Result<Option<Client
 /// must not present any.
 pub async fn authenticate(
     store: &dyn Store,
-    credentials: Option<ClientCredentials>,
+    credentials: Option<&ClientCredentials>,
 ) -> Result<Application, AuthFailure> {
     let Some(credentials) = credentials else {
         return Err(AuthFailure::Rejected(OAuthError::invalid_client(false)));

@@ -116,7 +116,7 @@ async fn device_authorization(
         // §3.1: "The client authentication requirements of Section 3.2.1 of [RFC6749]
         // apply to requests on this endpoint".
         let credentials = client_auth::credentials(authorization_header(&headers)?, &params)?;
-        let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
+        let app = client_auth::authenticate(state.store.as_ref(), credentials.as_ref()).await?;
         let verification_uri = state.config.public_url(paths::DEVICE);
         device::start(&state.grant_context(), &app, &params, &verification_uri).await
     }
@@ -143,7 +143,7 @@ async fn revoke_token(
             for_client = claimed_client(&authorization, &params).map(str::to_owned);
         }
         let credentials = client_auth::credentials(authorization, &params)?;
-        let app = client_auth::authenticate(state.store.as_ref(), credentials).await?;
+        let app = client_auth::authenticate(state.store.as_ref(), credentials.as_ref()).await?;
         let token = params.require("token")?;
         let now = state.clock.now();
         let revoked = revoke::revoke(state.store.as_ref(), &app, token, params.get("token_type_hint"), now).await?;

@@ -40,7 +40,8 @@ pub async fn authorize_caller(
     }
     let credentials = client_auth::credentials(authorization, params).map_err(|e| CallerRejected::Client(e.into()))?;
     let basic = credentials.as_ref().is_none_or(|c| c.method == client_auth::Method::Basic);
-    let app = client_auth::authenticate(store, credentials).await.map_err(|e| CallerRejected::Client(e.into()))?;
+    let app =
+        client_auth::authenticate(store, credentials.as_ref()).await.map_err(|e| CallerRejected::Client(e.into()))?;
     if app.client_type != ClientType::Confidential {
         return Err(CallerRejected::Client(OAuthError::invalid_client(basic).into()));
     }

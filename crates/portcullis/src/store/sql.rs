@@ -189,46 +189,33 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// Revokes the user's access, refresh and ID tokens for the application; how
-            /// many access and refresh tokens that was.
+            /// Revokes the user's access, refresh and ID tokens, for one application or
+            /// (`None`) for every one; how many access and refresh tokens that was.
             async fn revoke_user_tokens_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 user_id: i64,
-                application_id: i64,
+                application_id: Option<i64>,
                 now: i64,
             ) -> Result<u64> {
                 // Every member of a refresh family shares its user and application, so
-                // this revokes each of the user's families for the application whole.
-                let refresh = sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = $3 \
-                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                let access = sqlx::query(
-                    "UPDATE access_tokens SET revoked_at = $3 \
-                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                sqlx::query(
-                    "UPDATE id_tokens SET revoked_at = $3 \
-                     WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                Ok(refresh + access)
+                // this revokes each of the user's families whole.
+                let mut counted = 0;
+                for (table, count) in [("refresh_tokens", true), ("access_tokens", true), ("id_tokens", false)] {
+                    let one_application = if application_id.is_some() { " AND application_id = $3" } else { "" };
+                    let sql = format!(
+                        "UPDATE {table} SET revoked_at = $2 WHERE user_id = $1{one_application} AND revoked_at IS NULL"
+                    );
+                    let query = sqlx::query(&sql).bind(user_id).bind(now);
+                    let query = match application_id {
+                        Some(id) => query.bind(id),
+                        None => query,
+                    };
+                    let revoked = query.execute(&mut *conn).await?.rows_affected();
+                    if count {
+                        counted += revoked;
+                    }
+                }
+                Ok(counted)
             }
 
             /// Revokes every access, refresh and ID token of the user, for every
@@ -240,25 +227,7 @@ macro_rules! sql_store {
                 user_id: i64,
                 now: i64,
             ) -> Result<u64> {
-                let refresh =
-                    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                        .bind(user_id)
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected();
-                let access =
-                    sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                        .bind(user_id)
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected();
-                sqlx::query("UPDATE id_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                    .bind(user_id)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
+                let revoked = Self::revoke_user_tokens_in(&mut *conn, user_id, None, now).await?;
                 sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND used_at IS NULL")
                     .bind(user_id)
                     .execute(&mut *conn)
@@ -267,7 +236,7 @@ macro_rules! sql_store {
                     .bind(user_id)
                     .execute(&mut *conn)
                     .await?;
-                Ok(refresh + access)
+                Ok(revoked)
             }
 
             async fn revoke_family_in(
@@ -1076,7 +1045,7 @@ macro_rules! sql_store {
 
             async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
                 let mut tx = self.writer().begin().await?;
-                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, application_id, now).await?;
+                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, Some(application_id), now).await?;
                 // A code not yet exchanged, or a device grant approved but not yet
                 // collected, would otherwise still buy new tokens.
                 sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 AND used_at IS NULL")
@@ -1104,7 +1073,7 @@ macro_rules! sql_store {
 
             async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
                 let mut tx = self.writer().begin().await?;
-                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, application_id, now).await?;
+                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, Some(application_id), now).await?;
                 tx.commit().await?;
                 Ok(tokens)
             }

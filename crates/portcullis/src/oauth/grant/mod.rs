@@ -198,19 +198,19 @@ async fn authenticate(
     ctx: &Context<'_>,
     credentials: Option<client_auth::ClientCredentials>,
 ) -> Result<Application, EndpointError> {
-    let Some(client_id) = credentials.as_ref().map(|c| c.client_id.clone()) else {
-        return Ok(client_auth::authenticate(ctx.store, credentials).await?);
+    let Some(presented) = &credentials else {
+        return Ok(client_auth::authenticate(ctx.store, None).await?);
     };
     let limits = ctx.rate_limits;
-    limits.check_unauthenticated(&client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
-    match client_auth::authenticate(ctx.store, credentials).await {
+    limits.check_unauthenticated(&presented.client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
+    match client_auth::authenticate(ctx.store, Some(presented)).await {
         Ok(app) => {
             let public = app.client_type == crate::store::ClientType::Public;
             limits.check_authenticated(&app.client_id, public, ctx.client_addr).map_err(EndpointError::Throttled)?;
             Ok(app)
         }
         Err(client_auth::AuthFailure::Rejected(rejected)) => {
-            limits.charge_failure(&client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
+            limits.charge_failure(&presented.client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
             Err(rejected.into())
         }
         Err(failure) => Err(failure.into()),
