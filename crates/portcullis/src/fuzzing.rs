@@ -8,7 +8,8 @@ use jsonwebtoken::jwk::JwkSet;
 
 use crate::oauth::authorize::{Redirect, ResponseType};
 use crate::oauth::{client_auth, pkce, redirect, OAuthError, Params};
-use crate::oidc::keys::{KeyError, MemoryKeys, SigningAlgorithm};
+use crate::oidc::keys::{KeyError, MemoryKeys};
+use crate::proto::SigningAlgorithm;
 
 /// The parameters of a POST body to an OAuth endpoint (form or JSON, by its
 /// `Content-Type`), as the token, revocation, introspection and device endpoints read
@@ -77,7 +78,7 @@ fn credentials(c: client_auth::ClientCredentials) -> Credentials {
 
 /// The PKCE method a `code_challenge_method` names (RFC 7636 §4.3), by its name.
 pub fn pkce_method(value: Option<&str>) -> Option<&'static str> {
-    pkce::Method::parse(value).map(pkce::Method::as_str)
+    crate::proto::CodeChallengeMethod::from_param(value).map(crate::proto::CodeChallengeMethod::as_str)
 }
 
 /// Whether a code verifier or challenge has RFC 7636 §4.1's form.
@@ -88,7 +89,7 @@ pub fn pkce_is_well_formed(value: &str) -> bool {
 /// Whether `verifier` answers `challenge` under `method` (RFC 7636 §4.6); `None` for a
 /// method the server does not know.
 pub fn pkce_verify(method: &str, challenge: &str, verifier: &str) -> Option<bool> {
-    pkce::Method::parse(Some(method)).map(|m| pkce::verify(m, challenge, verifier))
+    crate::proto::CodeChallengeMethod::parse(method).map(|m| pkce::verify(m, challenge, verifier))
 }
 
 /// Checks a redirection URI an application registers.

@@ -90,6 +90,9 @@ pub mod oidc;
 pub mod pages;
 /// Human passwords, hashed with Argon2id.
 pub mod password;
+/// The protocol's vocabulary as types (grant types, client types, PKCE methods, JOSE
+/// algorithms, device grant statuses): imports nothing from the rest of the crate.
+pub mod proto;
 /// The provider as a library: mount it in a host axum application, with the host's
 /// users and hooks.
 pub mod provider;

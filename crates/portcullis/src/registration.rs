@@ -10,13 +10,13 @@ use url::Url;
 
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
-use crate::oidc::keys::SigningAlgorithm;
+use crate::proto::SigningAlgorithm;
 use crate::store::{AccessTokenFormat, Application, ApplicationFields, ClientType, GrantType};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
 ///
 /// ```
-/// use portcullis::oidc::keys::SigningAlgorithm;
+/// use portcullis::proto::SigningAlgorithm;
 /// use portcullis::registration::ALGORITHMS;
 ///
 /// assert_eq!(ALGORITHMS[0], "RS256", "OpenID Connect Core §15.1: every provider supports RS256");

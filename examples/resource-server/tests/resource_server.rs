@@ -12,7 +12,7 @@ use base64::Engine;
 use portcullis::app;
 use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::Config;
-use portcullis::oidc::keys::SigningAlgorithm;
+use portcullis::proto::SigningAlgorithm;
 use portcullis::provider::Provider;
 use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser};
 use portcullis_axum::{JwtVerifier, TokenVerifier};

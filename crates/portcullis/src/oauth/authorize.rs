@@ -9,7 +9,8 @@ use super::grant::{mint, Context};
 use super::{pkce, redirect, EndpointError, Params};
 use crate::crypto::Secret;
 use crate::oidc::claims::IdTokenInput;
-use crate::store::{Application, GrantType, NewCode, User};
+use crate::proto::{CodeChallengeMethod, GrantType};
+use crate::store::{Application, NewCode, User};
 
 /// What the authorization endpoint answers with: RFC 6749's `code` (§4.1) and `token`
 /// (§4.2), and OpenID Connect's combinations with `id_token` (OAuth 2.0 Multiple
@@ -173,7 +174,7 @@ pub struct AuthorizationRequest {
     pub redirect_uri_given: bool,
     pub scope: ScopeSet,
     pub state: Option<String>,
-    pub code_challenge: Option<(String, pkce::Method)>,
+    pub code_challenge: Option<(String, CodeChallengeMethod)>,
     pub nonce: Option<String>,
     /// django-oauth-toolkit's `approval_prompt=auto`: skip consent already given.
     pub approval_prompt_auto: bool,
@@ -299,7 +300,7 @@ pub fn validate(
             // RFC 7636 §4.4.1: "If the server supporting PKCE does not support the
             // requested transformation, the authorization endpoint MUST return the
             // authorization error response with "error" value set to "invalid_request"."
-            let method = pkce::Method::parse(params.get("code_challenge_method"))
+            let method = CodeChallengeMethod::from_param(params.get("code_challenge_method"))
                 .ok_or_else(|| fail(ErrorCode::InvalidRequest, "transform algorithm not supported"))?;
             if !pkce::is_well_formed(challenge) {
                 return Err(fail(ErrorCode::InvalidRequest, "code_challenge is malformed"));

@@ -5,30 +5,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// RFC 7636 §4.3: "code_challenge_method: OPTIONAL, defaults to "plain" if not present
-/// in the request."
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Plain,
-    S256,
-}
-
-impl Method {
-    pub fn parse(value: Option<&str>) -> Option<Self> {
-        match value {
-            None | Some("plain") => Some(Self::Plain),
-            Some("S256") => Some(Self::S256),
-            Some(_) => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plain => "plain",
-            Self::S256 => "S256",
-        }
-    }
-}
+use crate::proto::CodeChallengeMethod;
 
 /// RFC 7636 §4.1: `code-verifier = 43*128unreserved`, with
 /// `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"`. A `plain` challenge is the
@@ -42,13 +19,13 @@ pub fn is_well_formed(value: &str) -> bool {
 /// RFC 7636 §4.6: for S256, `BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) ==
 /// code_challenge`; for plain, `code_verifier == code_challenge`. Compared in constant
 /// time.
-pub fn verify(method: Method, challenge: &str, verifier: &str) -> bool {
+pub fn verify(method: CodeChallengeMethod, challenge: &str, verifier: &str) -> bool {
     if !is_well_formed(verifier) {
         return false;
     }
     let derived = match method {
-        Method::Plain => verifier.to_owned(),
-        Method::S256 => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+        CodeChallengeMethod::Plain => verifier.to_owned(),
+        CodeChallengeMethod::S256 => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
     };
     derived.len() == challenge.len() && bool::from(derived.as_bytes().ct_eq(challenge.as_bytes()))
 }
@@ -62,10 +39,10 @@ mod tests {
         // RFC 7636 Appendix B: the verifier and the S256 challenge it produces.
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(verify(Method::S256, challenge, verifier));
-        assert!(!verify(Method::S256, challenge, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl"));
-        assert!(verify(Method::Plain, verifier, verifier));
-        assert!(!verify(Method::Plain, challenge, verifier));
+        assert!(verify(CodeChallengeMethod::S256, challenge, verifier));
+        assert!(!verify(CodeChallengeMethod::S256, challenge, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl"));
+        assert!(verify(CodeChallengeMethod::Plain, verifier, verifier));
+        assert!(!verify(CodeChallengeMethod::Plain, challenge, verifier));
     }
 
     #[test]
@@ -74,8 +51,5 @@ mod tests {
         assert!(is_well_formed(&"a".repeat(128)));
         assert!(!is_well_formed(&"a".repeat(129)));
         assert!(!is_well_formed(&format!("{}+", "a".repeat(43))));
-        assert_eq!(Method::parse(None), Some(Method::Plain));
-        assert_eq!(Method::parse(Some("S256")), Some(Method::S256));
-        assert_eq!(Method::parse(Some("s256")), None);
     }
 }

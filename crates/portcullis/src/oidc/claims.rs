@@ -8,7 +8,7 @@ use portcullis_axum::ScopeSet;
 use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 
-use super::keys::SigningAlgorithm;
+use crate::proto::SigningAlgorithm;
 use crate::store::{Application, User};
 
 /// The claims of scopes `profile` and `email` that Portcullis has data for (Core §5.4).

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::keys::SigningAlgorithm;
 use crate::app::paths;
 use crate::config::Config;
+use crate::proto::SigningAlgorithm;
 
 /// The metadata of this server. `openid` adds the OpenID Connect members (the JWKS,
 /// UserInfo, ID token algorithms, subject types and claims).

@@ -26,6 +26,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::Serialize;
 
+use crate::proto::SigningAlgorithm;
 use crate::store::{NewSigningKey, SigningKeyRecord, Store, StoreError};
 
 /// How long a process trusts the keys it read: the bound on how late it sees a rotation
@@ -62,7 +63,8 @@ pub const RELOAD_AFTER: Duration = Duration::from_secs(1);
 /// has it, and any earlier one is old enough to be repeated when the key first appears.
 ///
 /// ```
-/// use portcullis::oidc::keys::{KeyRing, SigningAlgorithm, PUBLISH_AHEAD};
+/// use portcullis::oidc::keys::{KeyRing, PUBLISH_AHEAD};
+/// use portcullis::proto::SigningAlgorithm;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -91,69 +93,21 @@ pub const PUBLISH_AHEAD: i64 = 60;
 /// RSA modulus size. RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used".
 const RSA_BITS: usize = 2048;
 
-/// The JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1) an application may have its ID
-/// tokens signed with.
-///
-/// ```
-/// use portcullis::oidc::keys::SigningAlgorithm;
-///
-/// assert_eq!(SigningAlgorithm::parse("ES256"), Some(SigningAlgorithm::Es256));
-/// assert_eq!(SigningAlgorithm::EdDsa.to_string(), "EdDSA");
-/// // `none` and the HMAC algorithms are never offered: a client cannot choose them.
-/// assert_eq!(SigningAlgorithm::parse("HS256"), None);
-/// assert!(SigningAlgorithm::ALL.iter().all(|alg| SigningAlgorithm::parse(alg.as_str()) == Some(*alg)));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SigningAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256: the default, and the one algorithm OpenID Connect
-    /// Core §15.1 requires every provider to support.
-    Rs256,
-    /// ECDSA on P-256 with SHA-256.
-    Es256,
-    /// Ed25519.
-    EdDsa,
-}
-
-impl SigningAlgorithm {
-    /// Every algorithm; the server keeps an active key for each. [`SigningAlgorithm`]'s
-    /// example goes through them.
-    pub const ALL: [SigningAlgorithm; 3] = [Self::Rs256, Self::Es256, Self::EdDsa];
-
-    /// The `alg` value. [`SigningAlgorithm`]'s example reads it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The algorithm an `alg` value names, if it is one of these. [`SigningAlgorithm`]'s
-    /// example reads some.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == name)
-    }
-
-    fn jwt(self) -> Algorithm {
-        match self {
-            Self::Rs256 => Algorithm::RS256,
-            Self::Es256 => Algorithm::ES256,
-            Self::EdDsa => Algorithm::EdDSA,
-        }
-    }
-
-    fn encoding_key(self, der: &[u8]) -> EncodingKey {
-        match self {
-            Self::Rs256 => EncodingKey::from_rsa_der(der),
-            Self::Es256 => EncodingKey::from_ec_der(der),
-            Self::EdDsa => EncodingKey::from_ed_der(der),
-        }
+/// jsonwebtoken's name for `alg`.
+fn jwt_algorithm(alg: SigningAlgorithm) -> Algorithm {
+    match alg {
+        SigningAlgorithm::Rs256 => Algorithm::RS256,
+        SigningAlgorithm::Es256 => Algorithm::ES256,
+        SigningAlgorithm::EdDsa => Algorithm::EdDSA,
     }
 }
 
-impl fmt::Display for SigningAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// A private key in PKCS#8 DER (RSA: PKCS#1) as jsonwebtoken signs with it.
+fn encoding_key(alg: SigningAlgorithm, der: &[u8]) -> EncodingKey {
+    match alg {
+        SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(der),
+        SigningAlgorithm::Es256 => EncodingKey::from_ec_der(der),
+        SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(der),
     }
 }
 
@@ -275,7 +229,8 @@ impl fmt::Debug for KeyEncryptionKey {
 /// call this off the async threads.
 ///
 /// ```
-/// use portcullis::oidc::keys::{generate, KeyEncryptionKey, SigningAlgorithm};
+/// use portcullis::oidc::keys::{generate, KeyEncryptionKey};
+/// use portcullis::proto::SigningAlgorithm;
 ///
 /// let kek = KeyEncryptionKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
 /// let key = generate(SigningAlgorithm::Es256, Some(&kek), 1_700_000_000)?;
@@ -289,7 +244,8 @@ impl fmt::Debug for KeyEncryptionKey {
 pub fn generate(alg: SigningAlgorithm, kek: Option<&KeyEncryptionKey>, now: i64) -> Result<NewSigningKey, KeyError> {
     let fail = |why: String| KeyError::Generate { alg, why };
     let der = private_der(alg).map_err(fail)?;
-    let mut jwk = Jwk::from_encoding_key(&alg.encoding_key(&der), alg.jwt()).map_err(|e| fail(e.to_string()))?;
+    let mut jwk =
+        Jwk::from_encoding_key(&encoding_key(alg, &der), jwt_algorithm(alg)).map_err(|e| fail(e.to_string()))?;
     let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| fail(e.to_string()))?;
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
@@ -373,10 +329,12 @@ impl Keys {
         if !is_id_token_type(header.typ.as_deref()) {
             return None;
         }
-        let key =
-            self.keys.iter().find(|k| header.kid.as_deref() == Some(k.kid.as_str()) && k.alg.jwt() == header.alg)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()) && jwt_algorithm(k.alg) == header.alg)?;
         let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.public).ok()?;
-        let mut validation = jsonwebtoken::Validation::new(key.alg.jwt());
+        let mut validation = jsonwebtoken::Validation::new(jwt_algorithm(key.alg));
         validation.validate_exp = false;
         // Checked below: Portcullis's ID tokens have exactly one audience.
         validation.validate_aud = false;
@@ -437,7 +395,8 @@ pub struct KeyInfo {
 /// beside it can make another on the same store to sign, list or rotate.
 ///
 /// ```
-/// use portcullis::oidc::keys::{IdTokenIdentity, KeyRing, SigningAlgorithm};
+/// use portcullis::oidc::keys::{IdTokenIdentity, KeyRing};
+/// use portcullis::proto::SigningAlgorithm;
 /// use serde_json::json;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -580,7 +539,7 @@ impl KeyRing {
             keys = self.current().await?;
         }
         let key = keys.signing(alg, now, self.publish_ahead).ok_or(KeyError::NoActiveKey(alg))?;
-        let mut header = Header::new(alg.jwt());
+        let mut header = Header::new(jwt_algorithm(alg));
         header.typ = Some(typ.to_owned());
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.signing).map_err(|e| KeyError::Sign(e.to_string()))
@@ -678,7 +637,7 @@ fn load(kek: Option<&KeyEncryptionKey>, record: SigningKeyRecord) -> Result<Opti
     let public: Jwk = serde_json::from_str(&record.public_jwk)
         .map_err(|e| KeyError::Corrupt { kid: record.kid.clone(), why: e.to_string() })?;
     Ok(Some(Loaded {
-        signing: alg.encoding_key(&der),
+        signing: encoding_key(alg, &der),
         kid: record.kid,
         alg,
         public,
@@ -730,7 +689,7 @@ impl MemoryKeys {
         claims: &impl Serialize,
     ) -> Result<String, KeyError> {
         let key = self.0.keys.iter().find(|k| k.alg == alg).ok_or(KeyError::NoActiveKey(alg))?;
-        let mut header = Header::new(alg.jwt());
+        let mut header = Header::new(jwt_algorithm(alg));
         header.typ = typ.map(str::to_owned);
         header.kid = Some(kid.unwrap_or(&key.kid).to_owned());
         jsonwebtoken::encode(&header, claims, &key.signing).map_err(|e| KeyError::Sign(e.to_string()))
@@ -797,7 +756,7 @@ mod tests {
         let issuer = "https://op.example/o";
         let claims = serde_json::json!({"iss": issuer, "sub": "7", "aud": "rp", "exp": 4_000_000_000u64});
         let signed = |typ: Option<&str>| {
-            let mut header = Header::new(key.alg.jwt());
+            let mut header = Header::new(jwt_algorithm(key.alg));
             header.typ = typ.map(str::to_owned);
             header.kid = Some(key.kid.clone());
             jsonwebtoken::encode(&header, &claims, &key.signing).unwrap()
@@ -818,15 +777,15 @@ mod tests {
             let jwk: Jwk = serde_json::from_str(&key.public_jwk).unwrap();
             assert_eq!(jwk.common.key_id.as_deref(), Some(key.kid.as_str()));
             assert!(!key.public_jwk.contains("\"d\""), "{alg}: the JWK must not carry the private part");
-            let mut header = Header::new(alg.jwt());
+            let mut header = Header::new(jwt_algorithm(alg));
             header.kid = Some(key.kid.clone());
             let token = jsonwebtoken::encode(
                 &header,
                 &serde_json::json!({"sub": "1", "aud": "c", "exp": 4_000_000_000u64}),
-                &alg.encoding_key(&key.private_key),
+                &encoding_key(alg, &key.private_key),
             )
             .unwrap();
-            let mut validation = jsonwebtoken::Validation::new(alg.jwt());
+            let mut validation = jsonwebtoken::Validation::new(jwt_algorithm(alg));
             validation.set_audience(&["c"]);
             let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
             assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).is_ok(), "{alg}");

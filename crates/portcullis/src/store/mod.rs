@@ -23,6 +23,8 @@ use crate::crypto::TokenHash;
 pub use admin::*;
 pub use audit::*;
 pub use model::*;
+// Until every caller names them by `crate::proto`.
+pub use crate::proto::{AccessTokenFormat, ClientType, GrantType};
 pub use postgres::PostgresStore;
 pub(crate) use redact::{redact_url, redact_urls_in};
 pub use self_service::*;

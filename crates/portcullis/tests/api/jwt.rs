@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use portcullis::oidc::keys::SigningAlgorithm;
+use portcullis::proto::SigningAlgorithm;
 use reqwest::StatusCode;
 use serde_json::Value;
 

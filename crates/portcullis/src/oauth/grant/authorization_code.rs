@@ -4,7 +4,8 @@ use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{pkce, redirect, EndpointError, OAuthError, Params};
 use crate::oidc::claims::IdTokenInput;
-use crate::store::{Application, AuditKind, GrantType, RedeemOutcome, StoreError, User};
+use crate::proto::{CodeChallengeMethod, GrantType};
+use crate::store::{Application, AuditKind, RedeemOutcome, StoreError, User};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
 pub(super) async fn grant(
@@ -33,7 +34,7 @@ pub(super) async fn grant(
         ("", Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
         (_, None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
         (challenge, Some(verifier)) => {
-            let method = pkce::Method::parse(Some(&code.code_challenge_method)).ok_or_else(|| {
+            let method = CodeChallengeMethod::parse(&code.code_challenge_method).ok_or_else(|| {
                 StoreError::Corrupt(format!("code challenge method {:?}", code.code_challenge_method))
             })?;
             // RFC 7636 §4.6: "If the values are not equal, an error response indicating

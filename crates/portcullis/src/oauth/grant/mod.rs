@@ -20,7 +20,8 @@ use crate::crypto::{random_string, Secret};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
 use crate::metrics::Metrics;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
-use crate::oidc::keys::{KeyError, KeyRing, SigningAlgorithm};
+use crate::oidc::keys::{KeyError, KeyRing};
+use crate::proto::SigningAlgorithm;
 use crate::store::{
     AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store, StoreError,
 };
