@@ -25,8 +25,8 @@ pub(crate) const TARGET: &str = "portcullis::audit";
 ///
 /// The provider's pages, endpoints and command line record through it; a host reads
 /// the events with [`Store::list_audit_events`], and adds its own with
-/// [`Store::record_audit_event`] ([`NewAuditEvent`]'s example). Here a password grant
-/// with a wrong password, on a connection from `192.0.2.7`:
+/// [`Store::record_audit_event`]. Here a password grant with a wrong password, on a
+/// connection from `192.0.2.7`:
 ///
 /// ```
 /// use std::sync::Arc;

@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// assert!(clock.now() - SystemClock.now() >= 3599);
 /// ```
 pub trait Clock: Send + Sync + 'static {
-    /// The time, in seconds since the Unix epoch. [`Clock`]'s example implements it.
+    /// The time, in seconds since the Unix epoch.
     fn now(&self) -> i64;
 }
 
@@ -65,13 +65,12 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
-    /// A clock that reads `start` until advanced. [`ManualClock`]'s example makes one.
+    /// A clock that reads `start` until advanced.
     pub fn new(start: i64) -> Self {
         Self(AtomicI64::new(start))
     }
 
-    /// Moves the time on by `seconds` (back, if negative). [`ManualClock`]'s example
-    /// moves it on.
+    /// Moves the time on by `seconds` (back, if negative).
     pub fn advance(&self, seconds: i64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }

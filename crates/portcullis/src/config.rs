@@ -329,9 +329,6 @@ impl StorageSettings {
 /// assert!(error.starts_with("setting `limits.token_request_burst`"), "{error}");
 /// # Ok::<(), portcullis::config::ConfigError>(())
 /// ```
-///
-/// [`RateLimits`](crate::limits::RateLimits)'s example shows the token rate limit
-/// answering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
@@ -541,17 +538,17 @@ pub const OIDC_SCOPES: [(&str, &str); 3] = [
 pub struct SecretSetting(String);
 
 impl SecretSetting {
-    /// A setting holding `value`. [`SecretSetting`]'s example makes one.
+    /// A setting holding `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
-    /// The value itself: never log it. [`SecretSetting`]'s example reads it.
+    /// The value itself: never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
-    /// Whether the setting is unset (empty). [`SecretSetting`]'s example asks.
+    /// Whether the setting is unset (empty).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -679,7 +676,7 @@ impl Config {
         Ok(config)
     }
 
-    /// Built-in defaults only. [`Config`]'s example starts from them.
+    /// Built-in defaults only.
     pub fn defaults() -> Self {
         Self::default().with_oidc_scopes()
     }

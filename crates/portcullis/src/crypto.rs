@@ -92,13 +92,11 @@ impl Secret {
     }
 
     /// The value itself, to send once to whoever it belongs to: never log it.
-    /// [`Secret`]'s example shows it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
-    /// What the store keeps of it: [`TokenHash::of`] its value. [`Secret`]'s example
-    /// checks a presented value against it.
+    /// What the store keeps of it: [`TokenHash::of`] its value.
     pub fn hash(&self) -> TokenHash {
         TokenHash::of(&self.0)
     }
@@ -139,7 +137,7 @@ pub fn random_alphanumeric(length: usize) -> String {
 
 /// Characters of a generated credential that give its creation time.
 const TIME_PREFIX: usize = 12;
-/// The length of a generated credential. [`Secret::generate`]'s example checks it.
+/// The length of a generated credential.
 pub const GENERATED_LEN: usize = TIME_PREFIX + 43;
 const KEY_LEN: usize = TIME_PREFIX + 32;
 
@@ -165,7 +163,6 @@ pub struct TokenHash {
 
 impl TokenHash {
     /// The key of `value`: its time prefix if it has one, then the SHA-256 of all of it.
-    /// [`TokenHash`]'s example shows both shapes.
     pub fn of(value: &str) -> Self {
         let digest = Sha256::digest(value.as_bytes());
         let mut bytes = [0u8; KEY_LEN];
@@ -195,8 +192,7 @@ impl TokenHash {
         Some(Self { bytes, len: stored.len() as u8 })
     }
 
-    /// The key as stored: 32 bytes, or 44 with a time prefix. [`TokenHash`]'s example
-    /// reads it.
+    /// The key as stored: 32 bytes, or 44 with a time prefix.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }

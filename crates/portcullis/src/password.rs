@@ -92,8 +92,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 /// Whether `password` matches the stored PHC string. With no stored hash (an unknown
 /// user, or one without a password) it still spends the same work on a dummy hash, so
 /// response time does not reveal which usernames exist. CPU-heavy, as [`hash`] is: in
-/// async code, call [`verify_async`] instead. [`hash`]'s example checks passwords with
-/// it.
+/// async code, call [`verify_async`] instead.
 pub fn verify(password: &str, stored: Option<&str>) -> bool {
     if password.len() > MAX_LENGTH {
         return false;
@@ -207,7 +206,6 @@ pub async fn hash_async(password: String) -> Result<String, PasswordError> {
 }
 
 /// [`verify`], off the async workers and within the per-core limit.
-/// [`hash_async`]'s example checks passwords with it.
 pub async fn verify_async(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     on_a_core(move || verify(&password, stored.as_deref())).await
 }

@@ -188,7 +188,7 @@ pub struct KeyEncryptionKey([u8; 32]);
 
 impl KeyEncryptionKey {
     /// Reads 32 bytes written in base64 (standard or URL-safe, padded or not), as
-    /// `openssl rand -base64 32` prints them. [`KeyEncryptionKey`]'s example reads one.
+    /// `openssl rand -base64 32` prints them.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let bytes = [&STANDARD, &URL_SAFE]
@@ -364,8 +364,7 @@ fn is_id_token_type(typ: Option<&str>) -> bool {
     media_type == "application/jwt"
 }
 
-/// What a verified ID token says about whom it was for. [`KeyRing`]'s example gets one
-/// from [`KeyRing::identify`].
+/// What a verified ID token says about whom it was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdTokenIdentity {
     /// `sub`: the user's id.
@@ -374,8 +373,7 @@ pub struct IdTokenIdentity {
     pub client_id: String,
 }
 
-/// A summary of one stored key, for `portcullis keys list`. [`KeyRing`]'s example lists
-/// them.
+/// A summary of one stored key, for `portcullis keys list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     /// The key id (`kid`): its RFC 7638 thumbprint.
@@ -457,13 +455,11 @@ impl KeyRing {
     /// The keys in `store`, opened with `kek` when they are sealed, with retired keys
     /// published for `publish_retired_for` seconds (the longest a token lives:
     /// `oauth2.access_token_expire_seconds`). Reads nothing yet.
-    /// [`KeyRing`]'s example makes one.
     pub fn new(store: Arc<dyn Store>, kek: Option<KeyEncryptionKey>, publish_retired_for: i64) -> Self {
         Self { store, kek, publish_retired_for, publish_ahead: PUBLISH_AHEAD, cache: RwLock::new(None) }
     }
 
     /// Publishes new keys `seconds` before they sign, instead of [`PUBLISH_AHEAD`].
-    /// [`KeyRing`]'s example sets it.
     pub fn publish_ahead(mut self, seconds: u32) -> Self {
         self.publish_ahead = i64::from(seconds);
         self
@@ -471,7 +467,6 @@ impl KeyRing {
 
     /// Makes an active key for every algorithm that has none (the first start), and
     /// checks that every stored key can be used with the configured key-encryption key.
-    /// [`KeyRing`]'s example calls it.
     pub async fn ensure(&self, now: i64) -> Result<(), KeyError> {
         let stored = self.store.signing_keys().await?;
         let missing: Vec<_> = SigningAlgorithm::ALL
@@ -487,7 +482,6 @@ impl KeyRing {
 
     /// Makes a new active key for every algorithm and retires the old ones, in one
     /// transaction. Returns the new keys' ids.
-    /// [`KeyRing`]'s example rotates them.
     pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
         let keys = self.generate_all(&SigningAlgorithm::ALL, now).await?;
         self.store.add_signing_keys(&keys, true, now).await?;
@@ -496,7 +490,6 @@ impl KeyRing {
     }
 
     /// Every stored key, newest first.
-    /// [`KeyRing`]'s example lists them.
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
         Ok(self
             .store
@@ -515,17 +508,14 @@ impl KeyRing {
 
     /// Signs `claims` as a JWS with the key for `alg` (the one active a publication lead
     /// ago, [`PUBLISH_AHEAD`] by default, or the newest on a first start), naming it in
-    /// `kid`.
-    /// Makes the keys first if there are none yet (a library host that never called
-    /// [`KeyRing::ensure`]).
-    /// [`KeyRing`]'s example signs an ID token.
+    /// `kid`. Makes the keys first if there are none yet (a library host that never
+    /// called [`KeyRing::ensure`]).
     pub async fn sign(&self, alg: SigningAlgorithm, claims: &impl Serialize, now: i64) -> Result<String, KeyError> {
         self.sign_typed(alg, "JWT", claims, now).await
     }
 
     /// [`KeyRing::sign`] with the JOSE header's `typ` set to `typ` (RFC 7515 §4.1.9),
     /// which tells one kind of token from another (`at+jwt` for access tokens).
-    /// [`KeyRing`]'s example signs a JWT access token.
     pub async fn sign_typed(
         &self,
         alg: SigningAlgorithm,
@@ -547,7 +537,6 @@ impl KeyRing {
 
     /// The public keys to publish at `now`: every active key, and the retired ones whose
     /// tokens may still be valid. Makes the keys first if there are none yet.
-    /// [`KeyRing`]'s example counts them.
     pub async fn jwks(&self, now: i64) -> Result<JwkSet, KeyError> {
         let mut keys = self.current().await?;
         if !keys.keys.iter().any(|k| k.retired_at.is_none()) {
@@ -564,18 +553,16 @@ impl KeyRing {
     /// The `sub` of an ID token this server signed for `client_id` (an
     /// `id_token_hint`), or `None` if it is not one: unparsable, not typed as an ID
     /// token (a JWT access token is `at+jwt`), not signed by one of the keys, retired
-    /// ones included, or for another issuer or client. An expired
-    /// token still names its user (Core §3.1.2.1: "the OP SHOULD treat it as a hint
-    /// even if expired"), so `exp` is not checked.
-    /// [`KeyRing`]'s example reads one.
+    /// ones included, or for another issuer or client. An expired token still names its
+    /// user (Core §3.1.2.1: "the OP SHOULD treat it as a hint even if expired"), so
+    /// `exp` is not checked.
     pub async fn subject_of(&self, id_token: &str, client_id: &str, issuer: &str) -> Result<Option<String>, KeyError> {
         Ok(self.identify(id_token, issuer).await?.filter(|id| id.client_id == client_id).map(|id| id.subject))
     }
 
-    /// Whom and for which client an ID token this server signed was issued, checked
-    /// as [`KeyRing::subject_of`] checks it but for any client (RP-initiated logout
-    /// learns the client from the hint).
-    /// [`KeyRing`]'s example reads one.
+    /// Whom and for which client an ID token this server signed was issued, checked as
+    /// [`KeyRing::subject_of`] checks it but for any client (RP-initiated logout learns
+    /// the client from the hint).
     pub async fn identify(&self, id_token: &str, issuer: &str) -> Result<Option<IdTokenIdentity>, KeyError> {
         if jsonwebtoken::decode_header(id_token).is_err() {
             // Not even a JWS: no need to read the keys.
