@@ -2,9 +2,8 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-// The server makes many small, short-lived allocations per request, and glibc's malloc
-// and free were a fifth of the instructions of a client-credentials issuance; with
-// mimalloc that request took 16% fewer instructions in all (callgrind, 32 connections).
+// The server makes many small, short-lived allocations per request, which glibc's
+// malloc serves markedly slower than mimalloc.
 // Built without transparent huge pages (`no_thp`): with them, a fresh process held a
 // 10 MiB huge page and idled at 22 MiB instead of 13. Only the binary chooses an
 // allocator; applications that embed the library keep their own.

@@ -114,7 +114,7 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
 /// that the working memory (19 MiB by default) is the calling thread's, kept from one
 /// call to the next. Allocating it each time cost a tenth of a password check in page
 /// faults and zeroing, and left the allocator's arenas holding hundreds of MiB after a
-/// burst of logins (issue 4's closing note). Anything that is not an Argon2 hash this
+/// burst of logins. Anything that is not an Argon2 hash this
 /// code can read does not match.
 fn matches(password: &str, stored: &PasswordHash<'_>) -> bool {
     use subtle::ConstantTimeEq;

@@ -1,4 +1,4 @@
-//! The soak test (issue 5, point 3): the real binary under minutes of mixed load, on
+//! The soak test: the real binary under minutes of mixed load, on
 //! SQLite and on PostgreSQL, one after the other (its own test binary, so it does not
 //! share the machine with the rest of the suite). It shows:
 //!

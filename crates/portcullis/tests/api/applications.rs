@@ -637,7 +637,7 @@ async fn shows_consent(browser: &Browser, url: &str) -> bool {
     answer.status == StatusCode::OK && answer.text.contains("Authorize ")
 }
 
-/// The finding (issue 15): an ordinary user registered an application with
+/// The attack: an ordinary user registered an application with
 /// `skip_authorization=on` and a redirect URI of their own, so that a logged-in victim
 /// who opened one link was sent there with a code, no page shown. Only staff may let an
 /// application skip consent; what a user registers acts only for people who consent.

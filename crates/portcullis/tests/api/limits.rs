@@ -1,4 +1,4 @@
-//! Overload (issue 5, point 3): rate limits answer `429` with `Retry-After`, and the
+//! Overload: rate limits answer `429` with `Retry-After`, and the
 //! server sheds what it cannot take on with `503` rather than queueing without end.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! `GET /metrics` (issue 5, point 6): a known mix of requests, tokens and logins,
+//! `GET /metrics`: a known mix of requests, tokens and logins,
 //! counted exactly in the scrape, with no credential anywhere in it.
 
 use std::collections::BTreeMap;

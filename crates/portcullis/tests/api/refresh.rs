@@ -164,7 +164,7 @@ async fn public_clients_refresh_with_client_id(backend: Backend) {
 }
 
 /// Staff take `write` from an application: a refresh of a grant made before must not
-/// carry it on (issue 15: it did, and the new token still passed `PATCH /api/me/`).
+/// carry it on (the new token would still pass `PATCH /api/me/`).
 async fn refresh_narrows_to_the_scope_the_application_is_allowed_now(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.confidential().await;

@@ -1,4 +1,4 @@
-//! Scale-out (issue 5): three `portcullis serve` processes on one PostgreSQL database
+//! Scale-out: three `portcullis serve` processes on one PostgreSQL database
 //! behave as one server. Each is a real process, with its own cache and connections.
 
 use std::time::Duration;
