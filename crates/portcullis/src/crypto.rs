@@ -7,9 +7,9 @@
 //! close together sort close together, so the unique index that validation looks tokens
 //! up by grows at its right edge like a sequence, instead of taking each new key at a
 //! random leaf, which costs a page read and a page write per token once the index no
-//! longer fits in memory, so issuance stays flat as the table grows. Values without the prefix
-//! (issued before it existed, or presented by anyone) are keyed by their SHA-256 alone,
-//! so they are still found, and still refused when unknown.
+//! longer fits in memory; so issuance stays flat as the table grows. Values without the
+//! prefix (issued before it existed, or presented by anyone) are keyed by their SHA-256
+//! alone, so they are still found, and still refused when unknown.
 //!
 //! Why a plain, fast SHA-256 and not Argon2 or a salted hash: salts and slow hashes
 //! protect low-entropy human passwords from precomputed tables and guessing. A value
