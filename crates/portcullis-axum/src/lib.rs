@@ -112,7 +112,8 @@ pub mod jwt;
 pub mod scope;
 /// The question "is this token valid?", behind a trait.
 pub mod verify;
-/// Wire types shared with the provider (RFC 7662 introspection answers).
+/// Wire types shared with the provider: RFC 7662 introspection answers, RFC 9068 JWT
+/// access token claims.
 pub mod wire;
 
 pub use error::AuthError;

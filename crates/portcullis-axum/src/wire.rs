@@ -1,4 +1,8 @@
-use serde::{Deserialize, Serialize};
+//! The JSON the provider writes and resource servers read: the introspection answer
+//! (RFC 7662 §2.2) and the claims of a JWT access token (RFC 9068 §2.2). The Portcullis
+//! server serializes these same types, so both sides agree on every member.
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// An introspection answer (RFC 7662 §2.2). Only `active` is required; everything else
 /// is present for active tokens and absent for inactive ones. The provider writes it
@@ -94,6 +98,146 @@ impl Introspection {
             exp: Some(info.expires_at),
             iat: Some(info.issued_at),
             sub: Some(info.user_id.clone().unwrap_or_else(|| info.client_id.clone())),
+        }
+    }
+}
+
+/// The claims of a JWT access token (RFC 9068 §2.2). The provider signs them, and
+/// `JwtVerifier` (feature `jwt`) reads them once the signature is checked. `iss`, `exp`,
+/// `aud`, `sub` and `client_id` are required; the rest is absent when `None`.
+///
+/// Reading is lenient where RFC 7519 allows it: a NumericDate may have a fraction
+/// (dropped), and a `jti` that is not a string is ignored, since a resource server has
+/// no use for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The issuer, one string (RFC 7519 §4.1.1).
+    pub iss: String,
+    /// Expiry, seconds since the Unix epoch.
+    #[serde(deserialize_with = "numeric_date")]
+    pub exp: i64,
+    /// The resource servers the token is for.
+    pub aud: Audience,
+    /// The user's id, or for a token a client holds for itself, "the client identifier
+    /// of the client" (RFC 9068 §2.2).
+    pub sub: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Issue time, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_numeric_date")]
+    pub iat: Option<i64>,
+    /// A unique identifier of the token.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_ignored")]
+    pub jti: Option<String>,
+    /// The granted scopes, space-separated (RFC 9068 §2.2.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Not before, seconds since the Unix epoch (RFC 7519 §4.1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_numeric_date")]
+    pub nbf: Option<i64>,
+    /// The user's login name. Not in RFC 9068, and not in the Portcullis server's tokens
+    /// (which carry no identity claims: whoever holds a JWT can read it); read when
+    /// another provider puts it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// `aud` (RFC 7519 §4.1.3): one audience as a string, or several as an array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, written as a string.
+    One(String),
+    /// Any number of audiences, written as an array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `audience` is among them.
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(all) => all.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// RFC 7519 §2: a NumericDate is seconds since the epoch, "non-integer values can be
+/// represented"; fractions are dropped.
+fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .or_else(|| number.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+        .ok_or_else(|| serde::de::Error::custom("not a NumericDate"))
+}
+
+fn optional_numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(deserializer).map(Some)
+}
+
+fn string_or_ignored<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Member {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Member::deserialize(deserializer)? {
+        Member::Text(text) => Some(text),
+        Member::Other(_) => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "https://auth.example/o".into(),
+            exp: 1_700_003_600,
+            aud: Audience::One("https://api.example/".into()),
+            sub: "7".into(),
+            client_id: "photos".into(),
+            iat: Some(1_700_000_000),
+            jti: Some("t-1".into()),
+            scope: Some("read write".into()),
+            nbf: None,
+            username: None,
+        }
+    }
+
+    #[test]
+    fn access_claims_write_only_what_is_there() {
+        let written = serde_json::to_value(claims()).unwrap_or_default();
+        assert_eq!(
+            written,
+            json!({
+                "iss": "https://auth.example/o", "exp": 1_700_003_600, "aud": "https://api.example/",
+                "sub": "7", "client_id": "photos", "iat": 1_700_000_000, "jti": "t-1", "scope": "read write",
+            })
+        );
+        let bare = AccessClaims { iat: None, jti: None, scope: None, ..claims() };
+        let written = serde_json::to_value(bare).unwrap_or_default();
+        assert_eq!(written.as_object().map(|o| o.len()), Some(5));
+    }
+
+    #[test]
+    fn access_claims_read_leniently_where_rfc_7519_allows() {
+        let read: AccessClaims = serde_json::from_value(json!({
+            "iss": "https://auth.example/o", "exp": 1_700_003_600.5, "aud": ["a", "https://api.example/"],
+            "sub": "7", "client_id": "photos", "jti": 12, "nbf": 1_699_999_999.9,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((read.exp, read.nbf, read.jti), (1_700_003_600, Some(1_699_999_999), None));
+        assert!(read.aud.contains("https://api.example/") && !read.aud.contains("b"));
+        for (name, bad) in [("exp", json!("tomorrow")), ("iat", json!(null)), ("sub", json!(7)), ("aud", json!(5))] {
+            let mut value = serde_json::to_value(claims()).unwrap_or_default();
+            value[name] = bad;
+            assert!(serde_json::from_value::<AccessClaims>(value).is_err(), "{name}");
         }
     }
 }

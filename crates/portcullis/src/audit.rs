@@ -21,7 +21,7 @@ use crate::store::{NewAuditEvent, Store};
 /// The target of the audit log's tracing events.
 pub(crate) const TARGET: &str = "portcullis::audit";
 
-/// Records events: cheap to clone, one per server (see [`AppState`](crate::app::AppState)).
+/// Records events: cheap to clone, one per server (see [`AppState`](crate::http::AppState)).
 ///
 /// The provider's pages, endpoints and command line record through it; a host reads
 /// the events with [`Store::list_audit_events`], and adds its own with
@@ -33,10 +33,10 @@ pub(crate) const TARGET: &str = "portcullis::audit";
 ///
 /// use axum::body::Body;
 /// use http::{Request, StatusCode};
-/// use portcullis::app::{self, AppState};
+/// use portcullis::http::{router, AppState};
 /// use portcullis::clock::SystemClock;
 /// use portcullis::config::Config;
-/// use portcullis::edge::Connection;
+/// use portcullis::http::edge::Connection;
 /// use portcullis::store::{AuditFilter, AuditKind};
 /// use tower::ServiceExt as _;
 ///
@@ -64,7 +64,7 @@ pub(crate) const TARGET: &str = "portcullis::audit";
 /// #     created_at: 1_700_000_000,
 /// # }).await?;
 /// // (Hidden: a public application "cli" that may use the password grant.)
-/// let router: axum::Router = app::router(AppState::new(store.clone(), config, Arc::new(SystemClock))?);
+/// let router: axum::Router = router(AppState::new(store.clone(), config, Arc::new(SystemClock))?);
 ///
 /// let mut request = Request::post("/o/token/")
 ///     .header("content-type", "application/x-www-form-urlencoded")

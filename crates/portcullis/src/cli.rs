@@ -12,14 +12,14 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::accounts::{self, AccountError, NewAccount};
-use crate::app::{self, AppState};
 use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::crypto::{random_alphanumeric, Secret};
+use crate::http::server::{self, ServeOptions};
+use crate::http::{standalone_router, AppState};
 use crate::oidc::keys::KeyRing;
 use crate::registration;
-use crate::server::{self, ServeOptions};
 use crate::store::{self, Application, AuditKind, ClientType, GrantType, NewAuditEvent, Store};
 
 #[derive(Debug, Parser)]
@@ -320,7 +320,7 @@ async fn serve(database_url: &str, mut config: Config, args: &ServeArgs) -> anyh
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     tracing::info!("listening on {scheme}://{address}");
-    server::serve_with(listener, app::standalone_router(state), app::shutdown_signal(), options).await?;
+    server::serve_with(listener, standalone_router(state), server::shutdown_signal(), options).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -49,7 +49,7 @@ impl Clock for SystemClock {
 
 /// A clock that stands still until told to move: for tests of expiry. Give it to
 /// [`ProviderBuilder::clock`](crate::provider::ProviderBuilder::clock) or
-/// [`AppState::new`](crate::app::AppState::new), and keep a handle to move it.
+/// [`AppState::new`](crate::http::AppState::new), and keep a handle to move it.
 ///
 /// ```
 /// use std::sync::Arc;

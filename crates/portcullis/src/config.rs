@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use portcullis_axum::ScopeSet;
 use serde::{Deserialize, Serialize};
 
-use crate::edge::TrustedProxies;
+use crate::http::edge::TrustedProxies;
 use crate::store::GrantType;
 
 /// Every setting. [`Config::defaults`] gives the built-in ones; [`Config::load`] reads
@@ -335,7 +335,7 @@ pub struct LimitSettings {
     /// Token requests per second, on average, of one authenticated confidential client;
     /// of one public client from one address; and of failed client authentications for
     /// one `client_id` from one address. More are answered `429` with `Retry-After`
-    /// (see [`RateLimits`](crate::limits::RateLimits)). 0: no limit.
+    /// (see [`RateLimits`](crate::http::limits::RateLimits)). 0: no limit.
     pub token_requests_per_second: u32,
     /// How many token requests one of those may make at once above that rate.
     pub token_request_burst: u32,
@@ -373,7 +373,7 @@ impl Default for LimitSettings {
 /// `[server]`: how the server meets the network. Each key `k` is also read from
 /// `PORTCULLIS_SERVER_K`. `trusted_proxies` counts for a provider mounted in a host
 /// application too; the other keys are `portcullis serve`'s (and
-/// [`crate::server::ServeOptions::from_settings`]'s).
+/// [`crate::http::server::ServeOptions::from_settings`]'s).
 ///
 /// ```
 /// use portcullis::config::Config;
@@ -413,7 +413,7 @@ pub struct ServerSettings {
     pub tls_private_key: String,
     /// The reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed,
     /// as addresses (`"10.0.0.7"`) or networks (`"10.0.0.0/8"`); empty: none, and the
-    /// connection's peer is the client (see [`crate::edge::ClientAddr`]).
+    /// connection's peer is the client (see [`crate::http::edge::ClientAddr`]).
     pub trusted_proxies: TrustedProxies,
     /// The most bytes a request's line and headers may take; beyond it the answer is
     /// `431 Request Header Fields Too Large` and the connection is closed.
@@ -694,7 +694,7 @@ impl Config {
     /// (`oidc.issuer` without its path) followed by `path`.
     ///
     /// ```
-    /// use portcullis::app::paths;
+    /// use portcullis::paths;
     /// use portcullis::config::Config;
     ///
     /// let mut config = Config::defaults();

@@ -53,8 +53,6 @@
 /// Who may log in (Portcullis's own users, or a host application's), and the rules for
 /// the accounts Portcullis keeps itself.
 pub mod accounts;
-/// The axum application: shared state, the route table, serving with graceful shutdown.
-pub mod app;
 /// The audit log of security events, in the database and the structured log.
 pub mod audit;
 /// The `portcullis` command line: serve, migrate, users, applications, token cleanup.
@@ -65,8 +63,6 @@ pub mod clock;
 pub mod config;
 /// Random credentials, their hashes at rest, constant-time comparison.
 pub mod crypto;
-/// Who the client is (behind trusted proxies) and the security headers on every answer.
-pub mod edge;
 /// Thin wrappers over the crate's private parsers, for the fuzz targets under `fuzz/`
 /// only (feature `fuzzing`, off by default).
 #[cfg(feature = "fuzzing")]
@@ -75,12 +71,10 @@ pub mod fuzzing;
 /// Where a host application changes what the provider decides: extra claims, a scope
 /// policy, an event per token issued.
 pub mod hooks;
-/// Rate limits per client, account and address, and shedding load beyond what the
-/// server takes on at once.
-pub mod limits;
-/// `GET /metrics` in the Prometheus (OpenMetrics) text format: requests by route and
-/// status, latency, tokens issued by grant, active sessions, database pool use.
-pub mod metrics;
+/// The HTTP layer: shared state, the route table, who the client is and the security
+/// headers, rate limits and load shedding, `/metrics`, and serving over HTTP or TLS
+/// with a bounded drain at shutdown.
+pub mod http;
 /// The OAuth 2.0 endpoints (token, revocation, introspection) and the rules behind them.
 pub mod oauth;
 /// OpenID Connect: signing keys and the JWKS, discovery and RFC 8414 metadata, ID
@@ -90,6 +84,8 @@ pub mod oidc;
 pub mod pages;
 /// Human passwords, hashed with Argon2id.
 pub mod password;
+/// Every path the server answers, in one leaf module.
+pub mod paths;
 /// The protocol's vocabulary as types (grant types, client types, PKCE methods, JOSE
 /// algorithms, device grant statuses): imports nothing from the rest of the crate.
 pub mod proto;
@@ -102,8 +98,5 @@ pub mod registration;
 /// The server's side of protected resources: the store-backed token verifier and the
 /// example API of the contract (`/api/hello/`, `/api/me/`, `/api/groups/`).
 pub mod resource;
-/// Serving a router over HTTP or TLS, with limits on request headers and a bounded
-/// drain at shutdown.
-pub mod server;
 /// Persistent storage: one trait, SQLite and PostgreSQL implementations.
 pub mod store;

@@ -39,10 +39,10 @@ use axum::Router;
 use portcullis_axum::TokenVerifier;
 
 use crate::accounts::{Accounts, LinkedAccounts, StoreAccounts};
-use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::hooks::{Hooks, NoHooks};
+use crate::http::AppState;
 use crate::oidc::keys::KeyError;
 use crate::pages::templates::TemplateError;
 use crate::store::{AuditKind, NewAuditEvent, Store, StoreError};
@@ -306,7 +306,7 @@ impl Provider {
     /// Every route of the provider, under its prefix, ready to merge into the host's
     /// router whatever the host's state type.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        let routes = app::router(self.state.clone());
+        let routes = crate::http::router(self.state.clone());
         if self.state.base.is_empty() {
             routes
         } else {

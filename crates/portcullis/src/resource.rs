@@ -16,9 +16,10 @@ use portcullis_axum::{require_scopes, Authenticated, ReadWrite, ScopeSet, Scoped
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::{paths, route_both, AppState};
 use crate::clock::Clock;
 use crate::crypto::TokenHash;
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::store::{ProfileUpdate, Store, StoreError, User};
 
 /// Checks access tokens by the hash of their value.

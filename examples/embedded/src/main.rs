@@ -33,6 +33,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let shop = shop(config, store, users).await?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!("listening on http://{bind}; the provider is at http://{bind}{AUTH_PREFIX}/");
-    portcullis::app::serve(listener, shop.router, portcullis::app::shutdown_signal()).await?;
+    portcullis::http::server::serve(listener, shop.router, portcullis::http::server::shutdown_signal()).await?;
     Ok(())
 }

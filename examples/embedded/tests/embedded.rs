@@ -44,7 +44,7 @@ async fn start() -> Running {
     users.add(1002, "bob", PASSWORD).unwrap();
     let shop = shop(config, store, users).await.unwrap();
     let router = shop.router.clone();
-    tokio::spawn(async move { portcullis::app::serve(listener, router, std::future::pending()).await });
+    tokio::spawn(async move { portcullis::http::server::serve(listener, router, std::future::pending()).await });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     Running { base, shop, http, _dir: dir }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use portcullis::app;
 use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::Config;
+use portcullis::http::server::serve;
 use portcullis::proto::SigningAlgorithm;
 use portcullis::provider::Provider;
 use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser};
@@ -86,7 +86,7 @@ impl Portcullis {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            app::serve(listener, router, shutdown).await.unwrap();
+            serve(listener, router, shutdown).await.unwrap();
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { base, issuer, provider, clock, http, stop: Some(stop), server: Some(server), _dir: dir }
@@ -97,7 +97,7 @@ impl Portcullis {
     }
 
     /// Shuts the server down and waits until it has stopped listening. (Aborting the
-    /// task that runs `app::serve` would not do: the server runs in a task of its own.)
+    /// task that runs `serve` would not do: the server runs in a task of its own.)
     async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

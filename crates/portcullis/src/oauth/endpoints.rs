@@ -16,8 +16,9 @@ use super::cors::{self, Cors};
 use super::error::no_store;
 use super::introspect::{self, CallerRejected};
 use super::{device, grant, revoke, EndpointError, OAuthError, Params, MAX_BODY_BYTES};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
+use crate::http::edge::ClientAddr;
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::store::AuditKind;
 
 pub fn router(cors: &Arc<Cors>) -> Router<AppState> {

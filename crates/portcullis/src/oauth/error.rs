@@ -180,7 +180,7 @@ pub enum EndpointError {
     Store(#[from] StoreError),
     /// Over a rate limit: `429` with `Retry-After`.
     #[error("too many requests; retry after {} s", .0.retry_after_seconds)]
-    Throttled(crate::limits::Throttled),
+    Throttled(crate::http::limits::Throttled),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -211,7 +211,7 @@ impl IntoResponse for EndpointError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
                     "The server is temporarily unavailable",
-                    Some(crate::limits::Throttled { retry_after_seconds: 1 }),
+                    Some(crate::http::limits::Throttled { retry_after_seconds: 1 }),
                 )
             }
             other => {

@@ -2,7 +2,7 @@
 //! introspection (RFC 7662). The rules live in plain async functions over a
 //! [`Store`](crate::store::Store) and the time; `endpoints` only turns HTTP into calls.
 //!
-//! The endpoints are mounted by [`app::router`](crate::app::router); of the rules, only
+//! The endpoints are mounted by [`http::router`](crate::http::router); of the rules, only
 //! the scope rules ([`scope`](crate::oauth::scope)) and the protocol errors are public.
 
 pub(crate) mod authorize;

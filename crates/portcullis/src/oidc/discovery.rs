@@ -1,11 +1,11 @@
 //! The metadata documents: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2. Both are
-//! made here from the route constants the router serves (`app::paths`) and from the
+//! made here from the route constants the router serves (`paths`) and from the
 //! settings, so they cannot name an endpoint the server does not answer.
 
 use serde_json::{json, Map, Value};
 
-use crate::app::paths;
 use crate::config::Config;
+use crate::paths;
 use crate::proto::SigningAlgorithm;
 
 /// The metadata of this server. `openid` adds the OpenID Connect members (the JWKS,

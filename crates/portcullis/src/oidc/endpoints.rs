@@ -15,13 +15,15 @@ use serde_json::json;
 
 use super::claims::user_claims;
 use super::discovery;
-use crate::app::{paths, route_both, AppState, API_REALM};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget};
+use crate::http::{route_both, AppState, API_REALM};
 use crate::oauth::cors::{self, Cors, CrossOrigin};
+use crate::paths;
 
 require_scopes!(pub OpenidScope = ["openid"]);
 
-/// The OpenID Connect routes when `openid` is on; RFC 8414's metadata either way.
+/// The OpenID Connect endpoints when `openid` is on (its logout page is among the
+/// pages); RFC 8414's metadata either way.
 /// UserInfo answers browsers on the origins `cors` allows (Core §5.3: the client calls
 /// it with its access token, from a browser too).
 pub fn router(openid: bool, cors: &Arc<Cors>) -> Router<AppState> {
@@ -34,8 +36,7 @@ pub fn router(openid: bool, cors: &Arc<Cors>) -> Router<AppState> {
     let router = router
         .route(paths::OPENID_CONFIGURATION, get(openid_configuration))
         .route(paths::OPENID_CONFIGURATION_ROOT, get(openid_configuration))
-        .route(paths::JWKS, get(jwks))
-        .merge(crate::pages::logout::router());
+        .route(paths::JWKS, get(jwks));
     let userinfo = route_both(Router::new(), paths::USERINFO, get(userinfo).post(userinfo));
     router.merge(userinfo.layer(cors.layer("GET, POST")))
 }

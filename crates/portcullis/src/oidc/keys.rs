@@ -389,7 +389,7 @@ pub struct KeyInfo {
 }
 
 /// The signing keys of this server, read from the store and kept for [`RELOAD_AFTER`].
-/// A provider has its own ([`AppState::keys`](crate::app::AppState::keys)); a tool
+/// A provider has its own ([`AppState::keys`](crate::http::AppState::keys)); a tool
 /// beside it can make another on the same store to sign, list or rotate.
 ///
 /// ```

@@ -22,8 +22,9 @@ use serde::Serialize;
 use super::applications::{changes, check, draft_from, draft_of, problem_views, FormBody, FormView};
 use super::{base_context, date_view, login_redirect, redirect, render, PageError, Visitor};
 use crate::accounts::{self, AccountError, NewAccount};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
+use crate::http::edge::ClientAddr;
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::registration::{Draft, Problem, Registrant};
 use crate::store::{
     AccessTokenListing, Application, ApplicationListing, AuditEvent, AuditFilter, AuditKind, Listing, NewAuditEvent,

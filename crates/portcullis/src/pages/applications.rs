@@ -23,9 +23,10 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::{base_context, date_view, login_redirect, redirect, render, DateView, PageError, Visitor};
-use crate::app::{paths, route_both, AppState};
 use crate::crypto::{random_alphanumeric, Secret};
-use crate::edge::ClientAddr;
+use crate::http::edge::ClientAddr;
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::registration::{self, Draft, Field, Problem, Registrant};
 use crate::store::{AccessTokenFormat, Application, AuditKind, ClientType, GrantType, NewAuditEvent, User};
 

@@ -11,10 +11,11 @@ use minijinja::context;
 use portcullis_axum::ScopeSet;
 
 use super::{base_context, login_again_redirect, login_redirect, redirect, render, PageError, Visitor};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
+use crate::http::edge::ClientAddr;
+use crate::http::{route_both, AppState};
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, SessionFacts};
 use crate::oauth::{OAuthError, Params};
+use crate::paths;
 use crate::store::AuditKind;
 
 pub fn router() -> Router<AppState> {

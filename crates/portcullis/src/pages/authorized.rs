@@ -15,8 +15,9 @@ use super::applications::ScopeView;
 use super::applications::{done, here, parse_id, scope_views, with_id, FormBody};
 use super::{base_context, login_redirect, redirect, render, PageError, Visitor};
 use super::{date_view, DateView};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
+use crate::http::edge::ClientAddr;
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {

@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use super::applications::scope_views;
 use super::{base_context, login_redirect, render, session, PageError, Visitor};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
-use crate::limits;
+use crate::http::edge::ClientAddr;
+use crate::http::limits;
+use crate::http::{route_both, AppState};
 use crate::oauth::device::{self, display_user_code, normalize_user_code};
+use crate::paths;
 use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {

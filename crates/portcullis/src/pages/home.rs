@@ -11,7 +11,7 @@ use http::StatusCode;
 use minijinja::context;
 
 use super::{base_context, render, PageError, Visitor};
-use crate::app::AppState;
+use crate::http::AppState;
 
 /// `GET /`.
 pub(crate) async fn page(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {

@@ -10,9 +10,10 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
-use crate::limits::LoginThrottle;
+use crate::http::edge::ClientAddr;
+use crate::http::limits::LoginThrottle;
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::store::{AuditKind, NewAuditEvent, User};
 
 /// Where a login goes when `next` names nowhere (safe).

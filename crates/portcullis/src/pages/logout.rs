@@ -11,10 +11,11 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use minijinja::context;
 
 use super::{base_context, redirect, render, session, PageError, Visitor};
-use crate::app::{paths, route_both, AppState};
-use crate::edge::ClientAddr;
+use crate::http::edge::ClientAddr;
+use crate::http::{route_both, AppState};
 use crate::oauth::Params;
 use crate::oidc::logout::{self, LogoutParams, LogoutRequest};
+use crate::paths;
 use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {

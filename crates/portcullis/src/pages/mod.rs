@@ -1,7 +1,7 @@
 //! Human-facing HTML: login, the authorization endpoint's consent page, and the pages
 //! users and staff manage things with. Machine-facing endpoints live in `oauth`.
 //!
-//! The pages are mounted by [`app::router`](crate::app::router); only their
+//! The pages are mounted by [`http::router`](crate::http::router); only their
 //! [`templates`](crate::pages::templates) are public.
 
 pub(crate) mod admin;
@@ -11,7 +11,7 @@ pub(crate) mod authorized;
 pub(crate) mod device;
 pub(crate) mod home;
 pub(crate) mod login;
-/// RP-initiated logout's page; routed by `oidc`, since it exists only with OpenID Connect.
+/// RP-initiated logout's page, which exists only with OpenID Connect.
 pub(crate) mod logout;
 pub(crate) mod playground;
 pub(crate) mod session;
@@ -25,13 +25,15 @@ use http::{HeaderValue, StatusCode};
 use minijinja::context;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::store::{StoreError, User};
 pub(crate) use session::Visitor;
 pub use templates::Templates;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
+/// The pages; with `openid`, OpenID Connect's logout page as well.
+pub(crate) fn router(openid: bool) -> Router<AppState> {
+    let router = if openid { logout::router() } else { Router::new() };
+    router
         .merge(login::router())
         .merge(device::router())
         .merge(authorize::router())
@@ -162,14 +164,14 @@ pub(crate) fn login_again_redirect(here: &str) -> Response {
         None => here.to_owned(),
     };
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    redirect(StatusCode::FOUND, &format!("{}?next={next}&again=1", crate::app::paths::LOGIN), None)
+    redirect(StatusCode::FOUND, &format!("{}?next={next}&again=1", crate::paths::LOGIN), None)
 }
 
 /// Sends a visitor who is not logged in to the login page, to come back to `here` (a
 /// path on this site, with its query if any).
 pub(crate) fn login_redirect(here: &str) -> Response {
     let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
-    redirect(StatusCode::FOUND, &format!("{}?next={next}", crate::app::paths::LOGIN), None)
+    redirect(StatusCode::FOUND, &format!("{}?next={next}", crate::paths::LOGIN), None)
 }
 
 /// Failures of a page, shown as an error page with the right status; causes of 500s

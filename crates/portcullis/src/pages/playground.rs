@@ -16,7 +16,8 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::{base_context, login_redirect, render, PageError, Visitor};
-use crate::app::{paths, route_both, AppState};
+use crate::http::{route_both, AppState};
+use crate::paths;
 use crate::store::{ClientType, GrantType};
 
 /// The playground script, served at `/static/playground.js` (the pages' CSP allows

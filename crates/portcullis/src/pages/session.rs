@@ -17,8 +17,8 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::crypto::{random_string, Secret, TokenHash};
+use crate::http::AppState;
 use crate::store::{NewSession, SessionRecord, StoreError, User};
 
 pub const COOKIE_NAME: &str = "portcullis_session";

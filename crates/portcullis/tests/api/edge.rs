@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use portcullis::app;
 use portcullis::config::Config;
-use portcullis::edge::{TrustedProxies, CONTENT_SECURITY_POLICY_VALUE, STRICT_TRANSPORT_SECURITY_VALUE};
+use portcullis::http::edge::{TrustedProxies, CONTENT_SECURITY_POLICY_VALUE, STRICT_TRANSPORT_SECURITY_VALUE};
+use portcullis::http::server::serve;
 use portcullis::provider::Provider;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -59,12 +59,10 @@ fn assert_security_headers(answer: &Answer, what: &str, https: bool) {
     }
 }
 
-/// Every path of `app::paths`, read from its source so that a route added later is
+/// Every path of `portcullis::paths`, read from its source so that a route added later is
 /// checked without anyone remembering to list it here.
 fn every_route_path() -> Vec<String> {
-    let source = include_str!("../../src/app.rs");
-    let module = &source[source.find("pub mod paths {").unwrap()..];
-    let module = &module[..module.find("\n}\n").unwrap()];
+    let module = include_str!("../../src/paths.rs");
     let paths: Vec<String> = module
         .lines()
         .filter_map(|line| line.trim().strip_prefix("pub const "))
@@ -117,7 +115,7 @@ async fn a_mounted_provider_adds_the_headers_to_its_own_routes_only(backend: Bac
         axum::Router::new().route("/shop", axum::routing::get(|| async { "the shop" })).merge(provider.router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(app::serve(listener, router, std::future::pending()));
+    let server = tokio::spawn(serve(listener, router, std::future::pending()));
     let http = reqwest::Client::new();
     let get = |path: &str| {
         let request = http.get(format!("{base}{path}"));

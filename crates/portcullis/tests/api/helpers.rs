@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use portcullis::app::{self, AppState};
 use portcullis::clock::ManualClock;
 use portcullis::config::Config;
+use portcullis::http::server::serve;
+use portcullis::http::{router, AppState};
 use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser, Store, User};
 use portcullis_axum::ScopeSet;
 use reqwest::header::HeaderMap;
@@ -194,9 +195,9 @@ impl TestApp {
         let state = AppState::new(store.clone(), config, clock.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let router = app::router(state);
+        let router = router(state);
         let server = tokio::spawn(async move {
-            let _ = app::serve(listener, router, std::future::pending()).await;
+            let _ = serve(listener, router, std::future::pending()).await;
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { base: format!("http://{addr}"), http, store, clock, db, server }

@@ -9,6 +9,7 @@ mod refresh_token;
 
 use std::fmt;
 
+use portcullis_axum::wire::{AccessClaims, Audience};
 use portcullis_axum::ScopeSet;
 use serde::Serialize;
 
@@ -18,7 +19,7 @@ use crate::audit::Audit;
 use crate::config::OAuth2Settings;
 use crate::crypto::{random_string, Secret};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
-use crate::metrics::Metrics;
+use crate::http::metrics::Metrics;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing};
 use crate::proto::SigningAlgorithm;
@@ -44,7 +45,7 @@ pub struct Context<'a> {
     /// Where issued tokens are counted, by grant.
     pub metrics: &'a Metrics,
     /// The per-client limit on token requests.
-    pub rate_limits: &'a crate::limits::RateLimits,
+    pub rate_limits: &'a crate::http::limits::RateLimits,
     /// The limits on failed logins, which the password grant counts too.
     pub login_limits: &'a crate::config::LimitSettings,
     /// Where security events are recorded.
@@ -194,7 +195,7 @@ pub async fn exchange(
 /// Authenticates the client of a token request, within the rate limits: a stranger
 /// who knows only a client's id (it is in every authorization URL) uses up a bucket of
 /// its own, for that id and its address, never the client's (see
-/// [`RateLimits`](crate::limits::RateLimits)).
+/// [`RateLimits`](crate::http::limits::RateLimits)).
 async fn authenticate(
     ctx: &Context<'_>,
     credentials: Option<client_auth::ClientCredentials>,
@@ -240,15 +241,21 @@ pub(crate) async fn mint(
     let access = match app.access_token_format {
         AccessTokenFormat::Opaque => Secret::generate(),
         AccessTokenFormat::Jwt => {
-            let claims = AccessTokenClaims {
-                iss: ctx.issuer,
+            // RFC 9068 §2.2: `sub` is the user's id, or for a token the client holds for
+            // itself, "the client identifier of the client". `scope` is there because a
+            // token "issued as the result of a request that included a scope parameter …
+            // SHOULD include the scope claim" (§2.2.3), and Portcullis always grants one.
+            let claims = AccessClaims {
+                iss: ctx.issuer.to_owned(),
                 exp: expires_at,
-                aud: ctx.settings.jwt_audience(ctx.issuer),
+                aud: Audience::One(ctx.settings.jwt_audience(ctx.issuer).to_owned()),
                 sub: user_id.map_or_else(|| app.client_id.clone(), |id| id.to_string()),
-                client_id: &app.client_id,
-                iat: ctx.now,
-                jti: random_string(16),
-                scope: scope.to_string(),
+                client_id: app.client_id.clone(),
+                iat: Some(ctx.now),
+                jti: Some(random_string(16)),
+                scope: Some(scope.to_string()),
+                nbf: None,
+                username: None,
             };
             let target = ClaimsFor { target: ClaimsTarget::AccessToken, app, user_id, scope };
             let claims = with_extra(&claims, ctx.hooks.extra_claims(target).await?)?;
@@ -286,22 +293,4 @@ pub(crate) async fn mint(
         id_token: None,
     };
     Ok(Minted { tokens, response })
-}
-
-/// A JWT access token's claims (RFC 9068 §2.2): `iss`, `exp`, `aud`, `sub`,
-/// `client_id`, `iat` and `jti` are required; `scope` is there because a token
-/// "issued as the result of a request that included a scope parameter … SHOULD
-/// include the scope claim" (§2.2.3), and Portcullis always grants a scope. `sub` is
-/// the user's id as a string, or, for a token the client holds for itself, "the client
-/// identifier of the client" (§2.2).
-#[derive(Serialize)]
-struct AccessTokenClaims<'a> {
-    iss: &'a str,
-    exp: i64,
-    aud: &'a str,
-    sub: String,
-    client_id: &'a str,
-    iat: i64,
-    jti: String,
-    scope: String,
 }

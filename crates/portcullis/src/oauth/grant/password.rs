@@ -1,5 +1,5 @@
 use super::{mint, Context, TokenResponse};
-use crate::limits::LoginThrottle;
+use crate::http::limits::LoginThrottle;
 use crate::oauth::{EndpointError, OAuthError, Params};
 use crate::store::{Application, AuditKind, GrantType};
 

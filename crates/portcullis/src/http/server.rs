@@ -2,9 +2,8 @@
 //! on request headers, graceful shutdown and a bounded drain. One accept loop for both:
 //! TLS is a step on each accepted connection, before HTTP.
 //!
-//! [`app::serve`](crate::app::serve) is [`serve_with`](crate::server::serve_with) with
-//! the default options; `portcullis serve` builds its options from `[server]` with
-//! [`ServeOptions::from_settings`](crate::server::ServeOptions::from_settings).
+//! [`serve`] is [`serve_with`] with the default options; `portcullis serve` builds its
+//! options from `[server]` with [`ServeOptions::from_settings`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,11 +25,10 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::edge::Connection;
 use crate::config::{ConfigError, ServerSettings};
-use crate::edge::Connection;
 
-/// How long connections may take to finish once shutdown starts. [`serve_with`]'s
-/// example shuts a server down.
+/// How long connections may take to finish once shutdown starts.
 pub const DRAIN: Duration = Duration::from_secs(30);
 
 /// How [`serve_with`] serves.
@@ -39,7 +37,7 @@ pub const DRAIN: Duration = Duration::from_secs(30);
 /// use std::time::Duration;
 ///
 /// use portcullis::config::Config;
-/// use portcullis::server::ServeOptions;
+/// use portcullis::http::server::ServeOptions;
 ///
 /// let defaults = ServeOptions::default();
 /// assert!(defaults.tls.is_none(), "plain HTTP");
@@ -95,7 +93,7 @@ impl std::fmt::Debug for ServeOptions {
 
 impl ServeOptions {
     /// The options `[server]` describes, reading the certificate and key if it names
-    /// them. [`ServeOptions`]'s example calls it.
+    /// them.
     pub fn from_settings(settings: &ServerSettings) -> Result<Self, ServeError> {
         let tls = match settings.tls_files()? {
             Some((certificate, key)) => Some(load_tls(certificate, key)?),
@@ -113,7 +111,7 @@ impl ServeOptions {
 /// contents.
 ///
 /// ```
-/// use portcullis::server::{load_tls, ServeError};
+/// use portcullis::http::server::{load_tls, ServeError};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let (certificate, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -170,7 +168,7 @@ pub enum ServeError {
 ///
 /// ```
 /// use axum::{routing::get, Router};
-/// use portcullis::server::{load_tls, serve_with, ServeError, ServeOptions};
+/// use portcullis::http::server::{load_tls, serve_with, ServeError, ServeOptions};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -242,6 +240,94 @@ pub fn load_tls(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, Ser
     Ok(Arc::new(config))
 }
 
+/// Serves `router` on `listener` over plain HTTP until `shutdown` completes, then lets
+/// requests in flight finish (for at most [`DRAIN`]). What `portcullis serve` does,
+/// which also reads TLS and limits from `[server]` with [`serve_with`]:
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use portcullis::clock::{Clock, SystemClock};
+/// use portcullis::config::Config;
+/// use portcullis::http::server::{serve, shutdown_signal};
+/// use portcullis::http::{router, AppState};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config::load(None, std::env::vars())?;
+/// let store = portcullis::store::connect("sqlite://portcullis.db").await?;
+/// store.migrate().await?;
+/// let state = AppState::new(store.clone(), config, Arc::new(SystemClock))?;
+/// // The first start makes the OpenID Connect signing keys.
+/// state.keys.ensure(SystemClock.now()).await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+/// serve(listener, router(state), shutdown_signal()).await?;
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, router, shutdown, ServeOptions::default()).await
+}
+
+/// Completes on SIGINT or SIGTERM. A host may stop on something of its own as well:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use portcullis::clock::SystemClock;
+/// use portcullis::config::Config;
+/// use portcullis::http::server::{serve, shutdown_signal};
+/// use portcullis::http::{router, AppState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+/// let store = portcullis::store::connect(&url).await?;
+/// store.migrate().await?;
+/// let state = AppState::new(store, Config::defaults(), Arc::new(SystemClock))?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+///
+/// // Stop on a signal, or when the host says so.
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let shutdown = async move {
+///     tokio::select! {
+///         () = shutdown_signal() => {}
+///         _ = stopped => {}
+///     }
+/// };
+/// let server = tokio::spawn(serve(listener, router(state), shutdown));
+/// let _ = stop.send(());
+/// server.await??; // stopped cleanly
+/// # Ok(())
+/// # }
+/// ```
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
 /// Serves `router` on `listener` with `options` until `shutdown` completes; then stops
 /// accepting, lets requests in flight finish for at most [`DRAIN`], and returns.
 ///
@@ -254,8 +340,8 @@ pub fn load_tls(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, Ser
 /// use std::time::Duration;
 ///
 /// use axum::{routing::get, Extension, Router};
-/// use portcullis::edge::Connection;
-/// use portcullis::server::{serve_with, ServeOptions};
+/// use portcullis::http::edge::Connection;
+/// use portcullis::http::server::{serve_with, ServeOptions};
 /// use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// use tokio::net::{TcpListener, TcpStream};
 ///

@@ -2,8 +2,8 @@
 //! `X-Forwarded-For` and `X-Forwarded-Proto` only from the proxies the settings trust,
 //! and the security headers every answer of the provider carries.
 //!
-//! [`app::router`](crate::app::router) wraps every route of the provider (the fallback
-//! too) in [`EdgeLayer`](crate::edge::EdgeLayer), so a host that mounts the provider
+//! [`http::router`](crate::http::router) wraps every route of the provider (the fallback
+//! too) in [`EdgeLayer`](crate::http::edge::EdgeLayer), so a host that mounts the provider
 //! gets these headers on the provider's routes and keeps its own policy on its own.
 
 use std::net::{IpAddr, SocketAddr};
@@ -28,8 +28,6 @@ use ipnet::IpNet;
 /// There is no `form-action`: the consent and logout forms are answered with redirects
 /// to the client's registered URIs, on other origins, and browsers check `form-action`
 /// against each redirect of a form's submission too.
-///
-/// [`EdgeLayer`]'s example checks that answers carry it.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -37,9 +35,6 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 
 /// §7.2: not over plain http, where a browser ignores it anyway): a year, for this
 /// host only, since the provider may share its parent domain with sites it does not
 /// know about.
-///
-/// [`Connection`]'s example gets it over TLS, and [`EdgeLayer`]'s does not over plain
-/// http.
 pub const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";
 
 /// The networks whose `X-Forwarded-*` headers are believed: the reverse proxies in
@@ -49,7 +44,7 @@ pub const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";
 /// (`"10.0.0.0/8"`, `"fd00::/8"`).
 ///
 /// ```
-/// use portcullis::edge::TrustedProxies;
+/// use portcullis::http::edge::TrustedProxies;
 ///
 /// let proxies = TrustedProxies::parse(["10.0.0.0/8", "::1"])?;
 /// assert!(proxies.contains("10.1.2.3".parse()?));
@@ -66,7 +61,7 @@ pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parses addresses and CIDR networks; the error names the first entry that is
-    /// neither. [`TrustedProxies`]'s example parses some.
+    /// neither.
     pub fn parse<I, S>(entries: I) -> Result<Self, String>
     where
         I: IntoIterator<Item = S>,
@@ -88,13 +83,12 @@ impl TrustedProxies {
 
     /// Whether `address` is one of the trusted proxies. An IPv4 peer seen through a
     /// dual-stack socket (`::ffff:10.0.0.7`) is compared as the IPv4 address it is.
-    /// [`TrustedProxies`]'s example asks it.
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))
     }
 
-    /// Whether no proxy is trusted. [`TrustedProxies`]'s example asks it.
+    /// Whether no proxy is trusted.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -114,7 +108,7 @@ impl From<TrustedProxies> for Vec<String> {
     }
 }
 
-/// How a connection reached the server. [`crate::server::serve_with`] puts it in every
+/// How a connection reached the server. [`crate::http::server::serve_with`] puts it in every
 /// request's extensions; a host that accepts connections itself (and terminates TLS)
 /// may insert it too, so that the provider knows an https request for one.
 ///
@@ -122,8 +116,8 @@ impl From<TrustedProxies> for Vec<String> {
 /// use axum::body::{to_bytes, Body};
 /// use axum::{routing::get, Router};
 /// use http::Request;
-/// use portcullis::edge::{ClientAddr, Connection, EdgeLayer, TrustedProxies};
-/// use portcullis::edge::STRICT_TRANSPORT_SECURITY_VALUE;
+/// use portcullis::http::edge::{ClientAddr, Connection, EdgeLayer, TrustedProxies};
+/// use portcullis::http::edge::STRICT_TRANSPORT_SECURITY_VALUE;
 /// use tower::ServiceExt as _;
 ///
 /// async fn whoami(client: ClientAddr) -> String {
@@ -169,7 +163,7 @@ pub struct Connection {
 /// use axum::response::Response;
 /// use axum::{routing::get, Router};
 /// use http::Request;
-/// use portcullis::edge::{ClientAddr, Connection, EdgeLayer, TrustedProxies};
+/// use portcullis::http::edge::{ClientAddr, Connection, EdgeLayer, TrustedProxies};
 /// use tower::ServiceExt as _;
 ///
 /// async fn whoami(client: ClientAddr) -> String {
@@ -298,7 +292,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// RFC 6749 §10.6, RFC 6819 §4.4.1.1), `X-Content-Type-Options: nosniff`, and
 /// [`STRICT_TRANSPORT_SECURITY_VALUE`] when the request came over https.
 ///
-/// [`app::router`](crate::app::router) puts it around the provider. A host may put it
+/// [`http::router`](crate::http::router) puts it around the provider. A host may put it
 /// around routes of its own too, when their pages fit the policy (no inline script or
 /// style, nothing from other origins):
 ///
@@ -306,7 +300,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// use axum::body::Body;
 /// use axum::{routing::get, Router};
 /// use http::{Request, StatusCode};
-/// use portcullis::edge::{EdgeLayer, TrustedProxies, CONTENT_SECURITY_POLICY_VALUE};
+/// use portcullis::http::edge::{EdgeLayer, TrustedProxies, CONTENT_SECURITY_POLICY_VALUE};
 /// use tower::ServiceExt as _;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -334,8 +328,7 @@ pub struct EdgeLayer {
 }
 
 impl EdgeLayer {
-    /// The layer, believing forwarded headers from `proxies` only. [`EdgeLayer`]'s
-    /// example makes one, and [`ClientAddr`]'s one that trusts proxies.
+    /// The layer, believing forwarded headers from `proxies` only.
     pub fn new(proxies: TrustedProxies) -> Self {
         Self { proxies: Arc::new(proxies) }
     }
@@ -349,8 +342,7 @@ impl<S> tower::Layer<S> for EdgeLayer {
     }
 }
 
-/// The service [`EdgeLayer`] wraps each route in. [`EdgeLayer`]'s example sends it
-/// requests.
+/// The service [`EdgeLayer`] wraps each route in.
 #[derive(Debug, Clone)]
 pub struct EdgeService<S> {
     inner: S,
@@ -378,7 +370,6 @@ where
 
 pin_project_lite::pin_project! {
     /// A route's response future that adds the security headers to its answer.
-    /// [`EdgeLayer`]'s example reads them.
     pub struct WithHeaders<F> {
         #[pin]
         inner: F,

@@ -28,8 +28,8 @@
 //! grant types and pool names, never a token, a client id, a user or a password, so
 //! `/metrics` answers whoever reaches it, as exporters do.
 //!
-//! [`Metrics`]: crate::metrics::Metrics
-//! [`AppState`]: crate::app::AppState
+//! [`Metrics`]: crate::http::metrics::Metrics
+//! [`AppState`]: crate::http::AppState
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,7 +49,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::store::{Store, StoreError};
 
 /// The `Content-Type` of the OpenMetrics text format, which Prometheus asks for first.

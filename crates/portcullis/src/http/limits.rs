@@ -79,7 +79,7 @@ enum PerAddress {
 
 /// The per-instance rate limits, shared by every request. Cheap to clone.
 ///
-/// [`AppState::new`](crate::app::AppState::new) makes them from `[limits]`
+/// [`AppState::new`](crate::http::AppState::new) makes them from `[limits]`
 /// ([`LimitSettings`]). Each bucket refills at `token_requests_per_second` and holds
 /// `token_request_burst`; over it, the answer is `429` with `Retry-After` (RFC 6585
 /// §4). Client ids are public (they are in every authorization URL), so what a
@@ -97,7 +97,7 @@ enum PerAddress {
 ///
 /// use axum::body::Body;
 /// use http::{Request, StatusCode};
-/// use portcullis::app::{self, AppState};
+/// use portcullis::http::{router, AppState};
 /// use portcullis::clock::SystemClock;
 /// use portcullis::config::Config;
 /// use tower::ServiceExt as _;
@@ -113,7 +113,7 @@ enum PerAddress {
 /// config.limits.token_request_burst = 1;
 /// let store = portcullis::store::connect(&url).await?;
 /// store.migrate().await?;
-/// let router: axum::Router = app::router(AppState::new(store, config, Arc::new(SystemClock))?);
+/// let router: axum::Router = router(AppState::new(store, config, Arc::new(SystemClock))?);
 ///
 /// let ask = |client_id: &str| {
 ///     let form = format!("grant_type=client_credentials&client_id={client_id}&client_secret=guess");
