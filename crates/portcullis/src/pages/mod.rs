@@ -31,7 +31,6 @@ use http::{HeaderValue, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::store::User;
 pub(crate) use csrf::{CsrfForm, NoFields};
 pub(crate) use error::PageError;
 pub(crate) use form::Query;
@@ -68,20 +67,6 @@ pub(crate) fn router() -> Router<AppState> {
                 )
             }),
         )
-}
-
-/// What templates see of the logged-in user.
-#[derive(Debug, Serialize)]
-pub(crate) struct UserView {
-    pub id: i64,
-    pub username: String,
-    pub is_staff: bool,
-}
-
-impl From<&User> for UserView {
-    fn from(user: &User) -> Self {
-        Self { id: user.id, username: user.username.clone(), is_staff: user.is_staff }
-    }
 }
 
 /// A scope as pages show it: its name and the description the settings give it.

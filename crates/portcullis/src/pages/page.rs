@@ -7,8 +7,9 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
-use super::{PageError, UserView, Visitor};
+use super::{PageError, Visitor};
 use crate::app::AppState;
+use crate::store::User;
 
 /// The values of one template, named by `TEMPLATE`.
 pub(crate) trait Page: Serialize {
@@ -40,6 +41,20 @@ impl<'a> Base<'a> {
     /// For a page shown to nobody in particular: no user, no token.
     pub(crate) fn anonymous() -> Self {
         Self { user: None, csrf_token: "" }
+    }
+}
+
+/// What templates see of the logged-in user.
+#[derive(Serialize)]
+struct UserView {
+    id: i64,
+    username: String,
+    is_staff: bool,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self { id: user.id, username: user.username.clone(), is_staff: user.is_staff }
     }
 }
 
