@@ -56,6 +56,21 @@ impl Params {
         Ok(params)
     }
 
+    /// Parameters a page's form already split into names and values, each name with
+    /// every value it was sent with: the rules above apply as to a body.
+    pub fn from_fields(fields: BTreeMap<String, Vec<String>>) -> Result<Self, OAuthError> {
+        let mut params = Self::default();
+        for (name, values) in fields {
+            for value in values {
+                if name.contains('\u{fffd}') || value.contains('\u{fffd}') {
+                    return Err(OAuthError::invalid_request("a parameter is not valid UTF-8"));
+                }
+                params.insert(name.clone(), value)?;
+            }
+        }
+        Ok(params)
+    }
+
     fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
         let JsonPairs(pairs) =
             serde_json::from_slice(body).map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;

@@ -1,16 +1,18 @@
 //! `GET` and `POST /o/authorize/`: the authorization endpoint as the browser sees it.
 //! The rules are in `oauth::authorize`; this module does sessions, pages and redirects.
 
-use axum::body::Bytes;
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use http::{HeaderMap, StatusCode, Uri};
-use minijinja::context;
+use http::{StatusCode, Uri};
 use portcullis_axum::ScopeSet;
+use serde::Serialize;
 
-use super::{base_context, login_again_redirect, login_redirect, redirect, render, PageError, Visitor};
+use super::{login_again_redirect, login_redirect, redirect, render, scope_views};
+use super::{Base, CsrfForm, Page, PageError, ScopeView, Visitor};
 use crate::http::edge::ClientAddr;
 use crate::http::{route_both, AppState};
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, SessionFacts};
@@ -20,6 +22,28 @@ use crate::store::AuditKind;
 
 pub fn router() -> Router<AppState> {
     route_both(Router::new(), paths::AUTHORIZE, get(show).post(answer))
+}
+
+/// `authorize.html`: the consent page.
+#[derive(Serialize)]
+struct ConsentPage<'a> {
+    application: Named<'a>,
+    scopes: Vec<ScopeView>,
+    /// The authorization request, carried back by the form's hidden fields.
+    fields: Vec<(&'static str, String)>,
+    /// Where the answer goes: the redirect URI's host (or scheme, for an app's own).
+    redirect_host: String,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+impl Page for ConsentPage<'_> {
+    const TEMPLATE: &'static str = "authorize.html";
 }
 
 async fn request(state: &AppState, params: Result<Params, OAuthError>) -> Result<AuthorizationRequest, Response> {
@@ -83,42 +107,32 @@ async fn show(
         }
         (NextStep::Consent, Some(_)) => {}
     }
-    let scopes = super::applications::scope_views(&state, req.scope.iter());
     let redirect_host = url::Url::parse(&req.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(u.scheme().to_owned())))
         .unwrap_or_default();
-    let csrf = visitor.csrf_token().unwrap_or_default();
-    let page = render(
-        &state,
-        "authorize.html",
-        StatusCode::OK,
-        context! {
-            application => context! { name => req.app.name.clone() },
-            scopes => scopes,
-            fields => req.hidden_fields(),
-            redirect_host => redirect_host,
-            ..base_context(&visitor, csrf)
-        },
-    )?;
-    Ok(page.into_response())
+    let page = ConsentPage {
+        application: Named { name: &req.app.name },
+        scopes: scope_views(&state, req.scope.iter()),
+        fields: req.hidden_fields(),
+        redirect_host,
+        base: Base::of(&visitor),
+    };
+    Ok(render(&state, &page)?.into_response())
 }
 
 /// `POST /o/authorize/`: the consent form's answer. **Authorize** grants, anything
-/// else denies with `access_denied`.
+/// else denies with `access_denied`. The form's fields are the authorization request
+/// (its hidden fields), read by the rules of the endpoint's own parameters.
 async fn answer(
     State(state): State<AppState>,
-    visitor: Visitor,
     ClientAddr { ip: address, .. }: ClientAddr,
-    headers: HeaderMap,
-    body: Bytes,
+    CsrfForm(visitor, fields): CsrfForm<BTreeMap<String, Vec<String>>>,
 ) -> Result<Response, PageError> {
-    let params = Params::from_body(&headers, &body);
-    let csrf = params.as_ref().ok().and_then(|p| p.get("csrf_token"));
-    if !visitor.csrf_ok(csrf) {
-        return Err(PageError::Csrf);
-    }
+    // Only a logged-in user was shown the form; a token from the login page's cookie
+    // answers nothing.
     let Some(user) = &visitor.user else { return Err(PageError::Csrf) };
+    let params = Params::from_fields(fields);
     let allow = params.as_ref().ok().and_then(|p| p.get("allow")) == Some("Authorize");
     let req = match request(&state, params).await {
         Ok(req) => req,

@@ -2,19 +2,15 @@
 //! that back (RFC 6749 §1.5's promise): revoking an application's access ends every
 //! token of the user's it holds and forgets the consent, so it must ask again.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use http::{StatusCode, Uri};
-use minijinja::context;
 use serde::Serialize;
 
-use super::applications::ScopeView;
-use super::applications::{done, here, parse_id, scope_views, with_id, FormBody};
-use super::{base_context, login_redirect, redirect, render, PageError, Visitor};
-use super::{date_view, DateView};
+use super::{date_view, here, login_redirect, parse_id, redirect, render, scope_views, with_id};
+use super::{Base, CsrfForm, DateView, Done, Page, PageError, Query, ScopeView, Visitor};
 use crate::http::edge::ClientAddr;
 use crate::http::{route_both, AppState};
 use crate::paths;
@@ -35,8 +31,26 @@ struct GrantView {
     revoke_url: String,
 }
 
+/// `authorized-tokens.html`: the applications the user has let act for them.
+#[derive(Serialize)]
+struct AuthorizedPage<'a> {
+    grants: Vec<GrantView>,
+    notice: Option<&'static str>,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+impl Page for AuthorizedPage<'_> {
+    const TEMPLATE: &'static str = "authorized-tokens.html";
+}
+
 /// `GET /o/authorized_tokens/`
-async fn list(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Result<Response, PageError> {
+async fn list(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    uri: Uri,
+    Query(query): Query<Done>,
+) -> Result<Response, PageError> {
     let Some(user) = &visitor.user else { return Ok(login_redirect(here(&uri))) };
     let authorized = state.store.authorized_applications(user.id, state.clock.now()).await?;
     let grants: Vec<GrantView> = authorized
@@ -50,21 +64,14 @@ async fn list(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
             revoke_url: with_id(paths::AUTHORIZED_TOKEN_DELETE, a.application_id),
         })
         .collect();
-    let notice = match done(&uri).as_deref() {
+    let notice = match query.done.as_deref() {
         Some("revoked") => Some(
             "Access revoked. The application's tokens no longer work, and it must ask you again before it can \
              use your account.",
         ),
         _ => None,
     };
-    let csrf = visitor.csrf_token().unwrap_or_default();
-    let page = render(
-        &state,
-        "authorized-tokens.html",
-        StatusCode::OK,
-        context! { grants => grants, notice => notice, ..base_context(&visitor, csrf) },
-    )?;
-    Ok(page.into_response())
+    Ok(render(&state, &AuthorizedPage { grants, notice, base: Base::of(&visitor) })?.into_response())
 }
 
 /// `POST /o/authorized_tokens/{id}/delete/`, `{id}` the application's: revokes the
@@ -73,15 +80,10 @@ async fn list(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Resu
 /// other people's applications.
 async fn revoke(
     State(state): State<AppState>,
-    visitor: Visitor,
     ClientAddr { ip: address, .. }: ClientAddr,
     Path(id): Path<String>,
-    body: Bytes,
+    CsrfForm(visitor, _): CsrfForm,
 ) -> Result<Response, PageError> {
-    let form = FormBody::parse(&body);
-    if !visitor.csrf_ok(form.csrf_token()) {
-        return Err(PageError::Csrf);
-    }
     let Some(user) = &visitor.user else { return Ok(login_redirect(paths::AUTHORIZED_TOKENS)) };
     let application_id = parse_id(&id)?;
     let now = state.clock.now();

@@ -2,16 +2,14 @@
 //! sees which application asks for what, and answers (RFC 8628 §3.3). Wrong codes count
 //! against the user like failed logins, so codes cannot be guessed here (§5.1).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Form, Router};
-use http::{StatusCode, Uri};
-use minijinja::context;
-use serde::Deserialize;
+use axum::Router;
+use http::Uri;
+use serde::{Deserialize, Serialize};
 
-use super::applications::scope_views;
-use super::{base_context, login_redirect, render, session, PageError, Visitor};
+use super::{login_redirect, render, scope_views, session, Base, CsrfForm, Page, PageError, Query, ScopeView, Visitor};
 use crate::http::edge::ClientAddr;
 use crate::http::limits;
 use crate::http::{route_both, AppState};
@@ -21,6 +19,24 @@ use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {
     route_both(Router::new(), paths::DEVICE, get(enter).post(answer))
+}
+
+/// `device.html`, at one of its steps: `enter` (the code), `confirm` (the question),
+/// then `approved`, `denied` or `gone` (answered elsewhere, or expired).
+#[derive(Serialize)]
+struct DevicePage<'a> {
+    step: &'static str,
+    /// As typed, or as the device shows it once found.
+    user_code: Option<&'a str>,
+    error: Option<&'static str>,
+    application: Option<&'a str>,
+    scopes: Option<Vec<ScopeView>>,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+impl Page for DevicePage<'_> {
+    const TEMPLATE: &'static str = "device.html";
 }
 
 #[derive(Deserialize)]
@@ -39,20 +55,19 @@ async fn enter(
         return Ok(login_redirect(uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::DEVICE)));
     }
     let (csrf, cookie) = session::csrf_for_page(&state, &visitor);
-    let typed = query.user_code.unwrap_or_default();
-    let mut page = render(
-        &state,
-        "device.html",
-        StatusCode::OK,
-        context! { step => "enter", user_code => typed, error => (), ..base_context(&visitor, &csrf) },
-    )?;
-    page.set_cookie = cookie;
-    Ok(page.into_response())
+    let page = DevicePage {
+        step: "enter",
+        user_code: Some(query.user_code.as_deref().unwrap_or_default()),
+        error: None,
+        application: None,
+        scopes: None,
+        base: Base::new(&visitor, &csrf),
+    };
+    Ok(render(&state, &page)?.cookie(cookie).into_response())
 }
 
 #[derive(Deserialize)]
 struct AnswerForm {
-    csrf_token: Option<String>,
     user_code: String,
     allow: Option<String>,
     cancel: Option<String>,
@@ -61,15 +76,10 @@ struct AnswerForm {
 /// `POST /o/device/`: first the code (then the question), then the answer.
 async fn answer(
     State(state): State<AppState>,
-    visitor: Visitor,
     ClientAddr { ip: address, .. }: ClientAddr,
-    Form(form): Form<AnswerForm>,
+    CsrfForm(visitor, form): CsrfForm<AnswerForm>,
 ) -> Result<Response, PageError> {
-    if !visitor.csrf_ok(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     let Some(user) = &visitor.user else { return Ok(login_redirect(paths::DEVICE)) };
-    let csrf = visitor.csrf_token().unwrap_or_default();
     let now = state.clock.now();
     // The attempt takes its place in the count before the code is looked up, so codes
     // sent at once cannot all be tried against the same count.
@@ -91,18 +101,15 @@ async fn answer(
         // The attempt's place stays: it is the wrong code.
         drop(attempt);
         tracing::info!(user_id = user.id, "device code refused");
-        let page = render(
-            &state,
-            "device.html",
-            StatusCode::OK,
-            context! {
-                step => "enter",
-                user_code => form.user_code,
-                error => "That code is not valid, or it has expired. Check the code on your device.",
-                ..base_context(&visitor, csrf)
-            },
-        )?;
-        return Ok(page.into_response());
+        let page = DevicePage {
+            step: "enter",
+            user_code: Some(&form.user_code),
+            error: Some("That code is not valid, or it has expired. Check the code on your device."),
+            application: None,
+            scopes: None,
+            base: Base::of(&visitor),
+        };
+        return Ok(render(&state, &page)?.into_response());
     };
     limits::device_code_accepted(state.store.as_ref(), attempt).await?;
     let decision = match (form.allow.as_deref(), form.cancel.is_some()) {
@@ -113,20 +120,16 @@ async fn answer(
     let Some(approve) = decision else {
         // The code is right: show what the device asks for (§5.4: "the authorization
         // server SHOULD display information about the device … so the user can confirm").
-        let scopes = scope_views(&state, device::scopes_of(&grant).iter());
-        let page = render(
-            &state,
-            "device.html",
-            StatusCode::OK,
-            context! {
-                step => "confirm",
-                user_code => display_user_code(&code),
-                application => grant.client_name.clone(),
-                scopes => scopes,
-                ..base_context(&visitor, csrf)
-            },
-        )?;
-        return Ok(page.into_response());
+        let shown = display_user_code(&code);
+        let page = DevicePage {
+            step: "confirm",
+            user_code: Some(&shown),
+            error: None,
+            application: Some(&grant.client_name),
+            scopes: Some(scope_views(&state, device::scopes_of(&grant).iter())),
+            base: Base::of(&visitor),
+        };
+        return Ok(render(&state, &page)?.into_response());
     };
     // The grant may have expired or been answered elsewhere since the question.
     let decided = state.store.decide_device_grant(grant.id, user.id, approve, now).await?;
@@ -141,11 +144,13 @@ async fn answer(
         (true, false) => "denied",
         (false, _) => "gone",
     };
-    let page = render(
-        &state,
-        "device.html",
-        StatusCode::OK,
-        context! { step => step, application => grant.client_name.clone(), ..base_context(&visitor, csrf) },
-    )?;
-    Ok(page.into_response())
+    let page = DevicePage {
+        step,
+        user_code: None,
+        error: None,
+        application: Some(&grant.client_name),
+        scopes: None,
+        base: Base::of(&visitor),
+    };
+    Ok(render(&state, &page)?.into_response())
 }

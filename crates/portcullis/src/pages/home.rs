@@ -7,24 +7,29 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-use minijinja::context;
+use serde::Serialize;
 
-use super::{base_context, render, PageError, Visitor};
+use super::{render, Base, Page, PageError, Visitor};
 use crate::http::AppState;
+
+/// `home.html`.
+#[derive(Serialize)]
+struct HomePage<'a> {
+    /// Whether to link OpenID Connect Discovery; RFC 8414's metadata (at the issuer's
+    /// well-known path, §3) otherwise: both list the endpoints.
+    openid: bool,
+    issuer: &'a str,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+impl Page for HomePage<'_> {
+    const TEMPLATE: &'static str = "home.html";
+}
 
 /// `GET /`.
 pub(crate) async fn page(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
-    let csrf = visitor.csrf_token().unwrap_or_default();
-    let page = render(
-        &state,
-        "home.html",
-        StatusCode::OK,
-        context! {
-        // OpenID Connect Discovery when it is on, RFC 8414's metadata (at the
-        // issuer's well-known path, §3) otherwise: both list the endpoints.
-        openid => state.config.oidc.enabled,
-        issuer => &state.config.oidc.issuer, ..base_context(&visitor, csrf) },
-    )?;
-    Ok(page.into_response())
+    let page =
+        HomePage { openid: state.config.oidc.enabled, issuer: &state.config.oidc.issuer, base: Base::of(&visitor) };
+    Ok(render(&state, &page)?.into_response())
 }

@@ -1,15 +1,14 @@
 //! `/accounts/login/` and `/accounts/logout/`, with throttling of failed logins by
 //! account and by address.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use http::StatusCode;
-use minijinja::context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{base_context, redirect, render, safe_next, session, PageError, Visitor};
+use super::{redirect, render, safe_next, session, Base, CsrfForm, Page, PageError, Query, Visitor};
 use crate::http::edge::ClientAddr;
 use crate::http::limits::LoginThrottle;
 use crate::http::{route_both, AppState};
@@ -22,6 +21,21 @@ pub const DEFAULT_NEXT: &str = "/o/applications/";
 pub fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::LOGIN, get(login_page).post(login));
     route_both(router, paths::LOGOUT, post(logout))
+}
+
+/// `login.html`: the form, empty or sent back with `error`.
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    /// Where a successful login goes (a path on this site).
+    next: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+impl Page for LoginPage<'_> {
+    const TEMPLATE: &'static str = "login.html";
 }
 
 #[derive(Deserialize)]
@@ -42,33 +56,22 @@ async fn login_page(
         return Ok(redirect(StatusCode::FOUND, next, None));
     }
     let (csrf, cookie) = session::csrf_for_page(&state, &visitor);
-    let mut page = render(
-        &state,
-        "login.html",
-        StatusCode::OK,
-        context! { next => next, username => "", error => (), ..base_context(&visitor, &csrf) },
-    )?;
-    page.set_cookie = cookie;
-    Ok(page.into_response())
+    let page = LoginPage { next, username: "", error: None, base: Base::new(&visitor, &csrf) };
+    Ok(render(&state, &page)?.cookie(cookie).into_response())
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
-    csrf_token: Option<String>,
     next: Option<String>,
 }
 
 async fn login(
     State(state): State<AppState>,
-    visitor: Visitor,
     client: ClientAddr,
-    Form(form): Form<LoginForm>,
+    CsrfForm(visitor, form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    if !visitor.csrf_ok(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     // No username has a control character; a NUL would also fail every query on
     // PostgreSQL (its text cannot hold one), throttling's included: refuse it first.
     if form.username.chars().any(|c| c.is_ascii_control()) {
@@ -99,19 +102,13 @@ async fn login(
         tracing::info!("login failed");
         let event = NewAuditEvent::new(AuditKind::LoginFailed, now).user(tried().await?).addr(client.ip);
         state.audit.record(event.detail("login page: wrong username or password")).await;
-        let csrf = visitor.csrf_token().unwrap_or_default();
-        let page = render(
-            &state,
-            "login.html",
-            StatusCode::OK,
-            context! {
-                next => next,
-                username => form.username,
-                error => "Please enter a correct username and password. Both fields are case-sensitive.",
-                ..base_context(&visitor, csrf)
-            },
-        )?;
-        return Ok(page.into_response());
+        let page = LoginPage {
+            next,
+            username: &form.username,
+            error: Some("Please enter a correct username and password. Both fields are case-sensitive."),
+            base: Base::of(&visitor),
+        };
+        return Ok(render(&state, &page)?.into_response());
     };
     throttle.succeeded(attempt).await?;
     state.store.set_last_login(user.id, now).await?;
@@ -127,20 +124,11 @@ async fn login(
     Ok(redirect(StatusCode::SEE_OTHER, next, Some(cookie)))
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
 async fn logout(
     State(state): State<AppState>,
-    visitor: Visitor,
     ClientAddr { ip: address, .. }: ClientAddr,
-    Form(form): Form<LogoutForm>,
+    CsrfForm(visitor, _): CsrfForm,
 ) -> Result<Response, PageError> {
-    if !visitor.csrf_ok(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     if let Some((id, _)) = &visitor.session {
         state.store.delete_session(id).await?;
         // An anonymous session (the login form's) ending is nobody logging out.

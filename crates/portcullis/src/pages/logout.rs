@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{HeaderMap, Method, StatusCode, Uri};
-use minijinja::context;
+use serde::Serialize;
 
-use super::{base_context, redirect, render, session, PageError, Visitor};
+use super::csrf::token_matches;
+use super::{redirect, render, session, Base, Page, PageError, Visitor};
 use crate::http::edge::ClientAddr;
 use crate::http::{route_both, AppState};
 use crate::oauth::Params;
@@ -24,6 +25,24 @@ pub fn router() -> Router<AppState> {
 
 /// The parameters the confirmation form carries back.
 const CARRIED: [&str; 4] = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"];
+
+/// `logout.html`: the question (`confirm`), or the answer once logged out.
+#[derive(Serialize)]
+struct LogoutPage<'a> {
+    confirm: bool,
+    /// The name of the application asking.
+    client: Option<String>,
+    /// The host the visitor is sent to afterwards.
+    destination: Option<String>,
+    /// The request's parameters, for the form's hidden fields.
+    fields: Option<Vec<(&'a str, &'a str)>>,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+impl Page for LogoutPage<'_> {
+    const TEMPLATE: &'static str = "logout.html";
+}
 
 async fn end_session(
     State(state): State<AppState>,
@@ -41,13 +60,15 @@ async fn end_session(
     let request = checked(&state, &params).await?;
     let user_id = visitor.user.as_ref().map(|u| u.id);
     // A POST is the confirmation form (or an RP posting the request, which gets the
-    // form). A visitor who is not logged in answers it too, before a redirect the hint
-    // does not vouch for: `csrf_for_page` gave them an anonymous session for its token.
+    // form, and carries no CSRF token: so this endpoint checks the token itself, on
+    // the form's answers only). A visitor who is not logged in answers it too, before
+    // a redirect the hint does not vouch for: `csrf_for_page` gave them a token.
     let confirmed = method == Method::POST && params.get("confirm").is_some();
-    if confirmed && !visitor.csrf_ok(params.get("csrf_token")) {
+    let token_ok = || token_matches(&visitor, params.get("csrf_token"));
+    if confirmed && !token_ok() {
         return Err(PageError::Csrf);
     }
-    if method == Method::POST && params.get("stay").is_some() && visitor.csrf_ok(params.get("csrf_token")) {
+    if method == Method::POST && params.get("stay").is_some() && token_ok() {
         return Ok(redirect(StatusCode::SEE_OTHER, super::login::DEFAULT_NEXT, None));
     }
     if !confirmed && request.needs_confirmation(user_id) {
@@ -57,35 +78,23 @@ async fn end_session(
         let client = request.client.as_ref().map(|c| c.name.clone());
         // RP-Initiated Logout §3: where the person goes next is theirs to decide, so the
         // page names the host before they agree to go there.
-        let destination = request.destination();
-        let mut page = render(
-            &state,
-            "logout.html",
-            StatusCode::OK,
-            context! {
-                confirm => true,
-                client => client,
-                destination => destination,
-                fields => fields,
-                ..base_context(&visitor, &csrf)
-            },
-        )?;
-        page.set_cookie = cookie;
-        return Ok(page.into_response());
+        let page = LogoutPage {
+            confirm: true,
+            client,
+            destination: request.destination(),
+            fields: Some(fields),
+            base: Base::new(&visitor, &csrf),
+        };
+        return Ok(render(&state, &page)?.cookie(cookie).into_response());
     }
     let cleared = end(&state, &visitor, &request, address).await?;
     let status = if method == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     match &request.redirect {
         Some(to) => Ok(redirect(status, to, cleared)),
         None => {
-            let mut page = render(
-                &state,
-                "logout.html",
-                StatusCode::OK,
-                context! { confirm => false, client => (), fields => (), user => (), csrf_token => "" },
-            )?;
-            page.set_cookie = cleared;
-            Ok(page.into_response())
+            let page =
+                LogoutPage { confirm: false, client: None, destination: None, fields: None, base: Base::anonymous() };
+            Ok(render(&state, &page)?.cookie(cleared).into_response())
         }
     }
 }

@@ -2,17 +2,23 @@
 //! users and staff manage things with. Machine-facing endpoints live in `oauth`.
 //!
 //! The pages are mounted by [`http::router`](crate::http::router); only their
-//! [`templates`](crate::pages::templates) are public.
+//! [`templates`](crate::pages::templates) are public. Each handler reads its form
+//! through [`CsrfForm`] and answers with a typed [`Page`] or a redirect.
 
 pub(crate) mod admin;
+mod application_form;
 pub(crate) mod applications;
 pub(crate) mod authorize;
 pub(crate) mod authorized;
+mod csrf;
 pub(crate) mod device;
+mod error;
+mod form;
 pub(crate) mod home;
 pub(crate) mod login;
 /// RP-initiated logout's page, which exists only with OpenID Connect.
 pub(crate) mod logout;
+mod page;
 pub(crate) mod playground;
 pub(crate) mod session;
 pub mod templates;
@@ -20,13 +26,15 @@ pub mod templates;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
-use http::{HeaderValue, StatusCode};
-use minijinja::context;
-use serde::Serialize;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{HeaderValue, StatusCode, Uri};
+use serde::{Deserialize, Serialize};
 
 use crate::http::AppState;
-use crate::store::{StoreError, User};
+pub(crate) use csrf::{CsrfForm, NoFields};
+pub(crate) use error::PageError;
+pub(crate) use form::Query;
+pub(crate) use page::{render, Base, Html, Page};
 pub(crate) use session::Visitor;
 pub use templates::Templates;
 
@@ -63,50 +71,22 @@ pub(crate) fn router(openid: bool) -> Router<AppState> {
         )
 }
 
-/// What templates see of the logged-in user.
-#[derive(Debug, Serialize)]
-pub(crate) struct UserView {
-    pub id: i64,
-    pub username: String,
-    pub is_staff: bool,
+/// A scope as pages show it: its name and the description the settings give it.
+#[derive(Serialize)]
+pub(crate) struct ScopeView {
+    name: String,
+    description: String,
 }
 
-impl From<&User> for UserView {
-    fn from(user: &User) -> Self {
-        Self { id: user.id, username: user.username.clone(), is_staff: user.is_staff }
-    }
-}
-
-/// An HTML page ready to send: status, body, and a cookie to set if any.
-pub(crate) struct Page {
-    pub status: StatusCode,
-    pub html: String,
-    pub set_cookie: Option<HeaderValue>,
-}
-
-impl IntoResponse for Page {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, [(CONTENT_TYPE, "text/html; charset=utf-8")], self.html).into_response();
-        let headers = response.headers_mut();
-        // Pages carry CSRF tokens and personal data: never cached. The rest of their
-        // defences (CSP, no framing, no referrer) are on every answer: see `edge`.
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(cookie) = self.set_cookie {
-            headers.append(SET_COOKIE, cookie);
-        }
-        response
-    }
-}
-
-/// Renders a template into a [`Page`].
-pub(crate) fn render<S: Serialize>(
-    state: &AppState,
-    name: &str,
-    status: StatusCode,
-    context: S,
-) -> Result<Page, PageError> {
-    let html = state.templates.render(name, context).map_err(|e| PageError::Internal(e.to_string()))?;
-    Ok(Page { status, html, set_cookie: None })
+/// Each scope with the description the settings give it.
+pub(crate) fn scope_views<'a>(state: &AppState, scopes: impl Iterator<Item = &'a str>) -> Vec<ScopeView> {
+    let descriptions = &state.config.oauth2.scopes;
+    scopes
+        .map(|s| ScopeView {
+            name: s.to_owned(),
+            description: descriptions.get(s).cloned().unwrap_or_else(|| "(no longer configured)".to_owned()),
+        })
+        .collect()
 }
 
 /// A `303 See Other` (after a form) or `302 Found` redirect, optionally setting a cookie.
@@ -174,111 +154,27 @@ pub(crate) fn login_redirect(here: &str) -> Response {
     redirect(StatusCode::FOUND, &format!("{}?next={next}", crate::paths::LOGIN), None)
 }
 
-/// Failures of a page, shown as an error page with the right status; causes of 500s
-/// go to the log only.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PageError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("Your session has expired or the form was not sent from this site. Reload the page and try again.")]
-    Csrf,
-    #[error("You do not have access to this page.")]
-    Forbidden,
-    #[error("There is no such page.")]
-    NotFound,
-    #[error("{message}")]
-    TooMany { message: String, retry_after: i64 },
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+/// A path constant with its `{id}` filled in.
+pub(crate) fn with_id(path: &str, id: i64) -> String {
+    path.replace("{id}", &id.to_string())
 }
 
-impl From<StoreError> for PageError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(cause) => Self::Unavailable(cause),
-            other => Self::Internal(other.to_string()),
-        }
-    }
+/// The path and query of a request, for [`login_redirect`].
+pub(crate) fn here(uri: &Uri) -> &str {
+    uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path())
 }
 
-impl From<crate::oauth::EndpointError> for PageError {
-    fn from(error: crate::oauth::EndpointError) -> Self {
-        match error {
-            crate::oauth::EndpointError::Store(e) => e.into(),
-            other => Self::Internal(other.to_string()),
-        }
-    }
+/// A record id from a path. Anything that is not one names no page.
+pub(crate) fn parse_id(raw: &str) -> Result<i64, PageError> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(PageError::NotFound)
 }
 
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, title, message) = match &self {
-            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "Invalid request", m.clone()),
-            Self::Csrf => (StatusCode::FORBIDDEN, "Form expired", self.to_string()),
-            Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden", self.to_string()),
-            Self::NotFound => (StatusCode::NOT_FOUND, "Not found", self.to_string()),
-            Self::TooMany { message, .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message.clone()),
-            Self::Unavailable(cause) => {
-                tracing::error!(%cause, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The service is unavailable; try again shortly.".into(),
-                )
-            }
-            Self::Internal(cause) => {
-                tracing::error!(%cause, "page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Error", "Something went wrong on our side.".into())
-            }
-        };
-        // The error page is plain: it must render even when the templates or the
-        // database are what failed.
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-             content=\"width=device-width, initial-scale=1\"><title>{title} · Portcullis</title>\
-             <link rel=\"stylesheet\" href=\"/static/portcullis.css\"></head><body><main id=\"content\">\
-             <section class=\"card narrow\"><h1>{title}</h1><p class=\"error\" role=\"alert\">{}</p>\
-             </section></main></body></html>",
-            escape(&message)
-        );
-        let mut response = Page { status, html, set_cookie: None }.into_response();
-        let retry_after = match self {
-            Self::TooMany { retry_after, .. } => Some(retry_after),
-            // The pool gave no connection in time: shed, worth retrying soon.
-            Self::Unavailable(_) => Some(1),
-            _ => None,
-        };
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
-/// Minimal HTML escaping for the fallback error page.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The base context every page template gets: the user and the CSRF token.
-pub(crate) fn base_context(visitor: &Visitor, csrf_token: &str) -> minijinja::Value {
-    context! {
-        user => visitor.user.as_ref().map(UserView::from),
-        csrf_token => csrf_token,
-    }
+/// The query of a page that a change redirects to: `done` names the notice to show.
+/// Each page shows only the notices it knows, so a link cannot put words of its own
+/// on the page.
+#[derive(Deserialize)]
+pub(crate) struct Done {
+    pub done: Option<String>,
 }
 
 /// A `next` target is safe only as a path on this site: it starts with one `/`, and

@@ -11,11 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
-use http::{HeaderMap, StatusCode, Uri};
-use minijinja::context;
+use http::{HeaderMap, Uri};
 use serde::Serialize;
 
-use super::{base_context, login_redirect, render, PageError, Visitor};
+use super::{login_redirect, render, Base, Page, PageError, Visitor};
 use crate::http::{route_both, AppState};
 use crate::paths;
 use crate::store::{ClientType, GrantType};
@@ -40,6 +39,22 @@ struct AppChoice {
     name: String,
     public: bool,
     ready: bool,
+}
+
+/// `playground.html`.
+#[derive(Serialize)]
+struct PlaygroundPage<'a> {
+    applications: Vec<AppChoice>,
+    /// The redirect URI an application needs for the playground.
+    callback: String,
+    /// The configured scopes, by name.
+    scopes: Vec<&'a str>,
+    #[serde(flatten)]
+    base: Base<'a>,
+}
+
+impl Page for PlaygroundPage<'_> {
+    const TEMPLATE: &'static str = "playground.html";
 }
 
 /// The playground page; the callback path serves the same page, whose script then
@@ -70,17 +85,11 @@ async fn playground(
             name: a.name,
         })
         .collect();
-    let csrf = visitor.csrf_token().unwrap_or_default();
-    let page = render(
-        &state,
-        "playground.html",
-        StatusCode::OK,
-        context! {
-            applications => apps,
-            callback => callback,
-            scopes => state.config.oauth2.scopes.keys().cloned().collect::<Vec<_>>(),
-            ..base_context(&visitor, csrf)
-        },
-    )?;
-    Ok(page.into_response())
+    let page = PlaygroundPage {
+        applications: apps,
+        callback,
+        scopes: state.config.oauth2.scopes.keys().map(String::as_str).collect(),
+        base: Base::of(&visitor),
+    };
+    Ok(render(&state, &page)?.into_response())
 }

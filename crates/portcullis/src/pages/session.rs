@@ -1,7 +1,7 @@
 //! Browser sessions: a random id in an `HttpOnly`, `SameSite=Lax` cookie (`Secure` when
 //! the server's public address is https), its hash and the session's data in the
 //! store, so any instance can serve any request. Every session carries a CSRF token
-//! that every form must echo.
+//! that every form must echo (checked by `csrf::CsrfForm`).
 //!
 //! A visitor who is not logged in has no session in the store: the forms they see (the
 //! login page, the logout question) take their CSRF token from a cookie of its own,
@@ -15,7 +15,6 @@ use cookie::{Cookie, SameSite};
 use http::header::COOKIE;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
-use subtle::ConstantTimeEq;
 
 use crate::crypto::{random_string, Secret, TokenHash};
 use crate::http::AppState;
@@ -78,20 +77,12 @@ fn is_csrf_token(token: &str) -> bool {
 }
 
 impl Visitor {
+    /// The token this visitor's forms must carry: the session's, or the anonymous
+    /// cookie's; none without either.
     pub fn csrf_token(&self) -> Option<&str> {
         match &self.session {
             Some((_, session)) => Some(session.csrf_token.as_str()),
             None => self.anonymous_csrf.as_deref(),
-        }
-    }
-
-    /// Whether a form's `csrf_token` is this session's, compared in constant time.
-    pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
-        match (self.csrf_token(), presented) {
-            (Some(expected), Some(presented)) => {
-                expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
-            }
-            _ => false,
         }
     }
 

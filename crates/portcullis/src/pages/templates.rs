@@ -16,15 +16,16 @@ const BUILTIN: &[(&str, &str)] = &[
     ("authorize.html", include_str!("../../templates/authorize.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("home.html", include_str!("../../templates/home.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
     // --- Application management and authorized-token pages ---
     ("application_list.html", include_str!("../../templates/application_list.html")),
+    ("application_fields.html", include_str!("../../templates/application_fields.html")),
     ("application_form.html", include_str!("../../templates/application_form.html")),
     ("application_detail.html", include_str!("../../templates/application_detail.html")),
     ("application_confirm_delete.html", include_str!("../../templates/application_confirm_delete.html")),
     ("authorized-tokens.html", include_str!("../../templates/authorized-tokens.html")),
     // --- Admin pages ---
     ("admin/layout.html", include_str!("../../templates/admin/layout.html")),
-    ("admin/pager.html", include_str!("../../templates/admin/pager.html")),
     ("admin/index.html", include_str!("../../templates/admin/index.html")),
     ("admin/users.html", include_str!("../../templates/admin/users.html")),
     ("admin/user_new.html", include_str!("../../templates/admin/user_new.html")),
