@@ -112,7 +112,7 @@ async fn answer(
     let Some(approve) = decision else {
         // The code is right: show what the device asks for (§5.4: "the authorization
         // server SHOULD display information about the device … so the user can confirm").
-        let scopes = scope_views(&state, device::scopes_of(&grant).iter());
+        let scopes = scope_views(&state, device::scopes_of(&grant)?.iter());
         let page = render(
             &state,
             "device.html",
