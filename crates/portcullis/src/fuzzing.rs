@@ -71,8 +71,8 @@ pub fn client_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Option<Cre
 fn credentials(c: client_auth::ClientCredentials) -> Credentials {
     Credentials {
         client_secret: c.secret.as_ref().map(|s| s.expose().to_owned()),
-        client_id: c.client_id,
         basic: c.basic(),
+        client_id: c.client_id,
     }
 }
 

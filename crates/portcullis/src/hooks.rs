@@ -95,7 +95,8 @@ use crate::store::{Application, StoreError};
 /// #     name: &str,
 /// #     grant: GrantType,
 /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
-/// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+/// #     use portcullis::proto::{AccessTokenFormat, ClientType};
+/// #     use portcullis::store::NewApplication;
 /// #     let secret = portcullis::crypto::Secret::generate();
 /// #     let app = NewApplication {
 /// #         client_id: portcullis::crypto::random_alphanumeric(32),
@@ -185,15 +186,15 @@ pub trait Hooks: Send + Sync + 'static {
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
 /// #     name: "Shop front".into(),
-/// #     client_type: portcullis::store::ClientType::Public,
-/// #     grant_types: vec![portcullis::store::GrantType::AuthorizationCode],
+/// #     client_type: portcullis::proto::ClientType::Public,
+/// #     grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
 /// #     redirect_uris: vec!["https://shop.example/callback".into()],
 /// #     post_logout_redirect_uris: vec![],
 /// #     allowed_origins: vec![],
 /// #     allowed_scopes: None,
 /// #     skip_authorization: false,
 /// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+/// #     access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,
@@ -244,15 +245,15 @@ impl Hooks for NoHooks {}
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
 /// #     name: "Shop front".into(),
-/// #     client_type: portcullis::store::ClientType::Public,
-/// #     grant_types: vec![portcullis::store::GrantType::AuthorizationCode],
+/// #     client_type: portcullis::proto::ClientType::Public,
+/// #     grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
 /// #     redirect_uris: vec!["https://shop.example/callback".into()],
 /// #     post_logout_redirect_uris: vec![],
 /// #     allowed_origins: vec![],
 /// #     allowed_scopes: None,
 /// #     skip_authorization: false,
 /// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+/// #     access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,

@@ -18,17 +18,17 @@ pub(crate) struct Granted {
 
 /// A token request that got no tokens: the answer, and the security event to record
 /// before it goes out (a replayed code, a reused refresh token, a failed or throttled
-/// login).
+/// login). The event is boxed: it is rare, and the error travels through every `?`.
 #[derive(Debug)]
 pub(crate) struct GrantError {
     pub error: EndpointError,
-    pub event: Option<NewAuditEvent>,
+    pub event: Option<Box<NewAuditEvent>>,
 }
 
 impl GrantError {
     /// `error`, with `event` for the audit log.
     pub(crate) fn audited(error: impl Into<EndpointError>, event: NewAuditEvent) -> Self {
-        Self { error: error.into(), event: Some(event) }
+        Self { error: error.into(), event: Some(Box::new(event)) }
     }
 }
 
@@ -73,7 +73,7 @@ impl Records<'_> {
             }
             Err(GrantError { error, event }) => {
                 if let Some(event) = event {
-                    self.audit.record(event).await;
+                    self.audit.record(*event).await;
                 }
                 Err(error)
             }
