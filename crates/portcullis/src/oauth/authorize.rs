@@ -384,9 +384,10 @@ impl AuthorizationRequest {
         ctx.store.save_consent(user.id, self.app.id, &all.to_string(), ctx.now).await?;
         let code = self.response_type.code.then(Secret::generate);
         // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
-        let minted = match self.response_type.token {
-            true => Some(mint(ctx, &self.app, Some(user.id), &self.scope, None).await?),
-            false => None,
+        let minted = if self.response_type.token {
+            Some(mint(ctx, &self.app, Some(user.id), &self.scope, None).await?)
+        } else {
+            None
         };
         let mut id_token = None;
         if self.response_type.id_token {
