@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     let settings = OAuth2Settings::default();
     let allowed = allowed_raw.and_then(|a| ScopeSet::parse(a).ok());
     let app = app(allowed.clone());
-    match scope::resolve(Some(raw), &settings, &app) {
+    match scope::requested(Some(raw)).and_then(|requested| scope::resolve(requested, &settings, &app)) {
         Ok(granted) => {
             assert_eq!(Some(&granted), parsed.as_ref().ok(), "granted something other than asked: {raw:?}");
             assert!(!granted.is_empty());
@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
 
     // A refresh narrows and never widens (RFC 6749 §6).
     if let Ok(granted) = ScopeSet::parse(granted_raw) {
-        match scope::narrow(Some(raw), &granted) {
+        match scope::requested(Some(raw)).and_then(|requested| scope::narrow(requested, &granted)) {
             Ok(narrowed) => {
                 assert!(narrowed.is_subset(&granted), "{raw:?} widened {granted_raw:?}");
                 assert!(!narrowed.is_empty());

@@ -6,10 +6,10 @@
 use http::HeaderMap;
 use jsonwebtoken::jwk::JwkSet;
 
-use crate::oauth::authorize::{Redirect, ResponseType};
+use crate::oauth::authorize::Redirect;
 use crate::oauth::{client_auth, pkce, redirect, OAuthError, Params};
 use crate::oidc::keys::{KeyError, MemoryKeys};
-use crate::proto::SigningAlgorithm;
+use crate::proto::{ResponseType, SigningAlgorithm};
 
 /// The parameters of a POST body to an OAuth endpoint (form or JSON, by its
 /// `Content-Type`), as the token, revocation, introspection and device endpoints read
@@ -71,8 +71,8 @@ pub fn client_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Option<Cre
 fn credentials(c: client_auth::ClientCredentials) -> Credentials {
     Credentials {
         client_secret: c.secret.as_ref().map(|s| s.expose().to_owned()),
+        basic: c.basic(),
         client_id: c.client_id,
-        basic: c.method == client_auth::Method::Basic,
     }
 }
 

@@ -29,7 +29,7 @@
 //!     }
 //!
 //!     async fn token_issued(&self, event: &TokenIssued) {
-//!         tracing::info!(client_id = %event.client_id, grant = event.grant, "token issued");
+//!         tracing::info!(client_id = %event.client_id, grant = %event.grant, "token issued");
 //!     }
 //! }
 //! ```
@@ -39,6 +39,7 @@ use portcullis_axum::ScopeSet;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::proto::TokenGrant;
 use crate::store::{Application, StoreError};
 
 /// The host's hooks. See the module documentation; here a provider with hooks that
@@ -51,8 +52,9 @@ use crate::store::{Application, StoreError};
 /// use http::StatusCode;
 /// use portcullis::config::Config;
 /// use portcullis::hooks::{Hooks, TokenIssued};
+/// use portcullis::proto::{GrantType, TokenGrant};
 /// use portcullis::provider::Provider;
-/// use portcullis::store::{Application, GrantType};
+/// use portcullis::store::Application;
 /// use portcullis_axum::ScopeSet;
 ///
 /// #[derive(Default)]
@@ -91,9 +93,10 @@ use crate::store::{Application, StoreError};
 /// # async fn register(
 /// #     store: &dyn portcullis::store::Store,
 /// #     name: &str,
-/// #     grant: portcullis::store::GrantType,
+/// #     grant: GrantType,
 /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
-/// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+/// #     use portcullis::proto::{AccessTokenFormat, ClientType};
+/// #     use portcullis::store::NewApplication;
 /// #     let secret = portcullis::crypto::Secret::generate();
 /// #     let app = NewApplication {
 /// #         client_id: portcullis::crypto::random_alphanumeric(32),
@@ -133,7 +136,7 @@ use crate::store::{Application, StoreError};
 /// // One token issued, and the hook heard of it (without its value).
 /// let issued = shop.issued.lock().unwrap_or_else(PoisonError::into_inner).clone();
 /// assert_eq!(issued.len(), 1);
-/// assert_eq!((issued[0].client_id.as_str(), issued[0].grant), (back_office.0.as_str(), "client_credentials"));
+/// assert_eq!((issued[0].client_id.as_str(), issued[0].grant), (back_office.0.as_str(), TokenGrant::ClientCredentials));
 /// assert!(issued[0].user_id.is_none() && !issued[0].refresh_token);
 /// # Ok(())
 /// # }
@@ -143,7 +146,7 @@ pub trait Hooks: Send + Sync + 'static {
     /// Claims to add to what [`ClaimsFor::target`] names. Claims Portcullis sets itself
     /// (`iss`, `sub`, `aud`, `exp`, `scope`, the profile claims, …) always win: a hook
     /// cannot change who a token is for or how long it lives. An error stops the token
-    /// or answer from being issued (`503`). [`ClaimsFor`]'s example implements it.
+    /// or answer from being issued (`503`).
     async fn extra_claims(&self, request: ClaimsFor<'_>) -> Result<Map<String, Value>, StoreError> {
         let _ = request;
         Ok(Map::new())
@@ -157,7 +160,6 @@ pub trait Hooks: Send + Sync + 'static {
     /// settings and the application's allowed scopes of today.
     ///
     /// It runs inside request validation and must decide from what it has at hand.
-    /// [`Hooks`]'s example implements it.
     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
         let _ = (app, scope);
         true
@@ -165,8 +167,7 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// Called once a token has been stored, before the client receives it, for every
     /// grant and the implicit flow. It sees no token value. The client waits for it, so
-    /// a slow task belongs on a queue or a spawned task. [`Hooks`]'s example implements
-    /// it.
+    /// a slow task belongs on a queue or a spawned task.
     async fn token_issued(&self, event: &TokenIssued) {
         let _ = event;
     }
@@ -185,15 +186,15 @@ pub trait Hooks: Send + Sync + 'static {
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
 /// #     name: "Shop front".into(),
-/// #     client_type: portcullis::store::ClientType::Public,
-/// #     grant_types: vec![portcullis::store::GrantType::AuthorizationCode],
+/// #     client_type: portcullis::proto::ClientType::Public,
+/// #     grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
 /// #     redirect_uris: vec!["https://shop.example/callback".into()],
 /// #     post_logout_redirect_uris: vec![],
 /// #     allowed_origins: vec![],
 /// #     allowed_scopes: None,
 /// #     skip_authorization: false,
 /// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+/// #     access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,
@@ -244,15 +245,15 @@ impl Hooks for NoHooks {}
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
 /// #     name: "Shop front".into(),
-/// #     client_type: portcullis::store::ClientType::Public,
-/// #     grant_types: vec![portcullis::store::GrantType::AuthorizationCode],
+/// #     client_type: portcullis::proto::ClientType::Public,
+/// #     grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
 /// #     redirect_uris: vec!["https://shop.example/callback".into()],
 /// #     post_logout_redirect_uris: vec![],
 /// #     allowed_origins: vec![],
 /// #     allowed_scopes: None,
 /// #     skip_authorization: false,
 /// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+/// #     access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,
@@ -278,8 +279,8 @@ pub struct ClaimsFor<'a> {
     pub scope: &'a ScopeSet,
 }
 
-/// Where the claims go. [`ClaimsFor`]'s example adds claims to ID tokens and UserInfo
-/// but not to access tokens, which anyone holding one can read:
+/// Where the claims go. A hook may keep claims out of access tokens, which anyone
+/// holding one can read:
 ///
 /// ```
 /// use portcullis::hooks::ClaimsTarget;
@@ -305,11 +306,11 @@ pub enum ClaimsTarget {
 
 /// A token was issued. Carries no token value.
 ///
-/// [`Hooks`]'s example records them from a running provider; a host's own handling
-/// can be tried on one made by hand:
+/// A host's own handling can be tried on one made by hand:
 ///
 /// ```
 /// use portcullis::hooks::TokenIssued;
+/// use portcullis::proto::TokenGrant;
 ///
 /// /// The line a host writes to its audit log.
 /// fn audit_line(event: &TokenIssued) -> String {
@@ -321,7 +322,7 @@ pub enum ClaimsTarget {
 ///     client_id: "shop-front".into(),
 ///     user_id: Some(7),
 ///     scope: "openid read".into(),
-///     grant: "authorization_code",
+///     grant: TokenGrant::AuthorizationCode,
 ///     expires_at: 1_700_036_000,
 ///     refresh_token: true,
 /// };
@@ -335,9 +336,9 @@ pub struct TokenIssued {
     pub user_id: Option<i64>,
     /// The scopes granted, space-separated.
     pub scope: String,
-    /// The grant: `authorization_code`, `password`, `client_credentials`,
-    /// `refresh_token`, `urn:ietf:params:oauth:grant-type:device_code` or `implicit`.
-    pub grant: &'static str,
+    /// The grant that issued it; `implicit` for a token from the authorization
+    /// endpoint.
+    pub grant: TokenGrant,
     /// When the access token expires, seconds since the Unix epoch.
     pub expires_at: i64,
     /// Whether a refresh token came with it.

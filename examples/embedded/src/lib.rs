@@ -126,7 +126,7 @@ impl Hooks for ShopHooks {
     }
 
     async fn token_issued(&self, event: &TokenIssued) {
-        tracing::info!(client_id = %event.client_id, grant = event.grant, "token issued");
+        tracing::info!(client_id = %event.client_id, grant = %event.grant, "token issued");
         self.issued.lock().unwrap_or_else(PoisonError::into_inner).push(event.clone());
     }
 }

@@ -358,7 +358,7 @@ async fn a_customer_logs_in_and_consents_through_the_mounted_pages() {
     let events = shop.shop.hooks.issued.lock().unwrap_or_else(PoisonError::into_inner).clone();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
-        (events[0].grant, events[0].user_id, events[0].client_id.as_str()),
+        (events[0].grant.as_str(), events[0].user_id, events[0].client_id.as_str()),
         ("authorization_code", Some(1001), app.id.as_str())
     );
     assert_eq!(events[0].scope, "openid profile read");
@@ -382,7 +382,7 @@ async fn the_shops_scope_policy_and_its_scopes_hold() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read\""));
     let events = shop.shop.hooks.issued.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(events.iter().map(|e| e.grant).collect::<Vec<_>>(), ["password"]);
+    assert_eq!(events.iter().map(|e| e.grant.as_str()).collect::<Vec<_>>(), ["password"]);
 }
 
 /// Mounted under `/auth`, the provider's `/metrics` is `/auth/metrics`, and its route

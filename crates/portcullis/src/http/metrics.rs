@@ -50,6 +50,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::http::AppState;
+use crate::proto::TokenGrant;
 use crate::store::{Store, StoreError};
 
 /// The `Content-Type` of the OpenMetrics text format, which Prometheus asks for first.
@@ -62,17 +63,6 @@ pub const UNMATCHED: &str = "unmatched";
 /// well under a millisecond, a password check (Argon2id) tens of milliseconds, and
 /// anything past 5 s has failed for the client anyway.
 const LATENCY_BUCKETS: [f64; 13] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-
-/// Every grant [`Metrics::token_issued`] is told of, so each has a series from the start
-/// (at 0) and `rate()` sees the first token of a grant rather than the series appearing.
-const GRANTS: [&str; 6] = [
-    "authorization_code",
-    "client_credentials",
-    "implicit",
-    "password",
-    "refresh_token",
-    "urn:ietf:params:oauth:grant-type:device_code",
-];
 
 /// How long a scrape waits for the store to count the sessions; past it the scrape
 /// answers without `portcullis_active_sessions`. Prometheus gives a scrape 10 s.
@@ -173,8 +163,10 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let tokens = Family::<GrantLabels, Counter>::default();
-        for grant in GRANTS {
-            tokens.get_or_create(&GrantLabels { grant }).inc_by(0);
+        // Every grant has a series from the start (at 0), so `rate()` sees a grant's
+        // first token rather than its series appearing.
+        for grant in TokenGrant::ALL {
+            tokens.get_or_create(&GrantLabels { grant: grant.as_str() }).inc_by(0);
         }
         let mut registry = Registry::default();
         registry.register(
@@ -196,10 +188,9 @@ impl Metrics {
         Self(Arc::new(Inner { registry, requests, durations, tokens, sessions: tokio::sync::Mutex::new(None) }))
     }
 
-    /// Counts an access token issued by `grant` (the `grant_type` value, or
-    /// `implicit`).
-    pub(crate) fn token_issued(&self, grant: &'static str) {
-        self.0.tokens.get_or_create(&GrantLabels { grant }).inc();
+    /// Counts an access token issued by `grant`.
+    pub(crate) fn token_issued(&self, grant: TokenGrant) {
+        self.0.tokens.get_or_create(&GrantLabels { grant: grant.as_str() }).inc();
     }
 
     fn record(&self, route: Route, method: &'static str, status: StatusCode, elapsed: Duration) {
@@ -394,7 +385,7 @@ mod tests {
         let metrics = Metrics::new();
         let route = Route(None);
         metrics.record(route, method_label(&Method::GET), StatusCode::NOT_FOUND, Duration::from_micros(700));
-        metrics.token_issued("password");
+        metrics.token_issued(TokenGrant::Password);
         let mut text = String::new();
         encode_registry(&mut text, &metrics.0.registry).unwrap();
         for line in [

@@ -142,19 +142,20 @@ impl AppState {
     pub(crate) fn grant_context_for(&self, client_addr: Option<std::net::IpAddr>) -> oauth::grant::Context<'_> {
         oauth::grant::Context {
             store: self.store.as_ref(),
-            settings: &self.config.oauth2,
-            now: self.clock.now(),
-            keys: &self.keys,
-            issuer: &self.config.oidc.issuer,
-            openid: self.config.oidc.enabled,
             accounts: self.accounts.as_ref(),
+            keys: &self.keys,
             hooks: self.hooks.as_ref(),
-            metrics: &self.metrics,
+            config: &self.config,
             rate_limits: &self.limits,
-            login_limits: &self.config.limits,
-            audit: &self.audit,
+            now: self.clock.now(),
             client_addr,
         }
+    }
+
+    /// Where the endpoints record the tokens grants issue and the security events they
+    /// report.
+    pub(crate) fn records(&self) -> oauth::grant::Records<'_> {
+        oauth::grant::Records { metrics: &self.metrics, audit: &self.audit, hooks: self.hooks.as_ref() }
     }
 }
 

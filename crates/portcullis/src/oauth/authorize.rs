@@ -5,74 +5,13 @@
 use portcullis_axum::ScopeSet;
 use url::Url;
 
-use super::grant::{mint, Context};
-use super::{pkce, redirect, EndpointError, Params};
+use super::grant::{self, mint, Context};
+use super::{pkce, redirect, scope, EndpointError, Params};
 use crate::crypto::Secret;
+use crate::hooks::TokenIssued;
 use crate::oidc::claims::IdTokenInput;
-use crate::proto::{CodeChallengeMethod, GrantType};
-use crate::store::{Application, NewCode, User};
-
-/// What the authorization endpoint answers with: RFC 6749's `code` (§4.1) and `token`
-/// (§4.2), and OpenID Connect's combinations with `id_token` (OAuth 2.0 Multiple
-/// Response Type Encoding Practices §5; Core §3.2 implicit, §3.3 hybrid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseType {
-    pub code: bool,
-    pub token: bool,
-    pub id_token: bool,
-}
-
-impl ResponseType {
-    pub const CODE: Self = Self { code: true, token: false, id_token: false };
-
-    /// "The order of the space-delimited values does not matter" (RFC 6749 §3.1.1);
-    /// each may appear once, and `none` (which asks for nothing) is not served.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let mut kind = Self { code: false, token: false, id_token: false };
-        for value in raw.split(' ') {
-            let seen = match value {
-                "code" => &mut kind.code,
-                "token" => &mut kind.token,
-                "id_token" => &mut kind.id_token,
-                _ => return None,
-            };
-            if std::mem::replace(seen, true) {
-                return None;
-            }
-        }
-        Some(kind)
-    }
-
-    /// The canonical spelling, for the consent form to post back.
-    pub fn as_str(self) -> &'static str {
-        match (self.code, self.id_token, self.token) {
-            (true, false, false) => "code",
-            (false, false, true) => "token",
-            (false, true, false) => "id_token",
-            (false, true, true) => "id_token token",
-            (true, true, false) => "code id_token",
-            (true, false, true) => "code token",
-            (true, true, true) => "code id_token token",
-            (false, false, false) => "none",
-        }
-    }
-
-    /// Only a lone `code` answers in the query; everything that carries a token uses
-    /// the fragment (Multiple Response Type Encoding Practices §5: "The default Response
-    /// Mode for this Response Type is the fragment encoding").
-    fn in_fragment(self) -> bool {
-        self.token || self.id_token
-    }
-
-    /// The grant an application needs for this response type.
-    fn grant(self) -> GrantType {
-        match (self.code, self.token || self.id_token) {
-            (true, false) => GrantType::AuthorizationCode,
-            (true, true) => GrantType::OpenidHybrid,
-            _ => GrantType::Implicit,
-        }
-    }
-}
+use crate::proto::{CodeChallengeMethod, ResponseType, TokenGrant};
+use crate::store::{Application, NewCode, Store, StoreError, User};
 
 /// Error codes the authorization endpoint sends back to the client (RFC 6749
 /// §4.1.2.1 and §4.2.2.1).
@@ -281,12 +220,14 @@ pub fn validate(
         let grant = response_type.grant();
         return Err(fail(ErrorCode::UnauthorizedClient, &format!("this client may not use the {grant} grant")));
     }
-    let scope = ctx.scope(params.get("scope"), &app).map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
+    let scope = scope::requested(params.get("scope"))
+        .and_then(|requested| ctx.scope(requested, &app))
+        .map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
     let nonce = params.get("nonce").map(str::to_owned);
     if response_type.id_token {
         // Core §3.2.2.1 and §3.3.2.11: an ID token from the authorization endpoint is
         // OpenID Connect only, and "nonce … REQUIRED" for it, against replay.
-        if !ctx.openid || !scope.contains("openid") {
+        if !ctx.config.oidc.enabled || !scope.contains("openid") {
             return Err(fail(ErrorCode::InvalidScope, "an id_token response needs the openid scope"));
         }
         if nonce.is_none() {
@@ -307,7 +248,7 @@ pub fn validate(
             }
             Some((challenge.to_owned(), method))
         }
-        (true, None) if ctx.settings.pkce_required => {
+        (true, None) if ctx.config.oauth2.pkce_required => {
             // RFC 7636 §4.4.1: "If the server requires Proof Key for Code Exchange
             // (PKCE) by OAuth public clients and the client does not send the
             // "code_challenge" in the request, the authorization endpoint MUST return
@@ -435,79 +376,102 @@ impl AuthorizationRequest {
     }
 
     /// The user said yes (or need not be asked): remember the consent, then issue a code
-    /// or, for the implicit grant, an access token.
-    pub async fn approve(&self, ctx: &Context<'_>, user: &User, auth_time: i64) -> Result<Redirect, EndpointError> {
-        let consented = ctx.store.consent(user.id, self.app.id).await?;
-        let earlier = consented.as_deref().and_then(|c| ScopeSet::parse(c).ok()).unwrap_or_default();
+    /// or, for the implicit grant, an access token. Everything is signed before
+    /// anything is stored, so a signing failure leaves no code or token behind.
+    pub async fn approve(&self, ctx: &Context<'_>, user: &User, auth_time: i64) -> Result<Approved, EndpointError> {
+        let earlier = consented(ctx.store, user.id, self.app.id).await?.unwrap_or_default();
         let all = earlier.union(&self.scope);
         ctx.store.save_consent(user.id, self.app.id, &all.to_string(), ctx.now).await?;
-        let mut params = Vec::new();
-        let mut code_value = None;
-        if self.response_type.code {
-            let code = Secret::generate();
-            let (challenge, method) = match &self.code_challenge {
-                Some((c, m)) => (c.clone(), m.as_str().to_owned()),
-                None => (String::new(), String::new()),
-            };
-            ctx.store
-                .insert_code(&NewCode {
-                    hash: code.hash(),
-                    application_id: self.app.id,
-                    user_id: user.id,
-                    redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
-                    scope: self.scope.to_string(),
-                    code_challenge: challenge,
-                    code_challenge_method: method,
-                    nonce: self.nonce.clone(),
-                    auth_time,
-                    created_at: ctx.now,
-                    expires_at: ctx.now + i64::from(ctx.settings.authorization_code_expire_seconds),
-                })
-                .await?;
-            params.push(("code", code.expose().to_owned()));
-            code_value = Some(code);
-        }
-        let mut access_token = None;
-        if self.response_type.token {
-            // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh
-            // token."
-            let minted = mint(ctx, &self.app, Some(user.id), &self.scope, None).await?;
-            ctx.store.insert_token(&minted.tokens).await?;
-            ctx.issued(&self.app, &minted.tokens, "implicit").await;
-            params.push(("access_token", minted.response.access_token.clone()));
-            params.push(("token_type", "Bearer".to_owned()));
-            params.push(("expires_in", minted.response.expires_in.to_string()));
-            params.push(("scope", minted.response.scope));
-            access_token = Some(minted.response.access_token);
-        }
+        let code = self.response_type.code.then(Secret::generate);
+        // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
+        let minted = if self.response_type.token {
+            Some(mint(ctx, &self.app, Some(user.id), &self.scope, None).await?)
+        } else {
+            None
+        };
+        let mut id_token = None;
         if self.response_type.id_token {
             // Core §3.3.2.11: with the code, c_hash; with an access token, at_hash.
-            let id_token = ctx
+            id_token = ctx
                 .id_token(IdTokenInput {
                     app: &self.app,
                     user,
                     scope: &self.scope,
                     nonce: self.nonce.as_deref(),
                     auth_time,
-                    access_token: access_token.as_deref(),
-                    code: code_value.as_ref().map(Secret::expose),
+                    access_token: minted.as_ref().map(|m| m.response.access_token.as_str()),
+                    code: code.as_ref().map(Secret::expose),
                 })
                 .await?;
-            if let Some(id_token) = id_token {
-                params.push(("id_token", id_token));
-            }
+        }
+        let mut params = Vec::new();
+        if let Some(code) = code {
+            ctx.store.insert_code(&self.new_code(&code, user, auth_time, ctx)).await?;
+            params.push(("code", code.expose().to_owned()));
+        }
+        let mut issued = None;
+        if let Some(minted) = minted {
+            ctx.store.insert_token(&minted.tokens).await?;
+            params.push(("access_token", minted.response.access_token));
+            params.push(("token_type", "Bearer".to_owned()));
+            params.push(("expires_in", minted.response.expires_in.to_string()));
+            params.push(("scope", minted.response.scope));
+            issued = Some(grant::issued(TokenGrant::Implicit, &self.app, minted.tokens));
+        }
+        if let Some(id_token) = id_token {
+            params.push(("id_token", id_token));
         }
         if let Some(state) = &self.state {
             params.push(("state", state.clone()));
         }
-        Ok(Redirect { redirect_uri: self.redirect_uri.clone(), response_type: self.response_type, params })
+        let redirect = Redirect { redirect_uri: self.redirect_uri.clone(), response_type: self.response_type, params };
+        Ok(Approved { redirect, issued })
     }
+
+    /// The code to store for `code`, issued to `user` now.
+    fn new_code(&self, code: &Secret, user: &User, auth_time: i64, ctx: &Context<'_>) -> NewCode {
+        let (challenge, method) = match &self.code_challenge {
+            Some((challenge, method)) => (challenge.clone(), method.as_str().to_owned()),
+            None => (String::new(), String::new()),
+        };
+        NewCode {
+            hash: code.hash(),
+            application_id: self.app.id,
+            user_id: user.id,
+            redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
+            scope: self.scope.to_string(),
+            code_challenge: challenge,
+            code_challenge_method: method,
+            nonce: self.nonce.clone(),
+            auth_time,
+            created_at: ctx.now,
+            expires_at: ctx.now + i64::from(ctx.config.oauth2.authorization_code_expire_seconds),
+        }
+    }
+}
+
+/// What approving an authorization request produced: where to send the browser, and
+/// the access token issued, for the records, when the response type has one.
+#[derive(Debug)]
+pub struct Approved {
+    /// The answer for the client, at its redirection URI.
+    pub redirect: Redirect,
+    /// The access token issued (implicit and hybrid flows), for the records.
+    pub issued: Option<TokenIssued>,
+}
+
+/// The scope `user_id` consented to for `application_id` before. A consent only spares
+/// asking again: one that does not parse counts as none, so the user is asked and the
+/// new consent replaces it.
+pub async fn consented(store: &dyn Store, user_id: i64, application_id: i64) -> Result<Option<ScopeSet>, StoreError> {
+    let stored = store.consent(user_id, application_id).await?;
+    Ok(stored.and_then(|scope| ScopeSet::parse(&scope).ok()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ClientType;
+    use crate::proto::{AccessTokenFormat, ClientType, GrantType};
 
     fn request(prompt: &str, max_age: Option<i64>, skip_authorization: bool) -> AuthorizationRequest {
         AuthorizationRequest {
@@ -524,7 +488,7 @@ mod tests {
                 allowed_scopes: None,
                 skip_authorization,
                 algorithm: "RS256".into(),
-                access_token_format: crate::store::AccessTokenFormat::Opaque,
+                access_token_format: AccessTokenFormat::Opaque,
                 owner_id: None,
                 created_at: 0,
                 updated_at: 0,

@@ -9,20 +9,25 @@ use http::HeaderMap;
 
 use super::{OAuthError, Params};
 use crate::crypto::Secret;
-use crate::store::{Application, ClientType, Store};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Basic,
-    Body,
-}
+use crate::proto::{ClientAuthMethod, ClientType};
+use crate::store::{Application, Store};
 
 /// The credentials a request presents, not yet checked.
 #[derive(Debug)]
 pub struct ClientCredentials {
     pub client_id: String,
     pub secret: Option<Secret>,
-    pub method: Method,
+    /// How they came: HTTP Basic (with a secret or, for a public client, without), or
+    /// the body with a secret or without one.
+    pub method: ClientAuthMethod,
+}
+
+impl ClientCredentials {
+    /// Whether they came in the `Authorization` header, which makes `invalid_client` a
+    /// `401` with a challenge (RFC 6749 §5.2).
+    pub fn basic(&self) -> bool {
+        self.method == ClientAuthMethod::ClientSecretBasic
+    }
 }
 
 /// What the `Authorization` header carries, if anything.
@@ -76,7 +81,7 @@ fn parse_basic(encoded: &str) -> Result<ClientCredentials, OAuthError> {
     Ok(ClientCredentials {
         client_id: id,
         secret: (!secret.is_empty()).then(|| Secret::new(secret)),
-        method: Method::Basic,
+        method: ClientAuthMethod::ClientSecretBasic,
     })
 }
 
@@ -104,10 +109,10 @@ pub fn credentials(auth: Authorization, params: &Params) -> Result<Option<Client
             Ok(Some(credentials))
         }
         Authorization::Bearer(_) => Err(OAuthError::invalid_client(true)),
-        Authorization::None => Ok(params.get("client_id").map(|id| ClientCredentials {
-            client_id: id.to_owned(),
-            secret: params.get("client_secret").map(|s| Secret::new(s.to_owned())),
-            method: Method::Body,
+        Authorization::None => Ok(params.get("client_id").map(|id| {
+            let secret = params.get("client_secret").map(|s| Secret::new(s.to_owned()));
+            let method = if secret.is_some() { ClientAuthMethod::ClientSecretPost } else { ClientAuthMethod::None };
+            ClientCredentials { client_id: id.to_owned(), secret, method }
         })),
     }
 }
@@ -122,7 +127,7 @@ pub async fn authenticate(
     let Some(credentials) = credentials else {
         return Err(AuthFailure::Rejected(OAuthError::invalid_client(false)));
     };
-    let basic = credentials.method == Method::Basic;
+    let basic = credentials.basic();
     let app = store.application_by_client_id(&credentials.client_id).await.map_err(AuthFailure::Store)?;
     let presented = credentials.secret.as_ref().map(Secret::hash);
     let ok = match (&app, presented) {

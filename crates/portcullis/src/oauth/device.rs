@@ -8,9 +8,10 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::grant::Context;
-use super::{EndpointError, OAuthError, Params};
+use super::{scope, EndpointError, OAuthError, Params};
 use crate::crypto::Secret;
-use crate::store::{Application, DeviceGrantRecord, GrantType, NewDeviceGrant};
+use crate::proto::{DeviceStatus, GrantType};
+use crate::store::{Application, DeviceGrantRecord, NewDeviceGrant, StoreError};
 
 /// How long a device code and its user code live: RFC 8628 §3.2 `expires_in`.
 pub const EXPIRES_SECONDS: i64 = 600;
@@ -71,9 +72,9 @@ pub async fn start(
     if !app.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client("this client may not use the device authorization grant").into());
     }
-    let scope = ctx.scope(params.get("scope"), app)?;
+    let scope = ctx.scope(scope::requested(params.get("scope"))?, app)?;
     let device_code = Secret::generate();
-    let interval = i64::from(ctx.settings.device_flow_interval);
+    let interval = i64::from(ctx.config.oauth2.device_flow_interval);
     // A clash of user codes is a unique-key violation: try again with another.
     for _ in 0..5 {
         let user_code = generate_user_code();
@@ -99,7 +100,7 @@ pub async fn start(
                     interval,
                 });
             }
-            Err(crate::store::StoreError::Conflict(_)) => continue,
+            Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -108,12 +109,14 @@ pub async fn start(
 
 /// Whether a grant can still be answered at `now`.
 pub fn is_open(grant: &DeviceGrantRecord, now: i64) -> bool {
-    grant.status == "pending" && now < grant.expires_at
+    grant.status == DeviceStatus::Pending.as_str() && now < grant.expires_at
 }
 
-/// The grant's scopes, for the page that asks the user.
-pub fn scopes_of(grant: &DeviceGrantRecord) -> ScopeSet {
-    ScopeSet::parse(&grant.scope).unwrap_or_default()
+/// The grant's scopes, for the page that asks the user: as the token endpoint reads
+/// them when the device polls, so a grant whose scope cannot be read is never shown
+/// for approval.
+pub fn scopes_of(grant: &DeviceGrantRecord) -> Result<ScopeSet, StoreError> {
+    scope::stored(&grant.scope)
 }
 
 #[cfg(test)]

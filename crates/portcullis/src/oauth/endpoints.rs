@@ -94,7 +94,8 @@ async fn token(
             for_client = claimed_client(&authorization, &params).map(str::to_owned);
         }
         let ctx = state.grant_context_for(client.ip);
-        grant::exchange(&ctx, authorization, &params).await
+        let outcome = grant::exchange(&ctx, authorization, params).await;
+        state.records().exchanged(&ctx, outcome).await
     }
     .await;
     let mut response = match result {

@@ -4,7 +4,8 @@ use portcullis_axum::TokenVerifier;
 
 use super::client_auth::{self, Authorization};
 use super::{EndpointError, OAuthError, Params};
-use crate::store::{ClientType, Store};
+use crate::proto::ClientType;
+use crate::store::Store;
 
 /// The scope a bearer token needs to call the introspection endpoint.
 pub const INTROSPECTION_SCOPE: &str = "introspection";
@@ -39,7 +40,7 @@ pub async fn authorize_caller(
         };
     }
     let credentials = client_auth::credentials(authorization, params).map_err(|e| CallerRejected::Client(e.into()))?;
-    let basic = credentials.as_ref().is_none_or(|c| c.method == client_auth::Method::Basic);
+    let basic = credentials.as_ref().is_none_or(client_auth::ClientCredentials::basic);
     let app =
         client_auth::authenticate(store, credentials.as_ref()).await.map_err(|e| CallerRejected::Client(e.into()))?;
     if app.client_type != ClientType::Confidential {

@@ -125,8 +125,23 @@ impl Params {
 
     /// A parameter the request must carry.
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
+        self.get(name).ok_or_else(|| missing(name))
     }
+
+    /// Takes a parameter's value out, for a typed request to own; an empty one is
+    /// omitted, as for [`Params::get`].
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name).filter(|value| !value.is_empty())
+    }
+
+    /// Takes out a parameter the request must carry.
+    pub fn take_required(&mut self, name: &'static str) -> Result<String, OAuthError> {
+        self.take(name).ok_or_else(|| missing(name))
+    }
+}
+
+fn missing(name: &str) -> OAuthError {
+    OAuthError::invalid_request(format!("missing parameter: {name}"))
 }
 
 /// A JSON object's members in order, duplicates kept, so repeats can be refused (a

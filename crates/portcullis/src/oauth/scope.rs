@@ -1,9 +1,18 @@
-//! Which scopes a request is granted: at the authorization, token and device endpoints
-//! from the settings and the application's allowed scopes ([`resolve`], RFC 6749 §3.3),
-//! and at a refresh from what was granted before, less what the application is no
-//! longer allowed ([`refresh`], RFC 6749 §6). The host's
-//! [`Hooks::allows_scope`](crate::hooks::Hooks::allows_scope) has the last word on
-//! both.
+//! Scopes (RFC 6749 §3.3): parsed once where they enter, each place with its failure
+//! policy, and the rules for which scopes a request is granted.
+//!
+//! - What a client asks for ([`requested`]) is its input: malformed is `invalid_scope`.
+//! - What the server stored when it granted a scope (a code's, a refresh token's, a
+//!   device grant's) it wrote from a [`ScopeSet`]: one that no longer parses is a
+//!   corrupt row, a server error, never a narrower or wider grant.
+//! - A user's earlier consent only spares asking again: one that does not parse counts
+//!   as none (`authorize::consented`).
+//!
+//! Then at the authorization, token and device endpoints the settings and the
+//! application's allowed scopes decide ([`resolve`]); at a refresh, what was granted
+//! before, less what the application is no longer allowed ([`refresh`], RFC 6749 §6).
+//! The host's [`Hooks::allows_scope`](crate::hooks::Hooks::allows_scope) has the last
+//! word on both.
 //!
 //! ```
 //! use portcullis::oauth::{scope, ErrorCode};
@@ -12,23 +21,40 @@
 //! let granted = ScopeSet::parse("read write").unwrap_or_default();
 //! // No `scope` parameter: the whole grant.
 //! assert_eq!(scope::narrow(None, &granted), Ok(granted.clone()));
-//! assert_eq!(scope::narrow(Some("read"), &granted).map(|s| s.to_string()), Ok("read".to_owned()));
+//! let read = scope::requested(Some("read"))?;
+//! assert_eq!(scope::narrow(read, &granted).map(|s| s.to_string()), Ok("read".to_owned()));
 //! // Never wider than the grant.
-//! let wider = scope::narrow(Some("read groups"), &granted);
+//! let wider = scope::narrow(scope::requested(Some("read groups"))?, &granted);
 //! assert_eq!(wider.map_err(|e| e.code), Err(ErrorCode::InvalidScope));
+//! // Outside RFC 6749 §3.3's characters: refused as it enters.
+//! assert_eq!(scope::requested(Some("caf\u{e9}")).map_err(|e| e.code), Err(ErrorCode::InvalidScope));
+//! # Ok::<(), portcullis::oauth::OAuthError>(())
 //! ```
 
 use portcullis_axum::ScopeSet;
 
 use super::OAuthError;
 use crate::config::OAuth2Settings;
-use crate::store::Application;
+use crate::store::{Application, StoreError};
+
+/// A request's `scope` parameter, parsed: `None` when the request has none (RFC 6749
+/// §3.1: an empty one counts as none). A malformed one is `invalid_scope` (§5.2: "The
+/// requested scope is invalid, unknown, malformed").
+pub fn requested(raw: Option<&str>) -> Result<Option<ScopeSet>, OAuthError> {
+    raw.map(|raw| ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))).transpose()
+}
+
+/// A scope the server stored when it granted it: a code's, a refresh token's or a
+/// device grant's. Written from a [`ScopeSet`], so one that does not parse is a
+/// corrupt row.
+pub(crate) fn stored(raw: &str) -> Result<ScopeSet, StoreError> {
+    ScopeSet::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
 
 /// Whether `app` may be granted `scope`: the scope is configured, and in the
 /// application's own allowed list when it has one (a scope removed from the settings
-/// stops being grantable at once). Checked in place: the token endpoint asks this for
-/// every grant, and building the sets per request was about 4% of a client-credentials
-/// issuance's instructions (callgrind).
+/// stops being grantable at once). Checked in place rather than by building sets: the
+/// token endpoint asks this for every grant.
 fn is_allowed(settings: &OAuth2Settings, app: &Application, scope: &str) -> bool {
     settings.scopes.contains_key(scope) && app.allowed_scopes.as_ref().is_none_or(|own| own.contains(scope))
 }
@@ -38,7 +64,11 @@ fn is_allowed(settings: &OAuth2Settings, app: &Application, scope: &str) -> bool
 /// MUST either process the request using a pre-defined default value or fail the
 /// request indicating an invalid scope." Portcullis uses the configured defaults, and
 /// fails when none of them is allowed for the application.
-pub fn resolve(requested: Option<&str>, settings: &OAuth2Settings, app: &Application) -> Result<ScopeSet, OAuthError> {
+pub fn resolve(
+    requested: Option<ScopeSet>,
+    settings: &OAuth2Settings,
+    app: &Application,
+) -> Result<ScopeSet, OAuthError> {
     match requested {
         None => {
             let defaults = ScopeSet::from_tokens(
@@ -51,8 +81,7 @@ pub fn resolve(requested: Option<&str>, settings: &OAuth2Settings, app: &Applica
             }
             Ok(defaults)
         }
-        Some(raw) => {
-            let requested = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        Some(requested) => {
             if requested.is_empty() {
                 return Err(OAuthError::invalid_scope("the scope parameter names no scope"));
             }
@@ -69,11 +98,10 @@ pub fn resolve(requested: Option<&str>, settings: &OAuth2Settings, app: &Applica
 /// A narrower scope for a refresh (RFC 6749 §6): "The requested scope MUST NOT include
 /// any scope not originally granted by the resource owner, and if omitted is treated as
 /// equal to the scope originally granted by the resource owner."
-pub fn narrow(requested: Option<&str>, granted: &ScopeSet) -> Result<ScopeSet, OAuthError> {
-    let Some(raw) = requested else {
+pub fn narrow(requested: Option<ScopeSet>, granted: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    let Some(requested) = requested else {
         return Ok(granted.clone());
     };
-    let requested = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     if requested.is_empty() || !requested.is_subset(granted) {
         return Err(OAuthError::invalid_scope("the requested scope exceeds the scope originally granted"));
     }
@@ -103,54 +131,17 @@ pub struct Refreshed {
 /// is, that is `invalid_scope` too, not `invalid_grant`: the refresh token is still
 /// valid, unexpired, unrevoked and this client's (§5.2's list for `invalid_grant`), and
 /// works again if the scope is allowed again. What fails is the scope.
-///
-/// ```
-/// use portcullis::config::OAuth2Settings;
-/// use portcullis::oauth::{scope, ErrorCode};
-/// use portcullis::store::{AccessTokenFormat, Application, ClientType, GrantType};
-/// use portcullis_axum::ScopeSet;
-///
-/// let mut app = Application {
-///     id: 1,
-///     client_id: "shop".into(),
-///     client_secret_hash: None,
-///     name: "Shop".into(),
-///     client_type: ClientType::Public,
-///     grant_types: vec![GrantType::AuthorizationCode],
-///     redirect_uris: vec!["https://shop.example/cb".into()],
-///     post_logout_redirect_uris: vec![],
-///     allowed_origins: vec![],
-///     allowed_scopes: None,
-///     skip_authorization: false,
-///     algorithm: "RS256".into(),
-///     access_token_format: AccessTokenFormat::Opaque,
-///     owner_id: None,
-///     created_at: 0,
-///     updated_at: 0,
-/// };
-/// let settings = OAuth2Settings::default();
-/// let granted = ScopeSet::from_tokens(["read", "write"]);
-/// let all = scope::refresh(None, &granted, &settings, &app).map(|r| r.access.to_string());
-/// assert_eq!(all, Ok("read write".to_owned()));
-///
-/// // `write` is taken away from the application: refreshing no longer yields it.
-/// app.allowed_scopes = Some(ScopeSet::from_tokens(["read"]));
-/// let narrowed = scope::refresh(None, &granted, &settings, &app);
-/// assert_eq!(narrowed.map(|r| (r.access.to_string(), r.grant.to_string())), Ok(("read".into(), "read".into())));
-/// let asked = scope::refresh(Some("read write"), &granted, &settings, &app);
-/// assert_eq!(asked.map_err(|e| e.code), Err(ErrorCode::InvalidScope));
-/// ```
 pub fn refresh(
-    requested: Option<&str>,
+    requested: Option<ScopeSet>,
     granted: &ScopeSet,
     settings: &OAuth2Settings,
     app: &Application,
 ) -> Result<Refreshed, OAuthError> {
-    let asked = narrow(requested, granted)?;
+    let asked = requested.map(|requested| narrow(Some(requested), granted)).transpose()?;
     let grant = ScopeSet::from_tokens(granted.iter().filter(|s| is_allowed(settings, app, s)));
-    let access = match requested {
+    let access = match asked {
         // Named in the request: each must still be allowed.
-        Some(_) => {
+        Some(asked) => {
             if let Some(gone) = asked.iter().find(|s| !grant.contains(s)) {
                 return Err(OAuthError::invalid_scope(format!("scope {gone:?} is no longer allowed for this client")));
             }
@@ -170,7 +161,12 @@ pub fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClientType, GrantType};
+    use crate::proto::{AccessTokenFormat, ClientType, GrantType};
+
+    /// A `scope` parameter as the request parses it.
+    fn ask(raw: &str) -> Option<ScopeSet> {
+        requested(Some(raw)).unwrap()
+    }
 
     fn app(allowed: Option<&str>) -> Application {
         Application {
@@ -186,7 +182,7 @@ mod tests {
             allowed_scopes: allowed.map(|s| ScopeSet::parse(s).unwrap()),
             skip_authorization: false,
             algorithm: "RS256".into(),
-            access_token_format: crate::store::AccessTokenFormat::Opaque,
+            access_token_format: AccessTokenFormat::Opaque,
             owner_id: None,
             created_at: 0,
             updated_at: 0,
@@ -197,12 +193,12 @@ mod tests {
     fn defaults_and_limits() {
         let s = OAuth2Settings::default();
         assert_eq!(resolve(None, &s, &app(None)).unwrap().to_string(), "read");
-        assert_eq!(resolve(Some("write read"), &s, &app(None)).unwrap().to_string(), "read write");
-        assert_eq!(resolve(Some("admin"), &s, &app(None)).unwrap_err().code, super::super::ErrorCode::InvalidScope);
-        assert!(resolve(Some("write"), &s, &app(Some("read"))).is_err());
+        assert_eq!(resolve(ask("write read"), &s, &app(None)).unwrap().to_string(), "read write");
+        assert_eq!(resolve(ask("admin"), &s, &app(None)).unwrap_err().code, super::super::ErrorCode::InvalidScope);
+        assert!(resolve(ask("write"), &s, &app(Some("read"))).is_err());
         assert!(resolve(None, &s, &app(Some("write"))).is_err());
         // An app allowed a scope the settings no longer have cannot get it.
-        assert!(resolve(Some("legacy"), &s, &app(Some("legacy read"))).is_err());
+        assert!(resolve(ask("legacy"), &s, &app(Some("legacy read"))).is_err());
     }
 
     #[test]
@@ -210,10 +206,11 @@ mod tests {
         let s = OAuth2Settings::default();
         let granted = ScopeSet::parse("read write").unwrap();
         let refreshed = |requested: Option<&str>, allowed: Option<&str>| {
-            refresh(requested, &granted, &s, &app(allowed)).map(|r| (r.access.to_string(), r.grant.to_string()))
+            refresh(requested.and_then(ask), &granted, &s, &app(allowed))
+                .map(|r| (r.access.to_string(), r.grant.to_string()))
         };
         let code = |requested: Option<&str>, allowed: Option<&str>| {
-            refresh(requested, &granted, &s, &app(allowed)).unwrap_err().code
+            refresh(requested.and_then(ask), &granted, &s, &app(allowed)).unwrap_err().code
         };
         assert_eq!(refreshed(None, None).unwrap(), ("read write".into(), "read write".into()));
         assert_eq!(refreshed(Some("read"), None).unwrap(), ("read".into(), "read write".into()), "§6 narrowing");
@@ -237,7 +234,15 @@ mod tests {
     fn refresh_narrows_only() {
         let granted = ScopeSet::parse("read write").unwrap();
         assert_eq!(narrow(None, &granted).unwrap(), granted);
-        assert_eq!(narrow(Some("read"), &granted).unwrap().to_string(), "read");
-        assert!(narrow(Some("read groups"), &granted).is_err());
+        assert_eq!(narrow(ask("read"), &granted).unwrap().to_string(), "read");
+        assert!(narrow(ask("read groups"), &granted).is_err());
+    }
+
+    #[test]
+    fn what_a_client_sends_is_parsed_once() {
+        assert_eq!(requested(None), Ok(None));
+        assert_eq!(requested(Some("write  read")), Ok(Some(ScopeSet::from_tokens(["read", "write"]))));
+        assert_eq!(requested(Some("a\\b")).unwrap_err().code, super::super::ErrorCode::InvalidScope);
+        assert!(matches!(stored("read \"x\""), Err(StoreError::Corrupt(_))));
     }
 }

@@ -1,12 +1,14 @@
 //! The metadata documents: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2. Both are
-//! made here from the route constants the router serves (`paths`) and from the
-//! settings, so they cannot name an endpoint the server does not answer.
+//! made here from the route constants the router serves (`paths`), from the
+//! protocol's types that the endpoints parse requests into (`proto`), and from the
+//! settings, so they cannot name an endpoint, grant, response type, PKCE method,
+//! algorithm or authentication method the server does not serve.
 
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::paths;
-use crate::proto::SigningAlgorithm;
+use crate::proto::{ClientAuthMethod, CodeChallengeMethod, ResponseType, SigningAlgorithm, TokenGrant};
 
 /// The metadata of this server. `openid` adds the OpenID Connect members (the JWKS,
 /// UserInfo, ID token algorithms, subject types and claims).
@@ -15,7 +17,6 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     // Endpoints hang off the issuer's origin: the issuer is `…/o`, the paths start with
     // `/o/`.
     let at = |path: &str| config.public_url(path);
-    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
     let mut doc = Map::new();
     let mut put = |key: &str, value: Value| {
         doc.insert(key.to_owned(), value);
@@ -27,43 +28,27 @@ pub fn metadata(config: &Config, openid: bool) -> Value {
     put("introspection_endpoint", json!(at(paths::INTROSPECT)));
     put("device_authorization_endpoint", json!(at(paths::DEVICE_AUTHORIZATION)));
     put("scopes_supported", json!(config.oauth2.scopes.keys().collect::<Vec<_>>()));
-    // OAuth 2.0 Multiple Response Type Encoding Practices §5 names the combinations.
-    let response_types: &[&str] = if openid {
-        &["code", "token", "id_token", "id_token token", "code id_token", "code token", "code id_token token"]
-    } else {
-        &["code", "token"]
-    };
-    put("response_types_supported", json!(response_types));
+    // OAuth 2.0 Multiple Response Type Encoding Practices §5 names the combinations;
+    // the ones with an ID token are OpenID Connect's.
+    let response_types = ResponseType::ALL.into_iter().filter(|kind| openid || !kind.id_token);
+    put("response_types_supported", json!(response_types.map(ResponseType::as_str).collect::<Vec<_>>()));
     put("response_modes_supported", json!(["query", "fragment"]));
-    put(
-        "grant_types_supported",
-        json!([
-            "authorization_code",
-            "implicit",
-            "password",
-            "client_credentials",
-            "refresh_token",
-            "urn:ietf:params:oauth:grant-type:device_code"
-        ]),
-    );
-    put("token_endpoint_auth_methods_supported", json!(client_auth));
-    put("revocation_endpoint_auth_methods_supported", json!(client_auth[..2]));
+    put("grant_types_supported", json!(TokenGrant::ALL.map(TokenGrant::as_str)));
+    put("token_endpoint_auth_methods_supported", json!(ClientAuthMethod::ALL.map(ClientAuthMethod::as_str)));
+    let with_secret =
+        [ClientAuthMethod::ClientSecretBasic, ClientAuthMethod::ClientSecretPost].map(ClientAuthMethod::as_str);
+    put("revocation_endpoint_auth_methods_supported", json!(with_secret));
     // Introspection also takes a bearer token with scope `introspection`.
-    put(
-        "introspection_endpoint_auth_methods_supported",
-        json!(["client_secret_basic", "client_secret_post", "bearer"]),
-    );
-    put("code_challenge_methods_supported", json!(["S256", "plain"]));
+    let introspection = [with_secret[0], with_secret[1], "bearer"];
+    put("introspection_endpoint_auth_methods_supported", json!(introspection));
+    put("code_challenge_methods_supported", json!(CodeChallengeMethod::ALL.map(CodeChallengeMethod::as_str)));
     if openid {
         put("userinfo_endpoint", json!(at(paths::USERINFO)));
         put("jwks_uri", json!(at(paths::JWKS)));
         put("end_session_endpoint", json!(at(paths::END_SESSION)));
         put("subject_types_supported", json!(["public"]));
         put("claim_types_supported", json!(["normal"]));
-        put(
-            "id_token_signing_alg_values_supported",
-            json!(SigningAlgorithm::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>()),
-        );
+        put("id_token_signing_alg_values_supported", json!(SigningAlgorithm::ALL.map(SigningAlgorithm::as_str)));
         put(
             "claims_supported",
             json!([

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{StatusCode, Uri};
-use portcullis_axum::ScopeSet;
 use serde::Serialize;
 
 use super::{login_again_redirect, login_redirect, redirect, render, scope_views};
@@ -91,10 +90,9 @@ async fn show(
     };
     let session = visitor.user.as_ref().map(|u| SessionFacts { user_id: u.id, auth_time: visitor.auth_time() });
     let consented = match &visitor.user {
-        Some(user) => state.store.consent(user.id, req.app.id).await?,
+        Some(user) => authorize::consented(state.store.as_ref(), user.id, req.app.id).await?,
         None => None,
     };
-    let consented = consented.as_deref().and_then(|c| ScopeSet::parse(c).ok());
     let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE);
     match (req.next_step(session, consented.as_ref(), hinted.as_deref(), state.clock.now()), &visitor.user) {
         (NextStep::Fail(to), _) => return Ok(redirect(StatusCode::FOUND, &to.location(), None)),
@@ -102,7 +100,8 @@ async fn show(
         (NextStep::Login { again: true }, _) => return Ok(login_again_redirect(here)),
         (NextStep::Approve, Some(user)) => {
             let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
-            let to = req.approve(&state.grant_context_for(address), user, auth_time).await?;
+            let ctx = state.grant_context_for(address);
+            let to = state.records().approved(&ctx, req.approve(&ctx, user, auth_time).await?).await;
             return Ok(redirect(StatusCode::FOUND, &to.location(), None));
         }
         (NextStep::Consent, Some(_)) => {}
@@ -142,7 +141,7 @@ async fn answer(
     let to = if allow {
         let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
         tracing::info!(user_id = user.id, client_id = %req.app.client_id, "consent given");
-        let to = req.approve(&ctx, user, auth_time).await?;
+        let to = state.records().approved(&ctx, req.approve(&ctx, user, auth_time).await?).await;
         let event = ctx.event(AuditKind::ConsentGranted, &req.app, Some(user.id));
         state.audit.record(event.detail(format!("consent page: scope \"{}\"", req.scope))).await;
         to

@@ -126,7 +126,7 @@ async fn answer(
             user_code: Some(&shown),
             error: None,
             application: Some(&grant.client_name),
-            scopes: Some(scope_views(&state, device::scopes_of(&grant).iter())),
+            scopes: Some(scope_views(&state, device::scopes_of(&grant)?.iter())),
             base: Base::of(&visitor),
         };
         return Ok(render(&state, &page)?.into_response());

@@ -34,6 +34,32 @@ impl FromStr for ClientType {
     }
 }
 
+/// How a client authenticates at the token endpoint (RFC 7591 §2
+/// `token_endpoint_auth_method`, RFC 8414 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// `client_secret_basic`: the id and secret in HTTP Basic (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_secret_post`: the id and secret in the request body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+    /// `none`: a public client, which sends its `client_id` alone.
+    None,
+}
+
+impl ClientAuthMethod {
+    /// Every method, in the order the metadata documents list them.
+    pub const ALL: [ClientAuthMethod; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+
+    /// The registered name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
 /// What an application's access tokens are on the wire. Either way the server keeps
 /// only the token's hash, so introspection, revocation and the store-backed check treat
 /// both alike.

@@ -8,10 +8,14 @@
 
 mod client;
 mod device;
+mod grant;
 mod jose;
 mod pkce;
+mod response_type;
 
-pub use client::{AccessTokenFormat, ClientType, GrantType};
+pub use client::{AccessTokenFormat, ClientAuthMethod, ClientType, GrantType};
 pub use device::DeviceStatus;
+pub use grant::TokenGrant;
 pub use jose::SigningAlgorithm;
 pub use pkce::CodeChallengeMethod;
+pub use response_type::ResponseType;

@@ -1,52 +1,44 @@
-use portcullis_axum::ScopeSet;
-
-use super::{mint, Context, TokenResponse};
-use crate::crypto::TokenHash;
-use crate::oauth::{pkce, redirect, EndpointError, OAuthError, Params};
+use super::request::{AuthorizationCode, CodeVerifier};
+use super::{issued, mint, Context, GrantError, Granted};
+use crate::oauth::{pkce, redirect, scope, OAuthError};
 use crate::oidc::claims::IdTokenInput;
-use crate::proto::{CodeChallengeMethod, GrantType};
-use crate::store::{Application, AuditKind, RedeemOutcome, StoreError, User};
+use crate::proto::{CodeChallengeMethod, TokenGrant};
+use crate::store::{Application, AuditKind, CodeRecord, RedeemOutcome, StoreError, User};
 
-/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6), for a client allowed it.
 pub(super) async fn grant(
     ctx: &Context<'_>,
     app: &Application,
-    params: &Params,
-) -> Result<TokenResponse, EndpointError> {
-    if !app.allows_grant(GrantType::AuthorizationCode) && !app.allows_grant(GrantType::OpenidHybrid) {
-        return Err(OAuthError::unauthorized_client("this client may not use the authorization code grant").into());
-    }
-    let presented = params.require("code")?;
+    presented: &AuthorizationCode,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&CodeVerifier>,
+) -> Result<Granted, GrantError> {
     let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
     // "ensure that the authorization code was issued to the authenticated confidential
     // client, or if the client is public, ensure that the code was issued to "client_id""
-    let code =
-        ctx.store.code(&TokenHash::of(presented)).await?.filter(|c| c.application_id == app.id).ok_or_else(invalid)?;
+    let code = ctx.store.code(&presented.hash()).await?.filter(|c| c.application_id == app.id).ok_or_else(invalid)?;
 
     // RFC 6749 §4.1.3: the same redirect_uri as the authorization request.
-    if !redirect::code_redirect_matches(&code.redirect_uri, &app.redirect_uris, params.get("redirect_uri")) {
+    if !redirect::code_redirect_matches(&code.redirect_uri, &app.redirect_uris, redirect_uri) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
     }
 
-    match (code.code_challenge.as_str(), params.get("code_verifier")) {
-        ("", None) => {}
+    match (challenge(&code)?, code_verifier) {
+        (None, None) => {}
         // A verifier for a code issued without a challenge is a downgrade attempt.
-        ("", Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
-        (_, None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
-        (challenge, Some(verifier)) => {
-            let method = CodeChallengeMethod::parse(&code.code_challenge_method).ok_or_else(|| {
-                StoreError::Corrupt(format!("code challenge method {:?}", code.code_challenge_method))
-            })?;
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
+        (Some(_), None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
+        (Some((challenge, method)), Some(verifier)) => {
             // RFC 7636 §4.6: "If the values are not equal, an error response indicating
             // "invalid_grant" as described in Section 4.1.3 of [RFC6749] MUST be returned."
-            if !pkce::verify(method, challenge, verifier) {
+            if !pkce::verify(method, challenge, verifier.expose()) {
                 return Err(OAuthError::invalid_grant("the code verifier does not match the code challenge").into());
             }
         }
     }
 
     let user = User::from(ctx.accounts.user(code.user_id).await?.ok_or_else(invalid)?);
-    let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let scope = scope::stored(&code.scope)?;
     let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope)).await?;
     minted.tokens.code_id = Some(code.id);
     // Signed before the code is spent: a signing failure then leaves the code usable.
@@ -63,20 +55,28 @@ pub(super) async fn grant(
         .await?;
     match ctx.store.redeem_code(code.id, ctx.now, &minted.tokens).await? {
         RedeemOutcome::Issued => {
-            ctx.issued(app, &minted.tokens, "authorization_code").await;
-            Ok(minted.response)
+            Ok(Granted { response: minted.response, issued: issued(TokenGrant::AuthorizationCode, app, minted.tokens) })
         }
         RedeemOutcome::Replayed => {
             tracing::warn!(client_id = %app.client_id, "authorization code replayed: its tokens are revoked");
-            let event = ctx.event(AuditKind::CodeReplayed, app, Some(code.user_id));
-            ctx.audit
-                .record(event.detail(format!(
-                    "authorization code {} was presented again: the tokens it bought are revoked",
-                    code.id
-                )))
-                .await;
-            Err(OAuthError::invalid_grant("the authorization code was already used; its tokens are now revoked").into())
+            let event = ctx.event(AuditKind::CodeReplayed, app, Some(code.user_id)).detail(format!(
+                "authorization code {} was presented again: the tokens it bought are revoked",
+                code.id
+            ));
+            let error =
+                OAuthError::invalid_grant("the authorization code was already used; its tokens are now revoked");
+            Err(GrantError::audited(error, event))
         }
         RedeemOutcome::Expired => Err(OAuthError::invalid_grant("the authorization code has expired").into()),
     }
+}
+
+/// The PKCE challenge a code was issued with (RFC 7636 §4.4), if any.
+fn challenge(code: &CodeRecord) -> Result<Option<(&str, CodeChallengeMethod)>, StoreError> {
+    if code.code_challenge.is_empty() {
+        return Ok(None);
+    }
+    let method = CodeChallengeMethod::parse(&code.code_challenge_method)
+        .ok_or_else(|| StoreError::Corrupt(format!("code challenge method {:?}", code.code_challenge_method)))?;
+    Ok(Some((&code.code_challenge, method)))
 }

@@ -1,20 +1,19 @@
-use super::{mint, Context, TokenResponse};
-use crate::oauth::{EndpointError, OAuthError, Params};
-use crate::store::{Application, ClientType, GrantType};
+use portcullis_axum::ScopeSet;
 
-/// RFC 6749 §4.4. "The client credentials grant type MUST only be used by confidential
-/// clients." (§4.4) and "A refresh token SHOULD NOT be included." (§4.4.3)
+use super::{issued, mint, Context, GrantError, Granted};
+use crate::proto::TokenGrant;
+use crate::store::Application;
+
+/// RFC 6749 §4.4, for a client allowed it (a confidential one: §4.4 "The client
+/// credentials grant type MUST only be used by confidential clients."). "A refresh
+/// token SHOULD NOT be included." (§4.4.3)
 pub(super) async fn grant(
     ctx: &Context<'_>,
     app: &Application,
-    params: &Params,
-) -> Result<TokenResponse, EndpointError> {
-    if app.client_type != ClientType::Confidential || !app.allows_grant(GrantType::ClientCredentials) {
-        return Err(OAuthError::unauthorized_client("this client may not use the client_credentials grant").into());
-    }
-    let scope = ctx.scope(params.get("scope"), app)?;
+    requested: Option<ScopeSet>,
+) -> Result<Granted, GrantError> {
+    let scope = ctx.scope(requested, app)?;
     let minted = mint(ctx, app, None, &scope, None).await?;
     ctx.store.insert_token(&minted.tokens).await?;
-    ctx.issued(app, &minted.tokens, "client_credentials").await;
-    Ok(minted.response)
+    Ok(Granted { response: minted.response, issued: issued(TokenGrant::ClientCredentials, app, minted.tokens) })
 }

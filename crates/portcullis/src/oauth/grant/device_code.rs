@@ -1,27 +1,24 @@
-use super::{mint, Context, TokenResponse};
-use crate::crypto::TokenHash;
-use crate::oauth::{EndpointError, ErrorCode, OAuthError, Params};
-use crate::store::{Application, DevicePoll, GrantType, StoreError};
+use super::request::DeviceCode;
+use super::{issued, mint, Context, GrantError, Granted};
+use crate::oauth::{scope, ErrorCode, OAuthError};
+use crate::proto::TokenGrant;
+use crate::store::{Application, DevicePoll};
 
 /// RFC 8628 §3.4 and §3.5: the device polls with its device code until the user has
 /// answered.
 pub(super) async fn grant(
     ctx: &Context<'_>,
     app: &Application,
-    params: &Params,
-) -> Result<TokenResponse, EndpointError> {
-    if !app.allows_grant(GrantType::DeviceCode) {
-        return Err(OAuthError::unauthorized_client("this client may not use the device code grant").into());
-    }
-    let presented = params.require("device_code")?;
+    device_code: &DeviceCode,
+) -> Result<Granted, GrantError> {
     // Another client's device code is as good as unknown.
     let grant = ctx
         .store
-        .device_grant_by_code(&TokenHash::of(presented))
+        .device_grant_by_code(&device_code.hash())
         .await?
         .filter(|g| g.application_id == app.id)
         .ok_or_else(|| OAuthError::invalid_grant("the device code is invalid"))?;
-    let scope = portcullis_axum::ScopeSet::parse(&grant.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let scope = scope::stored(&grant.scope)?;
     // Minted before the poll, for the user who approved if one has, so that the
     // transaction can store them; otherwise they are dropped. If the approval lands
     // between this read and the poll, the store refuses tokens minted for nobody and
@@ -30,8 +27,7 @@ pub(super) async fn grant(
     let answer = |code, description: &'static str| Err(OAuthError::new(code, description).into());
     match ctx.store.poll_device_grant(grant.id, ctx.now, &minted.tokens).await? {
         DevicePoll::Issued => {
-            ctx.issued(app, &minted.tokens, "urn:ietf:params:oauth:grant-type:device_code").await;
-            Ok(minted.response)
+            Ok(Granted { response: minted.response, issued: issued(TokenGrant::DeviceCode, app, minted.tokens) })
         }
         // §3.5: "authorization_pending: The authorization request is still pending as
         // the end user hasn't yet completed the user-interaction steps".

@@ -1,58 +1,58 @@
 //! The token endpoint's grants (RFC 6749 §4, §6; RFC 8628 §3.4), one module each, and
 //! the minting of the tokens they all issue.
+//!
+//! A grant decides and stores; it records nothing. It returns what it issued
+//! ([`Granted`]) or why not ([`GrantError`], with the security event to record, if
+//! any), and the endpoint hands that to [`Records`], where every issuance and
+//! refusal is counted, logged and told to the host's hooks.
 
 mod authorization_code;
 mod client_credentials;
 mod device_code;
+mod outcome;
 mod password;
 mod refresh_token;
+mod request;
 
 use std::fmt;
+use std::net::IpAddr;
 
 use portcullis_axum::wire::{AccessClaims, Audience};
 use portcullis_axum::ScopeSet;
 use serde::Serialize;
 
-use super::{client_auth, scope, EndpointError, ErrorCode, OAuthError, Params};
+pub(crate) use self::outcome::{GrantError, Granted, Records};
+use self::request::TokenRequest;
+use super::{client_auth, scope, EndpointError, OAuthError, Params};
 use crate::accounts::Accounts;
-use crate::audit::Audit;
-use crate::config::OAuth2Settings;
+use crate::config::Config;
 use crate::crypto::{random_string, Secret};
 use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
-use crate::http::metrics::Metrics;
+use crate::http::limits::RateLimits;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing};
-use crate::proto::SigningAlgorithm;
-use crate::store::{
-    AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store, StoreError,
-};
+use crate::proto::{AccessTokenFormat, ClientType, SigningAlgorithm, TokenGrant};
+use crate::store::{Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store, StoreError};
 
-/// What a grant needs from the server: storage, settings, the time and the keys.
-pub struct Context<'a> {
+/// What a grant needs from the server: storage, accounts, keys, the host's hooks, the
+/// settings, and the request's time and address.
+pub(crate) struct Context<'a> {
     pub store: &'a dyn Store,
-    pub settings: &'a OAuth2Settings,
-    pub now: i64,
-    /// Signs ID tokens and JWT access tokens.
-    pub keys: &'a KeyRing,
-    /// `iss` of everything signed.
-    pub issuer: &'a str,
-    /// Whether OpenID Connect is on: ID tokens are issued only then.
-    pub openid: bool,
     /// Who may log in.
     pub accounts: &'a dyn Accounts,
-    /// The host's hooks (none for the standalone server).
+    /// Signs ID tokens and JWT access tokens.
+    pub keys: &'a KeyRing,
+    /// The host's extra claims and scope policy (none for the standalone server).
     pub hooks: &'a dyn Hooks,
-    /// Where issued tokens are counted, by grant.
-    pub metrics: &'a Metrics,
+    /// The settings: `oauth2` for lifetimes and scopes, `oidc` for the issuer, `limits`
+    /// for failed logins, which the password grant counts too.
+    pub config: &'a Config,
     /// The per-client limit on token requests.
-    pub rate_limits: &'a crate::http::limits::RateLimits,
-    /// The limits on failed logins, which the password grant counts too.
-    pub login_limits: &'a crate::config::LimitSettings,
-    /// Where security events are recorded.
-    pub audit: &'a Audit,
-    /// The address the request came from, for the audit log and the
-    /// limits on failed logins.
-    pub client_addr: Option<std::net::IpAddr>,
+    pub rate_limits: &'a RateLimits,
+    pub now: i64,
+    /// The address the request came from, for the audit log and the limits on failed
+    /// logins.
+    pub client_addr: Option<IpAddr>,
 }
 
 impl Context<'_> {
@@ -61,12 +61,12 @@ impl Context<'_> {
     /// §3.1.2.1: "If the openid scope value is not present, the behavior is entirely
     /// unspecified"; Portcullis then issues none).
     pub(crate) async fn id_token(&self, input: IdTokenInput<'_>) -> Result<Option<String>, EndpointError> {
-        if !self.openid || !input.scope.contains("openid") {
+        if !self.config.oidc.enabled || !input.scope.contains("openid") {
             return Ok(None);
         }
         let alg = signing_algorithm(input.app)?;
-        let lifetime = i64::from(self.settings.access_token_expire_seconds);
-        let claims = id_token_claims(&input, self.issuer, self.now, lifetime, alg);
+        let lifetime = i64::from(self.config.oauth2.access_token_expire_seconds);
+        let claims = id_token_claims(&input, &self.config.oidc.issuer, self.now, lifetime, alg);
         let target = ClaimsFor {
             target: ClaimsTarget::IdToken,
             app: input.app,
@@ -77,36 +77,15 @@ impl Context<'_> {
         self.sign(alg, "JWT", &claims).await.map(Some)
     }
 
-    /// The scopes to grant `app` for a request's `scope` parameter: the settings and the
-    /// application's allowed scopes decide (see [`scope::resolve`]), then the host's
-    /// policy ([`Hooks::allows_scope`]).
-    pub(crate) fn scope(&self, requested: Option<&str>, app: &Application) -> Result<ScopeSet, OAuthError> {
-        let scope = scope::resolve(requested, self.settings, app)?;
+    /// The scopes to grant `app` for a request's parsed `scope` parameter: the settings
+    /// and the application's allowed scopes decide (see [`scope::resolve`]), then the
+    /// host's policy ([`Hooks::allows_scope`]).
+    pub(crate) fn scope(&self, requested: Option<ScopeSet>, app: &Application) -> Result<ScopeSet, OAuthError> {
+        let scope = scope::resolve(requested, &self.config.oauth2, app)?;
         if !self.hooks.allows_scope(app, &scope) {
             return Err(OAuthError::invalid_scope("the requested scope is not allowed for this client"));
         }
         Ok(scope)
-    }
-
-    /// Counts the tokens and tells the host's hooks that `tokens`, of `app`, are stored.
-    /// Every issuance, by any grant or the implicit flow, comes through here once.
-    pub(crate) async fn issued(&self, app: &Application, tokens: &NewTokens, grant: &'static str) {
-        self.metrics.token_issued(grant);
-        // In the background: the answer waits for the tokens' commit, not the event's.
-        let refresh = if tokens.refresh.is_some() { ", with a refresh token" } else { "" };
-        self.audit.record_soon(
-            self.event(AuditKind::TokenIssued, app, tokens.user_id)
-                .detail(format!("grant {grant}, scope \"{}\"{refresh}", tokens.scope)),
-        );
-        let event = TokenIssued {
-            client_id: app.client_id.clone(),
-            user_id: tokens.user_id,
-            scope: tokens.scope.clone(),
-            grant,
-            expires_at: tokens.access_expires_at,
-            refresh_token: tokens.refresh.is_some(),
-        };
-        self.hooks.token_issued(&event).await;
     }
 
     /// An audit event about `app` and `user_id`, from this request's address, now.
@@ -129,32 +108,9 @@ fn signing_algorithm(app: &Application) -> Result<SigningAlgorithm, StoreError> 
         .ok_or_else(|| StoreError::Corrupt(format!("application {}: algorithm {:?}", app.client_id, app.algorithm)))
 }
 
-/// The `grant_type` values the token endpoint knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantTypeParam {
-    AuthorizationCode,
-    Password,
-    ClientCredentials,
-    RefreshToken,
-    DeviceCode,
-}
-
-impl GrantTypeParam {
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "authorization_code" => Some(Self::AuthorizationCode),
-            "password" => Some(Self::Password),
-            "client_credentials" => Some(Self::ClientCredentials),
-            "refresh_token" => Some(Self::RefreshToken),
-            "urn:ietf:params:oauth:grant-type:device_code" => Some(Self::DeviceCode),
-            _ => None,
-        }
-    }
-}
-
 /// A successful token answer (RFC 6749 §5.1).
 #[derive(Serialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: u32,
@@ -171,31 +127,51 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
-/// Handles one request to the token endpoint, whose parameters are already parsed.
-pub async fn exchange(
+/// Handles one request to the token endpoint, whose body is already parsed. Errors
+/// come in this order: the grant type (missing, unsupported), the client's
+/// credentials and their authentication, whether the client may use the grant, the
+/// grant's parameters, then the grant's own checks.
+pub(crate) async fn exchange(
     ctx: &Context<'_>,
     authorization: client_auth::Authorization,
-    params: &Params,
-) -> Result<TokenResponse, EndpointError> {
-    let grant = params.require("grant_type")?;
-    let grant = GrantTypeParam::parse(grant).ok_or_else(|| {
-        OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
-    })?;
-    let credentials = client_auth::credentials(authorization, params)?;
+    params: Params,
+) -> Result<Granted, GrantError> {
+    let grant = request::grant_type(&params)?;
+    let credentials = client_auth::credentials(authorization, &params)?;
     let app = authenticate(ctx, credentials).await?;
+    if !grant.is_allowed_for(app.client_type, &app.grant_types) {
+        return Err(OAuthError::unauthorized_client(not_allowed(grant)).into());
+    }
+    match TokenRequest::parse(grant, params)? {
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+            authorization_code::grant(ctx, &app, &code, redirect_uri.as_deref(), code_verifier.as_ref()).await
+        }
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh_token::grant(ctx, &app, refresh_token, scope).await
+        }
+        TokenRequest::Password { username, password, scope } => {
+            password::grant(ctx, &app, &username, &password, scope).await
+        }
+        TokenRequest::ClientCredentials { scope } => client_credentials::grant(ctx, &app, scope).await,
+        TokenRequest::DeviceCode { device_code } => device_code::grant(ctx, &app, &device_code).await,
+    }
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`'s description for `grant`.
+fn not_allowed(grant: TokenGrant) -> &'static str {
     match grant {
-        GrantTypeParam::Password => password::grant(ctx, &app, params).await,
-        GrantTypeParam::ClientCredentials => client_credentials::grant(ctx, &app, params).await,
-        GrantTypeParam::RefreshToken => refresh_token::grant(ctx, &app, params).await,
-        GrantTypeParam::AuthorizationCode => authorization_code::grant(ctx, &app, params).await,
-        GrantTypeParam::DeviceCode => device_code::grant(ctx, &app, params).await,
+        TokenGrant::AuthorizationCode => "this client may not use the authorization code grant",
+        TokenGrant::Implicit => "this client may not use the implicit grant",
+        TokenGrant::Password => "this client may not use the password grant",
+        TokenGrant::ClientCredentials => "this client may not use the client_credentials grant",
+        TokenGrant::RefreshToken => "this client may not use the refresh token grant",
+        TokenGrant::DeviceCode => "this client may not use the device code grant",
     }
 }
 
 /// Authenticates the client of a token request, within the rate limits: a stranger
 /// who knows only a client's id (it is in every authorization URL) uses up a bucket of
-/// its own, for that id and its address, never the client's (see
-/// [`RateLimits`](crate::http::limits::RateLimits)).
+/// its own, for that id and its address, never the client's (see [`RateLimits`]).
 async fn authenticate(
     ctx: &Context<'_>,
     credentials: Option<client_auth::ClientCredentials>,
@@ -207,7 +183,7 @@ async fn authenticate(
     limits.check_unauthenticated(&presented.client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
     match client_auth::authenticate(ctx.store, Some(presented)).await {
         Ok(app) => {
-            let public = app.client_type == crate::store::ClientType::Public;
+            let public = app.client_type == ClientType::Public;
             limits.check_authenticated(&app.client_id, public, ctx.client_addr).map_err(EndpointError::Throttled)?;
             Ok(app)
         }
@@ -216,6 +192,19 @@ async fn authenticate(
             Err(rejected.into())
         }
         Err(failure) => Err(failure.into()),
+    }
+}
+
+/// What the hooks, the metrics and the audit log learn of `tokens`, stored for `app`
+/// by `grant`.
+pub(crate) fn issued(grant: TokenGrant, app: &Application, tokens: NewTokens) -> TokenIssued {
+    TokenIssued {
+        client_id: app.client_id.clone(),
+        user_id: tokens.user_id,
+        scope: tokens.scope,
+        grant,
+        expires_at: tokens.access_expires_at,
+        refresh_token: tokens.refresh.is_some(),
     }
 }
 
@@ -236,7 +225,9 @@ pub(crate) async fn mint(
     scope: &ScopeSet,
     refresh_scope: Option<&ScopeSet>,
 ) -> Result<Minted, EndpointError> {
-    let expires_in = ctx.settings.access_token_expire_seconds;
+    let settings = &ctx.config.oauth2;
+    let issuer = ctx.config.oidc.issuer.as_str();
+    let expires_in = settings.access_token_expire_seconds;
     let expires_at = ctx.now + i64::from(expires_in);
     let access = match app.access_token_format {
         AccessTokenFormat::Opaque => Secret::generate(),
@@ -246,9 +237,9 @@ pub(crate) async fn mint(
             // token "issued as the result of a request that included a scope parameter …
             // SHOULD include the scope claim" (§2.2.3), and Portcullis always grants one.
             let claims = AccessClaims {
-                iss: ctx.issuer.to_owned(),
+                iss: issuer.to_owned(),
                 exp: expires_at,
-                aud: Audience::One(ctx.settings.jwt_audience(ctx.issuer).to_owned()),
+                aud: Audience::One(settings.jwt_audience(issuer).to_owned()),
                 sub: user_id.map_or_else(|| app.client_id.clone(), |id| id.to_string()),
                 client_id: app.client_id.clone(),
                 iat: Some(ctx.now),
@@ -265,7 +256,7 @@ pub(crate) async fn mint(
         }
     };
     let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));
-    let refresh_expiry = match ctx.settings.refresh_token_expire_seconds {
+    let refresh_expiry = match settings.refresh_token_expire_seconds {
         0 => None,
         seconds => Some(ctx.now + i64::from(seconds)),
     };
