@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::password::{self, PasswordError};
-use crate::store::{NewUser, Store, StoreError, User};
+use crate::store::{LinkedUser, NewUser, Store, StoreError, User};
 
 /// Where the users who log in come from: Portcullis's own table by default
 /// ([`StoreAccounts`]), or a host application's user database, so that a host with
@@ -126,6 +126,19 @@ impl Account {
             is_superuser: user.is_superuser,
         }
     }
+
+    /// The account as the store mirrors it.
+    fn linked(&self) -> LinkedUser<'_> {
+        LinkedUser {
+            id: self.id,
+            username: &self.username,
+            email: &self.email,
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            is_staff: self.is_staff,
+            is_superuser: self.is_superuser,
+        }
+    }
 }
 
 /// The user the rest of the server works with. Only the fields an account has are
@@ -231,7 +244,7 @@ impl LinkedAccounts {
         if let Some(account) = &account {
             let mirrored = self.store.user_by_id(account.id).await?;
             if mirrored.is_none_or(|row| !row.is_active || Account::of(&row) != *account) {
-                self.store.link_user(account).await?;
+                self.store.link_user(&account.linked()).await?;
             }
         }
         Ok(account)

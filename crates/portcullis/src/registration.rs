@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
-use crate::proto::SigningAlgorithm;
-use crate::store::{AccessTokenFormat, Application, ApplicationFields, ClientType, GrantType};
+use crate::proto::{AccessTokenFormat, ClientType, GrantType, SigningAlgorithm};
+use crate::store::{Application, ApplicationSettings};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
 ///
@@ -42,7 +42,7 @@ pub const MAX_NAME_CHARS: usize = 255;
 ///
 /// ```
 /// use portcullis::registration::REDIRECTING_GRANTS;
-/// use portcullis::store::GrantType;
+/// use portcullis::proto::GrantType;
 ///
 /// assert!(REDIRECTING_GRANTS.contains(&GrantType::AuthorizationCode));
 /// // A device or a client on its own never sends a browser back.
@@ -214,7 +214,7 @@ pub struct Draft {
 /// ```
 /// use portcullis::config::Config;
 /// use portcullis::registration::{self, Draft, Field, Registrant};
-/// use portcullis::store::{ClientType, GrantType};
+/// use portcullis::proto::{ClientType, GrantType};
 ///
 /// let settings = Config::defaults().oauth2;
 /// let draft = Draft {
@@ -267,7 +267,7 @@ impl Registrant<'_> {
             Self::Staff => GrantType::ALL.to_vec(),
             Self::Owner { grant_types, current } => GrantType::ALL
                 .into_iter()
-                .filter(|g| grant_types.contains(g) || current.is_some_and(|app| app.grant_types.contains(g)))
+                .filter(|g| grant_types.contains(g) || current.is_some_and(|app| app.allows_grant(*g)))
                 .collect(),
         }
     }
@@ -281,13 +281,13 @@ impl Registrant<'_> {
 
 /// Checks a draft against the rules and the settings, for `registrant`. Returns the
 /// settings to store, or every problem found (not only the first), in the order of the
-/// fields. [`Store::register_application`](crate::store::Store::register_application)
+/// fields. [`Applications::create_application`](crate::store::Applications::create_application)
 /// stores them.
 ///
 /// ```
 /// use portcullis::config::Config;
 /// use portcullis::registration::{self, Draft, Field, Registrant};
-/// use portcullis::store::{ClientType, GrantType};
+/// use portcullis::proto::{ClientType, GrantType};
 ///
 /// let settings = Config::defaults().oauth2;
 /// let draft = Draft {
@@ -314,7 +314,7 @@ pub fn validate(
     draft: &Draft,
     settings: &OAuth2Settings,
     registrant: Registrant<'_>,
-) -> Result<ApplicationFields, Vec<Problem>> {
+) -> Result<ApplicationSettings, Vec<Problem>> {
     let mut problems = Vec::new();
 
     let name = draft.name.trim();
@@ -336,7 +336,7 @@ pub fn validate(
         problems.push(Problem::new(Field::GrantTypes, "choose at least one grant type"));
     }
     if let Registrant::Owner { grant_types: offered, current } = registrant {
-        let kept = current.map(|app| app.grant_types.as_slice()).unwrap_or_default();
+        let kept = current.map(|app| app.settings.grant_types.as_slice()).unwrap_or_default();
         for grant in grant_types.iter().filter(|g| !offered.contains(g) && !kept.contains(g)) {
             let offered: Vec<&str> = offered.iter().map(|g| g.as_str()).collect();
             let offered = if offered.is_empty() { "none".to_owned() } else { offered.join(", ") };
@@ -419,12 +419,13 @@ pub fn validate(
             .push(Problem::new(Field::SkipAuthorization, "only staff can let an application skip the consent page"));
     }
 
-    if !ALGORITHMS.contains(&draft.algorithm.as_str()) {
+    let algorithm = SigningAlgorithm::parse(&draft.algorithm).unwrap_or_else(|| {
         problems.push(Problem::new(
             Field::Algorithm,
             format!("algorithm {:?} is not one of {}", draft.algorithm, ALGORITHMS.join(", ")),
         ));
-    }
+        SigningAlgorithm::Rs256
+    });
 
     let access_token_format = draft.access_token_format.parse::<AccessTokenFormat>().unwrap_or_else(|message| {
         problems.push(Problem::new(Field::AccessTokenFormat, message));
@@ -432,7 +433,7 @@ pub fn validate(
     });
 
     let Some(client_type) = draft.client_type.filter(|_| problems.is_empty()) else { return Err(problems) };
-    let mut fields = ApplicationFields {
+    let mut fields = ApplicationSettings {
         name: name.to_owned(),
         client_type,
         grant_types,
@@ -441,13 +442,14 @@ pub fn validate(
         allowed_origins,
         allowed_scopes,
         skip_authorization: draft.skip_authorization,
-        algorithm: draft.algorithm.clone(),
+        algorithm,
         access_token_format,
     };
     if let Registrant::Owner { current, .. } = registrant {
         // Staff's trust was in the application as they saw it: an owner's change that
         // sends codes or tokens anywhere new, or asks for more, must ask people again.
-        fields.skip_authorization = current.is_some_and(|app| app.skip_authorization && !widens(app, &fields));
+        fields.skip_authorization =
+            current.is_some_and(|app| app.settings.skip_authorization && !widens(&app.settings, &fields));
     }
     Ok(fields)
 }
@@ -457,7 +459,7 @@ pub fn validate(
 /// client where there was a confidential one (no secret needed to redeem its codes).
 /// A change that only narrows these, or touches nothing else of them (a new name,
 /// algorithm, token format or post-logout URI), does not.
-fn widens(before: &Application, after: &ApplicationFields) -> bool {
+fn widens(before: &ApplicationSettings, after: &ApplicationSettings) -> bool {
     let subset = |new: &[String], old: &[String]| new.iter().all(|item| old.contains(item));
     let more_scopes = match (&before.allowed_scopes, &after.allowed_scopes) {
         (None, _) => false,
@@ -540,7 +542,7 @@ mod tests {
         assert_eq!(fields.redirect_uris, vec!["https://shop.example/cb"]);
         assert_eq!(fields.post_logout_redirect_uris, vec!["https://shop.example/bye"]);
         assert_eq!(fields.allowed_scopes.unwrap().to_string(), "read write");
-        assert_eq!(fields.algorithm, "ES256");
+        assert_eq!(fields.algorithm.as_str(), "ES256");
         assert_eq!(fields.access_token_format, AccessTokenFormat::Jwt);
         assert!(fields.skip_authorization);
         let all = Draft { scopes: vec![], ..draft() };
@@ -654,21 +656,12 @@ mod tests {
     }
 
     /// `fields` as stored, owned by user 7.
-    fn stored(fields: &ApplicationFields) -> Application {
+    fn stored(fields: &ApplicationSettings) -> Application {
         Application {
             id: 1,
             client_id: "shop".into(),
             client_secret_hash: None,
-            name: fields.name.clone(),
-            client_type: fields.client_type,
-            grant_types: fields.grant_types.clone(),
-            redirect_uris: fields.redirect_uris.clone(),
-            post_logout_redirect_uris: fields.post_logout_redirect_uris.clone(),
-            allowed_origins: fields.allowed_origins.clone(),
-            allowed_scopes: fields.allowed_scopes.clone(),
-            skip_authorization: fields.skip_authorization,
-            algorithm: fields.algorithm.clone(),
-            access_token_format: fields.access_token_format,
+            settings: fields.clone(),
             owner_id: Some(7),
             created_at: 0,
             updated_at: 0,
@@ -788,7 +781,7 @@ mod tests {
             assert!(!skip(wider), "{what} turns skipping off");
         }
         // An application staff did not trust never gains it.
-        let untrusted = ApplicationFields {
+        let untrusted = ApplicationSettings {
             skip_authorization: false,
             ..validate(&draft(), &settings, Registrant::Staff).unwrap()
         };

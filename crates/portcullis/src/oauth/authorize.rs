@@ -10,7 +10,7 @@ use super::{pkce, redirect, EndpointError, Params};
 use crate::crypto::Secret;
 use crate::oidc::claims::IdTokenInput;
 use crate::proto::{CodeChallengeMethod, GrantType};
-use crate::store::{Application, NewCode, User};
+use crate::store::{Application, CodeChallenge, NewCode, User};
 
 /// What the authorization endpoint answers with: RFC 6749's `code` (§4.1) and `token`
 /// (§4.2), and OpenID Connect's combinations with `id_token` (OAuth 2.0 Multiple
@@ -259,7 +259,7 @@ pub fn validate(
         return Err(AuthorizeError::Page("The request names no client (client_id is missing).".into()));
     }
     let app = app.ok_or_else(|| AuthorizeError::Page("The request names an unknown client.".into()))?;
-    let (redirect_uri, given) = redirect::select(&app.redirect_uris, params.get("redirect_uri"))
+    let (redirect_uri, given) = redirect::select(&app.settings.redirect_uris, params.get("redirect_uri"))
         .map_err(|why| AuthorizeError::Page(why.into()))?;
     // An unknown response type still gets its error at the redirect URI, in the query
     // unless it asked for tokens.
@@ -400,7 +400,7 @@ impl AuthorizationRequest {
     /// Whether the user must be asked: not for applications that skip authorization,
     /// nor, with `approval_prompt=auto`, when earlier consent covers every scope.
     pub fn needs_consent(&self, consented: Option<&ScopeSet>) -> bool {
-        if self.app.skip_authorization {
+        if self.app.settings.skip_authorization {
             return false;
         }
         !(self.approval_prompt_auto && consented.is_some_and(|c| self.scope.is_subset(c)))
@@ -445,10 +445,6 @@ impl AuthorizationRequest {
         let mut code_value = None;
         if self.response_type.code {
             let code = Secret::generate();
-            let (challenge, method) = match &self.code_challenge {
-                Some((c, m)) => (c.clone(), m.as_str().to_owned()),
-                None => (String::new(), String::new()),
-            };
             ctx.store
                 .insert_code(&NewCode {
                     hash: code.hash(),
@@ -456,8 +452,10 @@ impl AuthorizationRequest {
                     user_id: user.id,
                     redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
                     scope: self.scope.to_string(),
-                    code_challenge: challenge,
-                    code_challenge_method: method,
+                    code_challenge: self
+                        .code_challenge
+                        .as_ref()
+                        .map(|(challenge, method)| CodeChallenge { challenge: challenge.clone(), method: *method }),
                     nonce: self.nonce.clone(),
                     auth_time,
                     created_at: ctx.now,

@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::grant::Context;
 use super::{EndpointError, OAuthError, Params};
 use crate::crypto::Secret;
-use crate::store::{Application, DeviceGrantRecord, GrantType, NewDeviceGrant};
+use crate::proto::{DeviceStatus, GrantType};
+use crate::store::{Application, DeviceGrantRecord, NewDeviceGrant};
 
 /// How long a device code and its user code live: RFC 8628 §3.2 `expires_in`.
 pub const EXPIRES_SECONDS: i64 = 600;
@@ -108,7 +109,7 @@ pub async fn start(
 
 /// Whether a grant can still be answered at `now`.
 pub fn is_open(grant: &DeviceGrantRecord, now: i64) -> bool {
-    grant.status == "pending" && now < grant.expires_at
+    grant.status == DeviceStatus::Pending && now < grant.expires_at
 }
 
 /// The grant's scopes, for the page that asks the user.

@@ -30,7 +30,7 @@ use crate::store::Application;
 /// every grant, and building the sets per request was about 4% of a client-credentials
 /// issuance's instructions (callgrind).
 fn is_allowed(settings: &OAuth2Settings, app: &Application, scope: &str) -> bool {
-    settings.scopes.contains_key(scope) && app.allowed_scopes.as_ref().is_none_or(|own| own.contains(scope))
+    settings.scopes.contains_key(scope) && app.settings.allowed_scopes.as_ref().is_none_or(|own| own.contains(scope))
 }
 
 /// The scopes to grant for a request's `scope` parameter. RFC 6749 §3.3: "If the client

@@ -59,7 +59,7 @@ pub fn validate(params: LogoutParams<'_>) -> Result<LogoutRequest, String> {
             let Some(client) = &params.client else {
                 return Err("A post_logout_redirect_uri needs an id_token_hint or a client_id.".into());
             };
-            if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+            if !client.settings.post_logout_redirect_uris.iter().any(|r| r == uri) {
                 return Err("The post_logout_redirect_uri is not registered for this client.".into());
             }
             let mut url = Url::parse(uri).map_err(|_| "The post_logout_redirect_uri is not a URL.".to_owned())?;

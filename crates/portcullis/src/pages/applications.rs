@@ -156,21 +156,21 @@ impl AppView {
         Self {
             id: app.id,
             client_id: app.client_id.clone(),
-            name: app.name.clone(),
-            client_type: app.client_type.as_str(),
-            confidential: app.client_type == ClientType::Confidential,
+            name: app.settings.name.clone(),
+            client_type: app.settings.client_type.as_str(),
+            confidential: app.settings.client_type == ClientType::Confidential,
             grant_types: app
-                .grant_types
+                .settings.grant_types
                 .iter()
                 .map(|g| GrantView { value: g.as_str(), label: grant_label(*g) })
                 .collect(),
-            redirect_uris: app.redirect_uris.clone(),
-            post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
-            allowed_origins: app.allowed_origins.clone(),
-            scopes: app.allowed_scopes.as_ref().map(|s| scope_views(state, s.iter())),
-            skip_authorization: app.skip_authorization,
-            algorithm: app.algorithm.clone(),
-            access_token_format: app.access_token_format.as_str(),
+            redirect_uris: app.settings.redirect_uris.clone(),
+            post_logout_redirect_uris: app.settings.post_logout_redirect_uris.clone(),
+            allowed_origins: app.settings.allowed_origins.clone(),
+            scopes: app.settings.allowed_scopes.as_ref().map(|s| scope_views(state, s.iter())),
+            skip_authorization: app.settings.skip_authorization,
+            algorithm: app.settings.algorithm.as_str().to_owned(),
+            access_token_format: app.settings.access_token_format.as_str(),
             created: date_view(app.created_at),
             updated: date_view(app.updated_at),
             detail_url: with_id(paths::APPLICATION_DETAIL, app.id),
@@ -312,16 +312,16 @@ fn blank_draft() -> Draft {
 /// What the edit form starts from: the application as stored.
 pub(super) fn draft_of(app: &Application) -> Draft {
     Draft {
-        name: app.name.clone(),
-        client_type: Some(app.client_type),
-        grant_types: app.grant_types.clone(),
-        redirect_uris: app.redirect_uris.clone(),
-        post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
-        allowed_origins: app.allowed_origins.clone(),
-        scopes: app.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
-        skip_authorization: app.skip_authorization,
-        algorithm: app.algorithm.clone(),
-        access_token_format: app.access_token_format.as_str().to_owned(),
+        name: app.settings.name.clone(),
+        client_type: Some(app.settings.client_type),
+        grant_types: app.settings.grant_types.clone(),
+        redirect_uris: app.settings.redirect_uris.clone(),
+        post_logout_redirect_uris: app.settings.post_logout_redirect_uris.clone(),
+        allowed_origins: app.settings.allowed_origins.clone(),
+        scopes: app.settings.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
+        skip_authorization: app.settings.skip_authorization,
+        algorithm: app.settings.algorithm.as_str().to_owned(),
+        access_token_format: app.settings.access_token_format.as_str().to_owned(),
     }
 }
 
@@ -361,7 +361,7 @@ pub(super) fn check(
     draft: &Draft,
     mut problems: Vec<Problem>,
     registrant: Registrant<'_>,
-) -> Result<crate::store::ApplicationFields, Vec<Problem>> {
+) -> Result<crate::store::ApplicationSettings, Vec<Problem>> {
     match registration::validate(draft, &state.config.oauth2, registrant) {
         Ok(fields) if problems.is_empty() => Ok(fields),
         result => {
@@ -487,10 +487,10 @@ async fn register(
     let hash = secret.as_ref().map(Secret::hash);
     let app = state
         .store
-        .register_application(&random_alphanumeric(32), hash.as_ref(), Some(user.id), &fields, state.clock.now())
+        .create_application(&random_alphanumeric(32), hash.as_ref(), Some(user.id), &fields, state.clock.now())
         .await?;
     tracing::info!(user_id = user.id, client_id = %app.client_id, "application registered");
-    let detail = format!("registered by its owner: {:?}, {}", app.name, app.client_type.as_str());
+    let detail = format!("registered by its owner: {:?}, {}", app.settings.name, app.settings.client_type.as_str());
     record(&state, AuditKind::ApplicationCreated, user, &app, address, detail).await;
     detail_page(&state, &visitor, &app, secret.as_ref(), Some("The application is registered."))
 }
@@ -557,7 +557,7 @@ async fn update(
         .await?
         .ok_or(PageError::NotFound)?;
     tracing::info!(user_id = user.id, client_id = %updated.client_id, "application changed");
-    let detail = match (&secret, app.client_type == updated.client_type) {
+    let detail = match (&secret, app.settings.client_type == updated.settings.client_type) {
         (Some(_), _) => "changed by its owner: made confidential, with a new secret".to_owned(),
         (None, false) => "changed by its owner: made public, its secret dropped".to_owned(),
         (None, true) => format!("changed by its owner: {}", changes(&app, &updated)),
@@ -573,7 +573,7 @@ async fn update(
         ),
         None => {
             // Say so when the change ended skipping consent (see `registration::Registrant`).
-            let done = if app.skip_authorization && !updated.skip_authorization { "consent" } else { "updated" };
+            let done = if app.settings.skip_authorization && !updated.settings.skip_authorization { "consent" } else { "updated" };
             Ok(redirect(
                 StatusCode::SEE_OTHER,
                 &format!("{}?done={done}", with_id(paths::APPLICATION_DETAIL, updated.id)),
@@ -622,7 +622,7 @@ async fn delete(
         return Err(PageError::NotFound);
     }
     tracing::info!(user_id = user.id, client_id = %app.client_id, "application deleted");
-    let detail = format!("deleted by its owner, with its tokens: {:?}", app.name);
+    let detail = format!("deleted by its owner, with its tokens: {:?}", app.settings.name);
     record(&state, AuditKind::ApplicationDeleted, user, &app, address, detail).await;
     Ok(redirect(StatusCode::SEE_OTHER, &format!("{}?done=deleted", paths::APPLICATIONS), None))
 }
@@ -645,7 +645,7 @@ async fn new_secret(
         return Ok(login_redirect(detail.as_deref().unwrap_or(paths::APPLICATIONS)));
     };
     let app = owned(&state, user, &id).await?;
-    if app.client_type != ClientType::Confidential {
+    if app.settings.client_type != ClientType::Confidential {
         return Err(PageError::BadRequest(
             "A public client has no secret: it identifies itself by its client id alone.".into(),
         ));
@@ -684,15 +684,15 @@ async fn record(
 /// Which settings differ between `before` and `after`, by name.
 pub(super) fn changes(before: &Application, after: &Application) -> String {
     let differ = [
-        ("name", before.name != after.name),
-        ("grant types", before.grant_types != after.grant_types),
-        ("redirect URIs", before.redirect_uris != after.redirect_uris),
-        ("post-logout redirect URIs", before.post_logout_redirect_uris != after.post_logout_redirect_uris),
-        ("allowed origins", before.allowed_origins != after.allowed_origins),
-        ("allowed scopes", before.allowed_scopes != after.allowed_scopes),
-        ("skip authorization", before.skip_authorization != after.skip_authorization),
-        ("algorithm", before.algorithm != after.algorithm),
-        ("access token format", before.access_token_format != after.access_token_format),
+        ("name", before.settings.name != after.settings.name),
+        ("grant types", before.settings.grant_types != after.settings.grant_types),
+        ("redirect URIs", before.settings.redirect_uris != after.settings.redirect_uris),
+        ("post-logout redirect URIs", before.settings.post_logout_redirect_uris != after.settings.post_logout_redirect_uris),
+        ("allowed origins", before.settings.allowed_origins != after.settings.allowed_origins),
+        ("allowed scopes", before.settings.allowed_scopes != after.settings.allowed_scopes),
+        ("skip authorization", before.settings.skip_authorization != after.settings.skip_authorization),
+        ("algorithm", before.settings.algorithm != after.settings.algorithm),
+        ("access token format", before.settings.access_token_format != after.settings.access_token_format),
     ];
     let names: Vec<&str> = differ.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name).collect();
     if names.is_empty() {

@@ -93,7 +93,7 @@ async fn show(
         "authorize.html",
         StatusCode::OK,
         context! {
-            application => context! { name => req.app.name.clone() },
+            application => context! { name => req.app.settings.name.clone() },
             scopes => scopes,
             fields => req.hidden_fields(),
             redirect_host => redirect_host,

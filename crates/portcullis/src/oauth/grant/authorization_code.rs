@@ -4,7 +4,7 @@ use super::{mint, Context, TokenResponse};
 use crate::crypto::TokenHash;
 use crate::oauth::{pkce, redirect, EndpointError, OAuthError, Params};
 use crate::oidc::claims::IdTokenInput;
-use crate::proto::{CodeChallengeMethod, GrantType};
+use crate::proto::GrantType;
 use crate::store::{Application, AuditKind, RedeemOutcome, StoreError, User};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
@@ -24,22 +24,19 @@ pub(super) async fn grant(
         ctx.store.code(&TokenHash::of(presented)).await?.filter(|c| c.application_id == app.id).ok_or_else(invalid)?;
 
     // RFC 6749 §4.1.3: the same redirect_uri as the authorization request.
-    if !redirect::code_redirect_matches(&code.redirect_uri, &app.redirect_uris, params.get("redirect_uri")) {
+    if !redirect::code_redirect_matches(&code.redirect_uri, &app.settings.redirect_uris, params.get("redirect_uri")) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
     }
 
-    match (code.code_challenge.as_str(), params.get("code_verifier")) {
-        ("", None) => {}
+    match (&code.code_challenge, params.get("code_verifier")) {
+        (None, None) => {}
         // A verifier for a code issued without a challenge is a downgrade attempt.
-        ("", Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
-        (_, None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
-        (challenge, Some(verifier)) => {
-            let method = CodeChallengeMethod::parse(&code.code_challenge_method).ok_or_else(|| {
-                StoreError::Corrupt(format!("code challenge method {:?}", code.code_challenge_method))
-            })?;
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
+        (Some(_), None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
+        (Some(pkce), Some(verifier)) => {
             // RFC 7636 §4.6: "If the values are not equal, an error response indicating
             // "invalid_grant" as described in Section 4.1.3 of [RFC6749] MUST be returned."
-            if !pkce::verify(method, challenge, verifier) {
+            if !pkce::verify(pkce.method, &pkce.challenge, verifier) {
                 return Err(OAuthError::invalid_grant("the code verifier does not match the code challenge").into());
             }
         }

@@ -9,7 +9,7 @@ pub(super) async fn grant(
     app: &Application,
     params: &Params,
 ) -> Result<TokenResponse, EndpointError> {
-    if app.client_type != ClientType::Confidential || !app.allows_grant(GrantType::ClientCredentials) {
+    if app.settings.client_type != ClientType::Confidential || !app.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client("this client may not use the client_credentials grant").into());
     }
     let scope = ctx.scope(params.get("scope"), app)?;

@@ -23,7 +23,7 @@ use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing};
 use crate::proto::SigningAlgorithm;
 use crate::store::{
-    AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store, StoreError,
+    AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store,
 };
 
 /// What a grant needs from the server: storage, settings, the time and the keys.
@@ -63,7 +63,7 @@ impl Context<'_> {
         if !self.openid || !input.scope.contains("openid") {
             return Ok(None);
         }
-        let alg = signing_algorithm(input.app)?;
+        let alg = input.app.settings.algorithm;
         let lifetime = i64::from(self.settings.access_token_expire_seconds);
         let claims = id_token_claims(&input, self.issuer, self.now, lifetime, alg);
         let target = ClaimsFor {
@@ -120,12 +120,6 @@ impl Context<'_> {
             Err(e) => Err(EndpointError::Internal(format!("signing: {e}"))),
         }
     }
-}
-
-/// The algorithm `app` signs with.
-fn signing_algorithm(app: &Application) -> Result<SigningAlgorithm, StoreError> {
-    SigningAlgorithm::parse(&app.algorithm)
-        .ok_or_else(|| StoreError::Corrupt(format!("application {}: algorithm {:?}", app.client_id, app.algorithm)))
 }
 
 /// The `grant_type` values the token endpoint knows.
@@ -206,7 +200,7 @@ async fn authenticate(
     limits.check_unauthenticated(&presented.client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
     match client_auth::authenticate(ctx.store, Some(presented)).await {
         Ok(app) => {
-            let public = app.client_type == crate::store::ClientType::Public;
+            let public = app.settings.client_type == crate::store::ClientType::Public;
             limits.check_authenticated(&app.client_id, public, ctx.client_addr).map_err(EndpointError::Throttled)?;
             Ok(app)
         }
@@ -237,7 +231,7 @@ pub(crate) async fn mint(
 ) -> Result<Minted, EndpointError> {
     let expires_in = ctx.settings.access_token_expire_seconds;
     let expires_at = ctx.now + i64::from(expires_in);
-    let access = match app.access_token_format {
+    let access = match app.settings.access_token_format {
         AccessTokenFormat::Opaque => Secret::generate(),
         AccessTokenFormat::Jwt => {
             let claims = AccessTokenClaims {
@@ -254,7 +248,7 @@ pub(crate) async fn mint(
             let claims = with_extra(&claims, ctx.hooks.extra_claims(target).await?)?;
             // RFC 9068 §2.1: "Resource servers MUST verify that the typ header value is
             // "at+jwt" or "application/at+jwt"", so ID tokens cannot pass for these.
-            Secret::new(ctx.sign(signing_algorithm(app)?, "at+jwt", &claims).await?)
+            Secret::new(ctx.sign(app.settings.algorithm, "at+jwt", &claims).await?)
         }
     };
     let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));
