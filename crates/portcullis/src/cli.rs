@@ -488,7 +488,13 @@ async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {
     }
     for app in apps {
         let grants: Vec<_> = app.settings.grant_types.iter().map(|g| g.as_str()).collect();
-        println!("{}  {:<12}  {:<40}  {}", app.client_id, app.settings.client_type.as_str(), app.settings.name, grants.join(","));
+        println!(
+            "{}  {:<12}  {:<40}  {}",
+            app.client_id,
+            app.settings.client_type.as_str(),
+            app.settings.name,
+            grants.join(",")
+        );
     }
     Ok(())
 }

@@ -52,7 +52,8 @@ use crate::store::{Application, StoreError};
 /// use portcullis::config::Config;
 /// use portcullis::hooks::{Hooks, TokenIssued};
 /// use portcullis::provider::Provider;
-/// use portcullis::store::{Application, GrantType};
+/// use portcullis::proto::GrantType;
+/// use portcullis::store::Application;
 /// use portcullis_axum::ScopeSet;
 ///
 /// #[derive(Default)]
@@ -63,7 +64,7 @@ use crate::store::{Application, StoreError};
 /// #[async_trait]
 /// impl Hooks for Shop {
 ///     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
-///         !scope.contains("write") || app.name == "Shop front"
+///         !scope.contains("write") || app.settings.name == "Shop front"
 ///     }
 ///
 ///     async fn token_issued(&self, event: &TokenIssued) {
@@ -91,25 +92,18 @@ use crate::store::{Application, StoreError};
 /// # async fn register(
 /// #     store: &dyn portcullis::store::Store,
 /// #     name: &str,
-/// #     grant: portcullis::store::GrantType,
+/// #     grant: portcullis::proto::GrantType,
 /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
-/// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+/// #     use portcullis::store::ApplicationSettings;
 /// #     let secret = portcullis::crypto::Secret::generate();
-/// #     let app = NewApplication {
-/// #         client_id: portcullis::crypto::random_alphanumeric(32),
-/// #         client_secret_hash: Some(secret.hash()),
+/// #     let settings = ApplicationSettings {
 /// #         name: name.into(),
-/// #         client_type: ClientType::Confidential,
 /// #         grant_types: vec![grant],
-/// #         redirect_uris: vec![],
-/// #         allowed_scopes: None,
-/// #         skip_authorization: false,
-/// #         algorithm: "RS256".into(),
-/// #         access_token_format: AccessTokenFormat::Opaque,
-/// #         owner_id: None,
-/// #         created_at: 1_700_000_000,
+/// #         ..ApplicationSettings::default()
 /// #     };
-/// #     Ok((store.create_application(&app).await?.client_id, secret))
+/// #     let client_id = portcullis::crypto::random_alphanumeric(32);
+/// #     let app = store.create_application(&client_id, Some(&secret.hash()), None, &settings, 1_700_000_000);
+/// #     Ok((app.await?.client_id, secret))
 /// # }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -722,7 +722,7 @@ mod tests {
         let given = stored(&validate(&machine, &settings, Registrant::Staff).unwrap());
         let renamed = Draft { name: "Shop 2".into(), ..machine.clone() };
         let kept = validate(&renamed, &settings, owner(Some(&given))).unwrap();
-        assert_eq!(kept.grant_types, given.grant_types);
+        assert_eq!(kept.grant_types, given.settings.grant_types);
         let dropped = Draft { grant_types: vec![GrantType::AuthorizationCode], ..owners_draft() };
         let after = stored(&validate(&dropped, &settings, owner(Some(&given))).unwrap());
         assert!(validate(&machine, &settings, owner(Some(&after))).is_err(), "given up for good");
@@ -738,7 +738,7 @@ mod tests {
     fn staff_trust_survives_only_changes_that_reach_no_further() {
         let settings = OAuth2Settings::default();
         let trusted = stored(&validate(&draft(), &settings, Registrant::Staff).unwrap());
-        assert!(trusted.skip_authorization);
+        assert!(trusted.settings.skip_authorization);
         // What the owner's form sends back unchanged: the stored settings, no checkbox.
         let as_stored = Draft { skip_authorization: false, ..draft() };
         let skip = |d: Draft| validate(&d, &settings, owner(Some(&trusted))).unwrap().skip_authorization;

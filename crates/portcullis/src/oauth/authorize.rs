@@ -505,7 +505,8 @@ impl AuthorizationRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ClientType;
+    use crate::proto::{ClientType, SigningAlgorithm};
+    use crate::store::ApplicationSettings;
 
     fn request(prompt: &str, max_age: Option<i64>, skip_authorization: bool) -> AuthorizationRequest {
         AuthorizationRequest {
@@ -513,16 +514,18 @@ mod tests {
                 id: 1,
                 client_id: "c".into(),
                 client_secret_hash: None,
-                name: "n".into(),
-                client_type: ClientType::Public,
-                grant_types: vec![GrantType::AuthorizationCode],
-                redirect_uris: vec!["https://c.example/cb".into()],
-                post_logout_redirect_uris: vec![],
-                allowed_origins: vec![],
-                allowed_scopes: None,
-                skip_authorization,
-                algorithm: "RS256".into(),
-                access_token_format: crate::store::AccessTokenFormat::Opaque,
+                settings: ApplicationSettings {
+                    name: "n".into(),
+                    client_type: ClientType::Public,
+                    grant_types: vec![GrantType::AuthorizationCode],
+                    redirect_uris: vec!["https://c.example/cb".into()],
+                    post_logout_redirect_uris: vec![],
+                    allowed_origins: vec![],
+                    allowed_scopes: None,
+                    skip_authorization,
+                    algorithm: SigningAlgorithm::Rs256,
+                    access_token_format: crate::store::AccessTokenFormat::Opaque,
+                },
                 owner_id: None,
                 created_at: 0,
                 updated_at: 0,

@@ -107,23 +107,21 @@ pub struct Refreshed {
 /// ```
 /// use portcullis::config::OAuth2Settings;
 /// use portcullis::oauth::{scope, ErrorCode};
-/// use portcullis::store::{AccessTokenFormat, Application, ClientType, GrantType};
+/// use portcullis::proto::{ClientType, GrantType};
+/// use portcullis::store::{Application, ApplicationSettings};
 /// use portcullis_axum::ScopeSet;
 ///
 /// let mut app = Application {
 ///     id: 1,
 ///     client_id: "shop".into(),
 ///     client_secret_hash: None,
-///     name: "Shop".into(),
-///     client_type: ClientType::Public,
-///     grant_types: vec![GrantType::AuthorizationCode],
-///     redirect_uris: vec!["https://shop.example/cb".into()],
-///     post_logout_redirect_uris: vec![],
-///     allowed_origins: vec![],
-///     allowed_scopes: None,
-///     skip_authorization: false,
-///     algorithm: "RS256".into(),
-///     access_token_format: AccessTokenFormat::Opaque,
+///     settings: ApplicationSettings {
+///         name: "Shop".into(),
+///         client_type: ClientType::Public,
+///         grant_types: vec![GrantType::AuthorizationCode],
+///         redirect_uris: vec!["https://shop.example/cb".into()],
+///         ..ApplicationSettings::default()
+///     },
 ///     owner_id: None,
 ///     created_at: 0,
 ///     updated_at: 0,
@@ -134,7 +132,7 @@ pub struct Refreshed {
 /// assert_eq!(all, Ok("read write".to_owned()));
 ///
 /// // `write` is taken away from the application: refreshing no longer yields it.
-/// app.allowed_scopes = Some(ScopeSet::from_tokens(["read"]));
+/// app.settings.allowed_scopes = Some(ScopeSet::from_tokens(["read"]));
 /// let narrowed = scope::refresh(None, &granted, &settings, &app);
 /// assert_eq!(narrowed.map(|r| (r.access.to_string(), r.grant.to_string())), Ok(("read".into(), "read".into())));
 /// let asked = scope::refresh(Some("read write"), &granted, &settings, &app);
@@ -170,23 +168,26 @@ pub fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClientType, GrantType};
+    use crate::proto::{ClientType, GrantType, SigningAlgorithm};
+    use crate::store::ApplicationSettings;
 
     fn app(allowed: Option<&str>) -> Application {
         Application {
             id: 1,
             client_id: "c".into(),
             client_secret_hash: None,
-            name: "n".into(),
-            client_type: ClientType::Public,
-            grant_types: vec![GrantType::Password],
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            allowed_origins: vec![],
-            allowed_scopes: allowed.map(|s| ScopeSet::parse(s).unwrap()),
-            skip_authorization: false,
-            algorithm: "RS256".into(),
-            access_token_format: crate::store::AccessTokenFormat::Opaque,
+            settings: ApplicationSettings {
+                name: "n".into(),
+                client_type: ClientType::Public,
+                grant_types: vec![GrantType::Password],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                allowed_origins: vec![],
+                allowed_scopes: allowed.map(|s| ScopeSet::parse(s).unwrap()),
+                skip_authorization: false,
+                algorithm: SigningAlgorithm::Rs256,
+                access_token_format: crate::store::AccessTokenFormat::Opaque,
+            },
             owner_id: None,
             created_at: 0,
             updated_at: 0,

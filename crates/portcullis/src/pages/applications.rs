@@ -160,7 +160,8 @@ impl AppView {
             client_type: app.settings.client_type.as_str(),
             confidential: app.settings.client_type == ClientType::Confidential,
             grant_types: app
-                .settings.grant_types
+                .settings
+                .grant_types
                 .iter()
                 .map(|g| GrantView { value: g.as_str(), label: grant_label(*g) })
                 .collect(),
@@ -573,7 +574,11 @@ async fn update(
         ),
         None => {
             // Say so when the change ended skipping consent (see `registration::Registrant`).
-            let done = if app.settings.skip_authorization && !updated.settings.skip_authorization { "consent" } else { "updated" };
+            let done = if app.settings.skip_authorization && !updated.settings.skip_authorization {
+                "consent"
+            } else {
+                "updated"
+            };
             Ok(redirect(
                 StatusCode::SEE_OTHER,
                 &format!("{}?done={done}", with_id(paths::APPLICATION_DETAIL, updated.id)),
@@ -687,7 +692,10 @@ pub(super) fn changes(before: &Application, after: &Application) -> String {
         ("name", before.settings.name != after.settings.name),
         ("grant types", before.settings.grant_types != after.settings.grant_types),
         ("redirect URIs", before.settings.redirect_uris != after.settings.redirect_uris),
-        ("post-logout redirect URIs", before.settings.post_logout_redirect_uris != after.settings.post_logout_redirect_uris),
+        (
+            "post-logout redirect URIs",
+            before.settings.post_logout_redirect_uris != after.settings.post_logout_redirect_uris,
+        ),
         ("allowed origins", before.settings.allowed_origins != after.settings.allowed_origins),
         ("allowed scopes", before.settings.allowed_scopes != after.settings.allowed_scopes),
         ("skip authorization", before.settings.skip_authorization != after.settings.skip_authorization),

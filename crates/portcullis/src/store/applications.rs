@@ -115,8 +115,12 @@ pub trait Applications: Send + Sync + 'static {
     /// Replaces the settings of application `id`, whoever owns it, as staff do on the
     /// admin pages (`None` if there is no such application). Its client type, and so
     /// its secret, stay as they are: `settings.client_type` is not written.
-    async fn update_application(&self, id: i64, settings: &ApplicationSettings, now: i64)
-        -> Result<Option<Application>>;
+    async fn update_application(
+        &self,
+        id: i64,
+        settings: &ApplicationSettings,
+        now: i64,
+    ) -> Result<Option<Application>>;
     /// Replaces the settings of `owner_id`'s application `id` (`None` if there is no
     /// such application of theirs). A public client's secret hash is dropped; a
     /// confidential client's is replaced by `new_secret` when given, else kept.

@@ -198,10 +198,11 @@ macro_rules! codes_sql {
                 .await?
                 .rows_affected();
                 if taken == 0 {
-                    let used: Option<Option<i64>> = sqlx::query_scalar("SELECT used_at FROM authorization_codes WHERE id = $1")
-                        .bind(code_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let used: Option<Option<i64>> =
+                        sqlx::query_scalar("SELECT used_at FROM authorization_codes WHERE id = $1")
+                            .bind(code_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
                     if !matches!(used, Some(Some(_))) {
                         return Ok(RedeemOutcome::Expired);
                     }

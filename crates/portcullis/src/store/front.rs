@@ -399,7 +399,12 @@ impl Applications for Front {
     async fn applications_owned_by(&self, owner_id: i64) -> Result<Vec<Application>> {
         self.inner.applications_owned_by(owner_id).await
     }
-    async fn update_application(&self, id: i64, settings: &ApplicationSettings, now: i64) -> Result<Option<Application>> {
+    async fn update_application(
+        &self,
+        id: i64,
+        settings: &ApplicationSettings,
+        now: i64,
+    ) -> Result<Option<Application>> {
         self.changing(self.inner.update_application(id, settings, now)).await
     }
     async fn update_owned_application(

@@ -103,11 +103,13 @@ macro_rules! signing_keys_sql {
                 let mut tx = self.writer().begin().await?;
                 for key in keys {
                     if retire {
-                        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE algorithm = $2 AND retired_at IS NULL")
-                            .bind(now)
-                            .bind(&key.algorithm)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(
+                            "UPDATE signing_keys SET retired_at = $1 WHERE algorithm = $2 AND retired_at IS NULL",
+                        )
+                        .bind(now)
+                        .bind(&key.algorithm)
+                        .execute(&mut *tx)
+                        .await?;
                     } else {
                         let active: i64 = sqlx::query_scalar(
                             "SELECT COUNT(*) FROM signing_keys WHERE algorithm = $1 AND retired_at IS NULL",

@@ -87,7 +87,12 @@ impl<L: super::PassThrough<dyn Listings>> Listings for L {
     async fn count_applications(&self) -> Result<i64> {
         self.inner().count_applications().await
     }
-    async fn list_all_applications(&self, search: &str, limit: i64, offset: i64) -> Result<Listing<ApplicationListing>> {
+    async fn list_all_applications(
+        &self,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Listing<ApplicationListing>> {
         self.inner().list_all_applications(search, limit, offset).await
     }
     async fn list_access_tokens(
@@ -236,13 +241,10 @@ macro_rules! listings_sql {
             }
 
             async fn access_token_by_id(&self, id: i64) -> Result<Option<AccessTokenListing>> {
-                Ok(sqlx::query_as(concat!(
-                    $crate::store::listings::access_token_listing_select!(),
-                    "WHERE t.id = $1"
-                ))
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await?)
+                Ok(sqlx::query_as(concat!($crate::store::listings::access_token_listing_select!(), "WHERE t.id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?)
             }
 
             async fn count_live_tokens(&self, now: i64) -> Result<i64> {
@@ -256,12 +258,10 @@ macro_rules! listings_sql {
             }
 
             async fn count_active_sessions(&self, now: i64) -> Result<i64> {
-                Ok(sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL AND expires_at > $1",
-                )
-                .bind(now)
-                .fetch_one(self.reader())
-                .await?)
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE user_id IS NOT NULL AND expires_at > $1")
+                    .bind(now)
+                    .fetch_one(self.reader())
+                    .await?)
             }
         }
     };

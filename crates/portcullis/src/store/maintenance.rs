@@ -155,10 +155,8 @@ macro_rules! maintenance_sql {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                let device_grants = sqlx::query("DELETE FROM device_grants WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let device_grants =
+                    sqlx::query("DELETE FROM device_grants WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
                 // Throttling looks back at most a day.
                 sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")

@@ -52,7 +52,6 @@ mod users;
 #[cfg(feature = "testing")]
 pub mod conformance;
 
-
 pub use applications::{Application, ApplicationSettings, Applications};
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditLog, NewAuditEvent, MAX_DETAIL};
 pub use codes::{CodeChallenge, CodeRecord, Codes, NewCode, RedeemOutcome};
@@ -215,7 +214,17 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// # }
 /// ```
 pub trait Store:
-    Maintenance + Users + Applications + Tokens + Codes + Consents + DeviceGrants + SigningKeys + Sessions + AuditLog + Listings
+    Maintenance
+    + Users
+    + Applications
+    + Tokens
+    + Codes
+    + Consents
+    + DeviceGrants
+    + SigningKeys
+    + Sessions
+    + AuditLog
+    + Listings
 {
 }
 

@@ -22,9 +22,7 @@ use crate::metrics::Metrics;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing};
 use crate::proto::SigningAlgorithm;
-use crate::store::{
-    AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store,
-};
+use crate::store::{AccessTokenFormat, Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store};
 
 /// What a grant needs from the server: storage, settings, the time and the keys.
 pub struct Context<'a> {
