@@ -25,7 +25,7 @@
 //!
 //!     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
 //!         // Only the shop's own front end may write.
-//!         !scope.contains("write") || app.name == "Shop front"
+//!         !scope.contains("write") || app.settings.name == "Shop front"
 //!     }
 //!
 //!     async fn token_issued(&self, event: &TokenIssued) {
@@ -102,8 +102,9 @@ use crate::store::{Application, StoreError};
 /// #         ..ApplicationSettings::default()
 /// #     };
 /// #     let client_id = portcullis::crypto::random_alphanumeric(32);
-/// #     let app = store.create_application(&client_id, Some(&secret.hash()), None, &settings, 1_700_000_000);
-/// #     Ok((app.await?.client_id, secret))
+/// #     let hash = secret.hash();
+/// #     store.create_application(&client_id, Some(&hash), None, &settings, 1_700_000_000).await?;
+/// #     Ok((client_id, secret))
 /// # }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -178,16 +179,13 @@ pub trait Hooks: Send + Sync + 'static {
 /// #     id: 1,
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
-/// #     name: "Shop front".into(),
-/// #     client_type: portcullis::store::ClientType::Public,
-/// #     grant_types: vec![portcullis::store::GrantType::AuthorizationCode],
-/// #     redirect_uris: vec!["https://shop.example/callback".into()],
-/// #     post_logout_redirect_uris: vec![],
-/// #     allowed_origins: vec![],
-/// #     allowed_scopes: None,
-/// #     skip_authorization: false,
-/// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+/// #     settings: portcullis::store::ApplicationSettings {
+/// #         name: "Shop front".into(),
+/// #         client_type: portcullis::proto::ClientType::Public,
+/// #         grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
+/// #         redirect_uris: vec!["https://shop.example/callback".into()],
+/// #         ..Default::default()
+/// #     },
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,
@@ -237,16 +235,13 @@ impl Hooks for NoHooks {}
 /// #     id: 1,
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
-/// #     name: "Shop front".into(),
-/// #     client_type: portcullis::store::ClientType::Public,
-/// #     grant_types: vec![portcullis::store::GrantType::AuthorizationCode],
-/// #     redirect_uris: vec!["https://shop.example/callback".into()],
-/// #     post_logout_redirect_uris: vec![],
-/// #     allowed_origins: vec![],
-/// #     allowed_scopes: None,
-/// #     skip_authorization: false,
-/// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+/// #     settings: portcullis::store::ApplicationSettings {
+/// #         name: "Shop front".into(),
+/// #         client_type: portcullis::proto::ClientType::Public,
+/// #         grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
+/// #         redirect_uris: vec!["https://shop.example/callback".into()],
+/// #         ..Default::default()
+/// #     },
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,

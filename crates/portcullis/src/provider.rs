@@ -185,8 +185,9 @@ pub struct Provider {
 /// #         ..ApplicationSettings::default()
 /// #     };
 /// #     let client_id = portcullis::crypto::random_alphanumeric(32);
-/// #     let app = store.create_application(&client_id, Some(&secret.hash()), None, &settings, 1_700_000_000);
-/// #     Ok((app.await?.client_id, secret))
+/// #     let hash = secret.hash();
+/// #     store.create_application(&client_id, Some(&hash), None, &settings, 1_700_000_000).await?;
+/// #     Ok((client_id, secret))
 /// # }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -395,8 +396,9 @@ impl Provider {
     /// #         ..ApplicationSettings::default()
     /// #     };
     /// #     let client_id = portcullis::crypto::random_alphanumeric(32);
-    /// #     let app = store.create_application(&client_id, Some(&secret.hash()), None, &settings, 1_700_000_000);
-    /// #     Ok((app.await?.client_id, secret))
+    /// #     let hash = secret.hash();
+    /// #     store.create_application(&client_id, Some(&hash), None, &settings, 1_700_000_000).await?;
+    /// #     Ok((client_id, secret))
     /// # }
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -152,11 +152,12 @@ macro_rules! consents_sql {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "UPDATE device_grants SET status = 'denied' \
-                     WHERE user_id = $1 AND application_id = $2 AND status = 'approved'",
+                    "UPDATE device_grants SET status = $3 WHERE user_id = $1 AND application_id = $2 AND status = $4",
                 )
                 .bind(user_id)
                 .bind(application_id)
+                .bind($crate::proto::DeviceStatus::Denied.as_str())
+                .bind($crate::proto::DeviceStatus::Approved.as_str())
                 .execute(&mut *tx)
                 .await?;
                 let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")

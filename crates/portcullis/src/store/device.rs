@@ -140,7 +140,7 @@ pub(crate) fn poll_verdict(grant: &DeviceGrantRecord, now: i64, minted_for: Opti
 
 /// How a grant whose tokens were collected is stored: `status` is text, and this is
 /// the one value besides [`DeviceStatus`]'s.
-const COLLECTED: &str = "used";
+pub(super) const COLLECTED: &str = "used";
 
 /// A `device_grants` row joined with its application, before `status` is parsed.
 #[derive(sqlx::FromRow)]
@@ -237,13 +237,13 @@ macro_rules! device_grants_sql {
 
             async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool> {
                 let changed = sqlx::query(
-                    "UPDATE device_grants SET status = $2, user_id = $3 \
-                     WHERE id = $1 AND status = 'pending' AND expires_at > $4",
+                    "UPDATE device_grants SET status = $2, user_id = $3 WHERE id = $1 AND status = $5 AND expires_at > $4",
                 )
                 .bind(id)
                 .bind($crate::proto::DeviceStatus::decided(approve).as_str())
                 .bind(user_id)
                 .bind(now)
+                .bind($crate::proto::DeviceStatus::Pending.as_str())
                 .execute(self.writer())
                 .await?
                 .rows_affected();
@@ -282,9 +282,10 @@ macro_rules! device_grants_sql {
                         .await?;
                     }
                     DevicePoll::Issued => {
-                        sqlx::query("UPDATE device_grants SET status = 'used', last_polled_at = $2 WHERE id = $1")
+                        sqlx::query("UPDATE device_grants SET status = $3, last_polled_at = $2 WHERE id = $1")
                             .bind(id)
                             .bind(now)
+                            .bind($crate::store::device::COLLECTED)
                             .execute(&mut *tx)
                             .await?;
                         Self::write_tokens(&mut tx, std::slice::from_ref(tokens), None).await?;

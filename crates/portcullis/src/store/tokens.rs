@@ -352,8 +352,10 @@ macro_rules! tokens_sql {
                     .bind(user_id)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("UPDATE device_grants SET status = 'denied' WHERE user_id = $1 AND status = 'approved'")
+                sqlx::query("UPDATE device_grants SET status = $2 WHERE user_id = $1 AND status = $3")
                     .bind(user_id)
+                    .bind($crate::proto::DeviceStatus::Denied.as_str())
+                    .bind($crate::proto::DeviceStatus::Approved.as_str())
                     .execute(&mut *conn)
                     .await?;
                 Ok(revoked)
