@@ -43,7 +43,7 @@ use crate::store::{LinkedUser, NewUser, Store, StoreError, User};
 pub trait Accounts: Send + Sync + 'static {
     /// The active account that `username` and `password` prove, or `None` for wrong
     /// credentials, an unknown user or an inactive one: all three must look alike to
-    /// the caller, and should cost the same time. [`Accounts`]'s example implements it.
+    /// the caller, and should cost the same time.
     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError>;
 
     /// The active account with this id, or `None` if it is gone or deactivated, which
@@ -53,7 +53,7 @@ pub trait Accounts: Send + Sync + 'static {
     /// say so at once with
     /// [`Provider::deactivate_user`](crate::provider::Provider::deactivate_user): the
     /// provider asks this only where it already looks a user up, never to check a
-    /// token. [`Accounts`]'s example implements it.
+    /// token.
     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError>;
 }
 
@@ -198,7 +198,7 @@ pub struct StoreAccounts {
 }
 
 impl StoreAccounts {
-    /// The accounts of `store`'s `users` table. [`StoreAccounts`]'s example makes one.
+    /// The accounts of `store`'s `users` table.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
@@ -389,7 +389,7 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
 /// assert!(!format!("{account:?}").contains("horse"));
 /// ```
 ///
-/// [`create`] stores one, and [`StoreAccounts`]'s example logs in with it.
+/// [`create`] stores one.
 pub struct NewAccount {
     /// The login name, checked by [`validate_username`].
     pub username: String,

@@ -24,9 +24,11 @@ pub(crate) const TARGET: &str = "portcullis::audit";
 /// Records events: cheap to clone, one per server (see [`AppState`](crate::app::AppState)).
 ///
 /// The provider's pages, endpoints and command line record through it; a host reads
-/// the events with [`Store::list_audit_events`], and adds its own with
-/// [`Store::record_audit_event`] ([`NewAuditEvent`]'s example). Here a password grant
-/// with a wrong password, on a connection from `192.0.2.7`:
+/// the events with
+/// [`AuditLog::list_audit_events`](crate::store::AuditLog::list_audit_events), and
+/// adds its own with
+/// [`AuditLog::record_audit_event`](crate::store::AuditLog::record_audit_event). Here
+/// a password grant with a wrong password, on a connection from `192.0.2.7`:
 ///
 /// ```
 /// use std::sync::Arc;

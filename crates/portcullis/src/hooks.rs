@@ -138,7 +138,7 @@ pub trait Hooks: Send + Sync + 'static {
     /// Claims to add to what [`ClaimsFor::target`] names. Claims Portcullis sets itself
     /// (`iss`, `sub`, `aud`, `exp`, `scope`, the profile claims, …) always win: a hook
     /// cannot change who a token is for or how long it lives. An error stops the token
-    /// or answer from being issued (`503`). [`ClaimsFor`]'s example implements it.
+    /// or answer from being issued (`503`).
     async fn extra_claims(&self, request: ClaimsFor<'_>) -> Result<Map<String, Value>, StoreError> {
         let _ = request;
         Ok(Map::new())
@@ -152,7 +152,6 @@ pub trait Hooks: Send + Sync + 'static {
     /// settings and the application's allowed scopes of today.
     ///
     /// It runs inside request validation and must decide from what it has at hand.
-    /// [`Hooks`]'s example implements it.
     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
         let _ = (app, scope);
         true
@@ -160,8 +159,7 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// Called once a token has been stored, before the client receives it, for every
     /// grant and the implicit flow. It sees no token value. The client waits for it, so
-    /// a slow task belongs on a queue or a spawned task. [`Hooks`]'s example implements
-    /// it.
+    /// a slow task belongs on a queue or a spawned task.
     async fn token_issued(&self, event: &TokenIssued) {
         let _ = event;
     }

@@ -282,7 +282,7 @@ pub enum BuildError {
 impl Provider {
     /// A provider with `config`, keeping its data in `store` (from
     /// [`crate::store::connect`]). Defaults: Portcullis's own users, no hooks, the system
-    /// clock, mounted at the root. [`Provider`]'s example builds one.
+    /// clock, mounted at the root.
     pub fn builder(config: Config, store: Arc<dyn Store>) -> ProviderBuilder {
         ProviderBuilder {
             config,
@@ -295,7 +295,7 @@ impl Provider {
     }
 
     /// Every route of the provider, under its prefix, ready to merge into the host's
-    /// router whatever the host's state type. [`Provider`]'s example merges them.
+    /// router whatever the host's state type.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let routes = app::router(self.state.clone());
         if self.state.base.is_empty() {
@@ -307,14 +307,12 @@ impl Provider {
 
     /// Checks bearer tokens against the provider's store, for the host's own routes: put
     /// it in the host's state (or reach it with `FromRef`) and use the extractors of
-    /// `portcullis-axum`. Revocation takes effect at once. [`Provider`]'s example
-    /// guards a route with it, and [`ProviderBuilder`]'s asks it directly.
+    /// `portcullis-axum`. Revocation takes effect at once.
     pub fn verifier(&self) -> TokenVerifier {
         self.state.verifier.clone()
     }
 
     /// The provider's state, for handlers a host adds beside the provider's own.
-    /// [`Provider`]'s example registers a client in its store.
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -445,35 +443,32 @@ impl Provider {
 
 impl ProviderBuilder {
     /// Mounts the provider at `prefix` (such as `/auth`) rather than at the root. Set
-    /// `oidc.issuer` to match: `{origin}{prefix}/o`. [`Provider`]'s example mounts one
-    /// at `/auth`, and [`BuildError`]'s shows what a mismatch gets.
+    /// `oidc.issuer` to match: `{origin}{prefix}/o`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Logs users in against the host's accounts instead of Portcullis's own table.
-    /// [`ProviderBuilder`]'s example brings some.
     pub fn accounts(mut self, accounts: Arc<dyn Accounts>) -> Self {
         self.accounts = Some(accounts);
         self
     }
 
-    /// The host's [`Hooks`]. [`Hooks`]'s example gives some.
+    /// The host's [`Hooks`].
     pub fn hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
         self.hooks = hooks;
         self
     }
 
-    /// The time, for tests that move it. [`ProviderBuilder`]'s example moves it.
+    /// The time, for tests that move it.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Checks the prefix against the issuer, brings the schema up to date and, with
-    /// OpenID Connect on, makes the signing keys on the first start. [`Provider`]'s
-    /// example builds one, and [`BuildError`]'s shows what fails.
+    /// OpenID Connect on, makes the signing keys on the first start.
     pub async fn build(self) -> Result<Provider, BuildError> {
         let prefix = self.prefix;
         let well_formed = prefix.is_empty()

@@ -88,7 +88,7 @@ pub enum Field {
 }
 
 impl Field {
-    /// The field's name in the application form. [`Field`]'s example shows it.
+    /// The field's name in the application form.
     pub fn form_name(self) -> &'static str {
         match self {
             Self::Name => "name",
@@ -104,7 +104,7 @@ impl Field {
         }
     }
 
-    /// The `portcullis app create` option that sets it. [`Field`]'s example shows it.
+    /// The `portcullis app create` option that sets it.
     pub fn option(self) -> &'static str {
         match self {
             Self::Name => "--name",
@@ -142,13 +142,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with `field`. [`Problem`]'s example makes one.
+    /// A problem with `field`.
     pub fn new(field: Field, message: impl Into<String>) -> Self {
         Self { field, message: message.into() }
     }
 
-    /// The message with a capital first letter and a full stop. [`Problem`]'s example
-    /// shows it.
+    /// The message with a capital first letter and a full stop.
     pub fn sentence(&self) -> String {
         let mut chars = self.message.chars();
         let mut text: String = match chars.next() {
@@ -182,7 +181,6 @@ pub fn one_line(problems: &[Problem]) -> String {
 }
 
 /// An application's settings as someone asked for them, before they are checked.
-/// [`validate`]'s example fills one in and checks it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Draft {
     /// The name, trimmed when checked; 1 to [`MAX_NAME_CHARS`] characters.
@@ -260,8 +258,7 @@ pub enum Registrant<'a> {
 
 impl Registrant<'_> {
     /// The grants a form offers them: every grant to staff; to an owner, those they may
-    /// choose and those their application already has. [`Registrant`]'s example
-    /// shows it.
+    /// choose and those their application already has.
     pub fn offered_grants(&self) -> Vec<GrantType> {
         match self {
             Self::Staff => GrantType::ALL.to_vec(),
@@ -273,7 +270,7 @@ impl Registrant<'_> {
     }
 
     /// Whether they may let an application skip the consent page (only staff). A form
-    /// shows the choice only to them. [`Registrant`]'s example shows it.
+    /// shows the choice only to them.
     pub fn may_skip_authorization(&self) -> bool {
         matches!(self, Self::Staff)
     }

@@ -89,15 +89,13 @@ pub struct StoreVerifier {
 impl StoreVerifier {
     /// Checks tokens against `store` at `clock`'s time, through the store's cache: a
     /// change made by another instance shows within the cache's bound.
-    /// [`StoreVerifier`]'s example makes one.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock, uncached: false }
     }
 
     /// Checks tokens as the database has them now, past the cache where other
     /// instances share it: what introspection answers with (RFC 7662 §2.2, "active":
-    /// "whether or not the presented token is currently active"). [`StoreVerifier`]'s
-    /// example makes one.
+    /// "whether or not the presented token is currently active").
     pub fn uncached(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock, uncached: true }
     }

@@ -1,5 +1,6 @@
-//! What users have given applications: their standing consent, and the grants they can
-//! see and take back on `/o/authorized_tokens/`.
+//! What users have given applications: their standing consent, and the applications
+//! they see on `/o/authorized_tokens/`. Taking a grant back revokes tokens too, so it
+//! is [`Tokens`](super::Tokens)' `revoke_user_grants`.
 
 use async_trait::async_trait;
 use portcullis_axum::ScopeSet;
@@ -24,8 +25,8 @@ pub struct AuthorizedApplication {
     pub last_granted_at: i64,
 }
 
-/// Consents and grants: what a user agreed to give each application, and taking it
-/// back.
+/// Consents: what a user agreed to give each application, and the applications that
+/// act for them.
 #[async_trait]
 pub trait Consents: Send + Sync + 'static {
     /// The scope the user has agreed to give the application, if any.
@@ -37,16 +38,19 @@ pub trait Consents: Send + Sync + 'static {
     /// (unrevoked, unexpired, not rotated-out) access or refresh token of theirs, or
     /// their consent. Ordered by name.
     async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>>;
-    /// Takes back everything `user_id` gave `application_id`, in one transaction:
-    /// revokes their access and refresh tokens (every refresh family of theirs, and
-    /// the ID tokens), drops unused authorization codes and approved device grants,
-    /// and deletes the consent, so the next authorization asks again. Returns how many
-    /// tokens and consents were taken back.
-    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
-    /// Revokes the user's access, refresh and ID tokens for the application in one
-    /// transaction, keeping their consent (OpenID Connect logout). Returns how many
-    /// access and refresh tokens it revoked.
-    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
+}
+
+#[async_trait]
+impl<L: super::PassThrough<dyn Consents>> Consents for L {
+    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
+        self.inner().consent(user_id, application_id).await
+    }
+    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
+        self.inner().save_consent(user_id, application_id, scope, now).await
+    }
+    async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>> {
+        self.inner().authorized_applications(user_id, now).await
+    }
 }
 
 /// One application and scope, with the times the grants of that scope span: what the
@@ -139,42 +143,6 @@ macro_rules! consents_sql {
                 .fetch_all(self.reader())
                 .await?;
                 $crate::store::consents::merge_authorized(rows)
-            }
-
-            async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, Some(application_id), now).await?;
-                // A code not yet exchanged, or a device grant approved but not yet
-                // collected, would otherwise still buy new tokens.
-                sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 AND used_at IS NULL")
-                    .bind(user_id)
-                    .bind(application_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE device_grants SET status = $3 WHERE user_id = $1 AND application_id = $2 AND status = $4",
-                )
-                .bind(user_id)
-                .bind(application_id)
-                .bind($crate::proto::DeviceStatus::Denied.as_str())
-                .bind($crate::proto::DeviceStatus::Approved.as_str())
-                .execute(&mut *tx)
-                .await?;
-                let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")
-                    .bind(user_id)
-                    .bind(application_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(tokens + consents)
-            }
-
-            async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, Some(application_id), now).await?;
-                tx.commit().await?;
-                Ok(tokens)
             }
         }
     };

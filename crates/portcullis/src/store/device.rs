@@ -88,11 +88,11 @@ pub trait DeviceGrants: Send + Sync + 'static {
     /// The user's answer: approves (for `user_id`) or denies a grant that is still
     /// pending and unexpired at `now`; `false` if it was not.
     async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool>;
-    /// One poll by the device, in one transaction with the grant's row locked: applies
-    /// [`poll_verdict`], and for an approved grant stores `tokens` and marks the grant
-    /// used, so exactly one poll gets them. `tokens` must have been minted for the
-    /// approving user; tokens minted for anyone else are not stored and the answer is
-    /// `Pending`.
+    /// One poll by the device, in one transaction with the grant's row locked: enforces
+    /// the interval (RFC 8628 §3.5 `slow_down`), and for an approved grant stores
+    /// `tokens` and marks the grant used, so exactly one poll gets them. `tokens` must
+    /// have been minted for the approving user; tokens minted for anyone else are not
+    /// stored and the answer is `Pending`.
     async fn poll_device_grant(&self, id: i64, now: i64, tokens: &NewTokens) -> Result<DevicePoll>;
 }
 

@@ -1,6 +1,6 @@
 //! What the server talks to: a [`Store`] behind an in-process cache of the records every
-//! API call reads, and a group commit of new tokens. It is a [`Layer`]: device grants,
-//! signing keys, sessions and listings pass through it whole.
+//! API call reads, and a group commit of new tokens. It is a [`Layer`]: the connection,
+//! consents, device grants, signing keys, sessions and listings pass through it whole.
 //!
 //! **The cache** keeps access tokens by hash, applications by client id, and users and
 //! their groups by id: what a protected API call, an introspection and a client's
@@ -12,7 +12,7 @@
 //! instance, or `portcullis app delete` beside a running server) are seen once the
 //! cached copy ages out, after at most [`MAX_AGE`]; on PostgreSQL, sooner: the database
 //! notifies every instance of each committed change (`LISTEN`/`NOTIFY`, see
-//! [`Maintenance::changes`]) and each drops its cache on the signal, so MAX_AGE is only
+//! [`Connection::changes`]) and each drops its cache on the signal, so MAX_AGE is only
 //! the bound while that connection is down. Introspection reads past the cache on
 //! PostgreSQL ([`Tokens::access_token_uncached`]), so its answer reflects a revocation
 //! made by any instance at once. Nothing absent is cached, so a new token or
@@ -296,6 +296,8 @@ impl Layer for Front {
 }
 
 // Nothing of these is cached, and none of their changes touches a cached record.
+impl PassThrough<dyn Connection> for Front {}
+impl PassThrough<dyn Consents> for Front {}
 impl PassThrough<dyn DeviceGrants> for Front {}
 impl PassThrough<dyn SigningKeys> for Front {}
 impl PassThrough<dyn Sessions> for Front {}
@@ -305,21 +307,6 @@ impl PassThrough<dyn Listings> for Front {}
 impl Maintenance for Front {
     async fn migrate(&self) -> Result<()> {
         self.changing(self.inner.migrate()).await
-    }
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-    async fn close(&self) {
-        self.inner.close().await;
-    }
-    fn shared(&self) -> bool {
-        self.inner.shared()
-    }
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        self.inner.changes()
-    }
-    fn pool_stats(&self) -> Vec<PoolStats> {
-        self.inner.pool_stats()
     }
     async fn clear_tokens(&self, now: i64) -> Result<Cleared> {
         self.changing(self.inner.clear_tokens(now)).await
@@ -458,6 +445,12 @@ impl Tokens for Front {
     async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
         self.changing(self.inner.revoke_refresh_family(family, now)).await
     }
+    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+        self.changing(self.inner.revoke_user_tokens(user_id, application_id, now)).await
+    }
+    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+        self.changing(self.inner.revoke_user_grants(user_id, application_id, now)).await
+    }
 }
 
 #[async_trait]
@@ -471,25 +464,6 @@ impl Codes for Front {
     async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome> {
         // A replayed code revokes what it bought.
         self.changing(self.inner.redeem_code(code_id, now, tokens)).await
-    }
-}
-
-#[async_trait]
-impl Consents for Front {
-    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
-        self.inner.consent(user_id, application_id).await
-    }
-    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
-        self.inner.save_consent(user_id, application_id, scope, now).await
-    }
-    async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>> {
-        self.inner.authorized_applications(user_id, now).await
-    }
-    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
-        self.changing(self.inner.revoke_user_grants(user_id, application_id, now)).await
-    }
-    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
-        self.changing(self.inner.revoke_user_tokens(user_id, application_id, now)).await
     }
 }
 

@@ -1,14 +1,15 @@
 //! Persistent storage, one trait per aggregate, with two implementations: SQLite (the
 //! embedded default: one file, WAL mode) and PostgreSQL (many stateless instances on
-//! one database). [`Store`] is the sum of the aggregates' traits: an `Arc<dyn Store>`
-//! calls the methods of every one of them, and a concrete store does with [`prelude`]
-//! in scope.
+//! one database). [`Store`](crate::store::Store) is the sum of the aggregates' traits:
+//! an `Arc<dyn Store>` calls the methods of every one of them, and a concrete store
+//! does with [`prelude`](crate::store::prelude) in scope.
 //!
 //! Each aggregate's file holds its records, its trait and its SQL: `users.rs`,
 //! `applications.rs`, `tokens.rs` (access and refresh tokens, with the exchange rule in
 //! `refresh.rs`), `codes.rs`, `consents.rs`, `device.rs`, `keys.rs`, `sessions.rs`,
 //! `audit.rs`, `listings.rs` (what the staff pages and the metrics count and page
-//! through) and `maintenance.rs` (migrations, connections, the sweep of expired rows).
+//! through), `connection.rs` (readiness, change notifications, pool use) and
+//! `maintenance.rs` (migrations, the sweep of expired rows).
 //! Where the protocol decides something about stored rows (a device's poll, a refresh
 //! token's exchange), the rule is a pure function over the row, unit-tested without a
 //! database, that the store applies in the transaction that holds the row's lock.
@@ -26,13 +27,15 @@
 //! advisory locks on PostgreSQL), `run_migrations()`, `close_pools()`, `is_shared()`
 //! and `change_feed()`.
 //!
-//! [`front::Front`] is what the server talks to: a cache and a group commit in front
-//! of either backend, overriding only the aggregates they change (see [`Layer`]).
+//! [`Front`](crate::store::front::Front) is what the server talks to: a cache and a
+//! group commit in front of either backend, overriding only the aggregates they change
+//! (see [`Layer`](crate::store::Layer)).
 //! `conformance` (feature `testing`) holds the checks both backends must pass.
 
 mod applications;
 mod audit;
 mod codes;
+mod connection;
 mod consents;
 mod device;
 pub mod front;
@@ -55,11 +58,12 @@ pub mod conformance;
 pub use applications::{Application, ApplicationSettings, Applications};
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditLog, NewAuditEvent, MAX_DETAIL};
 pub use codes::{CodeChallenge, CodeRecord, Codes, NewCode, RedeemOutcome};
+pub use connection::{Connection, PoolStats};
 pub use consents::{AuthorizedApplication, Consents};
 pub use device::{DeviceGrantRecord, DeviceGrants, DevicePoll, NewDeviceGrant};
 pub use keys::{NewSigningKey, SigningKeyRecord, SigningKeys};
 pub use listings::{AccessTokenListing, ApplicationListing, Listing, Listings, TokenFilter};
-pub use maintenance::{Cleared, Maintenance, PoolStats};
+pub use maintenance::{Cleared, Maintenance};
 pub use postgres::PostgresStore;
 pub(crate) use redact::{redact_url, redact_urls_in};
 pub use sessions::{NewSession, SessionRecord, Sessions};
@@ -76,8 +80,8 @@ pub use crate::proto::{AccessTokenFormat, ClientType, GrantType};
 /// portcullis::store::prelude::*;`. A `dyn Store` needs none of them in scope.
 pub mod prelude {
     pub use super::{
-        Applications, AuditLog, Codes, Consents, DeviceGrants, Listings, Maintenance, Sessions, SigningKeys, Store,
-        Tokens, Users,
+        Applications, AuditLog, Codes, Connection, Consents, DeviceGrants, Listings, Maintenance, Sessions,
+        SigningKeys, Store, Tokens, Users,
     };
 }
 
@@ -214,7 +218,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// # }
 /// ```
 pub trait Store:
-    Maintenance
+    Connection
+    + Maintenance
     + Users
     + Applications
     + Tokens
@@ -229,7 +234,8 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: Maintenance
+    T: Connection
+        + Maintenance
         + Users
         + Applications
         + Tokens
@@ -253,8 +259,8 @@ pub trait Layer: Send + Sync + 'static {
 }
 
 /// Marks a [`Layer`] that passes aggregate `A` (`dyn DeviceGrants`, say) to its inner
-/// store unchanged. Device grants, signing keys, sessions and listings can be passed
-/// so.
+/// store unchanged. The connection, consents, device grants, signing keys, sessions and
+/// listings can be passed so.
 pub trait PassThrough<A: ?Sized>: Layer {}
 
 /// Opens (creating a SQLite file if missing) the database a URL names, behind the

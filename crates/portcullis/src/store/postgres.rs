@@ -7,6 +7,7 @@ use sqlx::Postgres;
 use super::applications::applications_sql;
 use super::audit::audit_log_sql;
 use super::codes::codes_sql;
+use super::connection::connection_sql;
 use super::consents::consents_sql;
 use super::device::device_grants_sql;
 use super::keys::signing_keys_sql;
@@ -156,6 +157,7 @@ impl PostgresStore {
     }
 }
 
+connection_sql!(PostgresStore, Postgres);
 maintenance_sql!(PostgresStore, Postgres);
 users_sql!(PostgresStore, Postgres);
 applications_sql!(PostgresStore, Postgres);

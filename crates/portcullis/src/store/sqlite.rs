@@ -11,6 +11,7 @@ use sqlx::{ConnectOptions, Sqlite};
 use super::applications::applications_sql;
 use super::audit::audit_log_sql;
 use super::codes::codes_sql;
+use super::connection::connection_sql;
 use super::consents::consents_sql;
 use super::device::device_grants_sql;
 use super::keys::signing_keys_sql;
@@ -190,6 +191,7 @@ async fn checkpoint(mut connection: SqliteConnection) {
     }
 }
 
+connection_sql!(SqliteStore, Sqlite);
 maintenance_sql!(SqliteStore, Sqlite);
 users_sql!(SqliteStore, Sqlite);
 applications_sql!(SqliteStore, Sqlite);

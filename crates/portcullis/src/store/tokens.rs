@@ -190,7 +190,7 @@ pub trait Tokens: Send + Sync + 'static {
     /// [`AccessTokenRecord::is_valid`].
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>>;
     /// [`Tokens::access_token`] as the database has it now, past any cache, when other
-    /// processes share it ([`Maintenance::shared`](super::Maintenance::shared)): for
+    /// processes share it ([`Connection::shared`](super::Connection::shared)): for
     /// answers that must reflect a revocation made by another instance at once
     /// (introspection).
     async fn access_token_uncached(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
@@ -206,6 +206,16 @@ pub trait Tokens: Send + Sync + 'static {
     async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()>;
     /// Revokes every refresh token of the family and every access token issued with one.
     async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()>;
+    /// Revokes the user's access, refresh and ID tokens for the application in one
+    /// transaction, keeping their consent (OpenID Connect logout). Returns how many
+    /// access and refresh tokens it revoked.
+    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
+    /// Takes back everything `user_id` gave `application_id`, in one transaction:
+    /// revokes their access and refresh tokens (every refresh family of theirs, and
+    /// the ID tokens), drops unused authorization codes and approved device grants,
+    /// and deletes the consent, so the next authorization asks again. Returns how many
+    /// tokens and consents were taken back.
+    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64>;
 }
 
 /// The columns of a [`RefreshTokenRecord`], in its field order.
@@ -505,6 +515,42 @@ macro_rules! tokens_sql {
                 Self::revoke_family_in(&mut tx, family, now).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, Some(application_id), now).await?;
+                tx.commit().await?;
+                Ok(tokens)
+            }
+
+            async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let tokens = Self::revoke_user_tokens_in(&mut tx, user_id, Some(application_id), now).await?;
+                // A code not yet exchanged, or a device grant approved but not yet
+                // collected, would otherwise still buy new tokens.
+                sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 AND used_at IS NULL")
+                    .bind(user_id)
+                    .bind(application_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE device_grants SET status = $3 WHERE user_id = $1 AND application_id = $2 AND status = $4",
+                )
+                .bind(user_id)
+                .bind(application_id)
+                .bind($crate::proto::DeviceStatus::Denied.as_str())
+                .bind($crate::proto::DeviceStatus::Approved.as_str())
+                .execute(&mut *tx)
+                .await?;
+                let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")
+                    .bind(user_id)
+                    .bind(application_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(tokens + consents)
             }
         }
     };

@@ -36,7 +36,7 @@ async fn instances_reach_postgres_over_tls(backend: Backend) {
     assert!(ssl, "the connection is encrypted");
     // And the server works over it.
     portcullis::store::Maintenance::migrate(&store).await.unwrap();
-    portcullis::store::Maintenance::close(&store).await;
+    portcullis::store::Connection::close(&store).await;
 }
 
 /// The bound on how late an instance's cached checks (the API's, not introspection)
