@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use libfuzzer_sys::fuzz_target;
 use portcullis::config::OAuth2Settings;
 use portcullis::oauth::{scope, ErrorCode};
-use portcullis::store::{AccessTokenFormat, Application, ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::{Application, ApplicationSettings};
 use portcullis_axum::scope::InvalidScope;
 use portcullis_axum::ScopeSet;
 use portcullis_fuzz::{fields, is_scope_token, present};
@@ -20,16 +21,13 @@ fn app(allowed: Option<ScopeSet>) -> Application {
         id: 1,
         client_id: "fuzz".into(),
         client_secret_hash: None,
-        name: "fuzz".into(),
-        client_type: ClientType::Public,
-        grant_types: vec![GrantType::Password],
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_origins: vec![],
-        allowed_scopes: allowed,
-        skip_authorization: false,
-        algorithm: "RS256".into(),
-        access_token_format: AccessTokenFormat::Opaque,
+        settings: ApplicationSettings {
+            name: "fuzz".into(),
+            client_type: ClientType::Public,
+            grant_types: vec![GrantType::Password],
+            allowed_scopes: allowed,
+            ..ApplicationSettings::default()
+        },
         owner_id: None,
         created_at: 0,
         updated_at: 0,

@@ -26,7 +26,8 @@ use portcullis::crypto::Secret;
 use portcullis::fuzzing::body_params;
 use portcullis::oauth::ErrorCode;
 use portcullis::provider::Provider;
-use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication, StoreError};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::{ApplicationSettings, StoreError};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -89,21 +90,15 @@ fn server() -> &'static Server {
             {
                 // A fresh random secret per process: no input can carry it.
                 let secret = (client_type == ClientType::Confidential).then(|| Secret::generate().hash());
+                let settings = ApplicationSettings {
+                    name: client_id.into(),
+                    client_type,
+                    grant_types: all.clone(),
+                    redirect_uris: vec!["https://client.example/cb".into()],
+                    ..ApplicationSettings::default()
+                };
                 store
-                    .create_application(&NewApplication {
-                        client_id: client_id.into(),
-                        client_secret_hash: secret,
-                        name: client_id.into(),
-                        client_type,
-                        grant_types: all.clone(),
-                        redirect_uris: vec!["https://client.example/cb".into()],
-                        allowed_scopes: None,
-                        skip_authorization: false,
-                        algorithm: "RS256".into(),
-                        access_token_format: AccessTokenFormat::Opaque,
-                        owner_id: None,
-                        created_at: 0,
-                    })
+                    .create_application(client_id, secret.as_ref(), None, &settings, 0)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
             }

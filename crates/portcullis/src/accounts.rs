@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::password::{self, PasswordError};
-use crate::store::{NewUser, Store, StoreError, User};
+use crate::store::{LinkedUser, NewUser, Store, StoreError, User};
 
 /// Where the users who log in come from: Portcullis's own table by default
 /// ([`StoreAccounts`]), or a host application's user database, so that a host with
@@ -43,7 +43,7 @@ use crate::store::{NewUser, Store, StoreError, User};
 pub trait Accounts: Send + Sync + 'static {
     /// The active account that `username` and `password` prove, or `None` for wrong
     /// credentials, an unknown user or an inactive one: all three must look alike to
-    /// the caller, and should cost the same time. [`Accounts`]'s example implements it.
+    /// the caller, and should cost the same time.
     async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError>;
 
     /// The active account with this id, or `None` if it is gone or deactivated, which
@@ -53,7 +53,7 @@ pub trait Accounts: Send + Sync + 'static {
     /// say so at once with
     /// [`Provider::deactivate_user`](crate::provider::Provider::deactivate_user): the
     /// provider asks this only where it already looks a user up, never to check a
-    /// token. [`Accounts`]'s example implements it.
+    /// token.
     async fn user(&self, id: i64) -> Result<Option<Account>, StoreError>;
 }
 
@@ -126,6 +126,19 @@ impl Account {
             is_superuser: user.is_superuser,
         }
     }
+
+    /// The account as the store mirrors it.
+    fn linked(&self) -> LinkedUser<'_> {
+        LinkedUser {
+            id: self.id,
+            username: &self.username,
+            email: &self.email,
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            is_staff: self.is_staff,
+            is_superuser: self.is_superuser,
+        }
+    }
 }
 
 /// The user the rest of the server works with. Only the fields an account has are
@@ -185,7 +198,7 @@ pub struct StoreAccounts {
 }
 
 impl StoreAccounts {
-    /// The accounts of `store`'s `users` table. [`StoreAccounts`]'s example makes one.
+    /// The accounts of `store`'s `users` table.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
@@ -231,7 +244,7 @@ impl LinkedAccounts {
         if let Some(account) = &account {
             let mirrored = self.store.user_by_id(account.id).await?;
             if mirrored.is_none_or(|row| !row.is_active || Account::of(&row) != *account) {
-                self.store.link_user(account).await?;
+                self.store.link_user(&account.linked()).await?;
             }
         }
         Ok(account)
@@ -376,7 +389,7 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
 /// assert!(!format!("{account:?}").contains("horse"));
 /// ```
 ///
-/// [`create`] stores one, and [`StoreAccounts`]'s example logs in with it.
+/// [`create`] stores one.
 pub struct NewAccount {
     /// The login name, checked by [`validate_username`].
     pub username: String,

@@ -24,9 +24,11 @@ pub(crate) const TARGET: &str = "portcullis::audit";
 /// Records events: cheap to clone, one per server (see [`AppState`](crate::http::AppState)).
 ///
 /// The provider's pages, endpoints and command line record through it; a host reads
-/// the events with [`Store::list_audit_events`], and adds its own with
-/// [`Store::record_audit_event`]. Here a password grant with a wrong password, on a
-/// connection from `192.0.2.7`:
+/// the events with
+/// [`AuditLog::list_audit_events`](crate::store::AuditLog::list_audit_events), and
+/// adds its own with
+/// [`AuditLog::record_audit_event`](crate::store::AuditLog::record_audit_event). Here
+/// a password grant with a wrong password, on a connection from `192.0.2.7`:
 ///
 /// ```
 /// use std::sync::Arc;
@@ -48,21 +50,14 @@ pub(crate) const TARGET: &str = "portcullis::audit";
 /// config.oidc.enabled = false; // no signing keys to make for this example
 /// let store = portcullis::store::connect(&url).await?;
 /// store.migrate().await?;
-/// # use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication};
-/// # store.create_application(&NewApplication {
-/// #     client_id: "cli".into(),
-/// #     client_secret_hash: None,
+/// # use portcullis::proto::{ClientType, GrantType};
+/// # let cli = portcullis::store::ApplicationSettings {
 /// #     name: "Command line".into(),
 /// #     client_type: ClientType::Public,
 /// #     grant_types: vec![GrantType::Password],
-/// #     redirect_uris: vec![],
-/// #     allowed_scopes: None,
-/// #     skip_authorization: false,
-/// #     algorithm: "RS256".into(),
-/// #     access_token_format: AccessTokenFormat::Opaque,
-/// #     owner_id: None,
-/// #     created_at: 1_700_000_000,
-/// # }).await?;
+/// #     ..Default::default()
+/// # };
+/// # store.create_application("cli", None, None, &cli, 1_700_000_000).await?;
 /// // (Hidden: a public application "cli" that may use the password grant.)
 /// let router: axum::Router = router(AppState::new(store.clone(), config, Arc::new(SystemClock))?);
 ///

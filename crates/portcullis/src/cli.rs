@@ -269,7 +269,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::App(AppCommand::Delete { client_id }) => {
             let app = store.application_by_client_id(&client_id).await?;
             if store.delete_application(&client_id).await? {
-                let name = app.map(|a| a.name).unwrap_or_default();
+                let name = app.map(|a| a.settings.name).unwrap_or_default();
                 let event = NewAuditEvent::new(AuditKind::ApplicationDeleted, now).client(&client_id);
                 record(&store, event.detail(format!("command line: deleted with its tokens: {name:?}"))).await;
                 println!("deleted application {client_id} and its tokens");
@@ -400,9 +400,9 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
     };
     let secret = (fields.client_type == ClientType::Confidential).then(Secret::generate);
     let hash = secret.as_ref().map(Secret::hash);
-    let app = store.register_application(&random_alphanumeric(32), hash.as_ref(), owner_id, &fields, now).await?;
+    let app = store.create_application(&random_alphanumeric(32), hash.as_ref(), owner_id, &fields, now).await?;
     let owner = args.owner.as_deref().map(|o| format!(", owned by {o}")).unwrap_or_default();
-    let detail = format!("command line: {:?}, {}{owner}", app.name, app.client_type.as_str());
+    let detail = format!("command line: {:?}, {}{owner}", app.settings.name, app.settings.client_type.as_str());
     let event = NewAuditEvent::new(AuditKind::ApplicationCreated, now).client(&app.client_id);
     record(store, event.detail(detail)).await;
     let secret = secret.as_ref().map(Secret::expose);
@@ -411,7 +411,7 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
         value["client_secret"] = json!(secret);
         println!("{value}");
     } else {
-        println!("created application {:?}", app.name);
+        println!("created application {:?}", app.settings.name);
         println!("client_id: {}", app.client_id);
         match secret {
             Some(secret) => {
@@ -427,16 +427,16 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
 fn app_json(app: &Application) -> serde_json::Value {
     json!({
         "client_id": app.client_id,
-        "name": app.name,
-        "client_type": app.client_type.as_str(),
-        "grant_types": app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "redirect_uris": app.redirect_uris,
-        "post_logout_redirect_uris": app.post_logout_redirect_uris,
-        "allowed_origins": app.allowed_origins,
-        "allowed_scopes": app.allowed_scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
-        "skip_authorization": app.skip_authorization,
-        "algorithm": app.algorithm,
-        "access_token_format": app.access_token_format.as_str(),
+        "name": app.settings.name,
+        "client_type": app.settings.client_type.as_str(),
+        "grant_types": app.settings.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "redirect_uris": app.settings.redirect_uris,
+        "post_logout_redirect_uris": app.settings.post_logout_redirect_uris,
+        "allowed_origins": app.settings.allowed_origins,
+        "allowed_scopes": app.settings.allowed_scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
+        "skip_authorization": app.settings.skip_authorization,
+        "algorithm": app.settings.algorithm.as_str(),
+        "access_token_format": app.settings.access_token_format.as_str(),
         "created_at": app.created_at,
     })
 }
@@ -487,8 +487,14 @@ async fn list_apps(store: &dyn Store, as_json: bool) -> anyhow::Result<()> {
         println!("no applications");
     }
     for app in apps {
-        let grants: Vec<_> = app.grant_types.iter().map(|g| g.as_str()).collect();
-        println!("{}  {:<12}  {:<40}  {}", app.client_id, app.client_type.as_str(), app.name, grants.join(","));
+        let grants: Vec<_> = app.settings.grant_types.iter().map(|g| g.as_str()).collect();
+        println!(
+            "{}  {:<12}  {:<40}  {}",
+            app.client_id,
+            app.settings.client_type.as_str(),
+            app.settings.name,
+            grants.join(",")
+        );
     }
     Ok(())
 }

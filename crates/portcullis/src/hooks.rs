@@ -25,7 +25,7 @@
 //!
 //!     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
 //!         // Only the shop's own front end may write.
-//!         !scope.contains("write") || app.name == "Shop front"
+//!         !scope.contains("write") || app.settings.name == "Shop front"
 //!     }
 //!
 //!     async fn token_issued(&self, event: &TokenIssued) {
@@ -65,7 +65,7 @@ use crate::store::{Application, StoreError};
 /// #[async_trait]
 /// impl Hooks for Shop {
 ///     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
-///         !scope.contains("write") || app.name == "Shop front"
+///         !scope.contains("write") || app.settings.name == "Shop front"
 ///     }
 ///
 ///     async fn token_issued(&self, event: &TokenIssued) {
@@ -93,26 +93,19 @@ use crate::store::{Application, StoreError};
 /// # async fn register(
 /// #     store: &dyn portcullis::store::Store,
 /// #     name: &str,
-/// #     grant: GrantType,
+/// #     grant: portcullis::proto::GrantType,
 /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
-/// #     use portcullis::proto::{AccessTokenFormat, ClientType};
-/// #     use portcullis::store::NewApplication;
+/// #     use portcullis::store::ApplicationSettings;
 /// #     let secret = portcullis::crypto::Secret::generate();
-/// #     let app = NewApplication {
-/// #         client_id: portcullis::crypto::random_alphanumeric(32),
-/// #         client_secret_hash: Some(secret.hash()),
+/// #     let settings = ApplicationSettings {
 /// #         name: name.into(),
-/// #         client_type: ClientType::Confidential,
 /// #         grant_types: vec![grant],
-/// #         redirect_uris: vec![],
-/// #         allowed_scopes: None,
-/// #         skip_authorization: false,
-/// #         algorithm: "RS256".into(),
-/// #         access_token_format: AccessTokenFormat::Opaque,
-/// #         owner_id: None,
-/// #         created_at: 1_700_000_000,
+/// #         ..ApplicationSettings::default()
 /// #     };
-/// #     Ok((store.create_application(&app).await?.client_id, secret))
+/// #     let client_id = portcullis::crypto::random_alphanumeric(32);
+/// #     let hash = secret.hash();
+/// #     store.create_application(&client_id, Some(&hash), None, &settings, 1_700_000_000).await?;
+/// #     Ok((client_id, secret))
 /// # }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -185,16 +178,13 @@ pub trait Hooks: Send + Sync + 'static {
 /// #     id: 1,
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
-/// #     name: "Shop front".into(),
-/// #     client_type: portcullis::proto::ClientType::Public,
-/// #     grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
-/// #     redirect_uris: vec!["https://shop.example/callback".into()],
-/// #     post_logout_redirect_uris: vec![],
-/// #     allowed_origins: vec![],
-/// #     allowed_scopes: None,
-/// #     skip_authorization: false,
-/// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
+/// #     settings: portcullis::store::ApplicationSettings {
+/// #         name: "Shop front".into(),
+/// #         client_type: portcullis::proto::ClientType::Public,
+/// #         grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
+/// #         redirect_uris: vec!["https://shop.example/callback".into()],
+/// #         ..Default::default()
+/// #     },
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,
@@ -244,16 +234,13 @@ impl Hooks for NoHooks {}
 /// #     id: 1,
 /// #     client_id: "shop-front".into(),
 /// #     client_secret_hash: None,
-/// #     name: "Shop front".into(),
-/// #     client_type: portcullis::proto::ClientType::Public,
-/// #     grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
-/// #     redirect_uris: vec!["https://shop.example/callback".into()],
-/// #     post_logout_redirect_uris: vec![],
-/// #     allowed_origins: vec![],
-/// #     allowed_scopes: None,
-/// #     skip_authorization: false,
-/// #     algorithm: "RS256".into(),
-/// #     access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
+/// #     settings: portcullis::store::ApplicationSettings {
+/// #         name: "Shop front".into(),
+/// #         client_type: portcullis::proto::ClientType::Public,
+/// #         grant_types: vec![portcullis::proto::GrantType::AuthorizationCode],
+/// #         redirect_uris: vec!["https://shop.example/callback".into()],
+/// #         ..Default::default()
+/// #     },
 /// #     owner_id: None,
 /// #     created_at: 1_700_000_000,
 /// #     updated_at: 1_700_000_000,

@@ -60,7 +60,8 @@ use crate::store::{AuditKind, NewAuditEvent, Store, StoreError};
 /// use portcullis::config::Config;
 /// use portcullis::crypto::{random_alphanumeric, Secret};
 /// use portcullis::provider::Provider;
-/// use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication};
+/// use portcullis::proto::GrantType;
+/// use portcullis::store::ApplicationSettings;
 /// use portcullis_axum::{require_scopes, Scoped};
 /// use tower::ServiceExt; // `oneshot`, to call the router without a server
 ///
@@ -86,21 +87,16 @@ use crate::store::{AuditKind, NewAuditEvent, Store, StoreError};
 ///
 /// // A back-office client, registered in the provider's store.
 /// let secret = Secret::generate();
-/// let client = NewApplication {
-///     client_id: random_alphanumeric(32),
-///     client_secret_hash: Some(secret.hash()),
+/// let settings = ApplicationSettings {
 ///     name: "Back office".into(),
-///     client_type: ClientType::Confidential,
 ///     grant_types: vec![GrantType::ClientCredentials],
-///     redirect_uris: vec![],
-///     allowed_scopes: None,
-///     skip_authorization: false,
-///     algorithm: "RS256".into(),
-///     access_token_format: AccessTokenFormat::Opaque,
-///     owner_id: None,
-///     created_at: 1_700_000_000,
+///     ..ApplicationSettings::default()
 /// };
-/// let client = provider.state().store.create_application(&client).await?;
+/// let client = provider
+///     .state()
+///     .store
+///     .create_application(&random_alphanumeric(32), Some(&secret.hash()), None, &settings, 1_700_000_000)
+///     .await?;
 ///
 /// // RFC 6749 §4.4: the client credentials grant, at the mounted token endpoint.
 /// let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.client_id, secret.expose()));
@@ -142,7 +138,8 @@ pub struct Provider {
 /// use portcullis::clock::ManualClock;
 /// use portcullis::config::Config;
 /// use portcullis::provider::Provider;
-/// use portcullis::store::{GrantType, StoreError};
+/// use portcullis::proto::GrantType;
+/// use portcullis::store::StoreError;
 ///
 /// /// The host's users: one, here.
 /// struct Staff;
@@ -178,25 +175,19 @@ pub struct Provider {
 /// # async fn register(
 /// #     store: &dyn portcullis::store::Store,
 /// #     name: &str,
-/// #     grant: portcullis::store::GrantType,
+/// #     grant: portcullis::proto::GrantType,
 /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
-/// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+/// #     use portcullis::store::ApplicationSettings;
 /// #     let secret = portcullis::crypto::Secret::generate();
-/// #     let app = NewApplication {
-/// #         client_id: portcullis::crypto::random_alphanumeric(32),
-/// #         client_secret_hash: Some(secret.hash()),
+/// #     let settings = ApplicationSettings {
 /// #         name: name.into(),
-/// #         client_type: ClientType::Confidential,
 /// #         grant_types: vec![grant],
-/// #         redirect_uris: vec![],
-/// #         allowed_scopes: None,
-/// #         skip_authorization: false,
-/// #         algorithm: "RS256".into(),
-/// #         access_token_format: AccessTokenFormat::Opaque,
-/// #         owner_id: None,
-/// #         created_at: 1_700_000_000,
+/// #         ..ApplicationSettings::default()
 /// #     };
-/// #     Ok((store.create_application(&app).await?.client_id, secret))
+/// #     let client_id = portcullis::crypto::random_alphanumeric(32);
+/// #     let hash = secret.hash();
+/// #     store.create_application(&client_id, Some(&hash), None, &settings, 1_700_000_000).await?;
+/// #     Ok((client_id, secret))
 /// # }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -352,7 +343,8 @@ impl Provider {
     /// use portcullis::accounts::{Account, Accounts};
     /// use portcullis::config::Config;
     /// use portcullis::provider::Provider;
-    /// use portcullis::store::{GrantType, StoreError};
+    /// use portcullis::proto::GrantType;
+    /// use portcullis::store::StoreError;
     ///
     /// /// The host's open accounts.
     /// struct Customers(Mutex<Vec<Account>>);
@@ -394,23 +386,17 @@ impl Provider {
     /// # async fn register(
     /// #     store: &dyn portcullis::store::Store,
     /// # ) -> Result<(String, portcullis::crypto::Secret), Box<dyn std::error::Error>> {
-    /// #     use portcullis::store::{AccessTokenFormat, ClientType, NewApplication};
+    /// #     use portcullis::store::ApplicationSettings;
     /// #     let secret = portcullis::crypto::Secret::generate();
-    /// #     let app = NewApplication {
-    /// #         client_id: portcullis::crypto::random_alphanumeric(32),
-    /// #         client_secret_hash: Some(secret.hash()),
+    /// #     let settings = ApplicationSettings {
     /// #         name: "Mobile app".into(),
-    /// #         client_type: ClientType::Confidential,
     /// #         grant_types: vec![GrantType::Password],
-    /// #         redirect_uris: vec![],
-    /// #         allowed_scopes: None,
-    /// #         skip_authorization: false,
-    /// #         algorithm: "RS256".into(),
-    /// #         access_token_format: AccessTokenFormat::Opaque,
-    /// #         owner_id: None,
-    /// #         created_at: 1_700_000_000,
+    /// #         ..ApplicationSettings::default()
     /// #     };
-    /// #     Ok((store.create_application(&app).await?.client_id, secret))
+    /// #     let client_id = portcullis::crypto::random_alphanumeric(32);
+    /// #     let hash = secret.hash();
+    /// #     store.create_application(&client_id, Some(&hash), None, &settings, 1_700_000_000).await?;
+    /// #     Ok((client_id, secret))
     /// # }
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

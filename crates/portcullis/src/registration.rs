@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
-use crate::proto::SigningAlgorithm;
-use crate::store::{AccessTokenFormat, Application, ApplicationFields, ClientType, GrantType};
+use crate::proto::{AccessTokenFormat, ClientType, GrantType, SigningAlgorithm};
+use crate::store::{Application, ApplicationSettings};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
 ///
@@ -42,7 +42,7 @@ pub const MAX_NAME_CHARS: usize = 255;
 ///
 /// ```
 /// use portcullis::registration::REDIRECTING_GRANTS;
-/// use portcullis::store::GrantType;
+/// use portcullis::proto::GrantType;
 ///
 /// assert!(REDIRECTING_GRANTS.contains(&GrantType::AuthorizationCode));
 /// // A device or a client on its own never sends a browser back.
@@ -88,7 +88,7 @@ pub enum Field {
 }
 
 impl Field {
-    /// The field's name in the application form. [`Field`]'s example shows it.
+    /// The field's name in the application form.
     pub fn form_name(self) -> &'static str {
         match self {
             Self::Name => "name",
@@ -104,7 +104,7 @@ impl Field {
         }
     }
 
-    /// The `portcullis app create` option that sets it. [`Field`]'s example shows it.
+    /// The `portcullis app create` option that sets it.
     pub fn option(self) -> &'static str {
         match self {
             Self::Name => "--name",
@@ -142,13 +142,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with `field`. [`Problem`]'s example makes one.
+    /// A problem with `field`.
     pub fn new(field: Field, message: impl Into<String>) -> Self {
         Self { field, message: message.into() }
     }
 
-    /// The message with a capital first letter and a full stop. [`Problem`]'s example
-    /// shows it.
+    /// The message with a capital first letter and a full stop.
     pub fn sentence(&self) -> String {
         let mut chars = self.message.chars();
         let mut text: String = match chars.next() {
@@ -182,7 +181,6 @@ pub fn one_line(problems: &[Problem]) -> String {
 }
 
 /// An application's settings as someone asked for them, before they are checked.
-/// [`validate`]'s example fills one in and checks it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Draft {
     /// The name, trimmed when checked; 1 to [`MAX_NAME_CHARS`] characters.
@@ -214,7 +212,7 @@ pub struct Draft {
 /// ```
 /// use portcullis::config::Config;
 /// use portcullis::registration::{self, Draft, Field, Registrant};
-/// use portcullis::store::{ClientType, GrantType};
+/// use portcullis::proto::{ClientType, GrantType};
 ///
 /// let settings = Config::defaults().oauth2;
 /// let draft = Draft {
@@ -260,20 +258,19 @@ pub enum Registrant<'a> {
 
 impl Registrant<'_> {
     /// The grants a form offers them: every grant to staff; to an owner, those they may
-    /// choose and those their application already has. [`Registrant`]'s example
-    /// shows it.
+    /// choose and those their application already has.
     pub fn offered_grants(&self) -> Vec<GrantType> {
         match self {
             Self::Staff => GrantType::ALL.to_vec(),
             Self::Owner { grant_types, current } => GrantType::ALL
                 .into_iter()
-                .filter(|g| grant_types.contains(g) || current.is_some_and(|app| app.grant_types.contains(g)))
+                .filter(|g| grant_types.contains(g) || current.is_some_and(|app| app.allows_grant(*g)))
                 .collect(),
         }
     }
 
     /// Whether they may let an application skip the consent page (only staff). A form
-    /// shows the choice only to them. [`Registrant`]'s example shows it.
+    /// shows the choice only to them.
     pub fn may_skip_authorization(&self) -> bool {
         matches!(self, Self::Staff)
     }
@@ -281,13 +278,13 @@ impl Registrant<'_> {
 
 /// Checks a draft against the rules and the settings, for `registrant`. Returns the
 /// settings to store, or every problem found (not only the first), in the order of the
-/// fields. [`Store::register_application`](crate::store::Store::register_application)
+/// fields. [`Applications::create_application`](crate::store::Applications::create_application)
 /// stores them.
 ///
 /// ```
 /// use portcullis::config::Config;
 /// use portcullis::registration::{self, Draft, Field, Registrant};
-/// use portcullis::store::{ClientType, GrantType};
+/// use portcullis::proto::{ClientType, GrantType};
 ///
 /// let settings = Config::defaults().oauth2;
 /// let draft = Draft {
@@ -314,7 +311,7 @@ pub fn validate(
     draft: &Draft,
     settings: &OAuth2Settings,
     registrant: Registrant<'_>,
-) -> Result<ApplicationFields, Vec<Problem>> {
+) -> Result<ApplicationSettings, Vec<Problem>> {
     let mut problems = Vec::new();
 
     let name = draft.name.trim();
@@ -336,7 +333,7 @@ pub fn validate(
         problems.push(Problem::new(Field::GrantTypes, "choose at least one grant type"));
     }
     if let Registrant::Owner { grant_types: offered, current } = registrant {
-        let kept = current.map(|app| app.grant_types.as_slice()).unwrap_or_default();
+        let kept = current.map(|app| app.settings.grant_types.as_slice()).unwrap_or_default();
         for grant in grant_types.iter().filter(|g| !offered.contains(g) && !kept.contains(g)) {
             let offered: Vec<&str> = offered.iter().map(|g| g.as_str()).collect();
             let offered = if offered.is_empty() { "none".to_owned() } else { offered.join(", ") };
@@ -419,12 +416,13 @@ pub fn validate(
             .push(Problem::new(Field::SkipAuthorization, "only staff can let an application skip the consent page"));
     }
 
-    if !ALGORITHMS.contains(&draft.algorithm.as_str()) {
+    let algorithm = SigningAlgorithm::parse(&draft.algorithm).unwrap_or_else(|| {
         problems.push(Problem::new(
             Field::Algorithm,
             format!("algorithm {:?} is not one of {}", draft.algorithm, ALGORITHMS.join(", ")),
         ));
-    }
+        SigningAlgorithm::Rs256
+    });
 
     let access_token_format = draft.access_token_format.parse::<AccessTokenFormat>().unwrap_or_else(|message| {
         problems.push(Problem::new(Field::AccessTokenFormat, message));
@@ -432,7 +430,7 @@ pub fn validate(
     });
 
     let Some(client_type) = draft.client_type.filter(|_| problems.is_empty()) else { return Err(problems) };
-    let mut fields = ApplicationFields {
+    let mut fields = ApplicationSettings {
         name: name.to_owned(),
         client_type,
         grant_types,
@@ -441,13 +439,14 @@ pub fn validate(
         allowed_origins,
         allowed_scopes,
         skip_authorization: draft.skip_authorization,
-        algorithm: draft.algorithm.clone(),
+        algorithm,
         access_token_format,
     };
     if let Registrant::Owner { current, .. } = registrant {
         // Staff's trust was in the application as they saw it: an owner's change that
         // sends codes or tokens anywhere new, or asks for more, must ask people again.
-        fields.skip_authorization = current.is_some_and(|app| app.skip_authorization && !widens(app, &fields));
+        fields.skip_authorization =
+            current.is_some_and(|app| app.settings.skip_authorization && !widens(&app.settings, &fields));
     }
     Ok(fields)
 }
@@ -457,7 +456,7 @@ pub fn validate(
 /// client where there was a confidential one (no secret needed to redeem its codes).
 /// A change that only narrows these, or touches nothing else of them (a new name,
 /// algorithm, token format or post-logout URI), does not.
-fn widens(before: &Application, after: &ApplicationFields) -> bool {
+fn widens(before: &ApplicationSettings, after: &ApplicationSettings) -> bool {
     let subset = |new: &[String], old: &[String]| new.iter().all(|item| old.contains(item));
     let more_scopes = match (&before.allowed_scopes, &after.allowed_scopes) {
         (None, _) => false,
@@ -540,7 +539,7 @@ mod tests {
         assert_eq!(fields.redirect_uris, vec!["https://shop.example/cb"]);
         assert_eq!(fields.post_logout_redirect_uris, vec!["https://shop.example/bye"]);
         assert_eq!(fields.allowed_scopes.unwrap().to_string(), "read write");
-        assert_eq!(fields.algorithm, "ES256");
+        assert_eq!(fields.algorithm.as_str(), "ES256");
         assert_eq!(fields.access_token_format, AccessTokenFormat::Jwt);
         assert!(fields.skip_authorization);
         let all = Draft { scopes: vec![], ..draft() };
@@ -654,21 +653,12 @@ mod tests {
     }
 
     /// `fields` as stored, owned by user 7.
-    fn stored(fields: &ApplicationFields) -> Application {
+    fn stored(fields: &ApplicationSettings) -> Application {
         Application {
             id: 1,
             client_id: "shop".into(),
             client_secret_hash: None,
-            name: fields.name.clone(),
-            client_type: fields.client_type,
-            grant_types: fields.grant_types.clone(),
-            redirect_uris: fields.redirect_uris.clone(),
-            post_logout_redirect_uris: fields.post_logout_redirect_uris.clone(),
-            allowed_origins: fields.allowed_origins.clone(),
-            allowed_scopes: fields.allowed_scopes.clone(),
-            skip_authorization: fields.skip_authorization,
-            algorithm: fields.algorithm.clone(),
-            access_token_format: fields.access_token_format,
+            settings: fields.clone(),
             owner_id: Some(7),
             created_at: 0,
             updated_at: 0,
@@ -729,7 +719,7 @@ mod tests {
         let given = stored(&validate(&machine, &settings, Registrant::Staff).unwrap());
         let renamed = Draft { name: "Shop 2".into(), ..machine.clone() };
         let kept = validate(&renamed, &settings, owner(Some(&given))).unwrap();
-        assert_eq!(kept.grant_types, given.grant_types);
+        assert_eq!(kept.grant_types, given.settings.grant_types);
         let dropped = Draft { grant_types: vec![GrantType::AuthorizationCode], ..owners_draft() };
         let after = stored(&validate(&dropped, &settings, owner(Some(&given))).unwrap());
         assert!(validate(&machine, &settings, owner(Some(&after))).is_err(), "given up for good");
@@ -745,7 +735,7 @@ mod tests {
     fn staff_trust_survives_only_changes_that_reach_no_further() {
         let settings = OAuth2Settings::default();
         let trusted = stored(&validate(&draft(), &settings, Registrant::Staff).unwrap());
-        assert!(trusted.skip_authorization);
+        assert!(trusted.settings.skip_authorization);
         // What the owner's form sends back unchanged: the stored settings, no checkbox.
         let as_stored = Draft { skip_authorization: false, ..draft() };
         let skip = |d: Draft| validate(&d, &settings, owner(Some(&trusted))).unwrap().skip_authorization;
@@ -788,7 +778,7 @@ mod tests {
             assert!(!skip(wider), "{what} turns skipping off");
         }
         // An application staff did not trust never gains it.
-        let untrusted = ApplicationFields {
+        let untrusted = ApplicationSettings {
             skip_authorization: false,
             ..validate(&draft(), &settings, Registrant::Staff).unwrap()
         };

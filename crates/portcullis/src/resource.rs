@@ -34,7 +34,8 @@ use crate::store::{ProfileUpdate, Store, StoreError, User};
 /// use portcullis::clock::ManualClock;
 /// use portcullis::crypto::{random_alphanumeric, Secret};
 /// use portcullis::resource::StoreVerifier;
-/// use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewTokens};
+/// use portcullis::proto::GrantType;
+/// use portcullis::store::{self, ApplicationSettings, NewTokens};
 /// use portcullis_axum::Verifier;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -44,22 +45,13 @@ use crate::store::{ProfileUpdate, Store, StoreError, User};
 /// let store = store::connect(&url).await?;
 /// store.migrate().await?;
 /// let now = 1_700_000_000;
-/// let app = store
-///     .create_application(&NewApplication {
-///         client_id: random_alphanumeric(32),
-///         client_secret_hash: Some(Secret::generate().hash()),
-///         name: "Reports".into(),
-///         client_type: ClientType::Confidential,
-///         grant_types: vec![GrantType::ClientCredentials],
-///         redirect_uris: vec![],
-///         allowed_scopes: None,
-///         skip_authorization: false,
-///         algorithm: "RS256".into(),
-///         access_token_format: AccessTokenFormat::Opaque,
-///         owner_id: None,
-///         created_at: now,
-///     })
-///     .await?;
+/// let settings = ApplicationSettings {
+///     name: "Reports".into(),
+///     grant_types: vec![GrantType::ClientCredentials],
+///     ..ApplicationSettings::default()
+/// };
+/// let secret = Secret::generate().hash();
+/// let app = store.create_application(&random_alphanumeric(32), Some(&secret), None, &settings, now).await?;
 /// // An access token for an hour; the store keeps only its hash.
 /// let token = Secret::generate();
 /// let stored = NewTokens {

@@ -122,7 +122,7 @@ impl Hooks for ShopHooks {
     }
 
     fn allows_scope(&self, app: &Application, scope: &ScopeSet) -> bool {
-        !scope.contains("write") || app.name == FRONT_END
+        !scope.contains("write") || app.settings.name == FRONT_END
     }
 
     async fn token_issued(&self, event: &TokenIssued) {

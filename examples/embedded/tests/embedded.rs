@@ -10,8 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis::config::Config;
 use portcullis::crypto::Secret;
+use portcullis::proto::{ClientType, GrantType, SigningAlgorithm};
 use portcullis::provider::{BuildError, Provider};
-use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication};
+use portcullis::store::ApplicationSettings;
 use portcullis_example_embedded::{shop, Shop, ShopUsers, FRONT_END};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -57,21 +58,16 @@ impl Running {
     async fn client(&self, name: &str, grants: &[GrantType]) -> Client {
         let secret = Secret::generate();
         let id = portcullis::crypto::random_alphanumeric(32);
-        let app = NewApplication {
-            client_id: id.clone(),
-            client_secret_hash: Some(secret.hash()),
+        let settings = ApplicationSettings {
             name: name.into(),
             client_type: ClientType::Confidential,
             grant_types: grants.to_vec(),
             redirect_uris: vec![REDIRECT.into()],
-            allowed_scopes: None,
-            skip_authorization: false,
-            algorithm: "ES256".into(),
-            access_token_format: AccessTokenFormat::Opaque,
-            owner_id: None,
-            created_at: 1_800_000_000,
+            algorithm: SigningAlgorithm::Es256,
+            ..ApplicationSettings::default()
         };
-        self.shop.provider.state().store.create_application(&app).await.unwrap();
+        let store = &self.shop.provider.state().store;
+        store.create_application(&id, Some(&secret.hash()), None, &settings, 1_800_000_000).await.unwrap();
         Client { id, secret: secret.expose().to_owned() }
     }
 

@@ -13,8 +13,9 @@ use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::Config;
 use portcullis::http::server::serve;
 use portcullis::proto::SigningAlgorithm;
+use portcullis::proto::{AccessTokenFormat, ClientType, GrantType};
 use portcullis::provider::Provider;
-use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser};
+use portcullis::store::{ApplicationSettings, NewUser};
 use portcullis_axum::{JwtVerifier, TokenVerifier};
 use portcullis_example_resource_server::{api, Settings, REALM};
 use reqwest::StatusCode;
@@ -134,25 +135,18 @@ impl Portcullis {
         let secret = portcullis::crypto::Secret::generate();
         let id = portcullis::crypto::random_alphanumeric(32);
         let code_flow = grants.contains(&GrantType::AuthorizationCode);
-        self.provider
-            .state()
-            .store
-            .create_application(&NewApplication {
-                client_id: id.clone(),
-                client_secret_hash: Some(secret.hash()),
-                name: "Photo app".into(),
-                client_type: ClientType::Confidential,
-                grant_types: grants.to_vec(),
-                redirect_uris: if code_flow { vec![REDIRECT.into()] } else { vec![] },
-                allowed_scopes: None,
-                skip_authorization: code_flow,
-                algorithm: "ES256".into(),
-                access_token_format: format,
-                owner_id: None,
-                created_at: self.clock.now(),
-            })
-            .await
-            .unwrap();
+        let settings = ApplicationSettings {
+            name: "Photo app".into(),
+            client_type: ClientType::Confidential,
+            grant_types: grants.to_vec(),
+            redirect_uris: if code_flow { vec![REDIRECT.into()] } else { vec![] },
+            skip_authorization: code_flow,
+            algorithm: SigningAlgorithm::Es256,
+            access_token_format: format,
+            ..ApplicationSettings::default()
+        };
+        let store = &self.provider.state().store;
+        store.create_application(&id, Some(&secret.hash()), None, &settings, self.clock.now()).await.unwrap();
         Client { id, secret: secret.expose().to_owned() }
     }
 

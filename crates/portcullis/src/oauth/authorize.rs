@@ -11,7 +11,7 @@ use crate::crypto::Secret;
 use crate::hooks::TokenIssued;
 use crate::oidc::claims::IdTokenInput;
 use crate::proto::{CodeChallengeMethod, ResponseType, TokenGrant};
-use crate::store::{Application, NewCode, Store, StoreError, User};
+use crate::store::{Application, CodeChallenge, NewCode, Store, StoreError, User};
 
 /// Error codes the authorization endpoint sends back to the client (RFC 6749
 /// §4.1.2.1 and §4.2.2.1).
@@ -198,7 +198,7 @@ pub fn validate(
         return Err(AuthorizeError::Page("The request names no client (client_id is missing).".into()));
     }
     let app = app.ok_or_else(|| AuthorizeError::Page("The request names an unknown client.".into()))?;
-    let (redirect_uri, given) = redirect::select(&app.redirect_uris, params.get("redirect_uri"))
+    let (redirect_uri, given) = redirect::select(&app.settings.redirect_uris, params.get("redirect_uri"))
         .map_err(|why| AuthorizeError::Page(why.into()))?;
     // An unknown response type still gets its error at the redirect URI, in the query
     // unless it asked for tokens.
@@ -341,7 +341,7 @@ impl AuthorizationRequest {
     /// Whether the user must be asked: not for applications that skip authorization,
     /// nor, with `approval_prompt=auto`, when earlier consent covers every scope.
     pub fn needs_consent(&self, consented: Option<&ScopeSet>) -> bool {
-        if self.app.skip_authorization {
+        if self.app.settings.skip_authorization {
             return false;
         }
         !(self.approval_prompt_auto && consented.is_some_and(|c| self.scope.is_subset(c)))
@@ -430,18 +430,16 @@ impl AuthorizationRequest {
 
     /// The code to store for `code`, issued to `user` now.
     fn new_code(&self, code: &Secret, user: &User, auth_time: i64, ctx: &Context<'_>) -> NewCode {
-        let (challenge, method) = match &self.code_challenge {
-            Some((challenge, method)) => (challenge.clone(), method.as_str().to_owned()),
-            None => (String::new(), String::new()),
-        };
         NewCode {
             hash: code.hash(),
             application_id: self.app.id,
             user_id: user.id,
             redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
             scope: self.scope.to_string(),
-            code_challenge: challenge,
-            code_challenge_method: method,
+            code_challenge: self
+                .code_challenge
+                .as_ref()
+                .map(|(challenge, method)| CodeChallenge { challenge: challenge.clone(), method: *method }),
             nonce: self.nonce.clone(),
             auth_time,
             created_at: ctx.now,
@@ -471,7 +469,8 @@ pub async fn consented(store: &dyn Store, user_id: i64, application_id: i64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{AccessTokenFormat, ClientType, GrantType};
+    use crate::proto::{ClientType, GrantType, SigningAlgorithm};
+    use crate::store::ApplicationSettings;
 
     fn request(prompt: &str, max_age: Option<i64>, skip_authorization: bool) -> AuthorizationRequest {
         AuthorizationRequest {
@@ -479,16 +478,18 @@ mod tests {
                 id: 1,
                 client_id: "c".into(),
                 client_secret_hash: None,
-                name: "n".into(),
-                client_type: ClientType::Public,
-                grant_types: vec![GrantType::AuthorizationCode],
-                redirect_uris: vec!["https://c.example/cb".into()],
-                post_logout_redirect_uris: vec![],
-                allowed_origins: vec![],
-                allowed_scopes: None,
-                skip_authorization,
-                algorithm: "RS256".into(),
-                access_token_format: AccessTokenFormat::Opaque,
+                settings: ApplicationSettings {
+                    name: "n".into(),
+                    client_type: ClientType::Public,
+                    grant_types: vec![GrantType::AuthorizationCode],
+                    redirect_uris: vec!["https://c.example/cb".into()],
+                    post_logout_redirect_uris: vec![],
+                    allowed_origins: vec![],
+                    allowed_scopes: None,
+                    skip_authorization,
+                    algorithm: SigningAlgorithm::Rs256,
+                    access_token_format: crate::store::AccessTokenFormat::Opaque,
+                },
                 owner_id: None,
                 created_at: 0,
                 updated_at: 0,

@@ -133,10 +133,10 @@ pub async fn authenticate(
     let ok = match (&app, presented) {
         // The comparison is of hashes, in constant time: neither the stored hash nor the
         // presented secret leaks through timing.
-        (Some(app), Some(presented)) if app.client_type == ClientType::Confidential => {
+        (Some(app), Some(presented)) if app.settings.client_type == ClientType::Confidential => {
             app.client_secret_hash.as_ref().is_some_and(|stored| stored.ct_eq(&presented))
         }
-        (Some(app), None) => app.client_type == ClientType::Public,
+        (Some(app), None) => app.settings.client_type == ClientType::Public,
         _ => false,
     };
     match app {

@@ -73,7 +73,7 @@ impl Cors {
                 .store
                 .application_by_client_id(client_id)
                 .await?
-                .is_some_and(|app| app.allowed_origins.iter().any(|o| o == origin))),
+                .is_some_and(|app| app.settings.allowed_origins.iter().any(|o| o == origin))),
             None => Ok(self.registered().await?.contains(origin)),
         }
     }
@@ -87,7 +87,7 @@ impl Cors {
         }
         let applications = self.store.list_applications().await?;
         let origins: Arc<HashSet<String>> =
-            Arc::new(applications.into_iter().flat_map(|app| app.allowed_origins).collect());
+            Arc::new(applications.into_iter().flat_map(|app| app.settings.allowed_origins).collect());
         if let Ok(mut cache) = self.registered.write() {
             *cache = Some((Instant::now(), origins.clone()));
         }

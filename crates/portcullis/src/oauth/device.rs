@@ -109,7 +109,7 @@ pub async fn start(
 
 /// Whether a grant can still be answered at `now`.
 pub fn is_open(grant: &DeviceGrantRecord, now: i64) -> bool {
-    grant.status == DeviceStatus::Pending.as_str() && now < grant.expires_at
+    grant.status == DeviceStatus::Pending && now < grant.expires_at
 }
 
 /// The grant's scopes, for the page that asks the user: as the token endpoint reads

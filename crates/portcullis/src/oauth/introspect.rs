@@ -43,7 +43,7 @@ pub async fn authorize_caller(
     let basic = credentials.as_ref().is_none_or(client_auth::ClientCredentials::basic);
     let app =
         client_auth::authenticate(store, credentials.as_ref()).await.map_err(|e| CallerRejected::Client(e.into()))?;
-    if app.client_type != ClientType::Confidential {
+    if app.settings.client_type != ClientType::Confidential {
         return Err(CallerRejected::Client(OAuthError::invalid_client(basic).into()));
     }
     Ok(())

@@ -56,7 +56,7 @@ pub(crate) fn stored(raw: &str) -> Result<ScopeSet, StoreError> {
 /// stops being grantable at once). Checked in place rather than by building sets: the
 /// token endpoint asks this for every grant.
 fn is_allowed(settings: &OAuth2Settings, app: &Application, scope: &str) -> bool {
-    settings.scopes.contains_key(scope) && app.allowed_scopes.as_ref().is_none_or(|own| own.contains(scope))
+    settings.scopes.contains_key(scope) && app.settings.allowed_scopes.as_ref().is_none_or(|own| own.contains(scope))
 }
 
 /// The scopes to grant for a request's `scope` parameter. RFC 6749 §3.3: "If the client
@@ -161,7 +161,8 @@ pub fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{AccessTokenFormat, ClientType, GrantType};
+    use crate::proto::{ClientType, GrantType, SigningAlgorithm};
+    use crate::store::ApplicationSettings;
 
     /// A `scope` parameter as the request parses it.
     fn ask(raw: &str) -> Option<ScopeSet> {
@@ -173,16 +174,18 @@ mod tests {
             id: 1,
             client_id: "c".into(),
             client_secret_hash: None,
-            name: "n".into(),
-            client_type: ClientType::Public,
-            grant_types: vec![GrantType::Password],
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            allowed_origins: vec![],
-            allowed_scopes: allowed.map(|s| ScopeSet::parse(s).unwrap()),
-            skip_authorization: false,
-            algorithm: "RS256".into(),
-            access_token_format: AccessTokenFormat::Opaque,
+            settings: ApplicationSettings {
+                name: "n".into(),
+                client_type: ClientType::Public,
+                grant_types: vec![GrantType::Password],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                allowed_origins: vec![],
+                allowed_scopes: allowed.map(|s| ScopeSet::parse(s).unwrap()),
+                skip_authorization: false,
+                algorithm: SigningAlgorithm::Rs256,
+                access_token_format: crate::store::AccessTokenFormat::Opaque,
+            },
             owner_id: None,
             created_at: 0,
             updated_at: 0,

@@ -59,7 +59,7 @@ pub fn validate(params: LogoutParams<'_>) -> Result<LogoutRequest, String> {
             let Some(client) = &params.client else {
                 return Err("A post_logout_redirect_uri needs an id_token_hint or a client_id.".into());
             };
-            if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+            if !client.settings.post_logout_redirect_uris.iter().any(|r| r == uri) {
                 return Err("The post_logout_redirect_uri is not registered for this client.".into());
             }
             let mut url = Url::parse(uri).map_err(|_| "The post_logout_redirect_uri is not a URL.".to_owned())?;
@@ -114,23 +114,26 @@ impl LogoutRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClientType, GrantType};
+    use crate::proto::{ClientType, GrantType, SigningAlgorithm};
+    use crate::store::ApplicationSettings;
 
     fn app() -> Application {
         Application {
             id: 3,
             client_id: "rp".into(),
             client_secret_hash: None,
-            name: "RP".into(),
-            client_type: ClientType::Public,
-            grant_types: vec![GrantType::AuthorizationCode],
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec!["https://rp.example/bye?x=1".into()],
-            allowed_origins: vec![],
-            allowed_scopes: None,
-            skip_authorization: false,
-            algorithm: "RS256".into(),
-            access_token_format: crate::store::AccessTokenFormat::Opaque,
+            settings: ApplicationSettings {
+                name: "RP".into(),
+                client_type: ClientType::Public,
+                grant_types: vec![GrantType::AuthorizationCode],
+                redirect_uris: vec!["https://rp.example/cb".into()],
+                post_logout_redirect_uris: vec!["https://rp.example/bye?x=1".into()],
+                allowed_origins: vec![],
+                allowed_scopes: None,
+                skip_authorization: false,
+                algorithm: SigningAlgorithm::Rs256,
+                access_token_format: crate::store::AccessTokenFormat::Opaque,
+            },
             owner_id: None,
             created_at: 0,
             updated_at: 0,
@@ -203,7 +206,7 @@ mod tests {
         assert!(!nowhere.needs_confirmation(None), "nothing to do, nothing to ask");
         assert_eq!(nowhere.destination(), None);
         let mut on_a_port = app();
-        on_a_port.post_logout_redirect_uris = vec!["http://127.0.0.1:8080/bye".into()];
+        on_a_port.settings.post_logout_redirect_uris = vec!["http://127.0.0.1:8080/bye".into()];
         let uri = Some("http://127.0.0.1:8080/bye");
         let request =
             LogoutParams { client_id: Some("rp"), client: Some(on_a_port), post_logout_redirect_uri: uri, ..params() };

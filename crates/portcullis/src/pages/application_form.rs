@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::AppState;
 use crate::registration::{self, Draft, Field, Problem, Registrant};
-use crate::store::{AccessTokenFormat, Application, ApplicationFields, ClientType, GrantType, User};
+use crate::store::{AccessTokenFormat, Application, ApplicationSettings, ClientType, GrantType, User};
 
 /// The form as sent. A checkbox group sends its name once per ticked box; a text
 /// area holds one value per line.
@@ -81,16 +81,16 @@ pub(super) fn blank_draft() -> Draft {
 /// What the edit form starts from: the application as stored.
 pub(super) fn draft_of(app: &Application) -> Draft {
     Draft {
-        name: app.name.clone(),
-        client_type: Some(app.client_type),
-        grant_types: app.grant_types.clone(),
-        redirect_uris: app.redirect_uris.clone(),
-        post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
-        allowed_origins: app.allowed_origins.clone(),
-        scopes: app.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
-        skip_authorization: app.skip_authorization,
-        algorithm: app.algorithm.clone(),
-        access_token_format: app.access_token_format.as_str().to_owned(),
+        name: app.settings.name.clone(),
+        client_type: Some(app.settings.client_type),
+        grant_types: app.settings.grant_types.clone(),
+        redirect_uris: app.settings.redirect_uris.clone(),
+        post_logout_redirect_uris: app.settings.post_logout_redirect_uris.clone(),
+        allowed_origins: app.settings.allowed_origins.clone(),
+        scopes: app.settings.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
+        skip_authorization: app.settings.skip_authorization,
+        algorithm: app.settings.algorithm.to_string(),
+        access_token_format: app.settings.access_token_format.as_str().to_owned(),
     }
 }
 
@@ -101,7 +101,7 @@ pub(super) fn check(
     draft: &Draft,
     mut problems: Vec<Problem>,
     registrant: Registrant<'_>,
-) -> Result<ApplicationFields, Vec<Problem>> {
+) -> Result<ApplicationSettings, Vec<Problem>> {
     match registration::validate(draft, &state.config.oauth2, registrant) {
         Ok(fields) if problems.is_empty() => Ok(fields),
         result => {
@@ -133,15 +133,18 @@ pub(super) fn registrant<'a>(
 /// Which settings differ between `before` and `after`, by name.
 pub(super) fn changes(before: &Application, after: &Application) -> String {
     let differ = [
-        ("name", before.name != after.name),
-        ("grant types", before.grant_types != after.grant_types),
-        ("redirect URIs", before.redirect_uris != after.redirect_uris),
-        ("post-logout redirect URIs", before.post_logout_redirect_uris != after.post_logout_redirect_uris),
-        ("allowed origins", before.allowed_origins != after.allowed_origins),
-        ("allowed scopes", before.allowed_scopes != after.allowed_scopes),
-        ("skip authorization", before.skip_authorization != after.skip_authorization),
-        ("algorithm", before.algorithm != after.algorithm),
-        ("access token format", before.access_token_format != after.access_token_format),
+        ("name", before.settings.name != after.settings.name),
+        ("grant types", before.settings.grant_types != after.settings.grant_types),
+        ("redirect URIs", before.settings.redirect_uris != after.settings.redirect_uris),
+        (
+            "post-logout redirect URIs",
+            before.settings.post_logout_redirect_uris != after.settings.post_logout_redirect_uris,
+        ),
+        ("allowed origins", before.settings.allowed_origins != after.settings.allowed_origins),
+        ("allowed scopes", before.settings.allowed_scopes != after.settings.allowed_scopes),
+        ("skip authorization", before.settings.skip_authorization != after.settings.skip_authorization),
+        ("algorithm", before.settings.algorithm != after.settings.algorithm),
+        ("access token format", before.settings.access_token_format != after.settings.access_token_format),
     ];
     let names: Vec<&str> = differ.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name).collect();
     if names.is_empty() {

@@ -73,21 +73,22 @@ impl AppView {
         Self {
             id: app.id,
             client_id: app.client_id.clone(),
-            name: app.name.clone(),
-            client_type: app.client_type.as_str(),
-            confidential: app.client_type == ClientType::Confidential,
+            name: app.settings.name.clone(),
+            client_type: app.settings.client_type.as_str(),
+            confidential: app.settings.client_type == ClientType::Confidential,
             grant_types: app
+                .settings
                 .grant_types
                 .iter()
                 .map(|g| GrantView { value: g.as_str(), label: grant_label(*g) })
                 .collect(),
-            redirect_uris: app.redirect_uris.clone(),
-            post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
-            allowed_origins: app.allowed_origins.clone(),
-            scopes: app.allowed_scopes.as_ref().map(|s| scope_views(state, s.iter())),
-            skip_authorization: app.skip_authorization,
-            algorithm: app.algorithm.clone(),
-            access_token_format: app.access_token_format.as_str(),
+            redirect_uris: app.settings.redirect_uris.clone(),
+            post_logout_redirect_uris: app.settings.post_logout_redirect_uris.clone(),
+            allowed_origins: app.settings.allowed_origins.clone(),
+            scopes: app.settings.allowed_scopes.as_ref().map(|s| scope_views(state, s.iter())),
+            skip_authorization: app.settings.skip_authorization,
+            algorithm: app.settings.algorithm.as_str().to_owned(),
+            access_token_format: app.settings.access_token_format.as_str(),
             created: date_view(app.created_at),
             updated: date_view(app.updated_at),
             detail_url: with_id(paths::APPLICATION_DETAIL, app.id),
@@ -238,10 +239,10 @@ async fn register(
     let hash = secret.as_ref().map(Secret::hash);
     let app = state
         .store
-        .register_application(&random_alphanumeric(32), hash.as_ref(), Some(user.id), &fields, state.clock.now())
+        .create_application(&random_alphanumeric(32), hash.as_ref(), Some(user.id), &fields, state.clock.now())
         .await?;
     tracing::info!(user_id = user.id, client_id = %app.client_id, "application registered");
-    let detail = format!("registered by its owner: {:?}, {}", app.name, app.client_type.as_str());
+    let detail = format!("registered by its owner: {:?}, {}", app.settings.name, app.settings.client_type.as_str());
     record(&state, AuditKind::ApplicationCreated, user, &app, address, detail).await;
     detail_page(&state, &visitor, &app, secret.as_ref(), Some("The application is registered."))
 }
@@ -304,7 +305,7 @@ async fn update(
         .await?
         .ok_or(PageError::NotFound)?;
     tracing::info!(user_id = user.id, client_id = %updated.client_id, "application changed");
-    let detail = match (&secret, app.client_type == updated.client_type) {
+    let detail = match (&secret, app.settings.client_type == updated.settings.client_type) {
         (Some(_), _) => "changed by its owner: made confidential, with a new secret".to_owned(),
         (None, false) => "changed by its owner: made public, its secret dropped".to_owned(),
         (None, true) => format!("changed by its owner: {}", changes(&app, &updated)),
@@ -320,7 +321,11 @@ async fn update(
         ),
         None => {
             // Say so when the change ended skipping consent (see `registration::Registrant`).
-            let done = if app.skip_authorization && !updated.skip_authorization { "consent" } else { "updated" };
+            let done = if app.settings.skip_authorization && !updated.settings.skip_authorization {
+                "consent"
+            } else {
+                "updated"
+            };
             Ok(redirect(
                 StatusCode::SEE_OTHER,
                 &format!("{}?done={done}", with_id(paths::APPLICATION_DETAIL, updated.id)),
@@ -357,7 +362,7 @@ async fn delete(
         return Err(PageError::NotFound);
     }
     tracing::info!(user_id = user.id, client_id = %app.client_id, "application deleted");
-    let detail = format!("deleted by its owner, with its tokens: {:?}", app.name);
+    let detail = format!("deleted by its owner, with its tokens: {:?}", app.settings.name);
     record(&state, AuditKind::ApplicationDeleted, user, &app, address, detail).await;
     Ok(redirect(StatusCode::SEE_OTHER, &format!("{}?done=deleted", paths::APPLICATIONS), None))
 }
@@ -375,7 +380,7 @@ async fn new_secret(
         return Ok(login_redirect(detail.as_deref().unwrap_or(paths::APPLICATIONS)));
     };
     let app = owned(&state, user, &id).await?;
-    if app.client_type != ClientType::Confidential {
+    if app.settings.client_type != ClientType::Confidential {
         return Err(PageError::BadRequest(
             "A public client has no secret: it identifies itself by its client id alone.".into(),
         ));

@@ -111,7 +111,7 @@ async fn show(
         .and_then(|u| u.host_str().map(str::to_owned).or_else(|| Some(u.scheme().to_owned())))
         .unwrap_or_default();
     let page = ConsentPage {
-        application: Named { name: &req.app.name },
+        application: Named { name: &req.app.settings.name },
         scopes: scope_views(&state, req.scope.iter()),
         fields: req.hidden_fields(),
         redirect_host,

@@ -75,7 +75,7 @@ async fn end_session(
         let (csrf, cookie) = session::csrf_for_page(&state, &visitor);
         let fields: Vec<(&str, &str)> =
             CARRIED.iter().filter_map(|&name| params.get(name).map(|v| (name, v))).collect();
-        let client = request.client.as_ref().map(|c| c.name.clone());
+        let client = request.client.as_ref().map(|c| c.settings.name.clone());
         // RP-Initiated Logout §3: where the person goes next is theirs to decide, so the
         // page names the host before they agree to go there.
         let page = LogoutPage {

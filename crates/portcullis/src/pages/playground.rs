@@ -79,10 +79,10 @@ async fn playground(
         .await?
         .into_iter()
         .map(|a| AppChoice {
-            ready: a.allows_grant(GrantType::AuthorizationCode) && a.redirect_uris.contains(&callback),
-            public: a.client_type == ClientType::Public,
+            ready: a.allows_grant(GrantType::AuthorizationCode) && a.settings.redirect_uris.contains(&callback),
+            public: a.settings.client_type == ClientType::Public,
             client_id: a.client_id,
-            name: a.name,
+            name: a.settings.name,
         })
         .collect();
     let page = PlaygroundPage {

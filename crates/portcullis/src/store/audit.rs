@@ -1,10 +1,12 @@
-//! The audit log's records: security events as the store keeps them. What records them,
-//! and writes each to the structured log as well, is [`crate::audit`].
+//! The audit log: security events as the store keeps them. Nothing ever updates or
+//! deletes an event. The server's recorder also writes each to the structured log.
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::StoreError;
+use async_trait::async_trait;
+
+use super::{Result, StoreError};
 
 /// What happened. The names ([`AuditKind::as_str`]) are what the database, the log and
 /// the admin page's filter use.
@@ -61,8 +63,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    /// Every kind, in the order the admin page offers them. [`AuditKind`]'s example
-    /// reads them.
+    /// Every kind, in the order the admin page offers them.
     pub const ALL: [Self; 18] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -84,7 +85,7 @@ impl AuditKind {
         Self::AdminTokenRevoked,
     ];
 
-    /// The kind's name in the database and the log. [`AuditKind`]'s example shows some.
+    /// The kind's name in the database and the log.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LoginSucceeded => "login_succeeded",
@@ -124,7 +125,6 @@ impl FromStr for AuditKind {
 }
 
 /// The longest detail kept, in characters: a detail is a short sentence.
-/// [`NewAuditEvent`]'s example shows a longer one cut.
 pub const MAX_DETAIL: usize = 300;
 
 /// An event to record. Build it with [`NewAuditEvent::new`] and the methods after it.
@@ -132,8 +132,8 @@ pub const MAX_DETAIL: usize = 300;
 /// write what happened in words (the grant, the scope, which setting changed).
 ///
 /// The server records its own events. A host that changes what the provider keeps
-/// through the [`Store`](super::Store) (registering an application, as
-/// [`Store`](super::Store)'s example does) can put that in the same log:
+/// through the [`Store`](super::Store) (registering an application, say) can put that
+/// in the same log:
 ///
 /// ```
 /// use portcullis::store::{self, AuditFilter, AuditKind, NewAuditEvent, MAX_DETAIL};
@@ -189,24 +189,24 @@ pub struct NewAuditEvent {
 }
 
 impl NewAuditEvent {
-    /// An event of `kind` at `now`, with nothing else known yet. [`NewAuditEvent`]'s example calls it.
+    /// An event of `kind` at `now`, with nothing else known yet.
     pub fn new(kind: AuditKind, now: i64) -> Self {
         Self { occurred_at: now, kind, user_id: None, client_id: None, client_addr: None, detail: String::new() }
     }
 
-    /// Names the user who acted. [`NewAuditEvent`]'s example calls it.
+    /// Names the user who acted.
     pub fn user(mut self, user_id: impl Into<Option<i64>>) -> Self {
         self.user_id = user_id.into();
         self
     }
 
-    /// Names the application. [`NewAuditEvent`]'s example calls it.
+    /// Names the application.
     pub fn client(mut self, client_id: &str) -> Self {
         self.client_id = Some(client_id.to_owned());
         self
     }
 
-    /// Names the address the request came from. [`NewAuditEvent`]'s example calls it.
+    /// Names the address the request came from.
     pub fn addr(mut self, addr: Option<std::net::IpAddr>) -> Self {
         self.client_addr = addr.map(|a| a.to_string());
         self
@@ -214,15 +214,13 @@ impl NewAuditEvent {
 
     /// Sets the description: control characters become spaces, so that a name someone
     /// typed cannot start a forged line in a log, and it is cut at [`MAX_DETAIL`].
-    /// [`NewAuditEvent`]'s example shows both.
     pub fn detail(mut self, detail: impl AsRef<str>) -> Self {
         self.detail = detail.as_ref().chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_DETAIL).collect();
         self
     }
 }
 
-/// A recorded event, as [`Store::list_audit_events`](super::Store::list_audit_events)
-/// gives it. [`AuditFilter`]'s example lists some.
+/// A recorded event, as [`AuditLog::list_audit_events`] gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     /// Its row id: later events have larger ids.
@@ -299,6 +297,22 @@ pub struct AuditFilter {
     pub before: Option<i64>,
 }
 
+/// The audit log: appending events and reading them back, newest first.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends `events` in one statement. The server reaches this through
+    /// [`Front`](super::front::Front), which writes them in the group commit beside new
+    /// tokens. Nothing ever updates or deletes an event (clearing tokens leaves them).
+    async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()>;
+    /// [`AuditLog::record_audit_events`] for one event.
+    async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<()> {
+        self.record_audit_events(std::slice::from_ref(event)).await
+    }
+    /// At most `limit` events that match `filter`, newest (highest id) first; the next
+    /// page is the same filter with `before` the last id of this one.
+    async fn list_audit_events(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>>;
+}
+
 /// An `audit_events` row as stored.
 #[derive(sqlx::FromRow)]
 pub(super) struct AuditEventRow {
@@ -331,6 +345,61 @@ impl TryFrom<AuditEventRow> for AuditEvent {
         })
     }
 }
+
+/// Implements [`AuditLog`] for a backend (see the module documentation of `store`).
+macro_rules! audit_log_sql {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl AuditLog for $store {
+            async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_events (occurred_at, kind, user_id, client_id, client_addr, detail) ",
+                );
+                insert.push_values(events, |mut row, e| {
+                    row.push_bind(e.occurred_at)
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.user_id)
+                        .push_bind(e.client_id.as_deref())
+                        .push_bind(e.client_addr.as_deref())
+                        .push_bind(e.detail.as_str());
+                });
+                insert.build().execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn list_audit_events(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>> {
+                // Only the conditions given, so that each filter is a statement of its
+                // own whose plan uses that filter's index (a generic plan of
+                // `$1 IS NULL OR kind = $1` would scan the whole log).
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT e.id, e.occurred_at, e.kind, e.user_id, e.client_id, e.client_addr, e.detail, u.username \
+                     FROM audit_events e LEFT JOIN users u ON u.id = e.user_id WHERE TRUE",
+                );
+                if let Some(kind) = filter.kind {
+                    query.push(" AND e.kind = ").push_bind(kind.as_str());
+                }
+                if let Some(user_id) = filter.user_id {
+                    query.push(" AND e.user_id = ").push_bind(user_id);
+                }
+                if let Some(client_id) = &filter.client_id {
+                    query.push(" AND e.client_id = ").push_bind(client_id.as_str());
+                }
+                if let Some(before) = filter.before {
+                    query.push(" AND e.id < ").push_bind(before);
+                }
+                query.push(" ORDER BY e.id DESC LIMIT ").push_bind(limit);
+                let rows: Vec<$crate::store::audit::AuditEventRow> =
+                    query.build_query_as().fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+        }
+    };
+}
+
+pub(super) use audit_log_sql;
 
 #[cfg(test)]
 mod tests {

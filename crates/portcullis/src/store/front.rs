@@ -1,9 +1,10 @@
 //! What the server talks to: a [`Store`] behind an in-process cache of the records every
-//! API call reads, and a group commit of new tokens.
+//! API call reads, and a group commit of new tokens. It is a [`Layer`]: the connection,
+//! consents, device grants, signing keys, sessions and listings pass through it whole.
 //!
 //! **The cache** keeps access tokens by hash, applications by client id, and users and
 //! their groups by id: what a protected API call, an introspection and a client's
-//! authentication read. Every method of [`Store`] that changes rows which could be in
+//! authentication read. Every store method that changes rows which could be in
 //! the cache drops the whole cache once the change is made (a generation count keeps a
 //! read that raced with the change from putting the old record back). So on this
 //! process a revocation, a deactivation or a new secret takes effect as soon as the call
@@ -11,16 +12,16 @@
 //! instance, or `portcullis app delete` beside a running server) are seen once the
 //! cached copy ages out, after at most [`MAX_AGE`]; on PostgreSQL, sooner: the database
 //! notifies every instance of each committed change (`LISTEN`/`NOTIFY`, see
-//! [`Store::changes`]) and each drops its cache on the signal, so MAX_AGE is only the
-//! bound while that connection is down. Introspection reads past the cache on
-//! PostgreSQL ([`Store::access_token_uncached`]), so its answer reflects a revocation
+//! [`Connection::changes`]) and each drops its cache on the signal, so MAX_AGE is only
+//! the bound while that connection is down. Introspection reads past the cache on
+//! PostgreSQL ([`Tokens::access_token_uncached`]), so its answer reflects a revocation
 //! made by any instance at once. Nothing absent is cached, so a new token or
 //! application is found at once everywhere.
 //!
-//! **Group commit**: [`Store::insert_tokens`] calls that arrive while a batch is being
+//! **Group commit**: [`Tokens::insert_tokens`] calls that arrive while a batch is being
 //! written wait and go together in the next one, in one statement per table and one
 //! transaction. A caller's call returns only after its batch has committed, so a token
-//! is durable before the client sees it. [`Store::record_audit_events`] calls join the
+//! is durable before the client sees it. [`AuditLog::record_audit_events`] calls join the
 //! same queue: the events taken with a batch are written in one statement after its
 //! tokens.
 
@@ -34,6 +35,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
+use crate::crypto::TokenHash;
 
 /// How long a cached record is trusted: the bound on how late this process sees a
 /// change made by another one.
@@ -263,8 +265,8 @@ async fn write_batches(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         take(first, &mut tokens, &mut events);
         // Let the requests already running on this worker reach the queue first: under
-        // load that made batches about 40% larger (11.6 to 16.2 rows, measured), so
-        // fewer commits and WAL pages per token; when idle it costs one reschedule.
+        // load batches grow, so fewer commits and WAL pages per token; when idle it
+        // costs one reschedule.
         tokio::task::yield_now().await;
         while tokens.rows.len() + events.rows.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -287,18 +289,32 @@ impl Front {
     }
 }
 
+impl Layer for Front {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+}
+
+// Nothing of these is cached, and none of their changes touches a cached record.
+impl PassThrough<dyn Connection> for Front {}
+impl PassThrough<dyn Consents> for Front {}
+impl PassThrough<dyn DeviceGrants> for Front {}
+impl PassThrough<dyn SigningKeys> for Front {}
+impl PassThrough<dyn Sessions> for Front {}
+impl PassThrough<dyn Listings> for Front {}
+
 #[async_trait]
-impl Store for Front {
+impl Maintenance for Front {
     async fn migrate(&self) -> Result<()> {
         self.changing(self.inner.migrate()).await
     }
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
+    async fn clear_tokens(&self, now: i64) -> Result<Cleared> {
+        self.changing(self.inner.clear_tokens(now)).await
     }
-    async fn close(&self) {
-        self.inner.close().await;
-    }
+}
 
+#[async_trait]
+impl Users for Front {
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         self.inner.create_user(user).await
     }
@@ -308,8 +324,8 @@ impl Store for Front {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         self.inner.user_by_username(username).await
     }
-    async fn link_user(&self, account: &crate::accounts::Account) -> Result<()> {
-        self.changing(self.inner.link_user(account)).await
+    async fn link_user(&self, user: &LinkedUser<'_>) -> Result<()> {
+        self.changing(self.inner.link_user(user)).await
     }
     async fn update_profile(&self, id: i64, update: &ProfileUpdate) -> Result<Option<User>> {
         self.changing(self.inner.update_profile(id, update)).await
@@ -321,168 +337,9 @@ impl Store for Front {
         let load = || async { self.inner.user_groups(user_id).await.map(Some) };
         Ok(self.cached(|m| &m.groups, |m| &mut m.groups, &user_id, load).await?.unwrap_or_default())
     }
-
-    async fn create_application(&self, app: &NewApplication) -> Result<Application> {
-        self.inner.create_application(app).await
-    }
-    async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>> {
-        let load = || self.inner.application_by_client_id(client_id);
-        self.cached(|m| &m.applications, |m| &mut m.applications, client_id, load).await
-    }
-    async fn list_applications(&self) -> Result<Vec<Application>> {
-        self.inner.list_applications().await
-    }
-    async fn delete_application(&self, client_id: &str) -> Result<bool> {
-        self.changing(self.inner.delete_application(client_id)).await
-    }
-
-    async fn insert_tokens(&self, batch: &[NewTokens]) -> Result<()> {
-        self.through_writer(Rows::Tokens(batch.to_vec())).await
-    }
-    async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
-        self.cached(|m| &m.tokens, |m| &mut m.tokens, hash, || self.inner.access_token(hash)).await
-    }
-    async fn access_token_uncached(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
-        if self.inner.shared() {
-            self.inner.access_token(hash).await
-        } else {
-            // No other server writes here: the cache, dropped at every change this
-            // process makes, is as current as the database (a command line beside it
-            // shows within MAX_AGE).
-            self.access_token(hash).await
-        }
-    }
-    fn shared(&self) -> bool {
-        self.inner.shared()
-    }
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
-        self.inner.changes()
-    }
-    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>> {
-        self.inner.refresh_token(hash).await
-    }
-    async fn exchange_refresh_token(&self, exchange: &RefreshExchange) -> Result<RefreshOutcome> {
-        self.changing(self.inner.exchange_refresh_token(exchange)).await
-    }
-    async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
-        self.changing(self.inner.revoke_access_token(id, now)).await
-    }
-    async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
-        self.changing(self.inner.revoke_refresh_family(family, now)).await
-    }
-    async fn insert_device_grant(&self, grant: &NewDeviceGrant) -> Result<()> {
-        self.inner.insert_device_grant(grant).await
-    }
-    async fn device_grant_by_user_code(&self, user_code: &str) -> Result<Option<DeviceGrantRecord>> {
-        self.inner.device_grant_by_user_code(user_code).await
-    }
-    async fn device_grant_by_code(&self, device_code: &TokenHash) -> Result<Option<DeviceGrantRecord>> {
-        self.inner.device_grant_by_code(device_code).await
-    }
-    async fn decide_device_grant(&self, id: i64, user_id: i64, approve: bool, now: i64) -> Result<bool> {
-        self.inner.decide_device_grant(id, user_id, approve, now).await
-    }
-    async fn poll_device_grant(&self, id: i64, now: i64, tokens: &NewTokens) -> Result<DevicePoll> {
-        // New tokens only: nothing cached changes.
-        self.inner.poll_device_grant(id, now, tokens).await
-    }
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        // Cached by `oidc::keys::KeyRing`, which parses them.
-        self.inner.signing_keys().await
-    }
-    async fn add_signing_keys(&self, keys: &[NewSigningKey], retire: bool, now: i64) -> Result<()> {
-        self.inner.add_signing_keys(keys, retire, now).await
-    }
-    async fn insert_code(&self, code: &NewCode) -> Result<()> {
-        self.inner.insert_code(code).await
-    }
-    async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
-        self.inner.code(hash).await
-    }
-    async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome> {
-        // A replayed code revokes what it bought.
-        self.changing(self.inner.redeem_code(code_id, now, tokens)).await
-    }
-    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
-        self.inner.consent(user_id, application_id).await
-    }
-    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
-        self.inner.save_consent(user_id, application_id, scope, now).await
-    }
-
-    async fn create_session(&self, session: &NewSession) -> Result<()> {
-        self.inner.create_session(session).await
-    }
-    async fn session(&self, id_hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>> {
-        self.inner.session(id_hash, now).await
-    }
-    async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
-        self.inner.delete_session(id_hash).await
-    }
-    async fn reserve_login_attempt(&self, limits: &[(&str, u32)], since: i64, now: i64) -> Result<Option<Vec<i64>>> {
-        self.inner.reserve_login_attempt(limits, since, now).await
-    }
-    async fn release_login_attempts(&self, ids: &[i64]) -> Result<()> {
-        self.inner.release_login_attempts(ids).await
-    }
-    async fn login_failures(&self, key: &str, since: i64) -> Result<i64> {
-        self.inner.login_failures(key, since).await
-    }
-    async fn clear_login_failures(&self, key: &str) -> Result<()> {
-        self.inner.clear_login_failures(key).await
-    }
     async fn set_last_login(&self, user_id: i64, now: i64) -> Result<()> {
         // Cached users carry last_login.
         self.changing(self.inner.set_last_login(user_id, now)).await
-    }
-
-    async fn applications_owned_by(&self, owner_id: i64) -> Result<Vec<Application>> {
-        self.inner.applications_owned_by(owner_id).await
-    }
-    async fn owned_application(&self, owner_id: i64, id: i64) -> Result<Option<Application>> {
-        self.inner.owned_application(owner_id, id).await
-    }
-    async fn register_application(
-        &self,
-        client_id: &str,
-        client_secret_hash: Option<&TokenHash>,
-        owner_id: Option<i64>,
-        fields: &ApplicationFields,
-        now: i64,
-    ) -> Result<Application> {
-        self.inner.register_application(client_id, client_secret_hash, owner_id, fields, now).await
-    }
-    async fn update_owned_application(
-        &self,
-        owner_id: i64,
-        id: i64,
-        fields: &ApplicationFields,
-        new_secret: Option<&TokenHash>,
-        now: i64,
-    ) -> Result<Option<Application>> {
-        self.changing(self.inner.update_owned_application(owner_id, id, fields, new_secret, now)).await
-    }
-    async fn replace_client_secret(&self, owner_id: i64, id: i64, hash: &TokenHash, now: i64) -> Result<bool> {
-        self.changing(self.inner.replace_client_secret(owner_id, id, hash, now)).await
-    }
-    async fn delete_owned_application(&self, owner_id: i64, id: i64) -> Result<bool> {
-        self.changing(self.inner.delete_owned_application(owner_id, id)).await
-    }
-    async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>> {
-        self.inner.authorized_applications(user_id, now).await
-    }
-    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
-        self.changing(self.inner.revoke_user_grants(user_id, application_id, now)).await
-    }
-    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
-        self.changing(self.inner.revoke_user_tokens(user_id, application_id, now)).await
-    }
-
-    async fn count_users(&self) -> Result<i64> {
-        self.inner.count_users().await
-    }
-    async fn list_users(&self, search: &str, limit: i64, offset: i64) -> Result<Listing<User>> {
-        self.inner.list_users(search, limit, offset).await
     }
     async fn set_user_active(&self, user_id: i64, active: bool) -> Result<bool> {
         self.changing(self.inner.set_user_active(user_id, active)).await
@@ -499,42 +356,119 @@ impl Store for Front {
     async fn set_user_groups(&self, user_id: i64, groups: &[String]) -> Result<bool> {
         self.changing(self.inner.set_user_groups(user_id, groups)).await
     }
-    async fn count_applications(&self) -> Result<i64> {
-        self.inner.count_applications().await
-    }
-    async fn list_all_applications(
+}
+
+#[async_trait]
+impl Applications for Front {
+    async fn create_application(
         &self,
-        search: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Listing<ApplicationListing>> {
-        self.inner.list_all_applications(search, limit, offset).await
+        client_id: &str,
+        client_secret_hash: Option<&TokenHash>,
+        owner_id: Option<i64>,
+        settings: &ApplicationSettings,
+        now: i64,
+    ) -> Result<Application> {
+        self.inner.create_application(client_id, client_secret_hash, owner_id, settings, now).await
+    }
+    async fn application_by_client_id(&self, client_id: &str) -> Result<Option<Application>> {
+        let load = || self.inner.application_by_client_id(client_id);
+        self.cached(|m| &m.applications, |m| &mut m.applications, client_id, load).await
     }
     async fn application_by_id(&self, id: i64) -> Result<Option<Application>> {
         self.inner.application_by_id(id).await
     }
-    async fn update_application(&self, id: i64, fields: &ApplicationFields, now: i64) -> Result<Option<Application>> {
-        self.changing(self.inner.update_application(id, fields, now)).await
+    async fn owned_application(&self, owner_id: i64, id: i64) -> Result<Option<Application>> {
+        self.inner.owned_application(owner_id, id).await
     }
-    async fn list_access_tokens(
+    async fn list_applications(&self) -> Result<Vec<Application>> {
+        self.inner.list_applications().await
+    }
+    async fn applications_owned_by(&self, owner_id: i64) -> Result<Vec<Application>> {
+        self.inner.applications_owned_by(owner_id).await
+    }
+    async fn update_application(
         &self,
-        filter: &TokenFilter,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Listing<AccessTokenListing>> {
-        self.inner.list_access_tokens(filter, limit, offset).await
+        id: i64,
+        settings: &ApplicationSettings,
+        now: i64,
+    ) -> Result<Option<Application>> {
+        self.changing(self.inner.update_application(id, settings, now)).await
     }
-    async fn access_token_by_id(&self, id: i64) -> Result<Option<AccessTokenListing>> {
-        self.inner.access_token_by_id(id).await
+    async fn update_owned_application(
+        &self,
+        owner_id: i64,
+        id: i64,
+        settings: &ApplicationSettings,
+        new_secret: Option<&TokenHash>,
+        now: i64,
+    ) -> Result<Option<Application>> {
+        self.changing(self.inner.update_owned_application(owner_id, id, settings, new_secret, now)).await
     }
-    async fn count_live_tokens(&self, now: i64) -> Result<i64> {
-        self.inner.count_live_tokens(now).await
+    async fn replace_client_secret(&self, owner_id: i64, id: i64, hash: &TokenHash, now: i64) -> Result<bool> {
+        self.changing(self.inner.replace_client_secret(owner_id, id, hash, now)).await
     }
-    async fn clear_tokens(&self, now: i64) -> Result<Cleared> {
-        self.changing(self.inner.clear_tokens(now)).await
+    async fn delete_application(&self, client_id: &str) -> Result<bool> {
+        self.changing(self.inner.delete_application(client_id)).await
     }
+    async fn delete_owned_application(&self, owner_id: i64, id: i64) -> Result<bool> {
+        self.changing(self.inner.delete_owned_application(owner_id, id)).await
+    }
+}
 
-    // --- The audit log ---
+#[async_trait]
+impl Tokens for Front {
+    async fn insert_tokens(&self, batch: &[NewTokens]) -> Result<()> {
+        self.through_writer(Rows::Tokens(batch.to_vec())).await
+    }
+    async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
+        self.cached(|m| &m.tokens, |m| &mut m.tokens, hash, || self.inner.access_token(hash)).await
+    }
+    async fn access_token_uncached(&self, hash: &TokenHash) -> Result<Option<AccessTokenRecord>> {
+        if self.inner.shared() {
+            self.inner.access_token(hash).await
+        } else {
+            // No other server writes here: the cache, dropped at every change this
+            // process makes, is as current as the database (a command line beside it
+            // shows within MAX_AGE).
+            self.access_token(hash).await
+        }
+    }
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshTokenRecord>> {
+        self.inner.refresh_token(hash).await
+    }
+    async fn exchange_refresh_token(&self, exchange: &RefreshExchange) -> Result<RefreshOutcome> {
+        self.changing(self.inner.exchange_refresh_token(exchange)).await
+    }
+    async fn revoke_access_token(&self, id: i64, now: i64) -> Result<()> {
+        self.changing(self.inner.revoke_access_token(id, now)).await
+    }
+    async fn revoke_refresh_family(&self, family: &str, now: i64) -> Result<()> {
+        self.changing(self.inner.revoke_refresh_family(family, now)).await
+    }
+    async fn revoke_user_tokens(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+        self.changing(self.inner.revoke_user_tokens(user_id, application_id, now)).await
+    }
+    async fn revoke_user_grants(&self, user_id: i64, application_id: i64, now: i64) -> Result<u64> {
+        self.changing(self.inner.revoke_user_grants(user_id, application_id, now)).await
+    }
+}
+
+#[async_trait]
+impl Codes for Front {
+    async fn insert_code(&self, code: &NewCode) -> Result<()> {
+        self.inner.insert_code(code).await
+    }
+    async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
+        self.inner.code(hash).await
+    }
+    async fn redeem_code(&self, code_id: i64, now: i64, tokens: &NewTokens) -> Result<RedeemOutcome> {
+        // A replayed code revokes what it bought.
+        self.changing(self.inner.redeem_code(code_id, now, tokens)).await
+    }
+}
+
+#[async_trait]
+impl AuditLog for Front {
     async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()> {
         // Through the group commit, so that an event per token issued adds a statement
         // per batch rather than a transaction per token.
@@ -542,13 +476,5 @@ impl Store for Front {
     }
     async fn list_audit_events(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>> {
         self.inner.list_audit_events(filter, limit).await
-    }
-
-    // --- Metrics ---
-    async fn count_active_sessions(&self, now: i64) -> Result<i64> {
-        self.inner.count_active_sessions(now).await
-    }
-    fn pool_stats(&self) -> Vec<PoolStats> {
-        self.inner.pool_stats()
     }
 }

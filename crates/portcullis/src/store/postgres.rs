@@ -4,11 +4,20 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-use super::sql::{
-    application_columns, device_grant_select, refresh_columns, sql_store, user_columns, ApplicationRow,
-    ACCESS_TOKEN_BY_HASH,
-};
+use super::applications::applications_sql;
+use super::audit::audit_log_sql;
+use super::codes::codes_sql;
+use super::connection::connection_sql;
+use super::consents::consents_sql;
+use super::device::device_grants_sql;
+use super::keys::signing_keys_sql;
+use super::listings::listings_sql;
+use super::maintenance::maintenance_sql;
+use super::sessions::sessions_sql;
+use super::tokens::tokens_sql;
+use super::users::users_sql;
 use super::*;
+use crate::crypto::TokenHash;
 
 /// PostgreSQL, for many stateless instances on one database. Row locks and
 /// transactions, not process-local state, keep concurrent instances consistent.
@@ -148,4 +157,15 @@ impl PostgresStore {
     }
 }
 
-sql_store!(PostgresStore, Postgres);
+connection_sql!(PostgresStore, Postgres);
+maintenance_sql!(PostgresStore, Postgres);
+users_sql!(PostgresStore, Postgres);
+applications_sql!(PostgresStore, Postgres);
+tokens_sql!(PostgresStore, Postgres);
+codes_sql!(PostgresStore, Postgres);
+consents_sql!(PostgresStore, Postgres);
+device_grants_sql!(PostgresStore, Postgres);
+signing_keys_sql!(PostgresStore, Postgres);
+sessions_sql!(PostgresStore, Postgres);
+audit_log_sql!(PostgresStore, Postgres);
+listings_sql!(PostgresStore, Postgres);

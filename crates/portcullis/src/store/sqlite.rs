@@ -8,11 +8,20 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Sqlite};
 
-use super::sql::{
-    application_columns, device_grant_select, refresh_columns, sql_store, user_columns, ApplicationRow,
-    ACCESS_TOKEN_BY_HASH,
-};
+use super::applications::applications_sql;
+use super::audit::audit_log_sql;
+use super::codes::codes_sql;
+use super::connection::connection_sql;
+use super::consents::consents_sql;
+use super::device::device_grants_sql;
+use super::keys::signing_keys_sql;
+use super::listings::listings_sql;
+use super::maintenance::maintenance_sql;
+use super::sessions::sessions_sql;
+use super::tokens::tokens_sql;
+use super::users::users_sql;
 use super::*;
+use crate::crypto::TokenHash;
 
 /// The embedded default: one SQLite file in WAL mode.
 ///
@@ -182,7 +191,18 @@ async fn checkpoint(mut connection: SqliteConnection) {
     }
 }
 
-sql_store!(SqliteStore, Sqlite);
+connection_sql!(SqliteStore, Sqlite);
+maintenance_sql!(SqliteStore, Sqlite);
+users_sql!(SqliteStore, Sqlite);
+applications_sql!(SqliteStore, Sqlite);
+tokens_sql!(SqliteStore, Sqlite);
+codes_sql!(SqliteStore, Sqlite);
+consents_sql!(SqliteStore, Sqlite);
+device_grants_sql!(SqliteStore, Sqlite);
+signing_keys_sql!(SqliteStore, Sqlite);
+sessions_sql!(SqliteStore, Sqlite);
+audit_log_sql!(SqliteStore, Sqlite);
+listings_sql!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! The staff pages at `/admin/`: access rules, users, applications and tokens.
 
 use portcullis::crypto::TokenHash;
-use portcullis::store::{AuditFilter, AuditKind, ClientType, GrantType, NewApplication, NewUser, User};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::{ApplicationSettings, AuditFilter, AuditKind, NewUser, User};
 use reqwest::StatusCode;
 
 use crate::helpers::{csrf_token, read, Answer, Backend, Browser, Client, TestApp, PASSWORD};
@@ -63,23 +64,14 @@ async fn logged_in(app: &TestApp, username: &str) -> Browser {
 async fn named_client(app: &TestApp, name: &str, owner: Option<i64>) -> Client {
     let secret = portcullis::crypto::Secret::generate();
     let client_id = portcullis::crypto::random_alphanumeric(32);
-    app.store
-        .create_application(&NewApplication {
-            client_id: client_id.clone(),
-            client_secret_hash: Some(secret.hash()),
-            name: name.into(),
-            client_type: ClientType::Confidential,
-            grant_types: vec![GrantType::Password, GrantType::AuthorizationCode],
-            redirect_uris: vec!["https://client.example/cb".into()],
-            allowed_scopes: None,
-            skip_authorization: false,
-            algorithm: "RS256".into(),
-            access_token_format: portcullis::store::AccessTokenFormat::Opaque,
-            owner_id: owner,
-            created_at: app.clock_now(),
-        })
-        .await
-        .unwrap();
+    let settings = ApplicationSettings {
+        name: name.into(),
+        client_type: ClientType::Confidential,
+        grant_types: vec![GrantType::Password, GrantType::AuthorizationCode],
+        redirect_uris: vec!["https://client.example/cb".into()],
+        ..ApplicationSettings::default()
+    };
+    app.store.create_application(&client_id, Some(&secret.hash()), owner, &settings, app.clock_now()).await.unwrap();
     Client { client_id, secret: Some(secret.expose().to_owned()) }
 }
 
@@ -252,7 +244,7 @@ async fn non_staff_users_are_refused_everything(backend: Backend) {
     assert_eq!(password_grant(&app, &client, "bob", PASSWORD).await, StatusCode::OK, "bob's password unchanged");
     assert_eq!(app.status_with_token("/api/hello/", &token).await, StatusCode::OK, "bob's token still works");
     let untouched = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    assert!(!untouched.skip_authorization && untouched.name == "Test app", "not changed");
+    assert!(!untouched.settings.skip_authorization && untouched.settings.name == "Test app", "not changed");
 }
 
 async fn index_counts_users_applications_and_live_tokens(backend: Backend) {
@@ -752,13 +744,13 @@ async fn staff_edit_any_application(backend: Backend) {
     assert_see_other(&answer, &format!("{page}?done=updated"));
     assert!(get(&browser, &answer.location()).await.text.contains("settings were saved."));
     let after = app.store.application_by_client_id(&shop.client_id).await.unwrap().unwrap();
-    assert_eq!(after.name, "Web Shop (trusted)");
-    assert!(after.skip_authorization);
-    assert_eq!(after.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
-    assert_eq!(after.redirect_uris, vec!["https://shop.example/cb", "https://shop.example/cb2"]);
-    assert_eq!(after.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read"));
-    assert_eq!((after.algorithm.as_str(), after.access_token_format.as_str()), ("ES256", "jwt"));
-    assert_eq!(after.client_type, ClientType::Confidential);
+    assert_eq!(after.settings.name, "Web Shop (trusted)");
+    assert!(after.settings.skip_authorization);
+    assert_eq!(after.settings.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    assert_eq!(after.settings.redirect_uris, vec!["https://shop.example/cb", "https://shop.example/cb2"]);
+    assert_eq!(after.settings.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read"));
+    assert_eq!((after.settings.algorithm.as_str(), after.settings.access_token_format.as_str()), ("ES256", "jwt"));
+    assert_eq!(after.settings.client_type, ClientType::Confidential);
     assert_eq!(after.client_secret_hash, before.client_secret_hash, "the secret is kept");
     assert_eq!((after.owner_id, after.updated_at), (Some(alice.id), before.updated_at + 30));
     app.client_credentials(&shop).await;
@@ -804,12 +796,12 @@ async fn staff_edit_any_application(backend: Backend) {
         submit(&browser, "/admin/", &format!("/admin/applications/{printer_id}/update"), &trust_fields()).await;
     assert_eq!(trusted.status, StatusCode::SEE_OTHER, "{}", trusted.text);
     let printer_after = app.store.application_by_client_id(&printer.client_id).await.unwrap().unwrap();
-    assert!(printer_after.skip_authorization && printer_after.owner_id.is_none());
+    assert!(printer_after.settings.skip_authorization && printer_after.owner_id.is_none());
     let untrusted =
         [("name", "Web Shop"), ("grant_type", "authorization-code"), ("redirect_uris", "https://shop.example/cb")];
     assert_eq!(submit(&browser, &page, &update, &untrusted).await.status, StatusCode::SEE_OTHER);
     let after = app.store.application_by_client_id(&shop.client_id).await.unwrap().unwrap();
-    assert!(!after.skip_authorization && after.allowed_scopes.is_none());
+    assert!(!after.settings.skip_authorization && after.settings.allowed_scopes.is_none());
 }
 
 async fn token_list_filters_and_revocation(backend: Backend) {
@@ -943,7 +935,7 @@ async fn forms_without_the_csrf_token_change_nothing(backend: Backend) {
     assert!(can_log_in(&app, "alice", PASSWORD).await);
     assert!(app.store.user_groups(alice.id).await.unwrap().is_empty());
     let kept = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    assert!(!kept.skip_authorization && kept.name == "Test app", "not changed");
+    assert!(!kept.settings.skip_authorization && kept.settings.name == "Test app", "not changed");
     assert_eq!(app.status_with_token("/api/me/", &access).await, StatusCode::OK);
 }
 

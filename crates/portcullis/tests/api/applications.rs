@@ -160,10 +160,10 @@ async fn confidential_app_secret_is_shown_once_and_works(backend: Backend) {
 
     let stored = app.store.application_by_client_id(&client_id).await.unwrap().unwrap();
     assert_eq!(stored.owner_id, Some(alice.id));
-    assert_eq!(stored.name, "Billing service");
-    assert_eq!(stored.client_type, ClientType::Confidential);
-    assert_eq!(stored.grant_types, vec![GrantType::Password, GrantType::ClientCredentials]);
-    assert_eq!(stored.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read write"));
+    assert_eq!(stored.settings.name, "Billing service");
+    assert_eq!(stored.settings.client_type, ClientType::Confidential);
+    assert_eq!(stored.settings.grant_types, vec![GrantType::Password, GrantType::ClientCredentials]);
+    assert_eq!(stored.settings.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read write"));
     assert!(stored.client_secret_hash.unwrap().ct_eq(&TokenHash::of(&secret)), "only the hash is kept");
 
     // The secret works at the token endpoint.
@@ -221,15 +221,15 @@ async fn public_app_with_every_setting(backend: Backend) {
     assert!(page.text.contains("Public clients have no secret"));
     let stored =
         app.store.application_by_client_id(&code_text(&page.text, "client-id").unwrap()).await.unwrap().unwrap();
-    assert_eq!(stored.name, "Photo viewer");
-    assert_eq!(stored.client_type, ClientType::Public);
+    assert_eq!(stored.settings.name, "Photo viewer");
+    assert_eq!(stored.settings.client_type, ClientType::Public);
     assert!(stored.client_secret_hash.is_none());
-    assert_eq!(stored.grant_types, vec![GrantType::AuthorizationCode, GrantType::DeviceCode]);
-    assert_eq!(stored.redirect_uris, vec!["https://photos.example/cb", "http://127.0.0.1:8400/cb"]);
-    assert_eq!(stored.allowed_origins, vec!["https://photos.example", "http://localhost:3000"]);
-    assert!(stored.allowed_scopes.is_none(), "none checked: every scope");
-    assert!(stored.skip_authorization);
-    assert_eq!(stored.algorithm, "ES256");
+    assert_eq!(stored.settings.grant_types, vec![GrantType::AuthorizationCode, GrantType::DeviceCode]);
+    assert_eq!(stored.settings.redirect_uris, vec!["https://photos.example/cb", "http://127.0.0.1:8400/cb"]);
+    assert_eq!(stored.settings.allowed_origins, vec!["https://photos.example", "http://localhost:3000"]);
+    assert!(stored.settings.allowed_scopes.is_none(), "none checked: every scope");
+    assert!(stored.settings.skip_authorization);
+    assert_eq!(stored.settings.algorithm.as_str(), "ES256");
     let detail = unescape(&browser.get(&path("/o/applications/{id}", stored.id)).await.text);
     for needed in ["https://photos.example/cb", "http://localhost:3000", "Every configured scope", "ES256", "Skipped"] {
         assert!(detail.contains(needed), "{needed} missing from the detail page");
@@ -444,12 +444,12 @@ async fn edit_an_application(backend: Backend) {
 
     let after = app.store.application_by_client_id(&stored.client_id).await.unwrap().unwrap();
     assert_eq!(after.id, stored.id);
-    assert_eq!(after.name, "Billing");
-    assert_eq!(after.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
-    assert_eq!(after.redirect_uris, vec!["https://billing.example/cb"]);
-    assert_eq!(after.allowed_origins, vec!["https://billing.example"]);
-    assert_eq!(after.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read"));
-    assert_eq!(after.algorithm, "EdDSA");
+    assert_eq!(after.settings.name, "Billing");
+    assert_eq!(after.settings.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    assert_eq!(after.settings.redirect_uris, vec!["https://billing.example/cb"]);
+    assert_eq!(after.settings.allowed_origins, vec!["https://billing.example"]);
+    assert_eq!(after.settings.allowed_scopes.as_ref().map(ToString::to_string).as_deref(), Some("read"));
+    assert_eq!(after.settings.algorithm.as_str(), "EdDSA");
     assert_eq!(after.client_secret_hash, stored.client_secret_hash, "the secret is kept");
     assert_eq!((after.created_at, after.updated_at), (stored.created_at, stored.created_at + 60));
     app.client_credentials(&client).await;
@@ -471,7 +471,10 @@ async fn edit_an_application(backend: Backend) {
         .submit(bare, bare, &[("name", "Billing 3"), ("client_type", "confidential"), ("grant_type", "password")])
         .await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.store.application_by_client_id(&stored.client_id).await.unwrap().unwrap().name, "Billing 3");
+    assert_eq!(
+        app.store.application_by_client_id(&stored.client_id).await.unwrap().unwrap().settings.name,
+        "Billing 3"
+    );
 }
 
 async fn client_type_changes_make_or_drop_the_secret(backend: Backend) {
@@ -486,7 +489,7 @@ async fn client_type_changes_make_or_drop_the_secret(backend: Backend) {
         browser.submit(&edit, &edit, &[("name", "Shop"), ("client_type", "public"), ("grant_type", "password")]).await;
     assert_eq!(public.status, StatusCode::SEE_OTHER, "{}", public.text);
     let after = app.store.application_by_client_id(&stored.client_id).await.unwrap().unwrap();
-    assert_eq!(after.client_type, ClientType::Public);
+    assert_eq!(after.settings.client_type, ClientType::Public);
     assert!(after.client_secret_hash.is_none());
     let old_secret = old.secret.clone().unwrap();
     let form = [
@@ -661,7 +664,7 @@ async fn ordinary_users_cannot_make_an_application_skip_consent(backend: Backend
     // Registered without it, and then edited to skip consent: refused again.
     let plain: Fields = attack.iter().copied().filter(|(k, _)| *k != "skip_authorization").collect();
     let (stored, _) = register(&app, &mallory, &plain).await;
-    assert!(!stored.skip_authorization);
+    assert!(!stored.settings.skip_authorization);
     let edit = path("/o/applications/{id}/update/", stored.id);
     let again = mallory.submit(&edit, &edit, &attack).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
@@ -708,8 +711,8 @@ async fn only_staff_are_offered_skip_authorization_and_every_grant(backend: Back
         ],
     )
     .await;
-    assert!(stored.skip_authorization);
-    assert_eq!(stored.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    assert!(stored.settings.skip_authorization);
+    assert_eq!(stored.settings.grant_types, vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
     app.client_credentials(&client).await;
     let edit = unescape(&staff.get(&path("/o/applications/{id}/update/", stored.id)).await.text);
     assert!(edit.contains("name=\"skip_authorization\" value=\"on\" checked"), "{edit}");
@@ -736,7 +739,7 @@ async fn self_service_grant_types_are_honoured(backend: Backend) {
     assert!(app.store.list_applications().await.unwrap().is_empty());
     let (device, _) =
         register(&app, &browser, &[("name", "TV"), ("client_type", "public"), ("grant_type", "device-code")]).await;
-    assert_eq!(device.grant_types, vec![GrantType::DeviceCode]);
+    assert_eq!(device.settings.grant_types, vec![GrantType::DeviceCode]);
 
     // A setting of its own: what it names, and nothing else.
     let app = TestApp::spawn_with(backend, |c| {
@@ -749,7 +752,7 @@ async fn self_service_grant_types_are_honoured(backend: Backend) {
     assert!(!form.contains("value=\"device-code\"") && !form.contains("value=\"client-credentials\""));
     let (stored, _) =
         register(&app, &browser, &[("name", "CLI"), ("client_type", "public"), ("grant_type", "password")]).await;
-    assert_eq!(stored.grant_types, vec![GrantType::Password]);
+    assert_eq!(stored.settings.grant_types, vec![GrantType::Password]);
     let refused = browser
         .submit(REGISTER, REGISTER, &[("name", "TV"), ("client_type", "public"), ("grant_type", "device-code")])
         .await;
@@ -767,10 +770,10 @@ async fn owners_keep_what_staff_gave_until_they_widen_it(backend: Backend) {
     let callback = "https://shop.example/cb";
     let client = app
         .client_with(ClientType::Confidential, &[GrantType::AuthorizationCode, GrantType::Password], None, |a| {
-            a.name = "Shop".into();
+            a.settings.name = "Shop".into();
             a.owner_id = Some(alice.id);
-            a.skip_authorization = true;
-            a.redirect_uris = vec![callback.into()];
+            a.settings.skip_authorization = true;
+            a.settings.redirect_uris = vec![callback.into()];
         })
         .await;
     let stored = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
@@ -791,8 +794,8 @@ async fn owners_keep_what_staff_gave_until_they_widen_it(backend: Backend) {
     assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.text);
     assert!(renamed.location().ends_with("?done=updated"));
     let after = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    assert_eq!((after.name.as_str(), after.skip_authorization), ("Shop 2", true));
-    assert_eq!(after.grant_types, stored.grant_types);
+    assert_eq!((after.settings.name.as_str(), after.settings.skip_authorization), ("Shop 2", true));
+    assert_eq!(after.settings.grant_types, stored.settings.grant_types);
     app.password_token(&client, "alice", None).await;
 
     // A redirect URI of hers, and people are asked again.
@@ -808,13 +811,13 @@ async fn owners_keep_what_staff_gave_until_they_widen_it(backend: Backend) {
     assert!(answer.location().ends_with("?done=consent"));
     assert!(browser.get(&answer.location()).await.text.contains("People will now be asked to consent"));
     let after = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    assert!(!after.skip_authorization, "skipping ended with the new redirect URI");
+    assert!(!after.settings.skip_authorization, "skipping ended with the new redirect URI");
     let victim = logged_in(&app, "bob").await;
     assert!(shows_consent(&victim, &attack_url(&client.client_id, "https://elsewhere.example/cb")).await);
     // Moving it back does not bring the skipping back: only staff give it.
     let back = browser.submit(&edit, &edit, &[&[("name", "Shop 2")], &same[..]].concat()).await;
     assert_eq!(back.status, StatusCode::SEE_OTHER);
-    assert!(!app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap().skip_authorization);
+    assert!(!app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap().settings.skip_authorization);
 
     // Given up, the password grant stays given up.
     let code_only = [
@@ -828,5 +831,5 @@ async fn owners_keep_what_staff_gave_until_they_widen_it(backend: Backend) {
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert!(unescape(&again.text).contains("Only staff can give an application the password grant"));
     let after = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    assert_eq!(after.grant_types, vec![GrantType::AuthorizationCode]);
+    assert_eq!(after.settings.grant_types, vec![GrantType::AuthorizationCode]);
 }

@@ -3,7 +3,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use portcullis::store::{ClientType, GrantType, NewApplication};
+use portcullis::proto::{ClientType, GrantType, SigningAlgorithm};
+use portcullis::store::ApplicationSettings;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
@@ -77,23 +78,17 @@ pub(crate) async fn register_signing_with(
 ) -> Client {
     let secret = (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
     let client_id = portcullis::crypto::random_alphanumeric(32);
-    app.store
-        .create_application(&NewApplication {
-            client_id: client_id.clone(),
-            client_secret_hash: secret.as_ref().map(|s| s.hash()),
-            name: "Photo Printer".into(),
-            client_type,
-            grant_types: grants.to_vec(),
-            redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
-            allowed_scopes: None,
-            skip_authorization: skip,
-            algorithm: algorithm.into(),
-            access_token_format: portcullis::store::AccessTokenFormat::Opaque,
-            owner_id: None,
-            created_at: app.clock_now(),
-        })
-        .await
-        .unwrap();
+    let settings = ApplicationSettings {
+        name: "Photo Printer".into(),
+        client_type,
+        grant_types: grants.to_vec(),
+        redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
+        skip_authorization: skip,
+        algorithm: SigningAlgorithm::parse(algorithm).unwrap(),
+        ..ApplicationSettings::default()
+    };
+    let hash = secret.as_ref().map(|s| s.hash());
+    app.store.create_application(&client_id, hash.as_ref(), None, &settings, app.clock_now()).await.unwrap();
     Client { client_id, secret: secret.map(|s| s.expose().to_owned()) }
 }
 

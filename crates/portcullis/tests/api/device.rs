@@ -107,7 +107,7 @@ async fn device_flow_gives_a_jwt_naming_the_approving_user(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app
         .client_with(ClientType::Public, &[GrantType::DeviceCode], None, |a| {
-            a.access_token_format = portcullis::store::AccessTokenFormat::Jwt;
+            a.settings.access_token_format = portcullis::proto::AccessTokenFormat::Jwt;
         })
         .await;
     let codes = start(&app, &client, "read").await;

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis::crypto::{Secret, TokenHash};
+use portcullis::proto::{ClientType, GrantType};
 use portcullis::store::front::MAX_AGE;
-use portcullis::store::{
-    self, ClientType, GrantType, NewApplication, NewTokens, NewUser, ProfileUpdate, Store, StoreError,
-};
+use portcullis::store::{self, ApplicationSettings, NewTokens, NewUser, ProfileUpdate, Store, StoreError};
 
 use crate::helpers::{fresh_database, Backend};
 
@@ -53,21 +52,14 @@ async fn world(url: &str) -> World {
         })
         .await
         .unwrap();
+    let settings = ApplicationSettings {
+        name: "Front".into(),
+        client_type: ClientType::Confidential,
+        grant_types: vec![GrantType::Password],
+        ..ApplicationSettings::default()
+    };
     let app = store
-        .create_application(&NewApplication {
-            client_id: "front-client".into(),
-            client_secret_hash: Some(TokenHash::of("front-secret")),
-            name: "Front".into(),
-            client_type: ClientType::Confidential,
-            grant_types: vec![GrantType::Password],
-            redirect_uris: vec![],
-            allowed_scopes: None,
-            skip_authorization: false,
-            algorithm: String::new(),
-            access_token_format: portcullis::store::AccessTokenFormat::Opaque,
-            owner_id: Some(user.id),
-            created_at: NOW,
-        })
+        .create_application("front-client", Some(&TokenHash::of("front-secret")), Some(user.id), &settings, NOW)
         .await
         .unwrap();
     World { store, app_id: app.id, client_id: app.client_id, user_id: user.id }

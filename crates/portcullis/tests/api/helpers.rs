@@ -10,7 +10,8 @@ use portcullis::clock::ManualClock;
 use portcullis::config::Config;
 use portcullis::http::server::serve;
 use portcullis::http::{router, AppState};
-use portcullis::store::{self, AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser, Store, User};
+use portcullis::proto::{AccessTokenFormat, ClientType, GrantType, SigningAlgorithm};
+use portcullis::store::{self, ApplicationSettings, NewUser, Store, User};
 use portcullis_axum::ScopeSet;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -103,6 +104,15 @@ pub async fn drop_test_databases() {
             eprintln!("note: cannot drop test database {name}: {e}");
         }
     }
+}
+
+/// An application as a test registers it, which [`TestApp::client_with`] lets the test
+/// change before it is stored.
+pub struct Registration {
+    /// What the application's registrant chooses.
+    pub settings: ApplicationSettings,
+    /// The user who owns it, if any.
+    pub owner_id: Option<i64>,
 }
 
 /// A registered client, with its secret in plain text as the registrant saw it once.
@@ -258,26 +268,26 @@ impl TestApp {
         client_type: ClientType,
         grants: &[GrantType],
         scopes: Option<&str>,
-        adjust: impl FnOnce(&mut NewApplication),
+        adjust: impl FnOnce(&mut Registration),
     ) -> Client {
         let secret = (client_type == ClientType::Confidential).then(portcullis::crypto::Secret::generate);
         let client_id = portcullis::crypto::random_string(24);
-        let mut app = NewApplication {
-            client_id: client_id.clone(),
-            client_secret_hash: secret.as_ref().map(|s| s.hash()),
-            name: "Test app".into(),
-            client_type,
-            grant_types: grants.to_vec(),
-            redirect_uris: vec![],
-            allowed_scopes: scopes.map(|s| ScopeSet::parse(s).unwrap()),
-            skip_authorization: false,
-            algorithm: "RS256".into(),
-            access_token_format: AccessTokenFormat::Opaque,
+        let mut app = Registration {
+            settings: ApplicationSettings {
+                name: "Test app".into(),
+                client_type,
+                grant_types: grants.to_vec(),
+                allowed_scopes: scopes.map(|s| ScopeSet::parse(s).unwrap()),
+                ..ApplicationSettings::default()
+            },
             owner_id: None,
-            created_at: self.clock_now(),
         };
         adjust(&mut app);
-        self.store.create_application(&app).await.unwrap();
+        let hash = secret.as_ref().map(|s| s.hash());
+        self.store
+            .create_application(&client_id, hash.as_ref(), app.owner_id, &app.settings, self.clock_now())
+            .await
+            .unwrap();
         Client { client_id, secret: secret.map(|s| s.expose().to_owned()) }
     }
 
@@ -286,8 +296,8 @@ impl TestApp {
     pub async fn jwt_client(&self, algorithm: &str) -> Client {
         let grants = [GrantType::Password, GrantType::ClientCredentials];
         self.client_with(ClientType::Confidential, &grants, None, |app| {
-            app.algorithm = algorithm.into();
-            app.access_token_format = AccessTokenFormat::Jwt;
+            app.settings.algorithm = SigningAlgorithm::parse(algorithm).unwrap();
+            app.settings.access_token_format = AccessTokenFormat::Jwt;
         })
         .await
     }

@@ -304,12 +304,13 @@ async fn fixture(app: &TestApp) -> Fixture {
         [GrantType::AuthorizationCode, GrantType::Password, GrantType::ClientCredentials, GrantType::DeviceCode];
     let confidential = app
         .client_with(ClientType::Confidential, &grants, None, |a| {
-            a.redirect_uris = vec![REGISTERED.into()];
-            a.skip_authorization = true;
+            a.settings.redirect_uris = vec![REGISTERED.into()];
+            a.settings.skip_authorization = true;
         })
         .await;
-    let public =
-        app.client_with(ClientType::Public, &grants, None, |a| a.redirect_uris = vec![REGISTERED.into()]).await;
+    let public = app
+        .client_with(ClientType::Public, &grants, None, |a| a.settings.redirect_uris = vec![REGISTERED.into()])
+        .await;
     let token =
         app.password_token(&confidential, "alice", Some("read")).await["access_token"].as_str().unwrap().to_owned();
 
@@ -1485,7 +1486,7 @@ async fn an_ordinary_user_cannot_make_an_app_skip_consent_with_forged_bytes(back
     // into its edit form.
     let owned = app
         .client_with(ClientType::Public, &[GrantType::AuthorizationCode], None, |a| {
-            a.redirect_uris = vec![callback.into()];
+            a.settings.redirect_uris = vec![callback.into()];
             a.owner_id = Some(mallory.id);
         })
         .await;
@@ -1520,7 +1521,7 @@ async fn an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked(backen
     let app = TestApp::spawn(backend).await;
     let bye = "https://elsewhere.example/bye";
     let rp = crate::helpers::Client { client_id: portcullis::crypto::random_alphanumeric(32), secret: None };
-    let fields = portcullis::store::ApplicationFields {
+    let fields = portcullis::store::ApplicationSettings {
         name: "Photo Printer".into(),
         client_type: ClientType::Public,
         grant_types: vec![GrantType::AuthorizationCode],
@@ -1529,10 +1530,10 @@ async fn an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked(backen
         allowed_origins: vec![],
         allowed_scopes: None,
         skip_authorization: false,
-        algorithm: "RS256".into(),
+        algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::store::AccessTokenFormat::Opaque,
     };
-    app.store.register_application(&rp.client_id, None, None, &fields, app.clock_now()).await.unwrap();
+    app.store.create_application(&rp.client_id, None, None, &fields, app.clock_now()).await.unwrap();
     let addr = app.base.trim_start_matches("http://").to_owned();
     let query = pairs(&[("client_id", &rp.client_id), ("post_logout_redirect_uri", bye), ("state", "s")]);
     for row in [

@@ -652,7 +652,7 @@ const BYE: &str = "https://client.example/bye";
 /// A public client that skips consent, with [`BYE`] as its post-logout redirect URI.
 async fn logout_client(app: &TestApp, name: &str) -> Client {
     let client_id = portcullis::crypto::random_alphanumeric(32);
-    let fields = portcullis::store::ApplicationFields {
+    let fields = portcullis::store::ApplicationSettings {
         name: name.into(),
         client_type: ClientType::Public,
         grant_types: vec![GrantType::AuthorizationCode],
@@ -661,10 +661,10 @@ async fn logout_client(app: &TestApp, name: &str) -> Client {
         allowed_origins: vec![],
         allowed_scopes: None,
         skip_authorization: true,
-        algorithm: "RS256".into(),
+        algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::store::AccessTokenFormat::Opaque,
     };
-    app.store.register_application(&client_id, None, None, &fields, app.clock_now()).await.unwrap();
+    app.store.create_application(&client_id, None, None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: None }
 }
 
@@ -883,7 +883,7 @@ async fn only_id_tokens_are_hints(backend: Backend) {
     let audience = client_id.clone();
     let app = TestApp::spawn_with(backend, move |c| c.oauth2.jwt_access_token_audience = audience).await;
     let secret = portcullis::crypto::Secret::generate();
-    let fields = portcullis::store::ApplicationFields {
+    let fields = portcullis::store::ApplicationSettings {
         name: "Photo Printer".into(),
         client_type: ClientType::Confidential,
         grant_types: vec![GrantType::AuthorizationCode, GrantType::Password],
@@ -892,10 +892,10 @@ async fn only_id_tokens_are_hints(backend: Backend) {
         allowed_origins: vec![],
         allowed_scopes: None,
         skip_authorization: true,
-        algorithm: "RS256".into(),
+        algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::store::AccessTokenFormat::Jwt,
     };
-    app.store.register_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
+    app.store.create_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
     let client = Client { client_id: client_id.clone(), secret: Some(secret.expose().to_owned()) };
     let browser = logged_in(&app).await;
     let alice = app.store.user_by_username("alice").await.unwrap().unwrap();

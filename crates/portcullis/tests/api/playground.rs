@@ -1,6 +1,7 @@
 //! The playground page (the flow itself runs in the browser test).
 
-use portcullis::store::{ClientType, GrantType, NewApplication};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::ApplicationSettings;
 use reqwest::StatusCode;
 
 use crate::helpers::{Backend, Browser, TestApp, PASSWORD};
@@ -19,23 +20,15 @@ async fn playground_needs_a_login_and_lists_only_your_applications(backend: Back
         (alice.id, "Alice elsewhere", "https://x.example/cb"),
         (bob.id, "Bob secret app", callback.as_str()),
     ] {
-        app.store
-            .create_application(&NewApplication {
-                client_id: portcullis::crypto::random_alphanumeric(32),
-                client_secret_hash: None,
-                name: name.into(),
-                client_type: ClientType::Public,
-                grant_types: vec![GrantType::AuthorizationCode],
-                redirect_uris: vec![redirect.into()],
-                allowed_scopes: None,
-                skip_authorization: false,
-                algorithm: "RS256".into(),
-                access_token_format: portcullis::store::AccessTokenFormat::Opaque,
-                owner_id: Some(owner),
-                created_at: app.clock_now(),
-            })
-            .await
-            .unwrap();
+        let settings = ApplicationSettings {
+            name: name.into(),
+            client_type: ClientType::Public,
+            grant_types: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec![redirect.into()],
+            ..ApplicationSettings::default()
+        };
+        let client_id = portcullis::crypto::random_alphanumeric(32);
+        app.store.create_application(&client_id, None, Some(owner), &settings, app.clock_now()).await.unwrap();
     }
     let browser = Browser::new(&app);
     let anonymous = browser.get("/o/playground/").await;

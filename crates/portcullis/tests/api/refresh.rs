@@ -183,17 +183,9 @@ async fn refresh_narrows_to_the_scope_the_application_is_allowed_now(backend: Ba
         let client_id = client.client_id.clone();
         async move {
             let stored = app.store.application_by_client_id(&client_id).await.unwrap().unwrap();
-            let fields = portcullis::store::ApplicationFields {
-                name: stored.name,
-                client_type: stored.client_type,
-                grant_types: stored.grant_types,
-                redirect_uris: stored.redirect_uris,
-                post_logout_redirect_uris: stored.post_logout_redirect_uris,
-                allowed_origins: stored.allowed_origins,
+            let fields = portcullis::store::ApplicationSettings {
                 allowed_scopes: scopes.map(|s| portcullis_axum::ScopeSet::parse(s).unwrap()),
-                skip_authorization: stored.skip_authorization,
-                algorithm: stored.algorithm,
-                access_token_format: stored.access_token_format,
+                ..stored.settings
             };
             app.store.update_application(stored.id, &fields, app.clock_now()).await.unwrap().unwrap();
         }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use portcullis::store::{AccessTokenFormat, ClientType, GrantType, NewApplication, NewUser, Store};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::{ApplicationSettings, NewUser, Store};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Connection;
@@ -34,8 +35,8 @@ async fn instances_reach_postgres_over_tls(backend: Backend) {
         .unwrap();
     assert!(ssl, "the connection is encrypted");
     // And the server works over it.
-    portcullis::store::Store::migrate(&store).await.unwrap();
-    portcullis::store::Store::close(&store).await;
+    portcullis::store::Maintenance::migrate(&store).await.unwrap();
+    portcullis::store::Connection::close(&store).await;
 }
 
 /// The bound on how late an instance's cached checks (the API's, not introspection)
@@ -94,21 +95,13 @@ impl Cluster {
 async fn register(store: &dyn Store, grant: GrantType) -> Client {
     let secret = portcullis::crypto::Secret::generate();
     let client_id = portcullis::crypto::random_alphanumeric(32);
-    let app = NewApplication {
-        client_id: client_id.clone(),
-        client_secret_hash: Some(secret.hash()),
+    let settings = ApplicationSettings {
         name: "Scale".into(),
         client_type: ClientType::Confidential,
         grant_types: vec![grant],
-        redirect_uris: vec![],
-        allowed_scopes: None,
-        skip_authorization: false,
-        algorithm: "RS256".into(),
-        access_token_format: AccessTokenFormat::Opaque,
-        owner_id: None,
-        created_at: 0,
+        ..ApplicationSettings::default()
     };
-    store.create_application(&app).await.unwrap();
+    store.create_application(&client_id, Some(&secret.hash()), None, &settings, 0).await.unwrap();
     Client { client_id, secret: Some(secret.expose().to_owned()) }
 }
 

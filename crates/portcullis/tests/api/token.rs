@@ -322,7 +322,7 @@ async fn cors_answers_only_configured_origins(backend: Backend) {
 async fn client_with_origins(app: &TestApp, name: &str, origins: &[&str]) -> Client {
     let client_id = portcullis::crypto::random_alphanumeric(32);
     let secret = portcullis::crypto::Secret::generate();
-    let fields = portcullis::store::ApplicationFields {
+    let fields = portcullis::store::ApplicationSettings {
         name: name.into(),
         client_type: ClientType::Confidential,
         grant_types: vec![GrantType::Password, GrantType::ClientCredentials],
@@ -331,10 +331,10 @@ async fn client_with_origins(app: &TestApp, name: &str, origins: &[&str]) -> Cli
         allowed_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
         allowed_scopes: None,
         skip_authorization: false,
-        algorithm: "RS256".into(),
+        algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::store::AccessTokenFormat::Opaque,
     };
-    app.store.register_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
+    app.store.create_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: Some(secret.expose().to_owned()) }
 }
 

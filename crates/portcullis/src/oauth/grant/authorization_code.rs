@@ -2,8 +2,8 @@ use super::request::{AuthorizationCode, CodeVerifier};
 use super::{issued, mint, Context, GrantError, Granted};
 use crate::oauth::{pkce, redirect, scope, OAuthError};
 use crate::oidc::claims::IdTokenInput;
-use crate::proto::{CodeChallengeMethod, TokenGrant};
-use crate::store::{Application, AuditKind, CodeRecord, RedeemOutcome, StoreError, User};
+use crate::proto::TokenGrant;
+use crate::store::{Application, AuditKind, RedeemOutcome, User};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6), for a client allowed it.
 pub(super) async fn grant(
@@ -19,19 +19,19 @@ pub(super) async fn grant(
     let code = ctx.store.code(&presented.hash()).await?.filter(|c| c.application_id == app.id).ok_or_else(invalid)?;
 
     // RFC 6749 §4.1.3: the same redirect_uri as the authorization request.
-    if !redirect::code_redirect_matches(&code.redirect_uri, &app.redirect_uris, redirect_uri) {
+    if !redirect::code_redirect_matches(&code.redirect_uri, &app.settings.redirect_uris, redirect_uri) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
     }
 
-    match (challenge(&code)?, code_verifier) {
+    match (&code.code_challenge, code_verifier) {
         (None, None) => {}
         // A verifier for a code issued without a challenge is a downgrade attempt.
         (None, Some(_)) => return Err(OAuthError::invalid_grant("no code challenge was sent for this code").into()),
         (Some(_), None) => return Err(OAuthError::invalid_request("missing parameter: code_verifier").into()),
-        (Some((challenge, method)), Some(verifier)) => {
+        (Some(pkce), Some(verifier)) => {
             // RFC 7636 §4.6: "If the values are not equal, an error response indicating
             // "invalid_grant" as described in Section 4.1.3 of [RFC6749] MUST be returned."
-            if !pkce::verify(method, challenge, verifier.expose()) {
+            if !pkce::verify(pkce.method, &pkce.challenge, verifier.expose()) {
                 return Err(OAuthError::invalid_grant("the code verifier does not match the code challenge").into());
             }
         }
@@ -69,14 +69,4 @@ pub(super) async fn grant(
         }
         RedeemOutcome::Expired => Err(OAuthError::invalid_grant("the authorization code has expired").into()),
     }
-}
-
-/// The PKCE challenge a code was issued with (RFC 7636 §4.4), if any.
-fn challenge(code: &CodeRecord) -> Result<Option<(&str, CodeChallengeMethod)>, StoreError> {
-    if code.code_challenge.is_empty() {
-        return Ok(None);
-    }
-    let method = CodeChallengeMethod::parse(&code.code_challenge_method)
-        .ok_or_else(|| StoreError::Corrupt(format!("code challenge method {:?}", code.code_challenge_method)))?;
-    Ok(Some((&code.code_challenge, method)))
 }

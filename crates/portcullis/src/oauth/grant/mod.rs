@@ -32,7 +32,7 @@ use crate::http::limits::RateLimits;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing};
 use crate::proto::{AccessTokenFormat, ClientType, SigningAlgorithm, TokenGrant};
-use crate::store::{Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store, StoreError};
+use crate::store::{Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store};
 
 /// What a grant needs from the server: storage, accounts, keys, the host's hooks, the
 /// settings, and the request's time and address.
@@ -64,7 +64,7 @@ impl Context<'_> {
         if !self.config.oidc.enabled || !input.scope.contains("openid") {
             return Ok(None);
         }
-        let alg = signing_algorithm(input.app)?;
+        let alg = input.app.settings.algorithm;
         let lifetime = i64::from(self.config.oauth2.access_token_expire_seconds);
         let claims = id_token_claims(&input, &self.config.oidc.issuer, self.now, lifetime, alg);
         let target = ClaimsFor {
@@ -102,12 +102,6 @@ impl Context<'_> {
     }
 }
 
-/// The algorithm `app` signs with.
-fn signing_algorithm(app: &Application) -> Result<SigningAlgorithm, StoreError> {
-    SigningAlgorithm::parse(&app.algorithm)
-        .ok_or_else(|| StoreError::Corrupt(format!("application {}: algorithm {:?}", app.client_id, app.algorithm)))
-}
-
 /// A successful token answer (RFC 6749 §5.1).
 #[derive(Serialize)]
 pub(crate) struct TokenResponse {
@@ -139,7 +133,7 @@ pub(crate) async fn exchange(
     let grant = request::grant_type(&params)?;
     let credentials = client_auth::credentials(authorization, &params)?;
     let app = authenticate(ctx, credentials).await?;
-    if !grant.is_allowed_for(app.client_type, &app.grant_types) {
+    if !grant.is_allowed_for(app.settings.client_type, &app.settings.grant_types) {
         return Err(OAuthError::unauthorized_client(not_allowed(grant)).into());
     }
     match TokenRequest::parse(grant, params)? {
@@ -183,7 +177,7 @@ async fn authenticate(
     limits.check_unauthenticated(&presented.client_id, ctx.client_addr).map_err(EndpointError::Throttled)?;
     match client_auth::authenticate(ctx.store, Some(presented)).await {
         Ok(app) => {
-            let public = app.client_type == ClientType::Public;
+            let public = app.settings.client_type == ClientType::Public;
             limits.check_authenticated(&app.client_id, public, ctx.client_addr).map_err(EndpointError::Throttled)?;
             Ok(app)
         }
@@ -229,7 +223,7 @@ pub(crate) async fn mint(
     let issuer = ctx.config.oidc.issuer.as_str();
     let expires_in = settings.access_token_expire_seconds;
     let expires_at = ctx.now + i64::from(expires_in);
-    let access = match app.access_token_format {
+    let access = match app.settings.access_token_format {
         AccessTokenFormat::Opaque => Secret::generate(),
         AccessTokenFormat::Jwt => {
             // RFC 9068 §2.2: `sub` is the user's id, or for a token the client holds for
@@ -252,7 +246,7 @@ pub(crate) async fn mint(
             let claims = with_extra(&claims, ctx.hooks.extra_claims(target).await?)?;
             // RFC 9068 §2.1: "Resource servers MUST verify that the typ header value is
             // "at+jwt" or "application/at+jwt"", so ID tokens cannot pass for these.
-            Secret::new(ctx.sign(signing_algorithm(app)?, "at+jwt", &claims).await?)
+            Secret::new(ctx.sign(app.settings.algorithm, "at+jwt", &claims).await?)
         }
     };
     let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));

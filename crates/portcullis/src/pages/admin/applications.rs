@@ -39,15 +39,15 @@ impl ApplicationView {
         Self {
             id: app.id,
             url: with_id(paths::ADMIN_APPLICATION, app.id),
-            name: app.name.clone(),
+            name: app.settings.name.clone(),
             client_id: app.client_id.clone(),
-            client_type: app.client_type.as_str(),
-            grant_types: app.grant_types.iter().map(|g| g.as_str()).collect(),
-            redirect_uris: app.redirect_uris.clone(),
-            allowed_scopes: app.allowed_scopes.as_ref().map(ToString::to_string),
-            skip_authorization: app.skip_authorization,
-            algorithm: app.algorithm.clone(),
-            access_token_format: app.access_token_format.as_str(),
+            client_type: app.settings.client_type.as_str(),
+            grant_types: app.settings.grant_types.iter().map(|g| g.as_str()).collect(),
+            redirect_uris: app.settings.redirect_uris.clone(),
+            allowed_scopes: app.settings.allowed_scopes.as_ref().map(ToString::to_string),
+            skip_authorization: app.settings.skip_authorization,
+            algorithm: app.settings.algorithm.to_string(),
+            access_token_format: app.settings.access_token_format.as_str(),
             owner,
             owner_url: app.owner_id.map(|id| with_id(paths::ADMIN_USER, id)),
             created_at: format_utc(app.created_at),
@@ -173,7 +173,7 @@ pub(super) async fn update(
 ) -> Result<Response, PageError> {
     let app = find_application(&state, &id).await?;
     let (mut draft, problems) = form.draft();
-    draft.client_type = Some(app.client_type);
+    draft.client_type = Some(app.settings.client_type);
     let fields = match check(&state, &draft, problems, Registrant::Staff) {
         Ok(fields) => fields,
         Err(problems) => return application_page(&state, &staff, &app, &draft, &problems, None).await,
@@ -181,7 +181,7 @@ pub(super) async fn update(
     let updated =
         state.store.update_application(app.id, &fields, state.clock.now()).await?.ok_or(PageError::NotFound)?;
     tracing::info!(staff_id = staff.user.id, client_id = %app.client_id, "admin: application changed");
-    let detail = format!("admin pages: changed {:?}: {}", updated.name, changes(&app, &updated));
+    let detail = format!("admin pages: changed {:?}: {}", updated.settings.name, changes(&app, &updated));
     staff.record(&state, AuditKind::ApplicationChanged, address, Some(&app.client_id), detail).await;
     let to = with_query(&with_id(paths::ADMIN_APPLICATION, app.id), &[("done", "updated")]);
     Ok(redirect(StatusCode::SEE_OTHER, &to, None))
@@ -200,7 +200,7 @@ pub(super) async fn delete(
         return Err(PageError::NotFound);
     }
     tracing::info!(staff_id = staff.user.id, client_id = %app.client_id, "admin: application deleted");
-    let detail = format!("admin pages: deleted with its tokens: {:?}", app.name);
+    let detail = format!("admin pages: deleted with its tokens: {:?}", app.settings.name);
     staff.record(&state, AuditKind::ApplicationDeleted, address, Some(&app.client_id), detail).await;
     Ok(redirect(StatusCode::SEE_OTHER, &with_query(paths::ADMIN_APPLICATIONS, &[("done", "deleted")]), None))
 }
