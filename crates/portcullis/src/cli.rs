@@ -19,8 +19,9 @@ use crate::crypto::{random_alphanumeric, Secret};
 use crate::http::server::{self, ServeOptions};
 use crate::http::{standalone_router, AppState};
 use crate::oidc::keys::KeyRing;
+use crate::proto::{ClientType, GrantType};
 use crate::registration;
-use crate::store::{self, Application, AuditKind, ClientType, GrantType, NewAuditEvent, Store};
+use crate::store::{self, Application, AuditKind, NewAuditEvent, Store};
 
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about = "An OAuth 2.0 and OpenID Connect authorization server")]

@@ -10,7 +10,7 @@ use portcullis_axum::ScopeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::http::edge::TrustedProxies;
-use crate::store::GrantType;
+use crate::proto::GrantType;
 
 /// Every setting. [`Config::defaults`] gives the built-in ones; [`Config::load`] reads
 /// `portcullis.toml` and the environment over them, as the `portcullis` command does.
@@ -207,7 +207,7 @@ impl PagesSettings {
     ///
     /// ```
     /// use portcullis::config::Config;
-    /// use portcullis::store::GrantType;
+    /// use portcullis::proto::GrantType;
     ///
     /// let defaults = Config::defaults().pages.self_service_grants();
     /// assert!(defaults.contains(&GrantType::AuthorizationCode) && defaults.contains(&GrantType::DeviceCode));

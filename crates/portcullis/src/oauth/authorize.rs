@@ -488,7 +488,7 @@ mod tests {
                     allowed_scopes: None,
                     skip_authorization,
                     algorithm: SigningAlgorithm::Rs256,
-                    access_token_format: crate::store::AccessTokenFormat::Opaque,
+                    access_token_format: crate::proto::AccessTokenFormat::Opaque,
                 },
                 owner_id: None,
                 created_at: 0,

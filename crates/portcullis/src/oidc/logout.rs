@@ -132,7 +132,7 @@ mod tests {
                 allowed_scopes: None,
                 skip_authorization: false,
                 algorithm: SigningAlgorithm::Rs256,
-                access_token_format: crate::store::AccessTokenFormat::Opaque,
+                access_token_format: crate::proto::AccessTokenFormat::Opaque,
             },
             owner_id: None,
             created_at: 0,

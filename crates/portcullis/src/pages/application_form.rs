@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::http::AppState;
+use crate::proto::{AccessTokenFormat, ClientType, GrantType};
 use crate::registration::{self, Draft, Field, Problem, Registrant};
-use crate::store::{AccessTokenFormat, Application, ApplicationSettings, ClientType, GrantType, User};
+use crate::store::{Application, ApplicationSettings, User};
 
 /// The form as sent. A checkbox group sends its name once per ticked box; a text
 /// area holds one value per line.

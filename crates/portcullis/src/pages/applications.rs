@@ -26,8 +26,9 @@ use crate::crypto::{random_alphanumeric, Secret};
 use crate::http::edge::ClientAddr;
 use crate::http::{route_both, AppState};
 use crate::paths;
+use crate::proto::ClientType;
 use crate::registration::{Draft, Problem, Registrant};
-use crate::store::{Application, AuditKind, ClientType, NewAuditEvent, User};
+use crate::store::{Application, AuditKind, NewAuditEvent, User};
 
 pub fn router() -> Router<AppState> {
     let router = route_both(Router::new(), paths::APPLICATIONS, get(list));

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::{login_redirect, render, Base, Page, PageError, Visitor};
 use crate::http::{route_both, AppState};
 use crate::paths;
-use crate::store::{ClientType, GrantType};
+use crate::proto::{ClientType, GrantType};
 
 /// The playground script, served at `/static/playground.js` (the pages' CSP allows
 /// scripts from this origin only, never inline).

@@ -72,8 +72,6 @@ pub use tokens::{
     AccessTokenRecord, NewRefresh, NewTokens, RefreshExchange, RefreshOutcome, RefreshTokenRecord, TokenStatus, Tokens,
 };
 pub use users::{LinkedUser, NewUser, ProfileUpdate, User, Users};
-// Until every caller names them by `crate::proto`.
-pub use crate::proto::{AccessTokenFormat, ClientType, GrantType};
 
 /// The aggregates' traits, for calling their methods on a concrete store
 /// ([`SqliteStore`], [`PostgresStore`]) or a generic one: `use

@@ -2,7 +2,8 @@
 //! and deletes their own client applications, and nobody else's.
 
 use portcullis::crypto::TokenHash;
-use portcullis::store::{Application, ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::Application;
 use reqwest::StatusCode;
 
 use crate::helpers::{csrf_token, Answer, Backend, Browser, Client, TestApp, PASSWORD};

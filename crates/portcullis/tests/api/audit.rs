@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use portcullis::store::{AuditEvent, AuditFilter, AuditKind, ClientType, GrantType, User};
+use portcullis::store::{AuditEvent, AuditFilter, AuditKind, User};
+
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 
 use crate::applications::unescape;

@@ -1,7 +1,7 @@
 //! The device authorization grant (RFC 8628): the device's request, the user's page,
 //! and each answer polling gets, on the test clock.
 
-use portcullis::store::{ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use portcullis::store::{AuditFilter, AuditKind, ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
+use portcullis::store::{AuditFilter, AuditKind};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -1531,7 +1532,7 @@ async fn an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked(backen
         allowed_scopes: None,
         skip_authorization: false,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
-        access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+        access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
     };
     app.store.create_application(&rp.client_id, None, None, &fields, app.clock_now()).await.unwrap();
     let addr = app.base.trim_start_matches("http://").to_owned();

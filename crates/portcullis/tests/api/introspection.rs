@@ -1,6 +1,6 @@
 //! Introspection (RFC 7662).
 
-use portcullis::store::{ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 use serde_json::json;
 

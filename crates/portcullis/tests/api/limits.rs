@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use portcullis::store::GrantType;
+use portcullis::proto::GrantType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -308,7 +308,7 @@ async fn a_public_client_is_limited_per_address(backend: Backend) {
         c.limits.token_request_burst = 2;
     })
     .await;
-    let spa: Client = app.client(portcullis::store::ClientType::Public, &[GrantType::AuthorizationCode], None).await;
+    let spa: Client = app.client(portcullis::proto::ClientType::Public, &[GrantType::AuthorizationCode], None).await;
     let ask = |http: &reqwest::Client| {
         let form = [("grant_type", "authorization_code"), ("code", "made-up"), ("client_id", spa.client_id.as_str())];
         let request = http.post(app.url("/o/token/")).form(&form);
@@ -407,7 +407,7 @@ async fn an_exhausted_pool_sheds_with_503_after_the_pool_timeout(backend: Backen
         c.storage.pool_timeout_seconds = 1;
     })
     .await;
-    let blocked_client = app.client(portcullis::store::ClientType::Confidential, &[GrantType::ClientCredentials], None);
+    let blocked_client = app.client(portcullis::proto::ClientType::Confidential, &[GrantType::ClientCredentials], None);
     let blocked_client = blocked_client.await;
     let other = app.confidential().await;
     // Another session locks the applications table, so the server's one connection

@@ -9,7 +9,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{DecodingKey, Validation};
 use portcullis::oidc::keys::{KeyEncryptionKey, KeyError, KeyRing, PUBLISH_AHEAD, RELOAD_AFTER};
 use portcullis::proto::SigningAlgorithm;
-use portcullis::store::{ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
@@ -662,7 +662,7 @@ async fn logout_client(app: &TestApp, name: &str) -> Client {
         allowed_scopes: None,
         skip_authorization: true,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
-        access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+        access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
     };
     app.store.create_application(&client_id, None, None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: None }
@@ -893,7 +893,7 @@ async fn only_id_tokens_are_hints(backend: Backend) {
         allowed_scopes: None,
         skip_authorization: true,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
-        access_token_format: portcullis::store::AccessTokenFormat::Jwt,
+        access_token_format: portcullis::proto::AccessTokenFormat::Jwt,
     };
     app.store.create_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
     let client = Client { client_id: client_id.clone(), secret: Some(secret.expose().to_owned()) };

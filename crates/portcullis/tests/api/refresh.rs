@@ -1,6 +1,6 @@
 //! Refreshing (RFC 6749 §6): rotation, grace period, reuse detection, narrowing, expiry.
 
-use portcullis::store::{ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 //! Revocation (RFC 7009).
 
-use portcullis::store::{ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 
 use crate::helpers::{Backend, TestApp};

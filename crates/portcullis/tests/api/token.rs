@@ -1,6 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2, §4.3, §4.4, §5).
 
-use portcullis::store::{ClientType, GrantType};
+use portcullis::proto::{ClientType, GrantType};
 use reqwest::StatusCode;
 
 use crate::helpers::{read, Backend, Client, TestApp, PASSWORD};
@@ -332,7 +332,7 @@ async fn client_with_origins(app: &TestApp, name: &str, origins: &[&str]) -> Cli
         allowed_scopes: None,
         skip_authorization: false,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
-        access_token_format: portcullis::store::AccessTokenFormat::Opaque,
+        access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
     };
     app.store.create_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: Some(secret.expose().to_owned()) }
