@@ -123,7 +123,7 @@ impl fmt::Debug for IntrospectionVerifier {
 impl IntrospectionVerifier {
     /// Asks `endpoint` (the provider's `/o/introspect/`), authenticating with HTTP Basic
     /// as the confidential client `client_id`. Defaults: answers cached for 10 seconds,
-    /// 5 seconds to answer. [`IntrospectionVerifier`]'s example makes two.
+    /// 5 seconds to answer.
     pub fn new(endpoint: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         Self {
             endpoint: endpoint.into(),
@@ -137,14 +137,12 @@ impl IntrospectionVerifier {
     }
 
     /// How long an answer is trusted; zero turns the cache off.
-    /// [`IntrospectionVerifier`]'s example sets both.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// How long to wait for the provider before giving up (and answering `503`).
-    /// [`IntrospectionVerifier`]'s example sets it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -121,7 +121,7 @@ pub struct VerifyError(pub String);
 #[async_trait]
 pub trait Verifier: Send + Sync + 'static {
     /// `Ok(None)` for a token that is unknown, expired or revoked; `Err` when it cannot
-    /// be told (see [`VerifyError`]). [`Verifier`]'s example implements it.
+    /// be told (see [`VerifyError`]).
     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError>;
 }
 
@@ -202,13 +202,12 @@ impl TokenVerifier {
         Self { verifier, realm: realm.into() }
     }
 
-    /// The realm named in challenges. [`TokenVerifier::new`]'s example reads it.
+    /// The realm named in challenges.
     pub fn realm(&self) -> &str {
         &self.realm
     }
 
-    /// Asks the verifier about `token`; see [`Verifier::verify`]. [`TokenVerifier`]'s
-    /// example calls it.
+    /// Asks the verifier about `token`; see [`Verifier::verify`].
     pub async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
         self.verifier.verify(token).await
     }

@@ -198,7 +198,6 @@ impl TokenHash {
 
     /// Constant-time comparison, for checking a presented secret against a stored hash.
     /// (The lengths, which only say whether a value has a time prefix, may leak.)
-    /// [`Secret`]'s example checks a presented secret with it.
     pub fn ct_eq(&self, other: &TokenHash) -> bool {
         self.len == other.len && bool::from(self.bytes.ct_eq(&other.bytes))
     }
