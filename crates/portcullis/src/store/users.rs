@@ -139,6 +139,30 @@ macro_rules! user_columns {
 /// Implements [`Users`] for a backend; see [`super`] for the contract of `$store`.
 macro_rules! users_sql {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// Puts the user in `group`, making the group if it is new; already a
+            /// member is fine.
+            async fn add_group_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user_id: i64,
+                group: &str,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                    .bind(group)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2 \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(group)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl Users for $store {
             async fn create_user(&self, user: &NewUser) -> Result<User> {
@@ -220,18 +244,7 @@ macro_rules! users_sql {
 
             async fn add_user_to_group(&self, user_id: i64, group: &str) -> Result<()> {
                 let mut tx = self.writer().begin().await?;
-                sqlx::query("INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-                    .bind(group)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2 \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(user_id)
-                .bind(group)
-                .execute(&mut *tx)
-                .await?;
+                Self::add_group_in(&mut tx, user_id, group).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -322,18 +335,7 @@ macro_rules! users_sql {
                 }
                 sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
                 for group in groups {
-                    sqlx::query("INSERT INTO groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-                        .bind(group)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2 \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(user_id)
-                    .bind(group)
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::add_group_in(&mut tx, user_id, group).await?;
                 }
                 tx.commit().await?;
                 Ok(true)
