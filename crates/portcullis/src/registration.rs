@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
-use crate::proto::{AccessTokenFormat, ClientType, GrantType, SigningAlgorithm};
+use crate::proto::{AccessTokenFormat, ClientType, GrantType, InvalidResource, ResourceUri, SigningAlgorithm};
 use crate::store::{Application, ApplicationSettings};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
@@ -585,15 +585,18 @@ pub fn validate_origin(origin: &str) -> Result<(), String> {
 /// assert!(validate_resource_uri("/orders").is_err());
 /// ```
 pub fn validate_resource_uri(uri: &str) -> Result<(), String> {
-    if uri.is_empty() || uri.len() > 2048 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("resource URI {uri:?} is empty, too long or contains whitespace"));
+    if uri.len() > 2048 {
+        return Err(format!("resource URI {uri:?} is too long"));
     }
-    let parsed =
-        Url::parse(uri).map_err(|e| format!("resource URI {uri:?} is not an absolute URI (RFC 8707 §2): {e}"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("resource URI {uri:?} must not contain a fragment (RFC 8707 §2)"));
+    // The token endpoint's own rule, so that what is registered is what clients can ask
+    // for.
+    match ResourceUri::parse(uri) {
+        Ok(_) => Ok(()),
+        Err(InvalidResource::Fragment) => {
+            Err(format!("resource URI {uri:?} must not contain a fragment (RFC 8707 §2)"))
+        }
+        Err(_) => Err(format!("resource URI {uri:?} is not an absolute URI without spaces (RFC 8707 §2)")),
     }
-    Ok(())
 }
 
 /// The items in their first order, each once.

@@ -24,6 +24,7 @@ mod edge;
 mod front;
 mod hostile;
 mod introspection;
+mod introspection_policy;
 mod jwt;
 mod limits;
 mod metrics;
@@ -70,6 +71,7 @@ fn main() {
     http_cases.extend(refresh::cases());
     http_cases.extend(revocation::cases());
     http_cases.extend(introspection::cases());
+    http_cases.extend(introspection_policy::cases());
     http_cases.extend(resource::cases());
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
