@@ -346,4 +346,32 @@ async fn resource_servers_registered_on_the_pages(backend: Backend) {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
     assert!(refused.text.contains("Only staff can make an application the resource server for"), "{}", refused.text);
     assert_eq!(app.store.list_applications().await.unwrap().len(), 3, "nothing registered");
+
+    // An owner keeps what staff registered when saving other changes, and may give it up.
+    let (own, own_client) = register(&app, &alice, &claim[..4]).await;
+    let mut given = own.settings.clone();
+    given.resource_server_uris = vec![ORDERS.to_owned()];
+    app.store.update_application(own.id, &given, app.clock_now()).await.unwrap();
+    let edit = format!("/o/applications/{}/update/", own.id);
+    let form = alice.get(&edit).await.text.replace("&#x2f;", "/");
+    assert!(form.contains("name=\"resource_server_uris\""), "shown while it has some");
+    assert!(form.contains(">https://api.example/orders</textarea>"), "{form}");
+    let mut renamed = claim.to_vec();
+    renamed[0] = ("name", "Curious, renamed");
+    let saved = alice.submit(&edit, &edit, &renamed).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let kept = app.store.application_by_id(own.id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.settings.name.as_str(), &kept.settings.resource_server_uris[..]),
+        ("Curious, renamed", &[ORDERS.to_owned()][..])
+    );
+    assert!(is_active(app.introspect(&own_client, &token).await));
+    let another = [("resource_server_uris", "https://api.example/orders\nhttps://api.example/billing")];
+    let refused = alice.submit(&edit, &edit, &[&claim[..4], &another[..]].concat()).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(app.store.application_by_id(own.id).await.unwrap().unwrap(), kept, "nothing stored");
+    let given_up = alice.submit(&edit, &edit, &claim[..4]).await;
+    assert_eq!(given_up.status, StatusCode::SEE_OTHER, "{}", given_up.text);
+    assert!(app.store.application_by_id(own.id).await.unwrap().unwrap().settings.resource_server_uris.is_empty());
+    assert!(!is_active(app.introspect(&own_client, &token).await));
 }
