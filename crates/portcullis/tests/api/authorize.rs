@@ -8,7 +8,7 @@ use portcullis::store::ApplicationSettings;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{csrf_token, hidden_field, Backend, Browser, Client, TestApp, PASSWORD};
+use crate::helpers::{csrf_token, hidden_field, hidden_fields, Backend, Browser, Client, TestApp, PASSWORD};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![
@@ -144,6 +144,8 @@ pub(crate) async fn answer_consent(browser: &Browser, url: &str, button: &str) -
             fields.push((name.to_owned(), value));
         }
     }
+    // RFC 8707 `resource` may repeat.
+    fields.extend(hidden_fields(&page.text, "resource").into_iter().map(|value| ("resource".to_owned(), value)));
     fields.push(("csrf_token".into(), csrf_token(&page.text)));
     if button == "allow" {
         fields.push(("allow".into(), "Authorize".into()));
