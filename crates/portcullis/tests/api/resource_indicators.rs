@@ -22,6 +22,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         refresh_narrows_from_two_resources_to_one_and_never_widens,
         device_flow_carries_its_resources,
         implicit_tokens_are_bound_too,
+        resources_survive_the_login_page,
         malformed_and_disallowed_resources_are_invalid_target,
         jwt_access_tokens_carry_the_resources_as_aud,
         openid_client_library_sends_resources_and_gets_a_bound_token,
@@ -227,6 +228,34 @@ async fn device_flow_carries_its_resources(backend: Backend) {
     poll(Some(C)).await.assert_error(400, "invalid_target");
     let tokens = poll(Some(B)).await.assert_token();
     assert_eq!(audience(&app, &tokens).await, [B]);
+}
+
+async fn resources_survive_the_login_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = code_client(&app).await;
+    app.user("alice").await;
+    let browser = crate::helpers::Browser::new(&app);
+    let p = pkce();
+    let request = [
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", p.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", A),
+        ("resource", B),
+    ];
+    let url = authorize_url(&client, &request);
+    let to_login = browser.get(&url).await.location();
+    let login_page = browser.get(&to_login).await;
+    let next = hidden_field(&login_page.text, "next").unwrap();
+    assert_eq!(next, url, "the whole request, both resources included, waits behind the login");
+    let form =
+        [("username", "alice"), ("password", PASSWORD), ("csrf_token", &csrf_token(&login_page.text)), ("next", &next)];
+    let back = browser.post("/accounts/login/", &form).await.location();
+    let answer = answer_consent(&browser, &back, "allow").await;
+    let code = param(&query_of(&answer.location()), "code").unwrap();
+    let tokens = app.token(&client, &code_exchange(&code, &p.verifier, &[])).await.assert_token();
+    assert_eq!(audience(&app, &tokens).await, [A, B]);
 }
 
 async fn implicit_tokens_are_bound_too(backend: Backend) {
