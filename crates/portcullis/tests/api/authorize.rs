@@ -160,7 +160,7 @@ pub(crate) async fn answer_consent(browser: &Browser, url: &str, button: &str) -
 async fn consent_of(app: &TestApp, client: &Client) -> Option<String> {
     let user = app.store.user_by_username("alice").await.unwrap().unwrap();
     let registered = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    app.store.consent(user.id, registered.id).await.unwrap()
+    app.store.consent(user.id, registered.id).await.unwrap().map(|c| c.scope)
 }
 
 pub(crate) async fn logged_in(app: &TestApp) -> Browser {

@@ -23,6 +23,7 @@ pub fn cases() -> Vec<(&'static str, crate::Case)> {
         device_flow_carries_its_resources,
         implicit_tokens_are_bound_too,
         resources_survive_the_login_page,
+        standing_consent_covers_only_the_resources_the_user_saw,
         malformed_and_disallowed_resources_are_invalid_target,
         jwt_access_tokens_carry_the_resources_as_aud,
         openid_client_library_sends_resources_and_gets_a_bound_token,
@@ -256,6 +257,28 @@ async fn resources_survive_the_login_page(backend: Backend) {
     let code = param(&query_of(&answer.location()), "code").unwrap();
     let tokens = app.token(&client, &code_exchange(&code, &p.verifier, &[])).await.assert_token();
     assert_eq!(audience(&app, &tokens).await, [A, B]);
+}
+
+async fn standing_consent_covers_only_the_resources_the_user_saw(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = code_client(&app).await;
+    authorized_code(&app, &client, &[A]).await;
+    let browser = logged_in_again(&app).await;
+    let auto = |resources: &[&'static str]| {
+        let mut request = vec![("response_type", "token"), ("scope", "read"), ("approval_prompt", "auto")];
+        request.extend(resources.iter().map(|r| ("resource", *r)));
+        authorize_url(&client, &request)
+    };
+    // The user agreed to `read` at A: asked again for A it is answered at once...
+    let again = browser.get(&auto(&[A])).await;
+    assert_eq!(again.status, StatusCode::FOUND, "{}", again.text);
+    assert!(again.location().starts_with(REDIRECT), "{}", again.location());
+    // ...but B, or a token for any resource, was never shown: the consent page comes back.
+    for resources in [&[A, B][..], &[]] {
+        let page = browser.get(&auto(resources)).await;
+        assert_eq!(page.status, StatusCode::OK, "{resources:?}");
+        assert!(page.text.contains("Authorize Photo Printer?"), "{resources:?}");
+    }
 }
 
 async fn implicit_tokens_are_bound_too(backend: Backend) {
