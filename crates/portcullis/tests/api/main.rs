@@ -34,6 +34,7 @@ mod playground;
 mod refresh;
 mod remote;
 mod resource;
+mod resource_indicators;
 mod revocation;
 mod scale;
 mod serving;
@@ -73,6 +74,7 @@ fn main() {
     http_cases.extend(introspection::cases());
     http_cases.extend(introspection_policy::cases());
     http_cases.extend(resource::cases());
+    http_cases.extend(resource_indicators::cases());
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
