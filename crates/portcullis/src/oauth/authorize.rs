@@ -221,7 +221,7 @@ pub fn validate(
         // RFC 9700 §2.1.2, while `compliant_bcp_rfc9700_implicit_grant` is on.
         (Some(_), Some(kind)) if !ctx.config.oauth2.serves_response_type(kind) => {
             let why = "response types that return an access token from the authorization endpoint are not served \
-                       (RFC 9700 §2.1.2); use the code flow";
+                       (RFC 9700 section 2.1.2); use the code flow";
             return Err(fail(ErrorCode::UnsupportedResponseType, why));
         }
         (Some(_), Some(kind)) => kind,
@@ -255,7 +255,8 @@ pub fn validate(
                 .ok_or_else(|| fail(ErrorCode::InvalidRequest, "transform algorithm not supported"))?;
             // RFC 9700 §2.1.1, while `compliant_bcp_rfc9700_pkce_method` is on.
             if !ctx.config.oauth2.serves_pkce_method(method) {
-                let why = "transform algorithm not supported: code_challenge_method must be S256 (RFC 9700 §2.1.1)";
+                let why =
+                    "transform algorithm not supported: code_challenge_method must be S256 (RFC 9700 section 2.1.1)";
                 return Err(fail(ErrorCode::InvalidRequest, why));
             }
             if !pkce::is_well_formed(challenge) {

@@ -310,7 +310,8 @@ mod tests {
         for uri in ["https://app.example/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb", "com.example.app:/cb"] {
             assert!(bcp.check_transport(uri).is_ok(), "{uri}");
         }
-        for uri in ["http://app.example/cb", "http://localhost:5173/cb", "http://10.0.0.1/cb", "HTTP://app.example/cb"] {
+        for uri in ["http://app.example/cb", "http://localhost:5173/cb", "http://10.0.0.1/cb", "HTTP://app.example/cb"]
+        {
             assert!(legacy.check_transport(uri).is_ok(), "{uri}: the switch is off");
             let error = bcp.check_transport(uri).unwrap_err();
             assert!(error.contains("RFC 9700 §2.6") && error.contains("https"), "{error}");

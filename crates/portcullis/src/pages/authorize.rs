@@ -17,8 +17,8 @@ use crate::http::{route_both, AppState};
 use crate::oauth::authorize::{
     self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, Redirect, SessionFacts,
 };
-use crate::oidc::discovery;
 use crate::oauth::{OAuthError, Params};
+use crate::oidc::discovery;
 use crate::paths;
 use crate::store::AuditKind;
 

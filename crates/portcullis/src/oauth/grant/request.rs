@@ -100,7 +100,7 @@ pub(crate) fn grant_type(params: &Params, settings: &OAuth2Settings) -> Result<T
     if !settings.serves_grant(grant) {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            format!("grant type {value:?} is switched off on this server (RFC 9700 §2.4: it MUST NOT be used)"),
+            format!("grant type {value} is switched off on this server (RFC 9700 section 2.4: it MUST NOT be used)"),
         ));
     }
     Ok(grant)
@@ -183,7 +183,8 @@ mod tests {
 
     fn error(body: &str) -> Option<(ErrorCode, String)> {
         let params = params(body);
-        let parsed = grant_type(&params, &OAuth2Settings::default()).and_then(|grant| TokenRequest::parse(grant, params));
+        let parsed =
+            grant_type(&params, &OAuth2Settings::default()).and_then(|grant| TokenRequest::parse(grant, params));
         parsed.err().map(|e| (e.code, e.description.into_owned()))
     }
 
