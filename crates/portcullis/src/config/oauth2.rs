@@ -186,6 +186,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_switches_come_from_the_environment_too() {
+        let names = [
+            "PORTCULLIS_ALLOW_LOCALHOST_LOOPBACK",
+            "PORTCULLIS_COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT",
+            "PORTCULLIS_COMPLIANT_BCP_RFC9700_PASSWORD_GRANT",
+            "PORTCULLIS_COMPLIANT_BCP_RFC9700_PKCE_METHOD",
+            "PORTCULLIS_COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME",
+        ];
+        let defaults = OAuth2Settings::default();
+        let off = [
+            defaults.allow_localhost_loopback,
+            defaults.compliant_bcp_rfc9700_implicit_grant,
+            defaults.compliant_bcp_rfc9700_password_grant,
+            defaults.compliant_bcp_rfc9700_pkce_method,
+            defaults.compliant_bcp_rfc9700_redirect_uri_scheme,
+        ];
+        assert_eq!(off, [false; 5], "legacy behaviour by default");
+        let env = names.map(|name| (name.to_owned(), "true".to_owned()));
+        let loaded = crate::config::Config::load(None, env).map(|c| c.oauth2);
+        let on = loaded.map(|o| {
+            [
+                o.allow_localhost_loopback,
+                o.compliant_bcp_rfc9700_implicit_grant,
+                o.compliant_bcp_rfc9700_password_grant,
+                o.compliant_bcp_rfc9700_pkce_method,
+                o.compliant_bcp_rfc9700_redirect_uri_scheme,
+            ]
+        });
+        assert_eq!(on.ok(), Some([true; 5]));
+    }
+
+    #[test]
     fn everything_is_served_until_a_switch_says_otherwise() {
         let legacy = OAuth2Settings::default();
         assert!(ResponseType::ALL.into_iter().all(|kind| legacy.serves_response_type(kind)));

@@ -224,8 +224,11 @@ async fn iss_on_success_in_the_query_and_in_the_fragment(backend: Backend) {
     assert!(param(&answer_with_iss(&answer.location(), &issuer, false), "code").is_some());
 }
 
+/// An authorization request's parameters.
+type Params<'a> = Vec<(&'a str, &'a str)>;
+
 /// A code request with `state` and `extra`.
-fn code<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn code<'a>(extra: &[(&'a str, &'a str)]) -> Params<'a> {
     [&[("response_type", "code"), ("state", "s")][..], extra].concat()
 }
 
@@ -241,7 +244,8 @@ async fn iss_on_every_error_redirect_and_never_on_the_error_page(backend: Backen
     // Errors found in the request itself, before anyone logs in (RFC 6749 §4.1.2.1,
     // §4.2.2.1): in the query for `code`, in the fragment for `token`.
     let anonymous = Browser::new(&app);
-    let refused: Vec<(Vec<(&str, &str)>, bool, &str)> = vec![
+    // (the request's parameters, whether the answer is in the fragment, the error)
+    let refused: Vec<(Params, bool, &str)> = vec![
         ([&code(&[("scope", "nope")])[..], &s256].concat(), false, "invalid_scope"),
         (code(&[]), false, "invalid_request"),
         (vec![("response_type", "magic"), ("state", "s")], false, "unsupported_response_type"),
