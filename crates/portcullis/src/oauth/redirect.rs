@@ -52,7 +52,7 @@ impl Policy {
         }
     }
 
-    /// Whether the requested `requested` is the registered `registered`. RFC 6749
+    /// Whether a request's `requested` URI stands for the registered `registered`. RFC 6749
     /// §3.1.2.3: "the authorization server MUST compare the two URIs using simple
     /// string comparison as defined in [RFC3986] Section 6.2.1", with one exception,
     /// RFC 8252 §7.3: "The authorization server MUST allow any port to be specified at
