@@ -1,7 +1,7 @@
 //! Redirection URIs (RFC 6749 §3.1.2): registration, the exact match of a request's
-//! `redirect_uri` against the registered ones, the `Location` the authorization endpoint
-//! answers with, the token endpoint's check that a code comes back with its URI, and the
-//! login page's `next` target.
+//! `redirect_uri` against the registered ones (but for a loopback URI's port, RFC 8252
+//! §7.3), the `Location` the authorization endpoint answers with, the token endpoint's
+//! check that a code comes back with its URI, and the login page's `next` target.
 //!
 //! Input, one per line: two registered URIs (the second may be empty), the request's
 //! `redirect_uri` (empty: absent), `state`, and a login `next`.
@@ -19,6 +19,31 @@ use url::Url;
 fn same_endpoint(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host() == b.host() && a.port() == b.port() && a.path() == b.path()
 }
+
+/// Whether `requested` may stand for `registered` though the strings differ: plain
+/// http to a loopback host, the same everywhere but in the port.
+fn loopback_port_only(registered: &str, requested: &str, localhost: bool) -> bool {
+    let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(requested)) else { return false };
+    let loopback = match a.host_str() {
+        Some("127.0.0.1" | "[::1]") => true,
+        Some("localhost") => localhost,
+        _ => false,
+    };
+    loopback
+        && a.scheme() == "http"
+        && b.scheme() == "http"
+        && a.host() == b.host()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && a.fragment().is_none()
+        && b.fragment().is_none()
+        && a.username().is_empty()
+        && b.username().is_empty()
+        && a.password().is_none()
+        && b.password().is_none()
+}
+
+const ISSUER: &str = "https://portcullis.example/o";
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -39,11 +64,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    // The authorization request: an exact string match, or the only registered URI.
-    let selected = select_redirect_uri(&registered, requested);
+    // The authorization request: an exact string match (but for a loopback port), or
+    // the only registered URI.
+    let localhost = state.is_some_and(|s| s.len() % 2 == 1);
+    let selected = select_redirect_uri(&registered, requested, localhost);
     match &selected {
         Ok((uri, given)) => {
-            assert!(registered.iter().any(|r| r.as_bytes() == uri.as_bytes()), "{uri:?} is not registered");
+            assert!(
+                registered.iter().any(|r| r == uri || loopback_port_only(r, uri, localhost)),
+                "{uri:?} is not registered"
+            );
             assert_eq!(*given, requested.is_some());
             if let Some(requested) = requested {
                 assert_eq!(uri, requested);
@@ -56,6 +86,12 @@ fuzz_target!(|data: &[u8]| {
                 || (requested.is_none() && registered.len() != 1),
             "refused {requested:?} among {registered:?}"
         ),
+    }
+    // An exact match is never refused, whatever the port rule.
+    if let Some(requested) = requested {
+        if registered.iter().any(|r| r == requested) {
+            assert!(selected.is_ok(), "refused the registered {requested:?}");
+        }
     }
 
     if let Ok((uri, given)) = &selected {
@@ -74,7 +110,7 @@ fuzz_target!(|data: &[u8]| {
         // else, as a header value that survives (no CR or LF), with the state intact.
         let target = Url::parse(uri).unwrap_or_else(|e| panic!("{uri:?}: {e}"));
         for response_type in ["code", "token", "code id_token"] {
-            let Some(location) = error_location(uri, response_type, state, "a description") else {
+            let Some(location) = error_location(uri, response_type, state, "a description", ISSUER) else {
                 panic!("no location for {response_type}")
             };
             assert!(HeaderValue::from_str(&location).is_ok(), "Location {location:?} is not a header value");
@@ -96,6 +132,11 @@ fuzz_target!(|data: &[u8]| {
             // the client authorization request. The exact value received from the client."
             assert_eq!(echoed, state.into_iter().collect::<Vec<_>>(), "{location:?}");
             assert_eq!(answer.iter().filter(|(n, _)| n == "error").count(), 1, "{location:?}");
+            // RFC 9207 §2: "In authorization responses to the client, including error
+            // responses, an authorization server supporting this specification MUST
+            // indicate its identity by including the iss parameter in the response."
+            let iss: Vec<&str> = answer.iter().filter(|(n, _)| n == "iss").map(|(_, v)| v.as_str()).collect();
+            assert_eq!(iss, [ISSUER], "{location:?}");
         }
     }
 

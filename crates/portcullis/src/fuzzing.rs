@@ -98,9 +98,13 @@ pub fn validate_registered_redirect_uri(uri: &str, allowed_schemes: &[String]) -
 }
 
 /// The redirection URI an authorization request is answered at, and whether it named
-/// it.
-pub fn select_redirect_uri(registered: &[String], requested: Option<&str>) -> Result<(String, bool), &'static str> {
-    redirect::select(registered, requested)
+/// it; `localhost` is `[oauth2] allow_localhost_loopback`.
+pub fn select_redirect_uri(
+    registered: &[String],
+    requested: Option<&str>,
+    localhost: bool,
+) -> Result<(String, bool), &'static str> {
+    redirect::select(registered, requested, redirect::Policy { localhost_is_loopback: localhost, ..Default::default() })
 }
 
 /// Whether a token request's `redirect_uri` fits the code's authorization request.
@@ -108,21 +112,22 @@ pub fn code_redirect_matches(issued: &str, registered: &[String], given: Option<
     redirect::code_redirect_matches(issued, registered, given)
 }
 
-/// The `Location` the authorization endpoint sends an error to, at `redirect_uri` (a
-/// registered one) for `response_type`, with `state` echoed; `None` for a response type
-/// the server does not know.
+/// The `Location` the authorization endpoint of `issuer` sends an error to, at
+/// `redirect_uri` (a registered one) for `response_type`, with `state` echoed; `None`
+/// for a response type the server does not know.
 pub fn error_location(
     redirect_uri: &str,
     response_type: &str,
     state: Option<&str>,
     description: &str,
+    issuer: &str,
 ) -> Option<String> {
     let mut params = vec![("error", "invalid_request".to_owned()), ("error_description", description.to_owned())];
     if let Some(state) = state {
         params.push(("state", state.to_owned()));
     }
     let response_type = ResponseType::parse(response_type)?;
-    Some(Redirect { redirect_uri: redirect_uri.to_owned(), response_type, params }.location())
+    Some(Redirect { redirect_uri: redirect_uri.to_owned(), response_type, params }.location(issuer))
 }
 
 /// The login page's `next` target, if it is safe to redirect to.

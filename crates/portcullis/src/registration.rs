@@ -404,8 +404,11 @@ pub fn validate(
     }
 
     let redirect_uris = dedup(&draft.redirect_uris);
+    let policy = redirect::Policy::of(settings);
     for uri in &redirect_uris {
-        if let Err(message) = redirect::validate_registered(uri, &settings.allowed_redirect_uri_schemes) {
+        let checked = redirect::validate_registered(uri, &settings.allowed_redirect_uri_schemes)
+            .and_then(|()| policy.check_transport(uri));
+        if let Err(message) = checked {
             problems.push(Problem::new(Field::RedirectUris, message));
         }
     }
@@ -759,6 +762,28 @@ mod tests {
             let d = Draft { redirect_uris: vec![bad.into()], ..draft() };
             assert!(validate(&d, &OAuth2Settings::default(), Registrant::Staff).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_http_redirect_uris_only_on_loopback_under_rfc9700() {
+        // RFC 9700 §2.6: "authorization servers MUST NOT allow redirect URIs that use the
+        // "http" scheme except for native clients that use loopback interface
+        // redirection as described in Section 7.3 of [RFC8252]."
+        let settings = OAuth2Settings { compliant_bcp_rfc9700_redirect_uri_scheme: true, ..Default::default() };
+        let plain = Draft { redirect_uris: vec!["http://shop.example/cb".into()], ..draft() };
+        assert!(validate(&plain, &OAuth2Settings::default(), Registrant::Staff).is_ok(), "switched off");
+        let problems = validate(&plain, &settings, Registrant::Staff).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::RedirectUris]);
+        let line = one_line(&problems);
+        assert!(line.contains("plain http") && line.contains("RFC 9700 §2.6") && line.contains("https"), "{line}");
+        for fine in ["https://shop.example/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb"] {
+            let d = Draft { redirect_uris: vec![fine.into()], ..draft() };
+            assert!(validate(&d, &settings, Registrant::Staff).is_ok(), "{fine}");
+        }
+        let localhost = Draft { redirect_uris: vec!["http://localhost:5173/cb".into()], ..draft() };
+        assert!(validate(&localhost, &settings, Registrant::Staff).is_err());
+        let with_localhost = OAuth2Settings { allow_localhost_loopback: true, ..settings };
+        assert!(validate(&localhost, &with_localhost, Registrant::Staff).is_ok());
     }
 
     /// `fields` as stored, owned by user 7.

@@ -81,19 +81,22 @@ impl Redirect {
         Self { redirect_uri: req.redirect_uri.clone(), response_type: req.response_type, params }
     }
 
-    /// The full URI. For `code` the parameters join the query, keeping any query the
-    /// registered URI has (RFC 6749 §3.1.2: it "MUST be retained when adding additional
-    /// query parameters"); for `token` they go in the fragment (§4.2.2).
-    pub fn location(&self) -> String {
+    /// The full URI, for the answer of the server whose issuer identifier is `issuer`.
+    /// For `code` the parameters join the query, keeping any query the registered URI
+    /// has (RFC 6749 §3.1.2: it "MUST be retained when adding additional query
+    /// parameters"); for `token` they go in the fragment (§4.2.2). Every answer, success
+    /// or error, ends with `iss`, RFC 9207 §2: "In authorization responses to the
+    /// client, including error responses, an authorization server supporting this
+    /// specification MUST indicate its identity by including the iss parameter in the
+    /// response."
+    pub fn location(&self, issuer: &str) -> String {
         let Ok(mut url) = Url::parse(&self.redirect_uri) else { return self.redirect_uri.clone() };
+        let params = self.params.iter().map(|(name, value)| (*name, value.as_str())).chain([("iss", issuer)]);
         if self.response_type.in_fragment() {
-            let fragment = form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
+            let fragment = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
             url.set_fragment(Some(&fragment));
         } else {
-            let mut query = url.query_pairs_mut();
-            for (name, value) in &self.params {
-                query.append_pair(name, value);
-            }
+            url.query_pairs_mut().extend_pairs(params);
         }
         url.into()
     }
@@ -203,7 +206,8 @@ pub fn validate(
         return Err(AuthorizeError::Page("The request names no client (client_id is missing).".into()));
     }
     let app = app.ok_or_else(|| AuthorizeError::Page("The request names an unknown client.".into()))?;
-    let (redirect_uri, given) = redirect::select(&app.settings.redirect_uris, params.get("redirect_uri"))
+    let policy = redirect::Policy::of(&ctx.config.oauth2);
+    let (redirect_uri, given) = redirect::select(&app.settings.redirect_uris, params.get("redirect_uri"), policy)
         .map_err(|why| AuthorizeError::Page(why.into()))?;
     // An unknown response type still gets its error at the redirect URI, in the query
     // unless it asked for tokens.
@@ -218,6 +222,12 @@ pub fn validate(
         (None, _) => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
         (Some(_), None) => {
             return Err(fail(ErrorCode::UnsupportedResponseType, "response_type is not one this server supports"))
+        }
+        // RFC 9700 §2.1.2, while `compliant_bcp_rfc9700_implicit_grant` is on.
+        (Some(_), Some(kind)) if !ctx.config.oauth2.serves_response_type(kind) => {
+            let why = "response types that return an access token from the authorization endpoint are not served \
+                       (RFC 9700 section 2.1.2); use the code flow";
+            return Err(fail(ErrorCode::UnsupportedResponseType, why));
         }
         (Some(_), Some(kind)) => kind,
     };
@@ -253,6 +263,12 @@ pub fn validate(
             // authorization error response with "error" value set to "invalid_request"."
             let method = CodeChallengeMethod::from_param(params.get("code_challenge_method"))
                 .ok_or_else(|| fail(ErrorCode::InvalidRequest, "transform algorithm not supported"))?;
+            // RFC 9700 §2.1.1, while `compliant_bcp_rfc9700_pkce_method` is on.
+            if !ctx.config.oauth2.serves_pkce_method(method) {
+                let why =
+                    "transform algorithm not supported: code_challenge_method must be S256 (RFC 9700 section 2.1.1)";
+                return Err(fail(ErrorCode::InvalidRequest, why));
+            }
             if !pkce::is_well_formed(challenge) {
                 return Err(fail(ErrorCode::InvalidRequest, "code_challenge is malformed"));
             }

@@ -14,8 +14,11 @@ use super::{login_again_redirect, login_redirect, redirect, render, scope_views}
 use super::{Base, CsrfForm, Page, PageError, ScopeView, Visitor};
 use crate::http::edge::ClientAddr;
 use crate::http::{route_both, AppState};
-use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, SessionFacts};
+use crate::oauth::authorize::{
+    self, AuthorizationRequest, AuthorizeError, ErrorCode, NextStep, Redirect, SessionFacts,
+};
 use crate::oauth::{OAuthError, Params};
+use crate::oidc::discovery;
 use crate::paths;
 use crate::store::AuditKind;
 
@@ -34,6 +37,9 @@ struct ConsentPage<'a> {
     fields: Vec<(&'static str, String)>,
     /// Where the answer goes: the redirect URI's host (or scheme, for an app's own).
     redirect_host: String,
+    /// Whether every redirect URI the application registered is on the user's own
+    /// machine, where any program could be listening: the page warns.
+    loopback_only: bool,
     #[serde(flatten)]
     base: Base<'a>,
 }
@@ -59,7 +65,7 @@ async fn request(state: &AppState, params: Result<Params, OAuthError>) -> Result
             tracing::info!(%message, "authorization request refused");
             PageError::BadRequest(message).into_response()
         }
-        AuthorizeError::Redirect(to) => redirect(StatusCode::FOUND, &to.location(), None),
+        AuthorizeError::Redirect(to) => to_client(state, StatusCode::FOUND, &to),
     })
 }
 
@@ -83,7 +89,7 @@ async fn show(
                 Ok(None) => {
                     let to =
                         req.fail(ErrorCode::InvalidRequest, "id_token_hint is not an ID token issued to this client");
-                    return Ok(redirect(StatusCode::FOUND, &to.location(), None));
+                    return Ok(to_client(&state, StatusCode::FOUND, &to));
                 }
                 Err(error) => return Err(PageError::Internal(error.to_string())),
             }
@@ -97,14 +103,14 @@ async fn show(
     };
     let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::AUTHORIZE);
     match (req.next_step(session, consented.as_ref(), hinted.as_deref(), state.clock.now()), &visitor.user) {
-        (NextStep::Fail(to), _) => return Ok(redirect(StatusCode::FOUND, &to.location(), None)),
+        (NextStep::Fail(to), _) => return Ok(to_client(&state, StatusCode::FOUND, &to)),
         (NextStep::Login { again: false }, _) | (_, None) => return Ok(login_redirect(here)),
         (NextStep::Login { again: true }, _) => return Ok(login_again_redirect(here)),
         (NextStep::Approve, Some(user)) => {
             let auth_time = visitor.auth_time().unwrap_or_else(|| state.clock.now());
             let ctx = state.grant_context_for(address);
             let to = state.records().approved(&ctx, req.approve(&ctx, user, auth_time).await?).await;
-            return Ok(redirect(StatusCode::FOUND, &to.location(), None));
+            return Ok(to_client(&state, StatusCode::FOUND, &to));
         }
         (NextStep::Consent, Some(_)) => {}
     }
@@ -118,6 +124,7 @@ async fn show(
         resources: req.resources.to_vec(),
         fields: req.hidden_fields(),
         redirect_host,
+        loopback_only: crate::oauth::redirect::all_on_this_machine(&req.app.settings.redirect_uris),
         base: Base::of(&visitor),
     };
     Ok(render(&state, &page)?.into_response())
@@ -156,5 +163,11 @@ async fn answer(
     };
     // 303 so the browser follows with GET, as RFC 6749 §3.1 only promises GET support
     // at the client's redirection endpoint.
-    Ok(redirect(StatusCode::SEE_OTHER, &to.location(), None))
+    Ok(to_client(&state, StatusCode::SEE_OTHER, &to))
+}
+
+/// Sends the browser back to the client with the answer `to`, which names this server
+/// as its issuer (RFC 9207 §2).
+fn to_client(state: &AppState, status: StatusCode, to: &Redirect) -> Response {
+    redirect(status, &to.location(discovery::issuer(&state.config)), None)
 }

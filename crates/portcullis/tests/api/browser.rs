@@ -303,6 +303,11 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     );
     browser.goto(&authorize).await;
     browser.wait_for_text("h1", "Authorize Photo Printer?").await;
+    // The page names where the answer goes, and warns: the only redirect URI is on
+    // loopback, where any program could listen.
+    let consent = browser.text().await;
+    assert!(consent.contains("you go back to 127.0.0.1"), "{consent}");
+    browser.wait_for_text("#loopback-warning", "any program could be listening").await;
     browser.screenshot("consent").await;
     browser.click("button[name=allow]").await;
 
@@ -318,6 +323,8 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     let pairs: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     assert_eq!(get("state").as_deref(), Some("s-1"));
+    // RFC 9207 §2: the answer names the issuer.
+    assert_eq!(get("iss"), Some(format!("{}/o", server.base)));
     let code = get("code").unwrap();
 
     // The application exchanges the code and calls the API.

@@ -31,6 +31,7 @@ mod metrics;
 mod no_secrets;
 mod oidc;
 mod playground;
+mod posture;
 mod refresh;
 mod remote;
 mod resource;
@@ -99,6 +100,8 @@ fn main() {
     // --- Audit log ---
     http_cases.extend(audit::cases());
     http_cases.extend(no_secrets::cases());
+    // --- RFC 9207 iss, loopback redirects, RFC 9700 switches ---
+    http_cases.extend(posture::cases());
 
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {

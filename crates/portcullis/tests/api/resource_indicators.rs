@@ -207,6 +207,10 @@ async fn device_flow_carries_its_resources(backend: Backend) {
     let (user_code, device_code) = (codes["user_code"].as_str().unwrap(), codes["device_code"].as_str().unwrap());
     let browser = logged_in(&app).await;
     let question = browser.submit("/o/device/", "/o/device/", &[("user_code", user_code)]).await;
+    for resource in [A, B] {
+        let shown = format!("<code>{}</code>", resource.replace('/', "&#x2f;"));
+        assert!(question.text.contains(&shown), "the device page names {resource}: {}", question.text);
+    }
     let csrf = csrf_token(&question.text);
     let shown = hidden_field(&question.text, "user_code").unwrap();
     let done =

@@ -130,7 +130,7 @@ pub(crate) async fn exchange(
     authorization: client_auth::Authorization,
     params: Params,
 ) -> Result<Granted, GrantError> {
-    let grant = request::grant_type(&params)?;
+    let grant = request::grant_type(&params, &ctx.config.oauth2)?;
     let credentials = client_auth::credentials(authorization, &params)?;
     let app = authenticate(ctx, credentials).await?;
     if !grant.is_allowed_for(app.settings.client_type, &app.settings.grant_types) {

@@ -11,6 +11,7 @@ use std::fmt;
 use portcullis_axum::ScopeSet;
 
 use super::super::{scope, ErrorCode, OAuthError, Params};
+use crate::config::OAuth2Settings;
 use crate::crypto::TokenHash;
 use crate::proto::TokenGrant;
 
@@ -90,10 +91,19 @@ impl DeviceCode {
 }
 
 /// The grant a token request names. RFC 6749 §5.2: a missing `grant_type` is
-/// `invalid_request`; one the server does not know, `unsupported_grant_type`.
-pub(crate) fn grant_type(params: &Params) -> Result<TokenGrant, OAuthError> {
+/// `invalid_request`; one the server does not know, or that `settings` switch off
+/// (the password grant, RFC 9700 §2.4), `unsupported_grant_type`: "The authorization
+/// grant type is not supported by the authorization server."
+pub(crate) fn grant_type(params: &Params, settings: &OAuth2Settings) -> Result<TokenGrant, OAuthError> {
     let value = params.require("grant_type")?;
-    TokenGrant::from_grant_type(value).ok_or_else(|| unsupported(value))
+    let grant = TokenGrant::from_grant_type(value).ok_or_else(|| unsupported(value))?;
+    if !settings.serves_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant type {value} is switched off on this server (RFC 9700 section 2.4: it MUST NOT be used)"),
+        ));
+    }
+    Ok(grant)
 }
 
 fn unsupported(value: &str) -> OAuthError {
@@ -173,7 +183,8 @@ mod tests {
 
     fn error(body: &str) -> Option<(ErrorCode, String)> {
         let params = params(body);
-        let parsed = grant_type(&params).and_then(|grant| TokenRequest::parse(grant, params));
+        let parsed =
+            grant_type(&params, &OAuth2Settings::default()).and_then(|grant| TokenRequest::parse(grant, params));
         parsed.err().map(|e| (e.code, e.description.into_owned()))
     }
 
@@ -187,6 +198,20 @@ mod tests {
             error("grant_type=magic"),
             Some((ErrorCode::UnsupportedGrantType, "grant type \"magic\" is not supported".into()))
         );
+    }
+
+    #[test]
+    fn the_password_grant_can_be_switched_off() {
+        // RFC 9700 §2.4: "The resource owner password credentials grant [RFC6749] MUST
+        // NOT be used."
+        let bcp = OAuth2Settings { compliant_bcp_rfc9700_password_grant: true, ..Default::default() };
+        let refused = grant_type(&params("grant_type=password&username=a&password=b"), &bcp).map_err(|e| e.code);
+        assert_eq!(refused, Err(ErrorCode::UnsupportedGrantType));
+        let legacy = grant_type(&params("grant_type=password"), &OAuth2Settings::default());
+        assert_eq!(legacy, Ok(TokenGrant::Password));
+        for other in ["authorization_code", "client_credentials", "refresh_token"] {
+            assert!(grant_type(&params(&format!("grant_type={other}")), &bcp).is_ok(), "{other}");
+        }
     }
 
     #[test]
