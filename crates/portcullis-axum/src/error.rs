@@ -254,15 +254,25 @@ mod tests {
     #[test]
     fn rfc9728_5_1_challenges_parse_back() {
         let metadata = "https://api.example/.well-known/oauth-protected-resource/api?t=a,b";
-        let pairs = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
-        let missing = AuthError::new(AuthErrorKind::Missing, "api").with_scope("read write").with_resource_metadata(metadata);
-        assert_eq!(parsed(&missing), pairs(&[("realm", "api"), ("scope", "read write"), ("resource_metadata", metadata)]));
+        let pairs =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        let missing =
+            AuthError::new(AuthErrorKind::Missing, "api").with_scope("read write").with_resource_metadata(metadata);
+        assert_eq!(
+            parsed(&missing),
+            pairs(&[("realm", "api"), ("scope", "read write"), ("resource_metadata", metadata)])
+        );
         let weak = AuthError::new(AuthErrorKind::InsufficientScope("groups".into()), "api")
             .with_scope("ignored: a 403 names its own")
             .with_resource_metadata(metadata);
         assert_eq!(
             parsed(&weak),
-            pairs(&[("realm", "api"), ("error", "insufficient_scope"), ("scope", "groups"), ("resource_metadata", metadata)])
+            pairs(&[
+                ("realm", "api"),
+                ("error", "insufficient_scope"),
+                ("scope", "groups"),
+                ("resource_metadata", metadata)
+            ])
         );
         // What would break the quoted-string is dropped, not passed on.
         let odd = AuthError::new(AuthErrorKind::InvalidToken, "api").with_scope("a\"b\\c\n");

@@ -437,7 +437,10 @@ mod tests {
         assert_eq!(params.get("error").map(String::as_str), Some("invalid_token"));
         assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
         // Refused before its scopes are looked at: 401, not 403.
-        assert_eq!(call(protected(false, false), "POST", "/photos", Some("Bearer other")).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            call(protected(false, false), "POST", "/photos", Some("Bearer other")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(call(protected(false, false), "GET", "/any", Some("Bearer both")).await.0, StatusCode::OK);
         // Bound to nothing: accepted, unless the resource is strict.
         assert_eq!(call(protected(false, false), "POST", "/photos", Some("Bearer unbound")).await.0, StatusCode::OK);

@@ -30,6 +30,7 @@ mod metrics;
 mod no_secrets;
 mod oidc;
 mod playground;
+mod protected_resource;
 mod refresh;
 mod remote;
 mod resource;
@@ -71,6 +72,7 @@ fn main() {
     http_cases.extend(revocation::cases());
     http_cases.extend(introspection::cases());
     http_cases.extend(resource::cases());
+    http_cases.extend(protected_resource::cases());
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());
