@@ -26,7 +26,7 @@ pub use self::pages::PagesSettings;
 pub use self::secret::SecretSetting;
 pub use self::server::ServerSettings;
 pub use self::storage::StorageSettings;
-use crate::proto::GrantType;
+use crate::proto::{GrantType, ResourceUri};
 
 /// Every setting. [`Config::defaults`] gives the built-in ones; [`Config::load`] reads
 /// `portcullis.toml` and the environment over them, as the `portcullis` command does.
@@ -281,6 +281,14 @@ impl Config {
                 return invalid(
                     "oauth2.allowed_origins",
                     format!("{origin:?} is not an origin such as https://app.example"),
+                );
+            }
+        }
+        for resource in &o.allowed_resources {
+            if let Err(why) = ResourceUri::parse(resource) {
+                return invalid(
+                    "oauth2.allowed_resources",
+                    format!("{resource:?}: {} (RFC 8707 §2)", why.description()),
                 );
             }
         }

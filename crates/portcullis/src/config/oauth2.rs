@@ -62,6 +62,9 @@ pub struct OAuth2Settings {
     /// authorization server MUST use a default resource indicator in the aud claim").
     /// Empty: the issuer.
     pub jwt_access_token_audience: String,
+    /// The resources (RFC 8707 `resource`, absolute URIs compared exactly) clients may
+    /// ask tokens for; empty: any.
+    pub allowed_resources: Vec<String>,
 }
 
 impl Default for OAuth2Settings {
@@ -83,6 +86,7 @@ impl Default for OAuth2Settings {
             allowed_origins: Vec::new(),
             device_flow_interval: 5,
             jwt_access_token_audience: String::new(),
+            allowed_resources: Vec::new(),
         }
     }
 }

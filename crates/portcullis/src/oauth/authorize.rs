@@ -5,12 +5,12 @@
 use portcullis_axum::ScopeSet;
 use url::Url;
 
-use super::grant::{self, mint, Context};
-use super::{pkce, redirect, scope, EndpointError, Params};
+use super::grant::{self, mint, Context, Coverage};
+use super::{pkce, redirect, scope, target, EndpointError, Params};
 use crate::crypto::Secret;
 use crate::hooks::TokenIssued;
 use crate::oidc::claims::IdTokenInput;
-use crate::proto::{CodeChallengeMethod, ResponseType, TokenGrant};
+use crate::proto::{CodeChallengeMethod, Resources, ResponseType, TokenGrant};
 use crate::store::{Application, CodeChallenge, NewCode, Store, StoreError, User};
 
 /// Error codes the authorization endpoint sends back to the client (RFC 6749
@@ -22,6 +22,8 @@ pub enum ErrorCode {
     AccessDenied,
     UnsupportedResponseType,
     InvalidScope,
+    /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed."
+    InvalidTarget,
     /// RFC 6749 §4.1.2.1 and §4.2.2.1 define it, but Portcullis never sends it: a
     /// failure of its own shows an error page instead of going back to the client.
     #[expect(dead_code, reason = "kept so that the list is RFC 6749's")]
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::ServerError => "server_error",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -112,6 +115,8 @@ pub struct AuthorizationRequest {
     /// Whether the request named the redirect URI (then the token request must too).
     pub redirect_uri_given: bool,
     pub scope: ScopeSet,
+    /// The resources the client wants its tokens for (RFC 8707); empty: none named.
+    pub resources: Resources,
     pub state: Option<String>,
     pub code_challenge: Option<(String, CodeChallengeMethod)>,
     pub nonce: Option<String>,
@@ -223,6 +228,11 @@ pub fn validate(
     let scope = scope::requested(params.get("scope"))
         .and_then(|requested| ctx.scope(requested, &app))
         .map_err(|e| fail(ErrorCode::InvalidScope, &e.description))?;
+    // RFC 8707 §2: "If the client omits the resource parameter when requesting
+    // authorization, the authorization server MAY process the request with no specific
+    // resource"; a bad one is "invalid_target".
+    let resources = target::requested(params.resources(), &ctx.config.oauth2)
+        .map_err(|e| fail(ErrorCode::InvalidTarget, &e.description))?;
     let nonce = params.get("nonce").map(str::to_owned);
     if response_type.id_token {
         // Core §3.2.2.1 and §3.3.2.11: an ID token from the authorization endpoint is
@@ -275,6 +285,7 @@ pub fn validate(
         redirect_uri,
         redirect_uri_given: given,
         scope,
+        resources,
         state: target.state,
         code_challenge,
         nonce,
@@ -357,6 +368,7 @@ impl AuthorizationRequest {
         if self.redirect_uri_given {
             fields.push(("redirect_uri", self.redirect_uri.clone()));
         }
+        fields.extend(self.resources.iter().map(|uri| ("resource", uri.to_owned())));
         if let Some(state) = &self.state {
             fields.push(("state", state.clone()));
         }
@@ -385,7 +397,8 @@ impl AuthorizationRequest {
         let code = self.response_type.code.then(Secret::generate);
         // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
         let minted = if self.response_type.token {
-            Some(mint(ctx, &self.app, Some(user.id), &self.scope, None).await?)
+            let access = Coverage { scope: &self.scope, resources: &self.resources };
+            Some(mint(ctx, &self.app, Some(user.id), access, None).await?)
         } else {
             None
         };
@@ -436,6 +449,7 @@ impl AuthorizationRequest {
             user_id: user.id,
             redirect_uri: if self.redirect_uri_given { self.redirect_uri.clone() } else { String::new() },
             scope: self.scope.to_string(),
+            resource: self.resources.to_string(),
             code_challenge: self
                 .code_challenge
                 .as_ref()
@@ -498,6 +512,7 @@ mod tests {
             redirect_uri: "https://c.example/cb".into(),
             redirect_uri_given: true,
             scope: ScopeSet::parse("openid read").unwrap_or_default(),
+            resources: Resources::default(),
             state: Some("st".into()),
             code_challenge: None,
             nonce: None,

@@ -8,7 +8,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::grant::Context;
-use super::{scope, EndpointError, OAuthError, Params};
+use super::{scope, target, EndpointError, OAuthError, Params};
 use crate::crypto::Secret;
 use crate::proto::{DeviceStatus, GrantType};
 use crate::store::{Application, DeviceGrantRecord, NewDeviceGrant, StoreError};
@@ -73,6 +73,8 @@ pub async fn start(
         return Err(OAuthError::unauthorized_client("this client may not use the device authorization grant").into());
     }
     let scope = ctx.scope(scope::requested(params.get("scope"))?, app)?;
+    // RFC 8707 §2.1: "resource" may be sent with the device authorization request too.
+    let resources = target::requested(params.resources(), &ctx.config.oauth2)?;
     let device_code = Secret::generate();
     let interval = i64::from(ctx.config.oauth2.device_flow_interval);
     // A clash of user codes is a unique-key violation: try again with another.
@@ -83,6 +85,7 @@ pub async fn start(
             user_code: user_code.clone(),
             application_id: app.id,
             scope: scope.to_string(),
+            resource: resources.to_string(),
             interval_seconds: interval,
             created_at: ctx.now,
             expires_at: ctx.now + EXPIRES_SECONDS,

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     /// "The requested scope is invalid, unknown, malformed, or exceeds the scope granted
     /// by the resource owner."
     InvalidScope,
+    /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed."
+    InvalidTarget,
     /// RFC 7009 §2.2.1: the server does not revoke tokens of this type.
     UnsupportedTokenType,
     /// RFC 8628 §3.5: the user has not yet answered.
@@ -52,6 +54,7 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
@@ -93,6 +96,12 @@ impl OAuthError {
     /// `invalid_scope`: a scope is unknown, not allowed, or wider than granted.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    /// `invalid_target` (RFC 8707 §2): a resource is malformed, not allowed, or beyond
+    /// what the grant was authorized for.
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `unauthorized_client`: the client may not use this grant.

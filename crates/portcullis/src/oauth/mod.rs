@@ -18,6 +18,7 @@ pub(crate) mod pkce;
 pub(crate) mod redirect;
 pub(crate) mod revoke;
 pub mod scope;
+pub mod target;
 
 pub(crate) use error::EndpointError;
 pub use error::{ErrorCode, OAuthError};

@@ -15,7 +15,16 @@ const MAX_PARAMS: usize = 32;
 const MAX_VALUE_BYTES: usize = 4096;
 
 #[derive(Debug, Default, Clone)]
-pub struct Params(BTreeMap<String, String>);
+pub struct Params {
+    single: BTreeMap<String, String>,
+    /// RFC 8707 §2 `resource`, the one parameter that may repeat: "Multiple resource
+    /// parameters MAY be used to indicate that the requested token is intended to be
+    /// used at multiple resources."
+    resources: Vec<String>,
+}
+
+/// The parameter RFC 8707 lets a request repeat.
+const RESOURCE: &str = "resource";
 
 impl Params {
     /// Parses a POST body according to its `Content-Type`.
@@ -88,7 +97,7 @@ impl Params {
     }
 
     fn insert(&mut self, name: String, value: String) -> Result<(), OAuthError> {
-        if self.0.len() >= MAX_PARAMS {
+        if self.single.len() + self.resources.len() >= MAX_PARAMS {
             return Err(OAuthError::invalid_request("too many parameters"));
         }
         if name.len() > 64 || value.len() > MAX_VALUE_BYTES {
@@ -104,23 +113,38 @@ impl Params {
         // more than once", even when one of them is empty: `a=&a=x` is refused like
         // `a=x&a=`, so that no reader, ours or one in front of us, can take another of
         // the two for the parameter.
-        if self.0.contains_key(&name) {
+        if name == RESOURCE {
+            if !value.is_empty() {
+                self.resources.push(value);
+            }
+            return Ok(());
+        }
+        if self.single.contains_key(&name) {
             return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
         }
-        self.0.insert(name, value);
+        self.single.insert(name, value);
         Ok(())
     }
 
     /// RFC 6749 §3.1 and §3.2: "Parameters sent without a value MUST be treated as if
     /// they were omitted from the request."
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|value| !value.is_empty())
+        self.single.get(name).map(String::as_str).filter(|value| !value.is_empty())
+    }
+
+    /// Every `resource` value the request carries (RFC 8707), in order; empty ones are
+    /// omitted, as for [`Params::get`]. They are checked by [`Resources::parse`](crate::proto::Resources::parse).
+    pub fn resources(&self) -> impl Iterator<Item = &str> {
+        self.resources.iter().map(String::as_str)
     }
 
     /// Every parameter that has a value, by name.
     #[cfg_attr(not(feature = "fuzzing"), expect(dead_code, reason = "read by the fuzz targets only"))]
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().filter(|(_, value)| !value.is_empty()).map(|(name, value)| (name.as_str(), value.as_str()))
+        let single = self.single.iter().filter(|(_, value)| !value.is_empty());
+        single
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .chain(self.resources().map(|value| (RESOURCE, value)))
     }
 
     /// A parameter the request must carry.
@@ -131,7 +155,7 @@ impl Params {
     /// Takes a parameter's value out, for a typed request to own; an empty one is
     /// omitted, as for [`Params::get`].
     pub fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name).filter(|value| !value.is_empty())
+        self.single.remove(name).filter(|value| !value.is_empty())
     }
 
     /// Takes out a parameter the request must carry.
@@ -217,5 +241,19 @@ mod tests {
         assert!(Params::from_body(&h, b"a=1").is_err());
         assert!(Params::from_body(&HeaderMap::new(), b"").is_ok());
         assert!(Params::from_body(&form(), &vec![b'a'; MAX_BODY_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn resource_may_repeat() {
+        // RFC 8707 §2: "Multiple resource parameters MAY be used to indicate that the
+        // requested token is intended to be used at multiple resources."
+        let body = b"resource=https%3A%2F%2Fa.example%2F&scope=read&resource=&resource=urn%3Ab";
+        let p = Params::from_body(&form(), body).unwrap_or_default();
+        assert_eq!(p.resources().collect::<Vec<_>>(), ["https://a.example/", "urn:b"], "the empty one is omitted");
+        assert_eq!(p.get("scope"), Some("read"));
+        assert_eq!(p.get("resource"), None, "read only as a list");
+        // They count towards the limit on parameters.
+        let many = vec!["resource=urn:x"; MAX_PARAMS + 1].join("&");
+        assert!(Params::from_body(&form(), many.as_bytes()).is_err());
     }
 }

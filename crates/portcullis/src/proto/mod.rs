@@ -11,6 +11,7 @@ mod device;
 mod grant;
 mod jose;
 mod pkce;
+mod resource;
 mod response_type;
 
 pub use client::{AccessTokenFormat, ClientAuthMethod, ClientType, GrantType};
@@ -18,4 +19,5 @@ pub use device::DeviceStatus;
 pub use grant::TokenGrant;
 pub use jose::SigningAlgorithm;
 pub use pkce::CodeChallengeMethod;
+pub use resource::{InvalidResource, NotGranted, ResourceUri, Resources, MAX_RESOURCES};
 pub use response_type::ResponseType;

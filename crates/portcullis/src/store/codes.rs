@@ -30,6 +30,8 @@ pub struct NewCode {
     pub redirect_uri: String,
     /// The scopes granted, space-separated.
     pub scope: String,
+    /// The resources the request named (RFC 8707), space-separated; empty: none.
+    pub resource: String,
     /// The request's PKCE challenge; `None` when it sent none.
     pub code_challenge: Option<CodeChallenge>,
     /// OpenID Connect Core §3.1.2.1 `nonce`, repeated in the ID token the code buys.
@@ -55,6 +57,8 @@ pub struct CodeRecord {
     pub redirect_uri: String,
     /// The scopes granted, space-separated.
     pub scope: String,
+    /// The resources the request named (RFC 8707), space-separated; empty: none.
+    pub resource: String,
     /// The request's PKCE challenge, if it sent one.
     pub code_challenge: Option<CodeChallenge>,
     /// OpenID Connect `nonce`, for the ID token.
@@ -104,6 +108,7 @@ pub(super) struct CodeRow {
     user_id: i64,
     redirect_uri: String,
     scope: String,
+    resource: String,
     code_challenge: String,
     code_challenge_method: String,
     nonce: Option<String>,
@@ -131,6 +136,7 @@ impl TryFrom<CodeRow> for CodeRecord {
             user_id: row.user_id,
             redirect_uri: row.redirect_uri,
             scope: row.scope,
+            resource: row.resource,
             code_challenge,
             nonce: row.nonce,
             auth_time: row.auth_time,
@@ -153,8 +159,8 @@ macro_rules! codes_sql {
                 };
                 sqlx::query(
                     "INSERT INTO authorization_codes (code_hash, application_id, user_id, redirect_uri, scope, \
-                       code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                       code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at, resource) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(c.hash.as_bytes())
                 .bind(c.application_id)
@@ -167,6 +173,7 @@ macro_rules! codes_sql {
                 .bind(c.auth_time)
                 .bind(c.created_at)
                 .bind(c.expires_at)
+                .bind(&c.resource)
                 .execute(self.writer())
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "authorization code"))?;
@@ -175,7 +182,7 @@ macro_rules! codes_sql {
 
             async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
                 let row: Option<$crate::store::codes::CodeRow> = sqlx::query_as(
-                    "SELECT id, application_id, user_id, redirect_uri, scope, code_challenge, code_challenge_method, \
+                    "SELECT id, application_id, user_id, redirect_uri, scope, resource, code_challenge, code_challenge_method, \
                        nonce, auth_time, created_at, expires_at, used_at \
                      FROM authorization_codes WHERE code_hash = $1",
                 )
@@ -246,6 +253,7 @@ mod tests {
             user_id: 1,
             redirect_uri: String::new(),
             scope: "read".into(),
+            resource: String::new(),
             code_challenge: challenge.into(),
             code_challenge_method: method.into(),
             nonce: None,

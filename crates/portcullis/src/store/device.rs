@@ -20,6 +20,8 @@ pub struct NewDeviceGrant {
     pub application_id: i64,
     /// The scopes asked for (once allowed), space-separated.
     pub scope: String,
+    /// The resources asked for (RFC 8707), space-separated; empty: none.
+    pub resource: String,
     /// How long the device must wait between polls (RFC 8628 §3.5).
     pub interval_seconds: i64,
     /// When the request was made, seconds since the Unix epoch.
@@ -41,6 +43,8 @@ pub struct DeviceGrantRecord {
     pub client_name: String,
     /// The scopes asked for, space-separated.
     pub scope: String,
+    /// The resources asked for (RFC 8707), space-separated; empty: none.
+    pub resource: String,
     /// Whether the user has answered, and how.
     pub status: DeviceStatus,
     /// Whether the device has collected the tokens of an approved grant: then the grant
@@ -150,6 +154,7 @@ pub(super) struct DeviceGrantRow {
     client_id: String,
     client_name: String,
     scope: String,
+    resource: String,
     status: String,
     user_id: Option<i64>,
     interval_seconds: i64,
@@ -172,6 +177,7 @@ impl TryFrom<DeviceGrantRow> for DeviceGrantRecord {
             client_id: row.client_id,
             client_name: row.client_name,
             scope: row.scope,
+            resource: row.resource,
             status,
             collected,
             user_id: row.user_id,
@@ -186,7 +192,7 @@ impl TryFrom<DeviceGrantRow> for DeviceGrantRecord {
 /// The columns of a [`DeviceGrantRow`], for a `WHERE` clause on `g` to follow.
 macro_rules! device_grant_select {
     () => {
-        "SELECT g.id, g.application_id, a.client_id, a.name AS client_name, g.scope, g.status, g.user_id, \
+        "SELECT g.id, g.application_id, a.client_id, a.name AS client_name, g.scope, g.resource, g.status, g.user_id, \
                 g.interval_seconds, g.last_polled_at, g.created_at, g.expires_at \
          FROM device_grants g JOIN applications a ON a.id = g.application_id"
     };
@@ -200,7 +206,7 @@ macro_rules! device_grants_sql {
             async fn insert_device_grant(&self, g: &NewDeviceGrant) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO device_grants (device_code_hash, user_code, application_id, scope, interval_seconds, \
-                       created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                       created_at, expires_at, resource) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(g.device_code_hash.as_bytes())
                 .bind(&g.user_code)
@@ -209,6 +215,7 @@ macro_rules! device_grants_sql {
                 .bind(g.interval_seconds)
                 .bind(g.created_at)
                 .bind(g.expires_at)
+                .bind(&g.resource)
                 .execute(self.writer())
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "a device grant with that code"))?;
@@ -320,6 +327,7 @@ mod tests {
             client_id: "tv".into(),
             client_name: "TV".into(),
             scope: "read".into(),
+            resource: String::new(),
             status,
             collected: false,
             user_id,
@@ -385,6 +393,7 @@ mod tests {
             client_id: "tv".into(),
             client_name: "TV".into(),
             scope: "read".into(),
+            resource: String::new(),
             status: status.into(),
             user_id: Some(7),
             interval_seconds: 5,

@@ -118,7 +118,7 @@ impl<L: super::PassThrough<dyn Listings>> Listings for L {
 macro_rules! access_token_listing_select {
     () => {
         "SELECT t.id, t.application_id, a.client_id, a.name AS application_name, t.user_id, u.username, \
-           u.is_active AS user_active, t.scope, t.created_at, t.expires_at, t.revoked_at, t.refresh_family \
+           u.is_active AS user_active, t.scope, t.created_at, t.expires_at, t.revoked_at, t.refresh_family, t.audience \
          FROM access_tokens t \
          JOIN applications a ON a.id = t.application_id \
          LEFT JOIN users u ON u.id = t.user_id "

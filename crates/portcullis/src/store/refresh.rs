@@ -51,6 +51,7 @@ mod tests {
 
     fn token(rotated_at: Option<i64>, revoked_at: Option<i64>, expires_at: Option<i64>) -> RefreshTokenRecord {
         RefreshTokenRecord {
+            resource: String::new(),
             id: 1,
             application_id: 1,
             user_id: 1,

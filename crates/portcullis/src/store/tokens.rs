@@ -33,6 +33,8 @@ pub struct AccessTokenRecord {
     /// The family of the refresh token issued with it, if any: revoking the family
     /// revokes it too.
     pub refresh_family: Option<String>,
+    /// The resources it is bound to (RFC 8707), space-separated; empty: none named.
+    pub audience: String,
 }
 
 /// Whether a token works, and if not, why not.
@@ -104,6 +106,9 @@ pub struct RefreshTokenRecord {
     pub created_at: i64,
     /// When it stops working; `None`: never.
     pub expires_at: Option<i64>,
+    /// The resources the grant was authorized for (RFC 8707), space-separated: what a
+    /// refresh may ask for at most. Empty: none named.
+    pub resource: String,
     /// When this token was exchanged for a successor (rotation).
     pub rotated_at: Option<i64>,
     /// When it was revoked, if it was.
@@ -120,6 +125,9 @@ pub struct NewTokens {
     pub user_id: Option<i64>,
     /// The access token's scope.
     pub scope: String,
+    /// The resources the access token is bound to (RFC 8707), space-separated; empty:
+    /// none named.
+    pub audience: String,
     /// When they are issued, seconds since the Unix epoch.
     pub created_at: i64,
     /// The hash of the access token's value.
@@ -144,6 +152,8 @@ pub struct NewRefresh {
     pub family: String,
     /// The grant's scope, which a refresh may narrow but never widen (RFC 6749 §6).
     pub scope: String,
+    /// The grant's resources (RFC 8707), which a refresh may likewise narrow.
+    pub resource: String,
 }
 
 /// A refresh token exchange, checked and applied in one transaction.
@@ -221,13 +231,13 @@ pub trait Tokens: Send + Sync + 'static {
 /// The columns of a [`RefreshTokenRecord`], in its field order.
 macro_rules! refresh_columns {
     () => {
-        "id, application_id, user_id, access_token_id, family, parent_id, scope, created_at, expires_at, rotated_at, revoked_at"
+        "id, application_id, user_id, access_token_id, family, parent_id, scope, created_at, expires_at, resource, rotated_at, revoked_at"
     };
 }
 
 pub(super) const ACCESS_TOKEN_BY_HASH: &str = "\
     SELECT t.id, t.application_id, a.client_id, t.user_id, u.username, u.is_active AS user_active, \
-           t.scope, t.created_at, t.expires_at, t.revoked_at, t.refresh_family \
+           t.scope, t.created_at, t.expires_at, t.revoked_at, t.refresh_family, t.audience \
     FROM access_tokens t \
     JOIN applications a ON a.id = t.application_id \
     LEFT JOIN users u ON u.id = t.user_id \
@@ -256,7 +266,7 @@ macro_rules! tokens_sql {
                 }
                 let mut insert = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO access_tokens \
-                       (token_hash, application_id, user_id, scope, created_at, expires_at, code_id, refresh_family) ",
+                       (token_hash, application_id, user_id, scope, created_at, expires_at, code_id, refresh_family, audience) ",
                 );
                 insert.push_values(batch, |mut row, t| {
                     row.push_bind(t.access_hash.as_bytes())
@@ -266,7 +276,8 @@ macro_rules! tokens_sql {
                         .push_bind(t.created_at)
                         .push_bind(t.access_expires_at)
                         .push_bind(t.code_id)
-                        .push_bind(family(t, lineage));
+                        .push_bind(family(t, lineage))
+                        .push_bind(t.audience.as_str());
                 });
                 insert.push(" RETURNING id, token_hash");
                 let inserted: Vec<(i64, Vec<u8>)> = insert
@@ -301,7 +312,7 @@ macro_rules! tokens_sql {
                 let mut insert = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO refresh_tokens \
                        (token_hash, application_id, user_id, access_token_id, family, parent_id, scope, \
-                        created_at, expires_at, code_id) ",
+                        created_at, expires_at, code_id, resource) ",
                 );
                 insert.push_values(&refreshes, |mut row, (t, refresh, access_id)| {
                     row.push_bind(refresh.hash.as_bytes())
@@ -313,7 +324,8 @@ macro_rules! tokens_sql {
                         .push_bind(refresh.scope.as_str())
                         .push_bind(t.created_at)
                         .push_bind(refresh.expires_at)
-                        .push_bind(t.code_id);
+                        .push_bind(t.code_id)
+                        .push_bind(refresh.resource.as_str());
                 });
                 insert.build().execute(&mut *conn).await.map_err(|e| StoreError::from_sqlx(e, "refresh token"))?;
                 Ok(())
@@ -576,6 +588,7 @@ mod tests {
             expires_at: 100,
             revoked_at: None,
             refresh_family: None,
+            audience: String::new(),
         };
         assert_eq!(token.status(99), TokenStatus::Live);
         assert!(token.is_valid(99) && !token.is_valid(100));

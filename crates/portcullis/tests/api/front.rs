@@ -68,6 +68,7 @@ async fn world(url: &str) -> World {
 fn new_token(w: &World, user: bool) -> (Secret, NewTokens) {
     let secret = Secret::generate();
     let tokens = NewTokens {
+        audience: String::new(),
         application_id: w.app_id,
         user_id: user.then_some(w.user_id),
         scope: "read".into(),

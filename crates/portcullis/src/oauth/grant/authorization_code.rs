@@ -1,8 +1,8 @@
 use super::request::{AuthorizationCode, CodeVerifier};
-use super::{issued, mint, Context, GrantError, Granted};
-use crate::oauth::{pkce, redirect, scope, OAuthError};
+use super::{issued, mint, Context, Coverage, GrantError, Granted};
+use crate::oauth::{pkce, redirect, scope, target, OAuthError};
 use crate::oidc::claims::IdTokenInput;
-use crate::proto::TokenGrant;
+use crate::proto::{Resources, TokenGrant};
 use crate::store::{Application, AuditKind, RedeemOutcome, User};
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6), for a client allowed it.
@@ -12,6 +12,7 @@ pub(super) async fn grant(
     presented: &AuthorizationCode,
     redirect_uri: Option<&str>,
     code_verifier: Option<&CodeVerifier>,
+    resource: Result<Resources, OAuthError>,
 ) -> Result<Granted, GrantError> {
     let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
     // "ensure that the authorization code was issued to the authenticated confidential
@@ -39,7 +40,13 @@ pub(super) async fn grant(
 
     let user = User::from(ctx.accounts.user(code.user_id).await?.ok_or_else(invalid)?);
     let scope = scope::stored(&code.scope)?;
-    let mut minted = mint(ctx, app, Some(code.user_id), &scope, Some(&scope)).await?;
+    // RFC 8707 §2.2: the token request may name fewer of the resources the user
+    // authorized; the refresh token keeps them all.
+    let authorized = Resources::from_stored(&code.resource);
+    let audience = target::narrow(&authorized, &resource?)?;
+    let access = Coverage { scope: &scope, resources: &audience };
+    let grant = Coverage { scope: &scope, resources: &authorized };
+    let mut minted = mint(ctx, app, Some(code.user_id), access, Some(grant)).await?;
     minted.tokens.code_id = Some(code.id);
     // Signed before the code is spent: a signing failure then leaves the code usable.
     minted.response.id_token = ctx

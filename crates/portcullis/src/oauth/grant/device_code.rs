@@ -1,7 +1,7 @@
 use super::request::DeviceCode;
-use super::{issued, mint, Context, GrantError, Granted};
-use crate::oauth::{scope, ErrorCode, OAuthError};
-use crate::proto::TokenGrant;
+use super::{issued, mint, Context, Coverage, GrantError, Granted};
+use crate::oauth::{scope, target, ErrorCode, OAuthError};
+use crate::proto::{Resources, TokenGrant};
 use crate::store::{Application, DevicePoll};
 
 /// RFC 8628 §3.4 and §3.5: the device polls with its device code until the user has
@@ -10,6 +10,7 @@ pub(super) async fn grant(
     ctx: &Context<'_>,
     app: &Application,
     device_code: &DeviceCode,
+    resource: Result<Resources, OAuthError>,
 ) -> Result<Granted, GrantError> {
     // Another client's device code is as good as unknown.
     let grant = ctx
@@ -19,11 +20,17 @@ pub(super) async fn grant(
         .filter(|g| g.application_id == app.id)
         .ok_or_else(|| OAuthError::invalid_grant("the device code is invalid"))?;
     let scope = scope::stored(&grant.scope)?;
+    // RFC 8707 §2.2: the device's token request may name fewer of the resources it
+    // asked for at the device authorization endpoint; the refresh token keeps them all.
+    let authorized = Resources::from_stored(&grant.resource);
+    let audience = target::narrow(&authorized, &resource?)?;
+    let access = Coverage { scope: &scope, resources: &audience };
     // Minted before the poll, for the user who approved if one has, so that the
     // transaction can store them; otherwise they are dropped. If the approval lands
     // between this read and the poll, the store refuses tokens minted for nobody and
     // answers "pending": the next poll gets them.
-    let minted = mint(ctx, app, grant.user_id, &scope, Some(&scope)).await?;
+    let minted =
+        mint(ctx, app, grant.user_id, access, Some(Coverage { scope: &scope, resources: &authorized })).await?;
     let answer = |code, description: &'static str| Err(OAuthError::new(code, description).into());
     match ctx.store.poll_device_grant(grant.id, ctx.now, &minted.tokens).await? {
         DevicePoll::Issued => {

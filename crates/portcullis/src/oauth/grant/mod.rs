@@ -23,7 +23,7 @@ use serde::Serialize;
 
 pub(crate) use self::outcome::{GrantError, Granted, Records};
 use self::request::TokenRequest;
-use super::{client_auth, scope, EndpointError, OAuthError, Params};
+use super::{client_auth, scope, target, EndpointError, OAuthError, Params};
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::crypto::{random_string, Secret};
@@ -31,7 +31,7 @@ use crate::hooks::{with_extra, ClaimsFor, ClaimsTarget, Hooks, TokenIssued};
 use crate::http::limits::RateLimits;
 use crate::oidc::claims::{id_token_claims, IdTokenInput};
 use crate::oidc::keys::{KeyError, KeyRing};
-use crate::proto::{AccessTokenFormat, ClientType, SigningAlgorithm, TokenGrant};
+use crate::proto::{AccessTokenFormat, ClientType, Resources, SigningAlgorithm, TokenGrant};
 use crate::store::{Application, AuditKind, NewAuditEvent, NewRefresh, NewTokens, Store};
 
 /// What a grant needs from the server: storage, accounts, keys, the host's hooks, the
@@ -136,18 +136,21 @@ pub(crate) async fn exchange(
     if !grant.is_allowed_for(app.settings.client_type, &app.settings.grant_types) {
         return Err(OAuthError::unauthorized_client(not_allowed(grant)).into());
     }
+    // RFC 8707 §2: every grant may name resources. Each grant reads the answer where its
+    // errors come: after the grant itself is known good, as for the scope of a refresh.
+    let resource = target::requested(params.resources(), &ctx.config.oauth2);
     match TokenRequest::parse(grant, params)? {
         TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            authorization_code::grant(ctx, &app, &code, redirect_uri.as_deref(), code_verifier.as_ref()).await
+            authorization_code::grant(ctx, &app, &code, redirect_uri.as_deref(), code_verifier.as_ref(), resource).await
         }
         TokenRequest::RefreshToken { refresh_token, scope } => {
-            refresh_token::grant(ctx, &app, refresh_token, scope).await
+            refresh_token::grant(ctx, &app, refresh_token, scope, resource).await
         }
         TokenRequest::Password { username, password, scope } => {
-            password::grant(ctx, &app, &username, &password, scope).await
+            password::grant(ctx, &app, &username, &password, scope, resource).await
         }
-        TokenRequest::ClientCredentials { scope } => client_credentials::grant(ctx, &app, scope).await,
-        TokenRequest::DeviceCode { device_code } => device_code::grant(ctx, &app, &device_code).await,
+        TokenRequest::ClientCredentials { scope } => client_credentials::grant(ctx, &app, scope, resource).await,
+        TokenRequest::DeviceCode { device_code } => device_code::grant(ctx, &app, &device_code, resource).await,
     }
 }
 
@@ -202,28 +205,37 @@ pub(crate) fn issued(grant: TokenGrant, app: &Application, tokens: NewTokens) ->
     }
 }
 
+/// What a token covers: its scopes and the resources it is bound to (RFC 8707; none:
+/// not bound). For a refresh token, the grant's: the most a later refresh may ask for.
+#[derive(Clone, Copy)]
+pub(crate) struct Coverage<'a> {
+    pub scope: &'a ScopeSet,
+    pub resources: &'a Resources,
+}
+
 /// Fresh tokens, as the store keeps them and as the client receives them.
 pub(crate) struct Minted {
     pub tokens: NewTokens,
     pub response: TokenResponse,
 }
 
-/// Makes a new access token with `scope` for `user_id` (none: the client's own), and a
-/// refresh token covering `refresh_scope` when one is given (in a new family; rotation
+/// Makes a new access token covering `access` for `user_id` (none: the client's own),
+/// and a refresh token covering `refresh` when one is given (in a new family; rotation
 /// puts it in the old one). The access token is a random string, or a signed JWT for an
 /// application that chose that format; either way the store keeps only its hash.
 pub(crate) async fn mint(
     ctx: &Context<'_>,
     app: &Application,
     user_id: Option<i64>,
-    scope: &ScopeSet,
-    refresh_scope: Option<&ScopeSet>,
+    access: Coverage<'_>,
+    refresh: Option<Coverage<'_>>,
 ) -> Result<Minted, EndpointError> {
+    let scope = access.scope;
     let settings = &ctx.config.oauth2;
     let issuer = ctx.config.oidc.issuer.as_str();
     let expires_in = settings.access_token_expire_seconds;
     let expires_at = ctx.now + i64::from(expires_in);
-    let access = match app.settings.access_token_format {
+    let token = match app.settings.access_token_format {
         AccessTokenFormat::Opaque => Secret::generate(),
         AccessTokenFormat::Jwt => {
             // RFC 9068 §2.2: `sub` is the user's id, or for a token the client holds for
@@ -233,7 +245,7 @@ pub(crate) async fn mint(
             let claims = AccessClaims {
                 iss: issuer.to_owned(),
                 exp: expires_at,
-                aud: Audience::One(settings.jwt_audience(issuer).to_owned()),
+                aud: jwt_audience(access.resources, settings.jwt_audience(issuer)),
                 sub: user_id.map_or_else(|| app.client_id.clone(), |id| id.to_string()),
                 client_id: app.client_id.clone(),
                 iat: Some(ctx.now),
@@ -249,7 +261,7 @@ pub(crate) async fn mint(
             Secret::new(ctx.sign(app.settings.algorithm, "at+jwt", &claims).await?)
         }
     };
-    let refresh = refresh_scope.map(|granted| (Secret::generate(), granted.to_string()));
+    let refresh = refresh.map(|granted| (Secret::generate(), granted.scope.to_string(), granted.resources.to_string()));
     let refresh_expiry = match settings.refresh_token_expire_seconds {
         0 => None,
         seconds => Some(ctx.now + i64::from(seconds)),
@@ -258,24 +270,38 @@ pub(crate) async fn mint(
         application_id: app.id,
         user_id,
         scope: scope.to_string(),
+        audience: access.resources.to_string(),
         created_at: ctx.now,
-        access_hash: access.hash(),
+        access_hash: token.hash(),
         access_expires_at: expires_at,
         code_id: None,
-        refresh: refresh.as_ref().map(|(secret, granted)| NewRefresh {
+        refresh: refresh.as_ref().map(|(secret, scope, resource)| NewRefresh {
             hash: secret.hash(),
             expires_at: refresh_expiry,
             family: random_string(16),
-            scope: granted.clone(),
+            scope: scope.clone(),
+            resource: resource.clone(),
         }),
     };
     let response = TokenResponse {
-        access_token: access.expose().to_owned(),
+        access_token: token.expose().to_owned(),
         token_type: "Bearer",
         expires_in,
         scope: scope.to_string(),
-        refresh_token: refresh.map(|(secret, _)| secret.expose().to_owned()),
+        refresh_token: refresh.map(|(secret, ..)| secret.expose().to_owned()),
         id_token: None,
     };
     Ok(Minted { tokens, response })
+}
+
+/// A JWT access token's `aud` (RFC 9068 §3): "If the request includes a resource
+/// parameter (as defined in [RFC8707]), the resulting JWT access token aud claim SHOULD
+/// have the same value as the resource parameter in the request"; without one, "the
+/// authorization server MUST use a default resource indicator in the aud claim".
+fn jwt_audience(resources: &Resources, default: &str) -> Audience {
+    match resources.len() {
+        0 => Audience::One(default.to_owned()),
+        1 => Audience::One(resources.iter().collect()),
+        _ => Audience::Many(resources.to_vec()),
+    }
 }

@@ -1,10 +1,10 @@
 use portcullis_axum::ScopeSet;
 
 use super::request::Password;
-use super::{issued, mint, Context, GrantError, Granted};
+use super::{issued, mint, Context, Coverage, GrantError, Granted};
 use crate::http::limits::LoginThrottle;
 use crate::oauth::{EndpointError, OAuthError};
-use crate::proto::TokenGrant;
+use crate::proto::{Resources, TokenGrant};
 use crate::store::{Application, AuditKind};
 
 /// RFC 6749 §4.3, the resource owner password credentials grant, for a client allowed
@@ -15,8 +15,11 @@ pub(super) async fn grant(
     username: &str,
     password: &Password,
     requested: Option<ScopeSet>,
+    resource: Result<Resources, OAuthError>,
 ) -> Result<Granted, GrantError> {
     let scope = ctx.scope(requested, app)?;
+    // Checked before the password, so a request that cannot succeed costs no attempt.
+    let resources = resource?;
     // The login page's limits on failures hold here too, or guessing would move to
     // this grant.
     let throttle = LoginThrottle::new(ctx.store, &ctx.config.limits, ctx.now, username, ctx.client_addr);
@@ -39,7 +42,8 @@ pub(super) async fn grant(
         return Err(GrantError::audited(OAuthError::invalid_grant("invalid username or password"), event));
     };
     throttle.succeeded(attempt).await?;
-    let minted = mint(ctx, app, Some(user.id), &scope, Some(&scope)).await?;
+    let coverage = Coverage { scope: &scope, resources: &resources };
+    let minted = mint(ctx, app, Some(user.id), coverage, Some(coverage)).await?;
     ctx.store.insert_token(&minted.tokens).await?;
     Ok(Granted { response: minted.response, issued: issued(TokenGrant::Password, app, minted.tokens) })
 }

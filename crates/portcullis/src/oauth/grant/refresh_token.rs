@@ -1,9 +1,9 @@
 use portcullis_axum::ScopeSet;
 
 use super::request::RefreshToken;
-use super::{issued, mint, Context, GrantError, Granted};
-use crate::oauth::{scope, OAuthError};
-use crate::proto::TokenGrant;
+use super::{issued, mint, Context, Coverage, GrantError, Granted};
+use crate::oauth::{scope, target, OAuthError};
+use crate::proto::{Resources, TokenGrant};
 use crate::store::{Application, AuditKind, RefreshExchange, RefreshOutcome};
 
 /// RFC 6749 §6, with rotation, a grace period and reuse detection (OAuth 2.0 Security
@@ -15,6 +15,7 @@ pub(super) async fn grant(
     app: &Application,
     presented: RefreshToken,
     requested: Result<Option<ScopeSet>, OAuthError>,
+    resource: Result<Resources, OAuthError>,
 ) -> Result<Granted, GrantError> {
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     // A token of another client is answered exactly as an unknown one (RFC 6749 §5.2:
@@ -29,11 +30,17 @@ pub(super) async fn grant(
     if !ctx.hooks.allows_scope(app, &scope) {
         return Err(OAuthError::invalid_scope("the requested scope is not allowed for this client").into());
     }
+    // RFC 8707 §2.2: a refresh may ask for fewer of the grant's resources, and the new
+    // refresh token keeps them all, as it keeps the grant's scope.
+    let authorized = Resources::from_stored(&record.resource);
+    let audience = target::narrow(&authorized, &resource?)?;
     if ctx.accounts.user(record.user_id).await?.is_none() {
         return Err(invalid().into());
     }
     let rotate = settings.rotate_refresh_token;
-    let mut minted = mint(ctx, app, Some(record.user_id), &scope, rotate.then_some(&grant)).await?;
+    let access = Coverage { scope: &scope, resources: &audience };
+    let successor = rotate.then_some(Coverage { scope: &grant, resources: &authorized });
+    let mut minted = mint(ctx, app, Some(record.user_id), access, successor).await?;
     let exchange = RefreshExchange {
         old_id: record.id,
         now: ctx.now,

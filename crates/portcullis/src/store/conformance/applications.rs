@@ -165,6 +165,7 @@ pub(super) async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<
     // Deleting: only by the owner, and it takes the tokens along.
     store
         .insert_token(&NewTokens {
+            audience: String::new(),
             application_id: a1.id,
             user_id: Some(bob.id),
             scope: "read".into(),
@@ -173,6 +174,7 @@ pub(super) async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<
             access_expires_at: NOW + 3600,
             code_id: None,
             refresh: Some(NewRefresh {
+                resource: String::new(),
                 hash: TokenHash::of("rt-a1"),
                 expires_at: None,
                 family: "fam-a1".into(),

@@ -7,6 +7,7 @@ use super::*;
 pub(super) async fn device_grant_polls(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
     let grant = NewDeviceGrant {
+        resource: String::new(),
         device_code_hash: TokenHash::of("dc"),
         user_code: "BCDFGHJK".into(),
         application_id: f.app.id,

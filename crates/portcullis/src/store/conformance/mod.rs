@@ -36,6 +36,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("refresh_without_rotation", |s| Box::pin(tokens::refresh_without_rotation(s))),
         ("concurrent_refresh_has_one_winner", |s| Box::pin(tokens::concurrent_refresh_has_one_winner(s))),
         ("clear_tokens", |s| Box::pin(tokens::clear_tokens(s))),
+        ("resources_are_kept", |s| Box::pin(tokens::resources_are_kept(s))),
         ("device_grant_polls", |s| Box::pin(device::device_grant_polls(s))),
         ("delete_application_cascades", |s| Box::pin(applications::delete_application_cascades(s))),
         ("codes_are_single_use", |s| Box::pin(codes::codes_are_single_use(s))),
@@ -98,6 +99,7 @@ async fn fixture(store: &dyn Store) -> anyhow::Result<Fixture> {
 
 fn tokens(f: &Fixture, access: &str, refresh: Option<&str>, family: &str) -> NewTokens {
     NewTokens {
+        audience: String::new(),
         application_id: f.app.id,
         user_id: Some(f.user.id),
         scope: "read".into(),
@@ -106,6 +108,7 @@ fn tokens(f: &Fixture, access: &str, refresh: Option<&str>, family: &str) -> New
         access_expires_at: NOW + 3600,
         code_id: None,
         refresh: refresh.map(|r| NewRefresh {
+            resource: String::new(),
             hash: TokenHash::of(r),
             expires_at: None,
             family: family.into(),
@@ -128,6 +131,7 @@ fn exchange(old_id: i64, now: i64, grace: i64, rotate: bool, new: NewTokens) -> 
 
 fn new_code(f: &Fixture, code: &str, expires_at: i64) -> NewCode {
     NewCode {
+        resource: String::new(),
         hash: TokenHash::of(code),
         application_id: f.app.id,
         user_id: f.user.id,

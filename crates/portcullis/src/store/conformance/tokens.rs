@@ -144,6 +144,7 @@ pub(super) async fn clear_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     for (code, user_code, expires_at) in [("dc-old", "BCDFGHJK", NOW), ("dc-open", "BCDFGHJL", NOW + 1)] {
         store
             .insert_device_grant(&NewDeviceGrant {
+                resource: String::new(),
                 device_code_hash: TokenHash::of(code),
                 user_code: user_code.into(),
                 application_id: f.app.id,
@@ -164,5 +165,58 @@ pub(super) async fn clear_tokens(store: Arc<dyn Store>) -> anyhow::Result<()> {
     ensure!(store.refresh_token(&TokenHash::of("rt-live")).await?.is_some());
     ensure!(live_access(&*store, "live-2", NOW).await?);
     ensure!(store.clear_tokens(NOW).await? == Cleared::default(), "clearing is idempotent");
+    Ok(())
+}
+
+/// RFC 8707: the resources a grant was authorized for and those an access token is
+/// bound to are kept as written, through issuance, rotation, codes and device grants.
+pub(super) async fn resources_are_kept(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    const AB: &str = "https://a.example/api https://b.example/";
+    let f = fixture(&*store).await?;
+    let mut issued = tokens(&f, "at-1", Some("rt-1"), "fam");
+    issued.audience = "https://a.example/api".into();
+    if let Some(refresh) = issued.refresh.as_mut() {
+        refresh.resource = AB.into();
+    }
+    store.insert_token(&issued).await?;
+    let at = store.access_token(&TokenHash::of("at-1")).await?.context("token missing")?;
+    ensure!(at.audience == "https://a.example/api", "audience {:?}", at.audience);
+    let rt = store.refresh_token(&TokenHash::of("rt-1")).await?.context("refresh missing")?;
+    ensure!(rt.resource == AB, "resource {:?}", rt.resource);
+    // A token issued without resources has none.
+    store.insert_token(&tokens(&f, "at-0", None, "")).await?;
+    ensure!(store.access_token(&TokenHash::of("at-0")).await?.is_some_and(|t| t.audience.is_empty()));
+
+    // Rotation writes the successor as the grant says, in the same family.
+    let mut next = tokens(&f, "at-2", Some("rt-2"), "x");
+    next.audience = "https://b.example/".into();
+    if let Some(refresh) = next.refresh.as_mut() {
+        refresh.resource = AB.into();
+    }
+    ensure!(store.exchange_refresh_token(&exchange(rt.id, NOW + 1, 0, true, next)).await? == RefreshOutcome::Issued);
+    let at2 = store.access_token(&TokenHash::of("at-2")).await?.context("successor access token missing")?;
+    ensure!(at2.audience == "https://b.example/");
+    let rt2 = store.refresh_token(&TokenHash::of("rt-2")).await?.context("successor missing")?;
+    ensure!(rt2.resource == AB && rt2.family == "fam");
+
+    let mut code = new_code(&f, "code-r", NOW + 60);
+    code.resource = AB.into();
+    store.insert_code(&code).await?;
+    ensure!(store.code(&TokenHash::of("code-r")).await?.is_some_and(|c| c.resource == AB));
+
+    store
+        .insert_device_grant(&NewDeviceGrant {
+            device_code_hash: TokenHash::of("dc-r"),
+            user_code: "RRRRSSSS".into(),
+            application_id: f.app.id,
+            scope: "read".into(),
+            resource: AB.into(),
+            interval_seconds: 5,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        })
+        .await?;
+    ensure!(store.device_grant_by_code(&TokenHash::of("dc-r")).await?.is_some_and(|g| g.resource == AB));
+    ensure!(store.device_grant_by_user_code("RRRRSSSS").await?.is_some_and(|g| g.resource == AB));
     Ok(())
 }

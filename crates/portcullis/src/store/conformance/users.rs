@@ -92,6 +92,7 @@ pub(super) async fn admin_user_changes(store: Arc<dyn Store>) -> anyhow::Result<
     store.insert_token(&bobs).await?;
     store.insert_code(&new_code(&f, "pending", NOW + 200)).await?;
     let device = NewDeviceGrant {
+        resource: String::new(),
         device_code_hash: TokenHash::of("dc-alice"),
         user_code: "BCDFGHJM".into(),
         application_id: f.app.id,
