@@ -65,6 +65,7 @@ use crate::store::{ProfileUpdate, Store, StoreError, User};
 ///     application_id: app.id,
 ///     user_id: None,
 ///     scope: "read".into(),
+///     audience: "https://reports.example/api".into(), // RFC 8707: bound to one API
 ///     created_at: now,
 ///     access_hash: token.hash(),
 ///     access_expires_at: now + 3600,
@@ -76,7 +77,8 @@ use crate::store::{ProfileUpdate, Store, StoreError, User};
 /// let clock = Arc::new(ManualClock::new(now));
 /// let verifier = StoreVerifier::new(store.clone(), clock.clone());
 /// let info = verifier.verify(token.expose()).await?;
-/// assert_eq!(info.map(|t| (t.client_id, t.scope.to_string())), Some((app.client_id.clone(), "read".into())));
+/// let answer = info.map(|t| (t.client_id, t.scope.to_string(), t.audience));
+/// assert_eq!(answer, Some((app.client_id.clone(), "read".into(), vec!["https://reports.example/api".into()])));
 /// assert_eq!(verifier.verify("a guess").await?, None);
 ///
 /// // Revoked (RFC 7009), it is refused at once, by both kinds of verifier.
@@ -126,9 +128,8 @@ impl Verifier for StoreVerifier {
             username: r.username,
             expires_at: r.expires_at,
             issued_at: r.created_at,
-            // TODO(lead): the resources the token is bound to, from
-            // `AccessTokenRecord::audience` (space-separated, "" for none).
-            audience: Vec::new(),
+            // The resources the token is bound to (RFC 8707), kept space-separated.
+            audience: r.audience.split(' ').filter(|uri| !uri.is_empty()).map(str::to_owned).collect(),
         }))
     }
 }
