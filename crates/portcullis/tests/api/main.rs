@@ -10,6 +10,7 @@ mod helpers;
 // --- Application management and authorized-token pages ---
 mod applications;
 mod authorized;
+mod bound_tokens;
 // --- Admin pages ---
 mod admin;
 // --- Playground ---
@@ -73,6 +74,7 @@ fn main() {
     http_cases.extend(introspection::cases());
     http_cases.extend(resource::cases());
     http_cases.extend(protected_resource::cases());
+    http_cases.extend(bound_tokens::cases());
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());

@@ -166,9 +166,10 @@ async fn a_client_that_knows_only_the_api_finds_the_authorization_server(backend
     assert_eq!(server["issuer"], issuer, "RFC 8414 §3.3: the issuer it was asked about");
     let token_endpoint = server["token_endpoint"].as_str().unwrap();
 
-    // 4. A token for the scope the challenge named, and the call goes through.
+    // 4. A token for the scope the challenge named, bound to this API (RFC 8707), and
+    // the call goes through.
     let form = [("grant_type", "password"), ("username", "alice"), ("password", crate::helpers::PASSWORD)];
-    let scope = [("scope", challenge["scope"].as_str())];
+    let scope = [("scope", challenge["scope"].as_str()), ("resource", resource)];
     let request =
         app.http.post(on_test_server(&app, token_endpoint)).basic_auth(&client.client_id, client.secret.as_deref());
     let answer = read(request.form(&[&form[..], &scope[..]].concat()).send().await.unwrap()).await;
