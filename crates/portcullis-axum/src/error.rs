@@ -64,7 +64,8 @@ pub enum AuthErrorKind {
     Missing,
     /// `invalid_request`, `400` (RFC 6750 §3.1).
     InvalidRequest(&'static str),
-    /// `invalid_token`: unknown, expired or revoked; `401` (RFC 6750 §3.1).
+    /// `invalid_token`: unknown, expired, revoked, or bound to another resource (RFC
+    /// 8707); `401` (RFC 6750 §3.1).
     InvalidToken,
     /// `insufficient_scope`: `403`, naming the scopes needed (RFC 6750 §3.1).
     InsufficientScope(String),
@@ -149,7 +150,7 @@ impl AuthError {
             AuthErrorKind::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
-                Some("The access token is unknown, expired or revoked"),
+                Some("The access token is unknown, expired, revoked or meant for another resource"),
             ),
             AuthErrorKind::InsufficientScope(_) => (
                 StatusCode::FORBIDDEN,
