@@ -5,3 +5,6 @@ ALTER TABLE authorization_codes ADD COLUMN resource TEXT NOT NULL DEFAULT '';
 ALTER TABLE device_grants ADD COLUMN resource TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN resource TEXT NOT NULL DEFAULT '';
 ALTER TABLE access_tokens ADD COLUMN audience TEXT NOT NULL DEFAULT '';
+-- What a user's standing consent covers: the resources they saw on the consent page.
+-- Empty: any resource (consent given for a request that named none, or before this).
+ALTER TABLE consents ADD COLUMN resource TEXT NOT NULL DEFAULT '';

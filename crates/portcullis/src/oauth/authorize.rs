@@ -11,7 +11,7 @@ use crate::crypto::Secret;
 use crate::hooks::TokenIssued;
 use crate::oidc::claims::IdTokenInput;
 use crate::proto::{CodeChallengeMethod, Resources, ResponseType, TokenGrant};
-use crate::store::{Application, CodeChallenge, NewCode, Store, StoreError, User};
+use crate::store::{Application, CodeChallenge, Consent, NewCode, Store, StoreError, User};
 
 /// Error codes the authorization endpoint sends back to the client (RFC 6749
 /// §4.1.2.1 and §4.2.2.1).
@@ -303,7 +303,7 @@ impl AuthorizationRequest {
     pub fn next_step(
         &self,
         session: Option<SessionFacts>,
-        consented: Option<&ScopeSet>,
+        consented: Option<&Consented>,
         hinted_subject: Option<&str>,
         now: i64,
     ) -> NextStep {
@@ -350,12 +350,13 @@ impl AuthorizationRequest {
     }
 
     /// Whether the user must be asked: not for applications that skip authorization,
-    /// nor, with `approval_prompt=auto`, when earlier consent covers every scope.
-    pub fn needs_consent(&self, consented: Option<&ScopeSet>) -> bool {
+    /// nor, with `approval_prompt=auto`, when earlier consent covers every scope and
+    /// every resource.
+    pub fn needs_consent(&self, consented: Option<&Consented>) -> bool {
         if self.app.settings.skip_authorization {
             return false;
         }
-        !(self.approval_prompt_auto && consented.is_some_and(|c| self.scope.is_subset(c)))
+        !(self.approval_prompt_auto && consented.is_some_and(|c| c.covers(&self.scope, &self.resources)))
     }
 
     /// The parameters that reproduce this request, for the consent form to post back.
@@ -391,9 +392,9 @@ impl AuthorizationRequest {
     /// or, for the implicit grant, an access token. Everything is signed before
     /// anything is stored, so a signing failure leaves no code or token behind.
     pub async fn approve(&self, ctx: &Context<'_>, user: &User, auth_time: i64) -> Result<Approved, EndpointError> {
-        let earlier = consented(ctx.store, user.id, self.app.id).await?.unwrap_or_default();
-        let all = earlier.union(&self.scope);
-        ctx.store.save_consent(user.id, self.app.id, &all.to_string(), ctx.now).await?;
+        let earlier = consented(ctx.store, user.id, self.app.id).await?;
+        let all = Consented::widened(earlier.as_ref(), &self.scope, &self.resources);
+        ctx.store.save_consent(user.id, self.app.id, &all.to_record(), ctx.now).await?;
         let code = self.response_type.code.then(Secret::generate);
         // RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
         let minted = if self.response_type.token {
@@ -472,12 +473,57 @@ pub struct Approved {
     pub issued: Option<TokenIssued>,
 }
 
-/// The scope `user_id` consented to for `application_id` before. A consent only spares
-/// asking again: one that does not parse counts as none, so the user is asked and the
-/// new consent replaces it.
-pub async fn consented(store: &dyn Store, user_id: i64, application_id: i64) -> Result<Option<ScopeSet>, StoreError> {
+/// What a user's standing consent for an application covers: scopes, and the
+/// resources (RFC 8707) they were shown, or any resource when the request that earned it
+/// named none (its tokens then worked anywhere already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consented {
+    pub scope: ScopeSet,
+    /// `None`: any resource.
+    pub resources: Option<Resources>,
+}
+
+impl Consented {
+    /// Whether a request for `scope` at `resources` asks for nothing the user has not
+    /// already seen and agreed to. A request that names no resource asks for tokens that
+    /// work anywhere: only a consent that covers any resource covers it.
+    pub fn covers(&self, scope: &ScopeSet, resources: &Resources) -> bool {
+        let resources_covered = match &self.resources {
+            None => true,
+            Some(agreed) => !resources.is_empty() && resources.iter().all(|r| agreed.contains(r)),
+        };
+        scope.is_subset(&self.scope) && resources_covered
+    }
+
+    /// The consent after the user agrees to `scope` at `resources`: what they agreed to
+    /// before, and this.
+    pub fn widened(earlier: Option<&Consented>, scope: &ScopeSet, resources: &Resources) -> Consented {
+        let scope = earlier.map_or_else(|| scope.clone(), |e| e.scope.union(scope));
+        let resources = match earlier.map(|e| &e.resources) {
+            _ if resources.is_empty() => None,
+            Some(None) => None,
+            Some(Some(agreed)) => Some(agreed.union(resources)),
+            None => Some(resources.clone()),
+        };
+        Consented { scope, resources }
+    }
+
+    fn to_record(&self) -> Consent {
+        let resource = self.resources.as_ref().map(Resources::to_string).unwrap_or_default();
+        Consent { scope: self.scope.to_string(), resource }
+    }
+}
+
+/// What `user_id` consented to for `application_id` before. A consent only spares
+/// asking again: one whose scope does not parse counts as none, so the user is asked and
+/// the new consent replaces it.
+pub async fn consented(store: &dyn Store, user_id: i64, application_id: i64) -> Result<Option<Consented>, StoreError> {
     let stored = store.consent(user_id, application_id).await?;
-    Ok(stored.and_then(|scope| ScopeSet::parse(&scope).ok()))
+    Ok(stored.and_then(|consent| {
+        let scope = ScopeSet::parse(&consent.scope).ok()?;
+        let resources = (!consent.resource.is_empty()).then(|| Resources::from_stored(&consent.resource));
+        Some(Consented { scope, resources })
+    }))
 }
 
 #[cfg(test)]
@@ -573,7 +619,7 @@ mod tests {
 
     #[test]
     fn consent_is_asked_when_needed_or_prompted_and_never_with_prompt_none() {
-        let read = ScopeSet::parse("openid read").unwrap_or_default();
+        let read = Consented { scope: ScopeSet::parse("openid read").unwrap_or_default(), resources: None };
         assert_eq!(request("", None, false).next_step(ALICE, None, None, NOW), NextStep::Consent);
         assert_eq!(request("", None, false).next_step(ALICE, Some(&read), None, NOW), NextStep::Approve);
         assert_eq!(request("consent", None, false).next_step(ALICE, Some(&read), None, NOW), NextStep::Consent);
@@ -582,6 +628,34 @@ mod tests {
         // Core §3.1.2.6 consent_required.
         let step = request("none", None, false).next_step(ALICE, None, None, NOW);
         assert_eq!(error_of(step).as_deref(), Some("consent_required"));
+    }
+
+    #[test]
+    fn consent_covers_the_resources_the_user_saw() {
+        let read = ScopeSet::parse("read").unwrap_or_default();
+        let a = Resources::from_stored("https://a.example/");
+        let ab = Resources::from_stored("https://a.example/ https://b.example/");
+        let none = Resources::default();
+        // Given for a request that named no resource: its tokens worked anywhere.
+        let anywhere = Consented { scope: read.clone(), resources: None };
+        assert!(anywhere.covers(&read, &a) && anywhere.covers(&read, &none));
+        // Given for A: covers A, not B, and not a token that would work anywhere.
+        let at_a = Consented { scope: read.clone(), resources: Some(a.clone()) };
+        assert!(at_a.covers(&read, &a));
+        assert!(!at_a.covers(&read, &ab), "B was never shown");
+        assert!(!at_a.covers(&read, &none), "an unbound token is more than A");
+        // Agreeing again widens the standing consent.
+        let both = Consented::widened(Some(&at_a), &read, &Resources::from_stored("https://b.example/"));
+        assert_eq!(both.resources, Some(ab.clone()));
+        assert_eq!(Consented::widened(Some(&at_a), &read, &none).resources, None);
+        assert_eq!(Consented::widened(Some(&anywhere), &read, &a).resources, None);
+        assert_eq!(Consented::widened(None, &read, &a).resources, Some(a.clone()));
+        // With approval_prompt=auto the user is asked again for a resource not shown.
+        let mut req = request("", None, false);
+        req.scope = read.clone();
+        req.resources = ab;
+        assert_eq!(req.next_step(ALICE, Some(&at_a), None, NOW), NextStep::Consent);
+        assert_eq!(req.next_step(ALICE, Some(&both), None, NOW), NextStep::Approve);
     }
 
     #[test]

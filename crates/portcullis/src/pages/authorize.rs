@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
 struct ConsentPage<'a> {
     application: Named<'a>,
     scopes: Vec<ScopeView>,
+    /// The APIs the tokens will work at (RFC 8707 `resource`); empty: not bound to any.
+    resources: Vec<String>,
     /// The authorization request, carried back by the form's hidden fields.
     fields: Vec<(&'static str, String)>,
     /// Where the answer goes: the redirect URI's host (or scheme, for an app's own).
@@ -113,6 +115,7 @@ async fn show(
     let page = ConsentPage {
         application: Named { name: &req.app.settings.name },
         scopes: scope_views(&state, req.scope.iter()),
+        resources: req.resources.to_vec(),
         fields: req.hidden_fields(),
         redirect_host,
         base: Base::of(&visitor),

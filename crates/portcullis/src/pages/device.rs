@@ -15,6 +15,7 @@ use crate::http::limits;
 use crate::http::{route_both, AppState};
 use crate::oauth::device::{self, display_user_code, normalize_user_code};
 use crate::paths;
+use crate::proto::Resources;
 use crate::store::{AuditKind, NewAuditEvent};
 
 pub fn router() -> Router<AppState> {
@@ -31,6 +32,8 @@ struct DevicePage<'a> {
     error: Option<&'static str>,
     application: Option<&'a str>,
     scopes: Option<Vec<ScopeView>>,
+    /// The APIs the tokens would work at (RFC 8707); empty: any.
+    resources: Vec<String>,
     #[serde(flatten)]
     base: Base<'a>,
 }
@@ -61,6 +64,7 @@ async fn enter(
         error: None,
         application: None,
         scopes: None,
+        resources: Vec::new(),
         base: Base::new(&visitor, &csrf),
     };
     Ok(render(&state, &page)?.cookie(cookie).into_response())
@@ -107,6 +111,7 @@ async fn answer(
             error: Some("That code is not valid, or it has expired. Check the code on your device."),
             application: None,
             scopes: None,
+            resources: Vec::new(),
             base: Base::of(&visitor),
         };
         return Ok(render(&state, &page)?.into_response());
@@ -127,6 +132,7 @@ async fn answer(
             error: None,
             application: Some(&grant.client_name),
             scopes: Some(scope_views(&state, device::scopes_of(&grant)?.iter())),
+            resources: Resources::from_stored(&grant.resource).to_vec(),
             base: Base::of(&visitor),
         };
         return Ok(render(&state, &page)?.into_response());
@@ -150,6 +156,7 @@ async fn answer(
         error: None,
         application: Some(&grant.client_name),
         scopes: None,
+        resources: Vec::new(),
         base: Base::of(&visitor),
     };
     Ok(render(&state, &page)?.into_response())

@@ -118,6 +118,11 @@ impl Resources {
         self.0.iter().map(ResourceUri::as_str)
     }
 
+    /// Every URI of either set.
+    pub fn union(&self, other: &Resources) -> Resources {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
     /// The URIs, owned, as the resource-server kit and the JWT `aud` take them.
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_owned).collect()

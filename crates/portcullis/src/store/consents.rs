@@ -25,15 +25,25 @@ pub struct AuthorizedApplication {
     pub last_granted_at: i64,
 }
 
+/// A user's standing consent for one application.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Consent {
+    /// The scopes agreed to, space-separated.
+    pub scope: String,
+    /// The resources (RFC 8707) the user saw named, space-separated; empty: any
+    /// resource, for consent given to a request that named none.
+    pub resource: String,
+}
+
 /// Consents: what a user agreed to give each application, and the applications that
 /// act for them.
 #[async_trait]
 pub trait Consents: Send + Sync + 'static {
-    /// The scope the user has agreed to give the application, if any.
-    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>>;
-    /// Records that the user agreed to give the application `scope` (space-separated),
-    /// replacing what they agreed to before.
-    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()>;
+    /// What the user has agreed to give the application, if anything.
+    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<Consent>>;
+    /// Records that the user agreed to give the application `consent`, replacing what
+    /// they agreed to before.
+    async fn save_consent(&self, user_id: i64, application_id: i64, consent: &Consent, now: i64) -> Result<()>;
     /// The applications `user_id` has let act for them at `now`: those holding a live
     /// (unrevoked, unexpired, not rotated-out) access or refresh token of theirs, or
     /// their consent. Ordered by name.
@@ -42,11 +52,11 @@ pub trait Consents: Send + Sync + 'static {
 
 #[async_trait]
 impl<L: super::PassThrough<dyn Consents>> Consents for L {
-    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
+    async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<Consent>> {
         self.inner().consent(user_id, application_id).await
     }
-    async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
-        self.inner().save_consent(user_id, application_id, scope, now).await
+    async fn save_consent(&self, user_id: i64, application_id: i64, consent: &Consent, now: i64) -> Result<()> {
+        self.inner().save_consent(user_id, application_id, consent, now).await
     }
     async fn authorized_applications(&self, user_id: i64, now: i64) -> Result<Vec<AuthorizedApplication>> {
         self.inner().authorized_applications(user_id, now).await
@@ -95,24 +105,26 @@ macro_rules! consents_sql {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl Consents for $store {
-            async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<String>> {
-                Ok(sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2")
+            async fn consent(&self, user_id: i64, application_id: i64) -> Result<Option<Consent>> {
+                Ok(sqlx::query_as("SELECT scope, resource FROM consents WHERE user_id = $1 AND application_id = $2")
                     .bind(user_id)
                     .bind(application_id)
                     .fetch_optional(self.reader())
                     .await?)
             }
 
-            async fn save_consent(&self, user_id: i64, application_id: i64, scope: &str, now: i64) -> Result<()> {
+            async fn save_consent(&self, user_id: i64, application_id: i64, consent: &Consent, now: i64) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO consents (user_id, application_id, scope, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $4) \
-                     ON CONFLICT (user_id, application_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                    "INSERT INTO consents (user_id, application_id, scope, created_at, updated_at, resource) \
+                     VALUES ($1, $2, $3, $4, $4, $5) \
+                     ON CONFLICT (user_id, application_id) DO UPDATE SET scope = excluded.scope, \
+                       resource = excluded.resource, updated_at = excluded.updated_at",
                 )
                 .bind(user_id)
                 .bind(application_id)
-                .bind(scope)
+                .bind(&consent.scope)
                 .bind(now)
+                .bind(&consent.resource)
                 .execute(self.writer())
                 .await?;
                 Ok(())

@@ -59,7 +59,7 @@ pub use applications::{Application, ApplicationSettings, Applications};
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditLog, NewAuditEvent, MAX_DETAIL};
 pub use codes::{CodeChallenge, CodeRecord, Codes, NewCode, RedeemOutcome};
 pub use connection::{Connection, PoolStats};
-pub use consents::{AuthorizedApplication, Consents};
+pub use consents::{AuthorizedApplication, Consent, Consents};
 pub use device::{DeviceGrantRecord, DeviceGrants, DevicePoll, NewDeviceGrant};
 pub use keys::{NewSigningKey, SigningKeyRecord, SigningKeys};
 pub use listings::{AccessTokenListing, ApplicationListing, Listing, Listings, TokenFilter};

@@ -815,11 +815,15 @@ async fn token_list_filters_and_revocation(backend: Backend) {
     let (alice_printer, _) = tokens_for(&app, &printer, "alice").await;
     let (bob_shop, bob_refresh) = tokens_for(&app, &shop, "bob").await;
     let machine = app.confidential().await;
-    app.client_credentials(&machine).await;
+    let bound = [("grant_type", "client_credentials"), ("resource", "https://api.example/v1")];
+    app.token(&machine, &bound).await.assert_token();
 
     let all = get(&browser, "/admin/tokens/").await;
     assert_eq!((all.status, rows(&all.text)), (StatusCode::OK, 4));
     assert!(all.text.contains("the client itself"));
+    // RFC 8707: where each token works, the one bound and the others unbound.
+    assert!(all.text.contains("<code>https://api.example/v1</code>"), "{}", all.text);
+    assert_eq!(all.text.matches(r#"<span class="muted">any</span>"#).count(), 3);
     for token in [&alice_shop, &alice_printer, &bob_shop] {
         assert!(!all.text.contains(token.as_str()), "token values are never shown");
     }

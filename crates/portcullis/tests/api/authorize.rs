@@ -8,7 +8,7 @@ use portcullis::store::ApplicationSettings;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{csrf_token, hidden_field, Backend, Browser, Client, TestApp, PASSWORD};
+use crate::helpers::{csrf_token, hidden_field, hidden_fields, Backend, Browser, Client, TestApp, PASSWORD};
 
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![
@@ -144,6 +144,8 @@ pub(crate) async fn answer_consent(browser: &Browser, url: &str, button: &str) -
             fields.push((name.to_owned(), value));
         }
     }
+    // RFC 8707 `resource` may repeat.
+    fields.extend(hidden_fields(&page.text, "resource").into_iter().map(|value| ("resource".to_owned(), value)));
     fields.push(("csrf_token".into(), csrf_token(&page.text)));
     if button == "allow" {
         fields.push(("allow".into(), "Authorize".into()));
@@ -158,7 +160,7 @@ pub(crate) async fn answer_consent(browser: &Browser, url: &str, button: &str) -
 async fn consent_of(app: &TestApp, client: &Client) -> Option<String> {
     let user = app.store.user_by_username("alice").await.unwrap().unwrap();
     let registered = app.store.application_by_client_id(&client.client_id).await.unwrap().unwrap();
-    app.store.consent(user.id, registered.id).await.unwrap()
+    app.store.consent(user.id, registered.id).await.unwrap().map(|c| c.scope)
 }
 
 pub(crate) async fn logged_in(app: &TestApp) -> Browser {

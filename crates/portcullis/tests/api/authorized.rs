@@ -60,7 +60,15 @@ async fn authorized_apps_are_listed_and_revoked(backend: Backend) {
 
     let tokens = app.password_token(&client, "alice", Some("read write")).await;
     let (access, refresh_token) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
-    app.store.save_consent(alice.id, printer.id, "read write", app.clock_now()).await.unwrap();
+    app.store
+        .save_consent(
+            alice.id,
+            printer.id,
+            &portcullis::store::Consent { scope: "read write".into(), resource: String::new() },
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
     let calendar = app.password_token(&other_client, "alice", Some("groups")).await;
     let bobs = app.password_token(&client, "bob", Some("read")).await;
 

@@ -415,10 +415,22 @@ pub fn csrf_token(html: &str) -> String {
 /// The value of a hidden (or any) input named `name`, HTML entities for `&` and quotes
 /// decoded.
 pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    hidden_fields(html, name).into_iter().next()
+}
+
+/// The values of every input named `name`, in page order (a parameter that repeats,
+/// such as RFC 8707 `resource`).
+pub fn hidden_fields(html: &str, name: &str) -> Vec<String> {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&#x2f;", "/"))
+    let mut values = Vec::new();
+    let mut rest = html;
+    while let Some(found) = rest.find(&marker) {
+        rest = &rest[found + marker.len()..];
+        let Some(end) = rest.find('"') else { break };
+        let raw = &rest[..end];
+        values.push(raw.replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&#x2f;", "/"));
+    }
+    values
 }
 
 impl Answer {

@@ -35,6 +35,7 @@ mod protected_resource;
 mod refresh;
 mod remote;
 mod resource;
+mod resource_indicators;
 mod revocation;
 mod scale;
 mod serving;
@@ -75,6 +76,7 @@ fn main() {
     http_cases.extend(resource::cases());
     http_cases.extend(protected_resource::cases());
     http_cases.extend(bound_tokens::cases());
+    http_cases.extend(resource_indicators::cases());
     http_cases.extend(at_rest::cases());
     http_cases.extend(front::cases());
     http_cases.extend(authorize::cases());

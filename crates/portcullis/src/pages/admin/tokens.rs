@@ -22,6 +22,8 @@ struct TokenRow {
     client_id: String,
     application_url: String,
     scope: String,
+    /// The resources it is bound to (RFC 8707); empty: any.
+    audience: Vec<String>,
     created_at: String,
     expires_at: String,
     status: &'static str,
@@ -41,6 +43,7 @@ impl TokenRow {
             client_id: token.client_id.clone(),
             application_url: with_id(paths::ADMIN_APPLICATION, token.application_id),
             scope: token.scope.clone(),
+            audience: token.audience.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
             created_at: format_utc(token.created_at),
             expires_at: format_utc(token.expires_at),
             status: token.status(now).as_str(),

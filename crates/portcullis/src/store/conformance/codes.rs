@@ -36,9 +36,18 @@ pub(super) async fn codes_are_single_use(store: Arc<dyn Store>) -> anyhow::Resul
 pub(super) async fn consents(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let f = fixture(&*store).await?;
     ensure!(store.consent(f.user.id, f.app.id).await?.is_none());
-    store.save_consent(f.user.id, f.app.id, "read", NOW).await?;
-    store.save_consent(f.user.id, f.app.id, "read write", NOW + 1).await?;
-    ensure!(store.consent(f.user.id, f.app.id).await?.as_deref() == Some("read write"));
+    store.save_consent(f.user.id, f.app.id, &consent("read"), NOW).await?;
+    store.save_consent(f.user.id, f.app.id, &consent("read write"), NOW + 1).await?;
+    ensure!(store.consent(f.user.id, f.app.id).await?.map(|c| c.scope).as_deref() == Some("read write"));
+    store
+        .save_consent(
+            f.user.id,
+            f.app.id,
+            &Consent { scope: "read".into(), resource: "https://a.example/".into() },
+            NOW + 2,
+        )
+        .await?;
+    ensure!(store.consent(f.user.id, f.app.id).await?.is_some_and(|c| c.resource == "https://a.example/"));
     Ok(())
 }
 
@@ -56,8 +65,8 @@ pub(super) async fn authorized_applications_and_revoking(store: Arc<dyn Store>) 
     later.scope = "groups".into();
     later.created_at = NOW + 50;
     store.insert_token(&later).await?;
-    store.save_consent(f.user.id, b.id, "read", NOW + 5).await?;
-    store.save_consent(f.user.id, b.id, "read write", NOW + 7).await?;
+    store.save_consent(f.user.id, b.id, &consent("read"), NOW + 5).await?;
+    store.save_consent(f.user.id, b.id, &consent("read write"), NOW + 7).await?;
     let mut expired = tokens(&f, "at-c1", None, "");
     expired.application_id = c.id;
     expired.access_expires_at = NOW + 1;

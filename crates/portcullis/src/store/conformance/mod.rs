@@ -56,6 +56,11 @@ pub fn checks() -> Vec<(&'static str, Check)> {
 
 const NOW: i64 = 1_700_000_000;
 
+/// A consent to `scope` at any resource.
+fn consent(scope: &str) -> Consent {
+    Consent { scope: scope.into(), resource: String::new() }
+}
+
 fn new_user(name: &str) -> NewUser {
     NewUser {
         username: name.into(),

@@ -104,7 +104,7 @@ pub(super) async fn admin_user_changes(store: Arc<dyn Store>) -> anyhow::Result<
     store.insert_device_grant(&device).await?;
     let device = store.device_grant_by_user_code("BCDFGHJM").await?.context("grant lost")?.id;
     ensure!(store.decide_device_grant(device, f.user.id, true, NOW + 1).await?);
-    store.save_consent(f.user.id, other.id, "read", NOW).await?;
+    store.save_consent(f.user.id, other.id, &consent("read"), NOW).await?;
     store.create_session(&session_for(f.user.id, "s-3")).await?;
     let revoked = store.reset_password(f.user.id, "$argon2id$newest", None, Some(NOW + 5)).await?;
     ensure!(revoked == Some(4), "at-1, rt-1, at-2, rt-2: {revoked:?}");
