@@ -10,13 +10,13 @@ mod helpers;
 // --- Application management and authorized-token pages ---
 mod applications;
 mod authorized;
-mod bound_tokens;
 // --- Admin pages ---
 mod admin;
 // --- Playground ---
 mod at_rest;
 mod audit;
 mod authorize;
+mod bound_tokens;
 mod browser;
 mod cli;
 mod crash;
