@@ -27,6 +27,10 @@ pub struct AuthError {
     /// What was wrong.
     pub kind: AuthErrorKind,
     realm: Arc<str>,
+    /// For a `401`: the scopes the request needs.
+    scope: Option<String>,
+    /// RFC 9728 §5.1: where the resource's metadata is.
+    resource_metadata: Option<String>,
 }
 
 /// The refusals of RFC 6750 §3, plus "could not check". Each has its status, and all
@@ -60,7 +64,8 @@ pub enum AuthErrorKind {
     Missing,
     /// `invalid_request`, `400` (RFC 6750 §3.1).
     InvalidRequest(&'static str),
-    /// `invalid_token`: unknown, expired or revoked; `401` (RFC 6750 §3.1).
+    /// `invalid_token`: unknown, expired, revoked, or bound to another resource (RFC
+    /// 8707); `401` (RFC 6750 §3.1).
     InvalidToken,
     /// `insufficient_scope`: `403`, naming the scopes needed (RFC 6750 §3.1).
     InsufficientScope(String),
@@ -95,7 +100,47 @@ impl AuthError {
     /// assert_eq!(refusal.kind, AuthErrorKind::InsufficientScope("admin".into()));
     /// ```
     pub fn new(kind: AuthErrorKind, realm: &str) -> Self {
-        Self { kind, realm: realm.into() }
+        Self { kind, realm: realm.into(), scope: None, resource_metadata: None }
+    }
+
+    /// Names, in a `401`'s challenge, the scopes the request needs (RFC 6750 §3: "The
+    /// "scope" attribute is a space-delimited list of case-sensitive scope values
+    /// indicating the required scope of the access token for accessing the requested
+    /// resource"), so that a client without a token knows what to ask for. Only `401`s
+    /// take it: a `403`'s scope is its [`InsufficientScope`](AuthErrorKind::InsufficientScope)'s.
+    ///
+    /// ```
+    /// use portcullis_axum::error::{AuthError, AuthErrorKind};
+    ///
+    /// let missing = AuthError::new(AuthErrorKind::Missing, "photos").with_scope("read");
+    /// assert_eq!(missing.challenge(), r#"Bearer realm="photos", scope="read""#);
+    /// let malformed = AuthError::new(AuthErrorKind::InvalidRequest("two tokens"), "photos").with_scope("read");
+    /// assert_eq!(malformed.challenge(), r#"Bearer realm="photos", error="invalid_request""#);
+    /// ```
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Names the protected resource's metadata in the challenge (RFC 9728 §5.1,
+    /// `resource_metadata`: "The URL of the protected resource metadata"), so that a
+    /// client that knows only the API's URL finds the authorization server to ask.
+    /// [`TokenVerifier::refuse`](crate::TokenVerifier::refuse) sets it from the
+    /// verifier's [`ProtectedResource`](crate::ProtectedResource).
+    ///
+    /// ```
+    /// use portcullis_axum::error::{AuthError, AuthErrorKind};
+    ///
+    /// let refusal = AuthError::new(AuthErrorKind::InvalidToken, "photos")
+    ///     .with_resource_metadata("https://api.example/.well-known/oauth-protected-resource/photos");
+    /// assert_eq!(
+    ///     refusal.challenge(),
+    ///     r#"Bearer realm="photos", error="invalid_token", resource_metadata="https://api.example/.well-known/oauth-protected-resource/photos""#
+    /// );
+    /// ```
+    pub fn with_resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
     }
 
     fn parts(&self) -> (StatusCode, Option<&'static str>, Option<&str>) {
@@ -105,7 +150,7 @@ impl AuthError {
             AuthErrorKind::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
-                Some("The access token is unknown, expired or revoked"),
+                Some("The access token is unknown, expired, revoked or meant for another resource"),
             ),
             AuthErrorKind::InsufficientScope(_) => (
                 StatusCode::FORBIDDEN,
@@ -116,8 +161,11 @@ impl AuthError {
         }
     }
 
-    /// The `WWW-Authenticate` value: `Bearer realm="…"` plus `error=` and, for
-    /// `insufficient_scope`, `scope=` (RFC 6750 §3).
+    /// The `WWW-Authenticate` value: `Bearer realm="…"` plus `error=`, `scope=` (for
+    /// `insufficient_scope`, and for a `401` given [`with_scope`](Self::with_scope)),
+    /// and `resource_metadata=` when given (RFC 6750 §3, RFC 9728 §5.1). A quote or a
+    /// backslash in a scope or URL is dropped: it would end or escape the
+    /// quoted-string.
     ///
     /// ```
     /// use portcullis_axum::error::{AuthError, AuthErrorKind};
@@ -129,12 +177,20 @@ impl AuthError {
     /// ```
     pub fn challenge(&self) -> String {
         let mut value = format!("Bearer realm=\"{}\"", self.realm);
-        let (_, code, _) = self.parts();
+        let (status, code, _) = self.parts();
         if let Some(code) = code {
             value.push_str(&format!(", error=\"{code}\""));
         }
-        if let AuthErrorKind::InsufficientScope(scope) = &self.kind {
-            value.push_str(&format!(", scope=\"{scope}\""));
+        let scope = match &self.kind {
+            AuthErrorKind::InsufficientScope(scope) => Some(scope.as_str()),
+            _ if status == StatusCode::UNAUTHORIZED => self.scope.as_deref(),
+            _ => None,
+        };
+        if let Some(scope) = scope {
+            value.push_str(&format!(", scope=\"{}\"", quotable(scope)));
+        }
+        if let Some(url) = &self.resource_metadata {
+            value.push_str(&format!(", resource_metadata=\"{}\"", quotable(url)));
         }
         value
     }
@@ -164,6 +220,12 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// `text` without what cannot stand in an RFC 7230 §3.2.6 quoted-string as it is:
+/// quotes, backslashes and control characters.
+fn quotable(text: &str) -> String {
+    text.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +241,42 @@ mod tests {
             AuthError::new(AuthErrorKind::InsufficientScope("read write".into()), "api").challenge(),
             "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read write\""
         );
+    }
+
+    /// The challenge's auth-params as `http-auth`, a client-side parser, reads them.
+    fn parsed(error: &AuthError) -> Vec<(String, String)> {
+        let challenge = error.challenge();
+        let challenges = http_auth::parse_challenges(&challenge).unwrap();
+        assert_eq!(challenges.len(), 1, "{challenge}");
+        assert_eq!(challenges[0].scheme, "Bearer");
+        challenges[0].params.iter().map(|(name, value)| ((*name).to_owned(), value.to_unescaped())).collect()
+    }
+
+    #[test]
+    fn rfc9728_5_1_challenges_parse_back() {
+        let metadata = "https://api.example/.well-known/oauth-protected-resource/api?t=a,b";
+        let pairs =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        let missing =
+            AuthError::new(AuthErrorKind::Missing, "api").with_scope("read write").with_resource_metadata(metadata);
+        assert_eq!(
+            parsed(&missing),
+            pairs(&[("realm", "api"), ("scope", "read write"), ("resource_metadata", metadata)])
+        );
+        let weak = AuthError::new(AuthErrorKind::InsufficientScope("groups".into()), "api")
+            .with_scope("ignored: a 403 names its own")
+            .with_resource_metadata(metadata);
+        assert_eq!(
+            parsed(&weak),
+            pairs(&[
+                ("realm", "api"),
+                ("error", "insufficient_scope"),
+                ("scope", "groups"),
+                ("resource_metadata", metadata)
+            ])
+        );
+        // What would break the quoted-string is dropped, not passed on.
+        let odd = AuthError::new(AuthErrorKind::InvalidToken, "api").with_scope("a\"b\\c\n");
+        assert_eq!(parsed(&odd), pairs(&[("realm", "api"), ("error", "invalid_token"), ("scope", "abc")]));
     }
 }

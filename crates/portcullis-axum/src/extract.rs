@@ -31,6 +31,7 @@ use crate::{ScopePolicy, TokenInfo, TokenVerifier};
 /// #             username: Some("ada".into()),
 /// #             expires_at: i64::MAX,
 /// #             issued_at: 0,
+/// #             audience: Vec::new(),
 /// #         }))
 /// #     }
 /// # }
@@ -69,22 +70,33 @@ where
 {
     type Rejection = AuthError;
 
-    // No span here on purpose: the request parts hold the token.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let verifier = TokenVerifier::from_ref(state);
-        let realm = verifier.realm();
-        let token = match bearer::from_headers(&parts.headers) {
-            Presented::Token(token) => token,
-            Presented::Nothing => return Err(AuthError::new(AuthErrorKind::Missing, realm)),
-            Presented::Malformed(why) => return Err(AuthError::new(AuthErrorKind::InvalidRequest(why), realm)),
-        };
-        match verifier.verify(token).await {
-            Ok(Some(info)) => Ok(Self(info)),
-            Ok(None) => Err(AuthError::new(AuthErrorKind::InvalidToken, realm)),
-            Err(error) => {
-                tracing::warn!(%error, "bearer token could not be checked");
-                Err(AuthError::new(AuthErrorKind::Unavailable, realm))
-            }
+        // Any scope will do, so a `401` names none: a client asks for the resource's
+        // `scopes_supported` (RFC 9728 §2), or what it needs for its own purposes.
+        authenticate(parts, &TokenVerifier::from_ref(state), None).await.map(Self)
+    }
+}
+
+/// The token of the request, if valid; otherwise the refusal, whose `401` names
+/// `needed` when the verifier guards a [`ProtectedResource`](crate::ProtectedResource)
+/// (without one, challenges stay as RFC 6750 alone has them).
+// No span here on purpose: the request parts hold the token.
+async fn authenticate(parts: &Parts, verifier: &TokenVerifier, needed: Option<String>) -> Result<TokenInfo, AuthError> {
+    let refuse = |kind| match (&needed, verifier.resource()) {
+        (Some(scope), Some(_)) => verifier.refuse(kind).with_scope(scope.clone()),
+        _ => verifier.refuse(kind),
+    };
+    let token = match bearer::from_headers(&parts.headers) {
+        Presented::Token(token) => token,
+        Presented::Nothing => return Err(refuse(AuthErrorKind::Missing)),
+        Presented::Malformed(why) => return Err(refuse(AuthErrorKind::InvalidRequest(why))),
+    };
+    match verifier.verify(token).await {
+        Ok(Some(info)) => Ok(info),
+        Ok(None) => Err(refuse(AuthErrorKind::InvalidToken)),
+        Err(error) => {
+            tracing::warn!(%error, "bearer token could not be checked");
+            Err(refuse(AuthErrorKind::Unavailable))
         }
     }
 }
@@ -114,6 +126,7 @@ where
 /// #             username: Some("ada".into()),
 /// #             expires_at: i64::MAX,
 /// #             issued_at: 0,
+/// #             audience: Vec::new(),
 /// #         }))
 /// #     }
 /// # }
@@ -155,13 +168,16 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Authenticated(info) = Authenticated::from_request_parts(parts, state).await?;
+        let verifier = TokenVerifier::from_ref(state);
+        // Every scope of the first alternative, whatever the token already holds, in
+        // the `401` and the `403` alike: a client asks for these (with what it has, for
+        // a step up) and gets through.
+        let needed = P::alternatives(&parts.method).first().map(|needed| needed.join(" ")).unwrap_or_default();
+        let info = authenticate(parts, &verifier, Some(needed.clone()).filter(|n| !n.is_empty())).await?;
         if P::allows(&parts.method, &info.scope) {
             Ok(Self(info, PhantomData))
         } else {
-            let verifier = TokenVerifier::from_ref(state);
-            let named = P::alternatives(&parts.method).first().map(|needed| needed.join(" ")).unwrap_or_default();
-            Err(AuthError::new(AuthErrorKind::InsufficientScope(named), verifier.realm()))
+            Err(verifier.refuse(AuthErrorKind::InsufficientScope(needed)))
         }
     }
 }
@@ -199,6 +215,7 @@ mod tests {
                 username: Some("u".into()),
                 expires_at: 0,
                 issued_at: 0,
+                audience: Vec::new(),
             }))
         }
     }
@@ -296,5 +313,151 @@ mod tests {
         let (status, challenge) = call(app(true), "GET", "/any", Some("Bearer rt")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(challenge, None);
+        let (status, challenge) = call(protected(false, true), "GET", "/photos", Some("Bearer mine-read")).await;
+        assert_eq!((status, challenge), (StatusCode::SERVICE_UNAVAILABLE, None), "a resource changes nothing here");
+    }
+
+    const PHOTOS: &str = "https://api.example/photos";
+    const BILLING: &str = "https://api.example/billing";
+    const METADATA: &str = "https://api.example/.well-known/oauth-protected-resource/photos";
+
+    /// Tokens with an audience (RFC 8707): the token's name says what it is bound to.
+    struct Bound(bool);
+
+    #[async_trait]
+    impl Verifier for Bound {
+        async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+            if self.0 {
+                return Err(VerifyError("down".into()));
+            }
+            let (scope, audience): (&str, &[&str]) = match token {
+                "mine-read" => ("read", &[PHOTOS]),
+                "mine-write" => ("write", &[PHOTOS]),
+                "other" => ("read write photos", &[BILLING]),
+                "both" => ("read", &[BILLING, PHOTOS]),
+                "unbound" => ("read write photos", &[]),
+                _ => return Ok(None),
+            };
+            Ok(Some(TokenInfo {
+                scope: ScopeSet::parse(scope).unwrap(),
+                client_id: "c".into(),
+                user_id: None,
+                username: None,
+                expires_at: 0,
+                issued_at: 0,
+                audience: audience.iter().map(|a| (*a).to_owned()).collect(),
+            }))
+        }
+    }
+
+    /// The photos API as the protected resource `PHOTOS`.
+    fn protected(strict: bool, down: bool) -> Router {
+        let resource = crate::ProtectedResource::new(PHOTOS)
+            .unwrap()
+            .authorization_server("https://auth.example/o")
+            .scopes_supported(["read", "write", "photos", "admin"])
+            .strict_audience(strict);
+        let verifier = TokenVerifier::new(Arc::new(Bound(down)), "api").protecting(resource);
+        Router::new()
+            .route("/any", get(|_: Authenticated| async { "ok" }))
+            .route("/photos", get(|_: Scoped<Photos>| async { "ok" }).post(|_: Scoped<Photos>| async { "ok" }))
+            .with_state(verifier)
+    }
+
+    /// The challenge's auth-params, as a client library reads them: scheme `Bearer`
+    /// (compared case-insensitively, RFC 7235 §2.1), names lowercased, values unquoted.
+    fn bearer_params(challenge: Option<&str>) -> HashMap<String, String> {
+        let challenge = challenge.expect("a WWW-Authenticate challenge");
+        let parsed = http_auth::parse_challenges(challenge).unwrap();
+        assert_eq!(parsed.len(), 1, "{challenge}");
+        assert!(parsed[0].scheme.eq_ignore_ascii_case("bearer"), "{challenge}");
+        parsed[0].params.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.to_unescaped())).collect()
+    }
+
+    #[tokio::test]
+    async fn rfc9728_5_1_every_401_names_the_metadata_and_the_scopes_needed() {
+        // RFC 9728 §5.1: "resource_metadata: The URL of the protected resource
+        // metadata."; RFC 6750 §3: "scope ... indicating the required scope of the access
+        // token for accessing the requested resource".
+        let (status, challenge) = call(protected(false, false), "GET", "/photos", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let params = bearer_params(challenge.as_deref());
+        assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
+        assert_eq!(params.get("scope").map(String::as_str), Some("read"), "the first alternative for GET");
+        assert_eq!(params.get("realm").map(String::as_str), Some("api"));
+        // RFC 6750 §3.1: no credentials, "SHOULD NOT include an error code".
+        assert!(!params.contains_key("error"), "{params:?}");
+
+        let (_, challenge) = call(protected(false, false), "POST", "/photos", None).await;
+        assert_eq!(bearer_params(challenge.as_deref()).get("scope").map(String::as_str), Some("write photos"));
+
+        // Any valid token will do for `Authenticated`: no scope to name.
+        let (status, challenge) = call(protected(false, false), "GET", "/any", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let params = bearer_params(challenge.as_deref());
+        assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
+        assert!(!params.contains_key("scope"), "{params:?}");
+
+        let (status, challenge) = call(protected(false, false), "GET", "/photos", Some("Bearer nope")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let params = bearer_params(challenge.as_deref());
+        assert_eq!(params.get("error").map(String::as_str), Some("invalid_token"));
+        assert_eq!(params.get("scope").map(String::as_str), Some("read"));
+        assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
+
+        // A malformed request is 400: the metadata, but no scope.
+        let (status, challenge) = call(protected(false, false), "GET", "/photos", Some("Bearer a b")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let params = bearer_params(challenge.as_deref());
+        assert_eq!(params.get("error").map(String::as_str), Some("invalid_request"));
+        assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
+        assert!(!params.contains_key("scope"), "{params:?}");
+    }
+
+    #[tokio::test]
+    async fn insufficient_scope_names_every_scope_the_request_needs() {
+        // RFC 6750 §3.1 insufficient_scope: "MAY include the "scope" attribute with the
+        // scope necessary to access the protected resource": all of it, not only what
+        // the token lacks, so that a client asking for exactly this gets through.
+        let (status, challenge) = call(protected(false, false), "POST", "/photos", Some("Bearer mine-write")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let params = bearer_params(challenge.as_deref());
+        assert_eq!(params.get("error").map(String::as_str), Some("insufficient_scope"));
+        assert_eq!(params.get("scope").map(String::as_str), Some("write photos"), "write is held, photos is not");
+        assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
+        assert_eq!(call(protected(false, false), "GET", "/photos", Some("Bearer mine-read")).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn tokens_bound_to_another_resource_are_invalid_token() {
+        // RFC 8707 §2 and RFC 9068 §4: a token is for the resources in its audience.
+        let (status, challenge) = call(protected(false, false), "GET", "/any", Some("Bearer other")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let params = bearer_params(challenge.as_deref());
+        assert_eq!(params.get("error").map(String::as_str), Some("invalid_token"));
+        assert_eq!(params.get("resource_metadata").map(String::as_str), Some(METADATA));
+        // Refused before its scopes are looked at: 401, not 403.
+        assert_eq!(
+            call(protected(false, false), "POST", "/photos", Some("Bearer other")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(call(protected(false, false), "GET", "/any", Some("Bearer both")).await.0, StatusCode::OK);
+        // Bound to nothing: accepted, unless the resource is strict.
+        assert_eq!(call(protected(false, false), "POST", "/photos", Some("Bearer unbound")).await.0, StatusCode::OK);
+        let (status, challenge) = call(protected(true, false), "GET", "/any", Some("Bearer unbound")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(bearer_params(challenge.as_deref()).get("error").map(String::as_str), Some("invalid_token"));
+        assert_eq!(call(protected(true, false), "GET", "/any", Some("Bearer mine-read")).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn without_a_resource_the_audience_is_not_checked() {
+        // The kit's behaviour before RFC 9728: a verifier that guards no resource has no
+        // identity to compare the audience with.
+        let verifier = TokenVerifier::new(Arc::new(Bound(false)), "api");
+        let app: Router = Router::new().route("/any", get(|_: Authenticated| async { "ok" })).with_state(verifier);
+        assert_eq!(call(app.clone(), "GET", "/any", Some("Bearer other")).await.0, StatusCode::OK);
+        let (_, challenge) = call(app, "GET", "/any", None).await;
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\""));
     }
 }

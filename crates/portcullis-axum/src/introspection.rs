@@ -206,7 +206,9 @@ fn without_url(error: &reqwest::Error) -> String {
 }
 
 /// An active answer as a [`TokenInfo`]; `None` for an inactive one, or one that lacks
-/// what the extractors need (the scope and the client).
+/// what the extractors need (the scope and the client). Its `aud` becomes the token's
+/// audience, checked by the [`TokenVerifier`](crate::TokenVerifier) that guards a
+/// resource.
 fn token_info(answer: Introspection) -> Option<TokenInfo> {
     if !answer.active {
         return None;
@@ -221,6 +223,7 @@ fn token_info(answer: Introspection) -> Option<TokenInfo> {
         username: answer.username,
         expires_at: answer.exp.unwrap_or(i64::MAX),
         issued_at: answer.iat.unwrap_or_default(),
+        audience: answer.aud.map(crate::wire::Audience::into_uris).unwrap_or_default(),
     })
 }
 
@@ -240,6 +243,7 @@ impl Verifier for IntrospectionVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Audience;
 
     #[test]
     fn answers_become_token_info() {
@@ -253,15 +257,68 @@ mod tests {
             exp: Some(100),
             iat: Some(10),
             sub: Some("7".into()),
+            aud: None,
         };
         let info = token_info(user.clone()).unwrap_or_else(|| panic!("active"));
         assert_eq!((info.user_id.as_deref(), info.username.as_deref()), (Some("7"), Some("alice")));
         assert!(info.scope.contains("write") && info.expires_at == 100);
+        assert!(info.audience.is_empty(), "no aud: bound to no resource");
+        // RFC 7662 §2.2 "aud": one audience as a string, several as an array.
+        let one = Introspection { aud: Some(Audience::One("https://a.example/".into())), ..user.clone() };
+        assert_eq!(token_info(one).map(|i| i.audience), Some(vec!["https://a.example/".to_owned()]));
+        let two = Audience::Many(vec!["https://a.example/".into(), "https://b.example/".into()]);
+        let two = Introspection { aud: Some(two), ..user.clone() };
+        assert_eq!(token_info(two).map(|i| i.audience.len()), Some(2));
         // A client's own token: sub is the client, no user.
         let own = Introspection { username: None, sub: Some("c".into()), ..user.clone() };
         assert_eq!(token_info(own).and_then(|i| i.user_id), None);
         // Active but without a client: not usable.
         assert_eq!(token_info(Introspection { client_id: None, ..user }), None);
+    }
+
+    /// A provider's introspection endpoint on loopback: `photos` is bound to the photos
+    /// API, `billing` to the billing API, `unbound` to no resource (no `aud`).
+    async fn provider() -> String {
+        use axum::routing::post;
+        use axum::{Form, Json, Router};
+
+        async fn introspect(Form(form): Form<HashMap<String, String>>) -> Json<Introspection> {
+            let aud = match form.get("token").map(String::as_str) {
+                Some("photos") => Some(Audience::One(PHOTOS.into())),
+                Some("billing") => Some(Audience::Many(vec![BILLING.into()])),
+                Some("unbound") => None,
+                _ => return Json(Introspection::inactive()),
+            };
+            let scope = Some("read".into());
+            Json(Introspection { active: true, scope, client_id: Some("app".into()), aud, ..Introspection::inactive() })
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/o/introspect/", listener.local_addr().unwrap());
+        let router = Router::new().route("/o/introspect/", post(introspect));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        endpoint
+    }
+
+    const PHOTOS: &str = "https://api.example/photos";
+    const BILLING: &str = "https://api.example/billing";
+
+    #[tokio::test]
+    async fn rfc8707_a_guarded_resource_takes_only_tokens_whose_aud_names_it() {
+        let endpoint = provider().await;
+        let guarded = |strict: bool| {
+            let introspection = IntrospectionVerifier::new(endpoint.clone(), "api", "secret");
+            let photos = crate::ProtectedResource::new(PHOTOS).unwrap().strict_audience(strict);
+            crate::TokenVerifier::new(std::sync::Arc::new(introspection), "photos").protecting(photos)
+        };
+        let (lenient, strict) = (guarded(false), guarded(true));
+        // RFC 7662 §2.2 "aud": the audience of the token, here the resources it is for.
+        let info = lenient.verify("photos").await.unwrap();
+        assert_eq!(info.map(|i| i.audience), Some(vec![PHOTOS.to_owned()]));
+        assert_eq!(lenient.verify("billing").await.unwrap(), None, "bound to another resource");
+        assert!(lenient.verify("unbound").await.unwrap().is_some(), "bound to none");
+        assert!(strict.verify("photos").await.unwrap().is_some());
+        assert_eq!(strict.verify("unbound").await.unwrap(), None, "strict: bound to none is refused");
+        assert_eq!(strict.verify("billing").await.unwrap(), None);
     }
 
     #[test]

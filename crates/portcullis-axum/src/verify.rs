@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::ScopeSet;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::{ProtectedResource, ScopeSet};
 
 /// What a valid access token stands for: what the extractors hand a handler, and what
 /// a [`Verifier`] answers for a good token.
@@ -25,6 +26,7 @@ use crate::ScopeSet;
 ///     username: None,
 ///     expires_at: 1_700_003_600,
 ///     issued_at: 1_700_000_000,
+///     audience: Vec::new(),
 /// };
 /// assert_eq!(actor(&token), "client reports");
 /// let token = TokenInfo { user_id: Some("7".into()), username: Some("ada".into()), ..token };
@@ -45,6 +47,10 @@ pub struct TokenInfo {
     pub expires_at: i64,
     /// Issue time, seconds since the Unix epoch.
     pub issued_at: i64,
+    /// The resources the token is bound to (RFC 8707), as their URIs; empty when it is
+    /// bound to none. A [`TokenVerifier`] that protects a [`ProtectedResource`] refuses
+    /// a token whose audience does not name it.
+    pub audience: Vec<String>,
 }
 
 /// The token could not be checked at all (the provider or its database is down). This
@@ -111,6 +117,7 @@ pub struct VerifyError(pub String);
 ///             username: Some("ada".into()),
 ///             expires_at: i64::MAX,
 ///             issued_at: 0,
+///             audience: Vec::new(),
 ///         }))
 ///     }
 /// }
@@ -146,6 +153,7 @@ pub trait Verifier: Send + Sync + 'static {
 /// #             username: Some("ada".into()),
 /// #             expires_at: i64::MAX,
 /// #             issued_at: 0,
+/// #             audience: Vec::new(),
 /// #         }))
 /// #     }
 /// # }
@@ -166,6 +174,7 @@ pub trait Verifier: Send + Sync + 'static {
 pub struct TokenVerifier {
     verifier: Arc<dyn Verifier>,
     realm: Arc<str>,
+    resource: Option<Arc<ProtectedResource>>,
 }
 
 impl TokenVerifier {
@@ -189,6 +198,7 @@ impl TokenVerifier {
     /// #             username: Some("ada".into()),
     /// #             expires_at: i64::MAX,
     /// #             issued_at: 0,
+    /// #             audience: Vec::new(),
     /// #         }))
     /// #     }
     /// # }
@@ -199,7 +209,59 @@ impl TokenVerifier {
     /// ```
     pub fn new(verifier: Arc<dyn Verifier>, realm: &str) -> Self {
         let realm: String = realm.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect();
-        Self { verifier, realm: realm.into() }
+        Self { verifier, realm: realm.into(), resource: None }
+    }
+
+    /// The same verifier, guarding the protected resource `resource` (RFC 9728): tokens
+    /// bound to other resources are refused ([`ProtectedResource::admits`]), whichever
+    /// [`Verifier`] checked them, and every challenge names the resource's metadata
+    /// (`resource_metadata`, RFC 9728 §5.1) and, for `401` and `403`, the scopes the
+    /// request needs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use portcullis_axum::{ProtectedResource, TokenVerifier};
+    /// # use async_trait::async_trait;
+    /// # use portcullis_axum::{ScopeSet, TokenInfo, Verifier, VerifyError};
+    /// # struct Demo;
+    /// # #[async_trait]
+    /// # impl Verifier for Demo {
+    /// #     async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
+    /// #         let audience = match token {
+    /// #             "for-photos" => vec!["https://api.example/photos".into()],
+    /// #             "for-billing" => vec!["https://api.example/billing".into()],
+    /// #             _ => Vec::new(),
+    /// #         };
+    /// #         Ok(Some(TokenInfo {
+    /// #             scope: ScopeSet::from_tokens(["read"]),
+    /// #             client_id: "demo".into(),
+    /// #             user_id: None,
+    /// #             username: None,
+    /// #             expires_at: i64::MAX,
+    /// #             issued_at: 0,
+    /// #             audience,
+    /// #         }))
+    /// #     }
+    /// # }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // `Demo` knows three tokens: one bound to the photos API, one bound to the billing
+    /// // API, and one bound to no resource.
+    /// let photos = ProtectedResource::new("https://api.example/photos")?;
+    /// let verifier = TokenVerifier::new(Arc::new(Demo), "photos").protecting(photos.clone());
+    /// assert!(verifier.verify("for-photos").await?.is_some());
+    /// assert_eq!(verifier.verify("for-billing").await?, None, "RFC 8707: another resource's token");
+    /// assert!(verifier.verify("unbound").await?.is_some());
+    /// let strict = TokenVerifier::new(Arc::new(Demo), "photos").protecting(photos.strict_audience(true));
+    /// assert_eq!(strict.verify("unbound").await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn protecting(mut self, resource: ProtectedResource) -> Self {
+        self.resource = Some(Arc::new(resource));
+        self
     }
 
     /// The realm named in challenges.
@@ -207,8 +269,58 @@ impl TokenVerifier {
         &self.realm
     }
 
-    /// Asks the verifier about `token`; see [`Verifier::verify`].
+    /// The protected resource this verifier guards, if it was given one.
+    pub fn resource(&self) -> Option<&ProtectedResource> {
+        self.resource.as_deref()
+    }
+
+    /// A refusal in this verifier's words: its realm, and its resource's metadata URL
+    /// when it guards one. What the extractors answer with, and what a handler that
+    /// checks more than they do should answer with too.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use portcullis_axum::error::AuthErrorKind;
+    /// use portcullis_axum::{ProtectedResource, TokenVerifier};
+    /// # use async_trait::async_trait;
+    /// # use portcullis_axum::{TokenInfo, Verifier, VerifyError};
+    /// # struct Demo;
+    /// # #[async_trait]
+    /// # impl Verifier for Demo {
+    /// #     async fn verify(&self, _token: &str) -> Result<Option<TokenInfo>, VerifyError> { Ok(None) }
+    /// # }
+    ///
+    /// let photos = ProtectedResource::new("https://api.example/photos")?;
+    /// let verifier = TokenVerifier::new(Arc::new(Demo), "photos").protecting(photos);
+    /// assert_eq!(
+    ///     verifier.refuse(AuthErrorKind::InsufficientScope("admin".into())).challenge(),
+    ///     r#"Bearer realm="photos", error="insufficient_scope", scope="admin", resource_metadata="https://api.example/.well-known/oauth-protected-resource/photos""#
+    /// );
+    /// # Ok::<(), portcullis_axum::resource::InvalidResource>(())
+    /// ```
+    pub fn refuse(&self, kind: AuthErrorKind) -> AuthError {
+        let error = AuthError::new(kind, &self.realm);
+        match &self.resource {
+            Some(resource) => error.with_resource_metadata(resource.metadata_url()),
+            None => error,
+        }
+    }
+
+    /// Asks the verifier about `token`; see [`Verifier::verify`]. When this verifier
+    /// guards a [`ProtectedResource`], a token bound to other resources is `Ok(None)`,
+    /// whatever the verifier said: the one place the audience is checked, for every
+    /// kind of verifier.
     pub async fn verify(&self, token: &str) -> Result<Option<TokenInfo>, VerifyError> {
-        self.verifier.verify(token).await
+        let info = self.verifier.verify(token).await?;
+        let Some(resource) = &self.resource else { return Ok(info) };
+        Ok(info.filter(|info| {
+            let admitted = resource.admits(&info.audience);
+            if !admitted {
+                // The audience is not secret, but the log needs no more than the verdict.
+                tracing::debug!(resource = resource.uri(), "access token refused: bound to other resources");
+            }
+            admitted
+        }))
     }
 }

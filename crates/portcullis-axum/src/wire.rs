@@ -1,6 +1,7 @@
 //! The JSON the provider writes and resource servers read: the introspection answer
-//! (RFC 7662 §2.2) and the claims of a JWT access token (RFC 9068 §2.2). The Portcullis
-//! server serializes these same types, so both sides agree on every member.
+//! (RFC 7662 §2.2) and the claims of a JWT access token (RFC 9068 §2.2); and what a
+//! protected resource publishes about itself (RFC 9728 §2). The Portcullis server
+//! serializes these same types, so both sides agree on every member.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -49,6 +50,10 @@ pub struct Introspection {
     /// The user's id, or the client id for a token a client holds for itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The resources the token is bound to (RFC 7662 §2.2 "aud", RFC 8707); absent for
+    /// a token bound to none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
 }
 
 impl Introspection {
@@ -67,10 +72,11 @@ impl Introspection {
     }
 
     /// The answer for a valid token. `sub` is the user's id, or the client id for a
-    /// token a client holds for itself.
+    /// token a client holds for itself; `aud` the resources the token is bound to, when
+    /// there are any.
     ///
     /// ```
-    /// use portcullis_axum::wire::Introspection;
+    /// use portcullis_axum::wire::{Audience, Introspection};
     /// use portcullis_axum::{ScopeSet, TokenInfo};
     ///
     /// // A client-credentials token: no user, so `sub` names the client.
@@ -81,12 +87,16 @@ impl Introspection {
     ///     username: None,
     ///     expires_at: 1_700_003_600,
     ///     issued_at: 1_700_000_000,
+    ///     audience: vec!["https://api.example/reports".into()],
     /// };
     /// let answer = Introspection::active(&info);
     /// assert_eq!(answer.scope.as_deref(), Some("read write"));
     /// assert_eq!(answer.sub.as_deref(), Some("reports"));
     /// assert_eq!(answer.token_type.as_deref(), Some("Bearer"));
     /// assert_eq!(answer.username, None);
+    /// assert_eq!(answer.aud, Some(Audience::One("https://api.example/reports".into())));
+    /// // Bound to no resource: no `aud` at all.
+    /// assert_eq!(Introspection::active(&TokenInfo { audience: Vec::new(), ..info }).aud, None);
     /// ```
     pub fn active(info: &crate::TokenInfo) -> Self {
         Self {
@@ -98,8 +108,44 @@ impl Introspection {
             exp: Some(info.expires_at),
             iat: Some(info.issued_at),
             sub: Some(info.user_id.clone().unwrap_or_else(|| info.client_id.clone())),
+            aud: Audience::from_uris(info.audience.clone()),
         }
     }
+}
+
+/// A protected resource's metadata (RFC 9728 §2), as
+/// [`ProtectedResource::metadata`](crate::ProtectedResource::metadata) writes it and a
+/// client reads it. Members with no value are left out (RFC 9728 §3.2: "Parameters
+/// with zero values MUST be omitted from the response").
+///
+/// ```
+/// use portcullis_axum::wire::ResourceMetadata;
+///
+/// let body = r#"{"resource": "https://api.example/api",
+///                "authorization_servers": ["https://auth.example/o"],
+///                "scopes_supported": ["read"], "bearer_methods_supported": ["header"],
+///                "resource_documentation": "https://api.example/docs"}"#;
+/// let metadata: ResourceMetadata = serde_json::from_str(body)?;
+/// assert_eq!(metadata.authorization_servers, ["https://auth.example/o"]);
+/// assert_eq!(metadata.resource_name, None);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceMetadata {
+    /// "The protected resource's resource identifier": the one required member.
+    pub resource: String,
+    /// The issuer identifiers of the authorization servers whose tokens it takes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_servers: Vec<String>,
+    /// The scopes used in authorization requests for this resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_supported: Vec<String>,
+    /// How a bearer token may be sent: `header`, `body` or `query` (RFC 6750 §2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bearer_methods_supported: Vec<String>,
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
 }
 
 /// The claims of a JWT access token (RFC 9068 §2.2). The provider signs them, and
@@ -158,6 +204,34 @@ impl Audience {
         match self {
             Self::One(one) => one == audience,
             Self::Many(all) => all.iter().any(|a| a == audience),
+        }
+    }
+
+    /// The audiences `uris`, written as RFC 7519 §4.1.3 allows ("In the special case
+    /// when the JWT has one audience, the "aud" value MAY be a single case-sensitive
+    /// string"): one as a string, several as an array; `None` for none at all.
+    ///
+    /// ```
+    /// use portcullis_axum::wire::Audience;
+    ///
+    /// assert_eq!(Audience::from_uris(vec![]), None);
+    /// assert_eq!(Audience::from_uris(vec!["https://a.example/".into()]), Some(Audience::One("https://a.example/".into())));
+    /// let two = Audience::from_uris(vec!["https://a.example/".into(), "https://b.example/".into()]);
+    /// assert_eq!(two.map(Audience::into_uris).map(|uris| uris.len()), Some(2));
+    /// ```
+    pub fn from_uris(mut uris: Vec<String>) -> Option<Self> {
+        match uris.len() {
+            0 => None,
+            1 => uris.pop().map(Self::One),
+            _ => Some(Self::Many(uris)),
+        }
+    }
+
+    /// Every audience, as a list.
+    pub fn into_uris(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(all) => all,
         }
     }
 }

@@ -46,6 +46,12 @@ pub const OPENID_CONFIGURATION_ROOT: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server/o";
 /// The same metadata at the root, for clients that do not insert the issuer's path.
 pub const OAUTH_METADATA_ROOT: &str = "/.well-known/oauth-authorization-server";
+/// The example API, as a protected resource (RFC 9728): its resource URI is this path
+/// on the server's public base, `{base}/api`.
+pub const API: &str = "/api";
+/// RFC 9728 §3: the example API's metadata, the well-known string inserted between the
+/// host and the API's path.
+pub const API_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource/api";
 /// The example API: any valid token.
 pub const API_HELLO: &str = "/api/hello/";
 /// The example API: the token's user, who may change their name and email.

@@ -295,13 +295,18 @@ impl Provider {
     }
 
     /// Every route of the provider, under its prefix, ready to merge into the host's
-    /// router whatever the host's state type.
+    /// router whatever the host's state type; and, at the host's root, the metadata of
+    /// the example API (RFC 9728 §3.1 puts it between the host and the API's path:
+    /// `/.well-known/oauth-protected-resource/auth/api` for the API at `/auth/api`).
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let routes = crate::http::router(self.state.clone());
         if self.state.base.is_empty() {
-            routes
-        } else {
-            Router::new().nest(&self.state.base, routes)
+            return routes;
+        }
+        let routes = Router::new().nest(&self.state.base, routes);
+        match crate::resource::api_resource(&self.state.config) {
+            Ok(api) => routes.merge(api.router()),
+            Err(_) => routes,
         }
     }
 

@@ -1,22 +1,29 @@
 //! The server's side of protected resources: the
 //! [`Verifier`](portcullis_axum::Verifier) that checks bearer tokens against the store,
 //! and the example API of the contract, guarded by the extractors of `portcullis-axum`
-//! exactly as a host application would guard its own.
+//! exactly as a host application would guard its own. The API is the protected
+//! resource `{base}/api` (RFC 9728), with its metadata at
+//! `/.well-known/oauth-protected-resource/api`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::header::CACHE_CONTROL;
 use http::{HeaderValue, StatusCode};
-use portcullis_axum::{require_scopes, Authenticated, ReadWrite, ScopeSet, Scoped, TokenInfo, Verifier, VerifyError};
+use portcullis_axum::resource::InvalidResource;
+use portcullis_axum::{
+    require_scopes, Authenticated, ProtectedResource, ReadWrite, ScopeSet, Scoped, TokenInfo, TokenVerifier, Verifier,
+    VerifyError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::crypto::TokenHash;
 use crate::http::{route_both, AppState};
 use crate::paths;
@@ -58,6 +65,7 @@ use crate::store::{ProfileUpdate, Store, StoreError, User};
 ///     application_id: app.id,
 ///     user_id: None,
 ///     scope: "read".into(),
+///     audience: "https://reports.example/api".into(), // RFC 8707: bound to one API
 ///     created_at: now,
 ///     access_hash: token.hash(),
 ///     access_expires_at: now + 3600,
@@ -69,7 +77,8 @@ use crate::store::{ProfileUpdate, Store, StoreError, User};
 /// let clock = Arc::new(ManualClock::new(now));
 /// let verifier = StoreVerifier::new(store.clone(), clock.clone());
 /// let info = verifier.verify(token.expose()).await?;
-/// assert_eq!(info.map(|t| (t.client_id, t.scope.to_string())), Some((app.client_id.clone(), "read".into())));
+/// let answer = info.map(|t| (t.client_id, t.scope.to_string(), t.audience));
+/// assert_eq!(answer, Some((app.client_id.clone(), "read".into(), vec!["https://reports.example/api".into()])));
 /// assert_eq!(verifier.verify("a guess").await?, None);
 ///
 /// // Revoked (RFC 7009), it is refused at once, by both kinds of verifier.
@@ -119,16 +128,94 @@ impl Verifier for StoreVerifier {
             username: r.username,
             expires_at: r.expires_at,
             issued_at: r.created_at,
+            // The resources the token is bound to (RFC 8707), kept space-separated.
+            audience: r.audience.split(' ').filter(|uri| !uri.is_empty()).map(str::to_owned).collect(),
         }))
     }
 }
 
 require_scopes!(GroupsScope = ["groups"]);
 
-pub(crate) fn router() -> Router<AppState> {
-    let router = route_both(Router::new(), paths::API_HELLO, get(hello));
-    let router = route_both(router, paths::API_ME, get(me).patch(update_me));
-    route_both(router, paths::API_GROUPS, get(groups))
+/// Every scope a route of the example API asks for ([`ReadWrite`], [`GroupsScope`]):
+/// its metadata's `scopes_supported`.
+const API_SCOPES: [&str; 3] = ["read", "write", "groups"];
+
+/// The example API as a protected resource (RFC 9728 §2): the resource `{base}/api`
+/// (the server's public base, from `oidc.issuer`), whose tokens this server's issuer
+/// issues, and the API's scopes that the server offers (`[oauth2] scopes`). Fails only
+/// for an issuer that is not an http(s) URL, which the settings refuse while OpenID
+/// Connect is on.
+///
+/// ```
+/// use portcullis::config::Config;
+/// use portcullis::resource::api_resource;
+///
+/// let mut config = Config::defaults();
+/// config.oidc.issuer = "https://shop.example/auth/o".into();
+/// let api = api_resource(&config)?;
+/// assert_eq!(api.uri(), "https://shop.example/auth/api");
+/// assert_eq!(api.metadata_url(), "https://shop.example/.well-known/oauth-protected-resource/auth/api");
+/// assert_eq!(api.authorization_servers(), ["https://shop.example/auth/o"]);
+/// assert_eq!(api.scopes(), ["read", "write", "groups"]);
+/// # Ok::<(), portcullis_axum::resource::InvalidResource>(())
+/// ```
+pub fn api_resource(config: &Config) -> Result<ProtectedResource, InvalidResource> {
+    let offered = API_SCOPES.into_iter().filter(|scope| config.oauth2.scopes.contains_key(*scope));
+    Ok(ProtectedResource::new(config.public_url(paths::API))?
+        .authorization_server(config.oidc.issuer.clone())
+        .scopes_supported(offered)
+        .resource_name("Portcullis example API"))
+}
+
+/// What the example API's handlers share: the server's state, and the verifier that
+/// guards the API as a protected resource (the server's own, which UserInfo and the
+/// host's routes use, checks no audience).
+#[derive(Clone)]
+struct ApiState {
+    app: AppState,
+    verifier: TokenVerifier,
+}
+
+impl FromRef<ApiState> for AppState {
+    fn from_ref(state: &ApiState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl FromRef<ApiState> for TokenVerifier {
+    fn from_ref(state: &ApiState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The example API and its metadata document.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let routes = route_both(Router::new(), paths::API_HELLO, get(hello));
+    let routes = route_both(routes, paths::API_ME, get(me).patch(update_me));
+    let routes = route_both(routes, paths::API_GROUPS, get(groups));
+    let resource = match api_resource(&state.config) {
+        Ok(resource) => resource,
+        Err(error) => {
+            // With no public URL there is no resource to name: the API as RFC 6750
+            // alone has it.
+            tracing::warn!(%error, "the example API is served without protected resource metadata");
+            return routes.with_state(ApiState { app: state.clone(), verifier: state.verifier.clone() });
+        }
+    };
+    let verifier = state.verifier.clone().protecting(resource.clone());
+    let router = routes
+        .with_state(ApiState { app: state.clone(), verifier })
+        .route(paths::API_RESOURCE_METADATA, resource.metadata_route());
+    // An issuer with a path below its origin puts the metadata at
+    // `/.well-known/oauth-protected-resource/{path}/api` (RFC 9728 §3.1). Below a
+    // prefix, [`Provider::router`](crate::provider::Provider::router) serves it at the
+    // host's root; at the root, so does this router, for a proxy that passes that path
+    // on as it is.
+    if state.base.is_empty() && resource.metadata_path() != paths::API_RESOURCE_METADATA {
+        router.merge(resource.router())
+    } else {
+        router
+    }
 }
 
 /// `GET /api/hello/`: any valid token.

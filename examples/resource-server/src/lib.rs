@@ -480,6 +480,7 @@ mod tests {
             username: Some("alice".into()),
             expires_at: 0,
             issued_at: 0,
+            audience: Vec::new(),
         };
         assert_eq!(owner_of(&token), "alice");
         token.username = None;

@@ -143,6 +143,10 @@ pub(super) fn check(claims: AccessClaims, expected: &Expected, now: i64) -> Resu
     // the client application."
     let user_id = (claims.sub != claims.client_id).then_some(claims.sub);
     Ok(TokenInfo {
+        // RFC 9068 §3: "the resulting JWT access token "aud" claim SHOULD have the same
+        // value as the "resource" parameter in the request". A `TokenVerifier` that
+        // guards a resource checks it against that resource.
+        audience: claims.aud.into_uris(),
         scope,
         client_id: claims.client_id,
         user_id,
@@ -206,6 +210,7 @@ mod tests {
         let info = check(claims(), &expected, NOW).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((info.user_id.as_deref(), info.username.as_deref()), (Some("7"), Some("alice")));
         assert_eq!((info.client_id.as_str(), info.issued_at), ("c", NOW));
+        assert_eq!(info.audience, ["https://api.example/"], "aud becomes the audience");
         let own = AccessClaims { sub: "c".into(), ..claims() };
         assert_eq!(check(own, &expected, NOW).map(|t| t.user_id), Ok(None));
         let elsewhere = AccessClaims { iss: "https://auth.example/o/".into(), ..claims() };

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::{unix_now, JwksError, JwtVerifier};
-use crate::{Authenticated, TokenVerifier, Verifier};
+use crate::{Authenticated, ProtectedResource, TokenVerifier, Verifier};
 
 const ISSUER: &str = "http://127.0.0.1:8000/o";
 const AUDIENCE: &str = "https://api.example/";
@@ -647,6 +647,34 @@ async fn extractors_answer_401_for_a_bad_jwt_and_503_without_keys() {
     assert_eq!(challenge.as_deref(), Some("Bearer realm=\"api\", error=\"invalid_token\""));
     let (status, challenge) = call(app(JwtVerifier::new(nobody_home(), ISSUER, AUDIENCE)), valid).await;
     assert_eq!((status, challenge), (StatusCode::SERVICE_UNAVAILABLE, None));
+}
+
+#[tokio::test]
+async fn rfc8707_a_guarded_resource_takes_only_jwts_bound_to_it() {
+    const PHOTOS: &str = "https://api.example/photos";
+    const BILLING: &str = "https://api.example/billing";
+    let key = SigningKey::es256("k1");
+    let guarded = |audience: &str| {
+        let jwt = JwtVerifier::from_jwks(&jwks(&[&key]), ISSUER, audience).unwrap();
+        let photos = ProtectedResource::new(PHOTOS).unwrap();
+        TokenVerifier::new(Arc::new(jwt), "photos").protecting(photos)
+    };
+    let accepts = |verifier: TokenVerifier, aud: Value| {
+        let token = key.sign(&claims_with(json!({ "aud": aud })));
+        async move { verifier.verify(&token).await.unwrap().is_some() }
+    };
+    // The JWT verifier for the resource's own URI, as it should be set up: RFC 9068 §4,
+    // "The resource server MUST validate that the "aud" claim contains a resource
+    // indicator value corresponding to an identifier the resource server expects for
+    // itself."
+    assert!(accepts(guarded(PHOTOS), json!(PHOTOS)).await);
+    assert!(accepts(guarded(PHOTOS), json!([BILLING, PHOTOS])).await);
+    assert!(!accepts(guarded(PHOTOS), json!(BILLING)).await);
+    // A JWT verifier set up for another audience (the provider's default `aud`, say):
+    // the token's `aud` reaches the resource's own check, which wants the resource too.
+    assert!(accepts(guarded(AUDIENCE), json!([AUDIENCE, PHOTOS])).await);
+    assert!(!accepts(guarded(AUDIENCE), json!(AUDIENCE)).await, "bound to another resource only");
+    assert!(!accepts(guarded(AUDIENCE), json!([AUDIENCE, BILLING])).await);
 }
 
 #[test]

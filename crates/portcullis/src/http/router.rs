@@ -54,7 +54,7 @@ fn build<S: Clone + Send + Sync + 'static>(state: AppState, home: bool) -> Route
     let openid = state.config.oidc.enabled;
     let router = Router::new()
         .merge(oauth::endpoints::router(&cors))
-        .merge(resource::router())
+        .merge(resource::router(&state))
         .merge(oidc::router(openid, &cors))
         .merge(pages::router(openid))
         .route(paths::HEALTHZ, get(|| async { "ok" }))

@@ -48,10 +48,13 @@ pub const API_REALM: &str = "api";
 /// let response = router.clone().oneshot(Request::get(paths::READYZ).body(Body::empty())?).await?;
 /// assert_eq!(response.status(), StatusCode::OK);
 /// assert_eq!(to_bytes(response.into_body(), 64).await?, "ready");
-/// // The example API, without a token: RFC 6750 §3's challenge, in the API's realm.
+/// // The example API, without a token: RFC 6750 §3's challenge, in the API's realm,
+/// // naming the API's metadata (RFC 9728 §5.1) below the default issuer's origin.
 /// let response = router.oneshot(Request::get("/api/hello").body(Body::empty())?).await?;
 /// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-/// assert_eq!(response.headers()["www-authenticate"], format!("Bearer realm=\"{API_REALM}\""));
+/// let metadata = "http://127.0.0.1:8000/.well-known/oauth-protected-resource/api";
+/// let challenge = format!("Bearer realm=\"{API_REALM}\", resource_metadata=\"{metadata}\"");
+/// assert_eq!(response.headers()["www-authenticate"], challenge.as_str());
 /// # Ok(())
 /// # }
 /// ```

@@ -296,13 +296,22 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     // The application sends the user to authorize it, with PKCE.
     let verifier = portcullis::crypto::random_string(48);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    // RFC 8707: it wants tokens for the example API, and for another service of its own.
+    let api = format!("{}/api", server.base);
+    let other = "https://photos.example/v1";
+    let encode = |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
     let authorize = format!(
-        "{}/o/authorize/?response_type=code&client_id={client_id}&redirect_uri={}&scope=read%20write&state=s-1&code_challenge={challenge}&code_challenge_method=S256",
+        "{}/o/authorize/?response_type=code&client_id={client_id}&redirect_uri={}&scope=read%20write&state=s-1&code_challenge={challenge}&code_challenge_method=S256&resource={}&resource={}",
         server.base,
-        form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+        encode(&callback),
+        encode(&api),
+        encode(other),
     );
     browser.goto(&authorize).await;
     browser.wait_for_text("h1", "Authorize Photo Printer?").await;
+    // The page lists the services the access will work at.
+    let listed = browser.wait_for_text("ul.resources", "").await;
+    assert!(listed.contains(&api) && listed.contains(other), "{listed}");
     // The page names where the answer goes, and warns: the only redirect URI is on
     // loopback, where any program could listen.
     let consent = browser.text().await;
@@ -337,6 +346,7 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
                 ("code", code.as_str()),
                 ("redirect_uri", callback.as_str()),
                 ("code_verifier", verifier.as_str()),
+                ("resource", api.as_str()),
             ])
             .send()
             .await
@@ -348,6 +358,44 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.json()["username"], "alice");
+    // A refresh for the other service gets a token the example API refuses: it is
+    // bound to where it was asked for.
+    let elsewhere = read(
+        http.post(format!("{}/o/token/", server.base))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("resource", other),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_token();
+    let there = elsewhere["access_token"].as_str().unwrap();
+    let refused = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(there).send().await.unwrap()).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.header("www-authenticate").unwrap_or("").contains("invalid_token"));
+    // Back to the API with the successor refresh token.
+    let tokens = read(
+        http.post(format!("{}/o/token/", server.base))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", elsewhere["refresh_token"].as_str().unwrap()),
+                ("resource", api.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_token();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
+    assert_eq!(me.status, StatusCode::OK);
 
     // The user sees the application among those they authorized, and takes access back.
     browser.goto(&format!("{}/o/authorized_tokens/", server.base)).await;

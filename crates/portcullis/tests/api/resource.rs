@@ -5,6 +5,9 @@ use serde_json::json;
 
 use crate::helpers::{read, Backend, TestApp};
 
+/// RFC 9728 §5.1: every challenge of the API names its metadata.
+const METADATA: &str = r#"resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource/api""#;
+
 pub fn cases() -> Vec<(&'static str, crate::Case)> {
     crate::cases![
         missing_and_invalid_tokens_get_rfc6750_challenges,
@@ -22,14 +25,15 @@ async fn missing_and_invalid_tokens_get_rfc6750_challenges(backend: Backend) {
     // resource server SHOULD NOT include an error code or other error information."
     let none = read(app.http.get(app.url("/api/hello/")).send().await.unwrap()).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"api\""));
+    assert_eq!(none.header("www-authenticate"), Some(format!("Bearer realm=\"api\", {METADATA}").as_str()));
     let basic = read(app.http.get(app.url("/api/hello/")).basic_auth("a", Some("b")).send().await.unwrap()).await;
-    assert_eq!(basic.header("www-authenticate"), Some("Bearer realm=\"api\""));
+    assert_eq!(basic.header("www-authenticate"), none.header("www-authenticate"));
     // invalid_token: "The access token provided is expired, revoked, malformed, or
     // invalid for other reasons. The resource SHOULD respond with the HTTP 401".
     let bad = app.get_with_token("/api/hello/", "not-a-real-token").await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(bad.header("www-authenticate"), Some("Bearer realm=\"api\", error=\"invalid_token\""));
+    let invalid = format!("Bearer realm=\"api\", error=\"invalid_token\", {METADATA}");
+    assert_eq!(bad.header("www-authenticate"), Some(invalid.as_str()));
     // invalid_request: "The resource server SHOULD respond with the HTTP 400".
     let malformed =
         read(app.http.get(app.url("/api/hello/")).header("authorization", "Bearer a b").send().await.unwrap()).await;
@@ -62,14 +66,14 @@ async fn me_needs_read_and_patch_needs_write(backend: Backend) {
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     assert_eq!(
         forbidden.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read\"")
+        Some(format!("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"read\", {METADATA}").as_str())
     );
     let patch = |token: &str| {
         app.http.patch(app.url("/api/me/")).bearer_auth(token).json(&json!({"first_name": "Alicia"})).send()
     };
     let refused = read(patch(read_token).await.unwrap()).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.header("www-authenticate").unwrap().ends_with("scope=\"write\""));
+    assert!(refused.header("www-authenticate").unwrap().ends_with(&format!("scope=\"write\", {METADATA}")));
     let updated = read(patch(write_token).await.unwrap()).await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.json()["first_name"], "Alicia");
