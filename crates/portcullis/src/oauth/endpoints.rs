@@ -191,7 +191,7 @@ async fn introspect(
                 Err(CallerRejected::Bearer(e)) => return Ok(Err(e.into_response())),
             };
         let policy = state.config.oauth2.introspection_policy;
-        introspect::introspect(state.store.as_ref(), &state.introspection, policy, &caller, &params).await.map(Ok)
+        introspect::introspect(&state.introspection, policy, &caller, &params).await.map(Ok)
     }
     .await;
     match result {

@@ -5,8 +5,7 @@ use portcullis_axum::TokenVerifier;
 use super::client_auth::{self, Authorization};
 use super::{EndpointError, OAuthError, Params};
 use crate::config::IntrospectionPolicy;
-use crate::crypto::TokenHash;
-use crate::proto::{ClientType, Resources};
+use crate::proto::ClientType;
 use crate::store::Store;
 
 /// The scope a bearer token needs to call the introspection endpoint.
@@ -78,12 +77,12 @@ pub fn may_introspect(
     policy: IntrospectionPolicy,
     caller: &Caller,
     token_client: &str,
-    token_audience: &Resources,
+    token_audience: &[String],
 ) -> bool {
     match (policy, caller) {
         (IntrospectionPolicy::AnyClient, _) | (_, Caller::Bearer) => true,
         (IntrospectionPolicy::Audience, Caller::Client { client_id, resource_server_uris }) => {
-            client_id == token_client || resource_server_uris.iter().any(|uri| token_audience.contains(uri))
+            client_id == token_client || token_audience.iter().any(|aud| resource_server_uris.contains(aud))
         }
     }
 }
@@ -96,7 +95,6 @@ pub fn may_introspect(
 /// Only access tokens are introspected: a refresh token matches none, and is inactive
 /// to every caller.
 pub async fn introspect(
-    store: &dyn Store,
     verifier: &TokenVerifier,
     policy: IntrospectionPolicy,
     caller: &Caller,
@@ -108,11 +106,7 @@ pub async fn introspect(
         Ok(None) => return Ok(Introspection::inactive()),
         Err(e) => return Err(EndpointError::Store(crate::store::StoreError::Unavailable(e.0))),
     };
-    let audience = match policy {
-        IntrospectionPolicy::AnyClient => Resources::default(),
-        IntrospectionPolicy::Audience => token_audience(store, token).await?,
-    };
-    if may_introspect(policy, caller, &info.client_id, &audience) {
+    if may_introspect(policy, caller, &info.client_id, &info.audience) {
         Ok(Introspection::active(&info))
     } else {
         if let Caller::Client { client_id, .. } = caller {
@@ -120,12 +114,6 @@ pub async fn introspect(
         }
         Ok(Introspection::inactive())
     }
-}
-
-/// The resources the access token `token` is bound to, as stored.
-async fn token_audience(store: &dyn Store, token: &str) -> Result<Resources, EndpointError> {
-    let record = store.access_token_uncached(&TokenHash::of(token)).await.map_err(EndpointError::Store)?;
-    Ok(record.map(|r| Resources::from_stored(&r.audience)).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -142,8 +130,8 @@ mod tests {
         }
     }
 
-    fn audience(uris: &[&str]) -> Resources {
-        Resources::from_stored(&uris.join(" "))
+    fn audience(uris: &[&str]) -> Vec<String> {
+        uris.iter().map(|u| (*u).to_owned()).collect()
     }
 
     /// What each caller learns of a token that `shop` got for the orders API.
@@ -185,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_token_bound_to_no_resource_is_only_its_clients() {
-        let none = Resources::default();
+        let none = Vec::new();
         let audience_policy = IntrospectionPolicy::Audience;
         assert!(may_introspect(audience_policy, &client("shop", &[]), "shop", &none));
         assert!(!may_introspect(audience_policy, &client("orders-api", &[ORDERS]), "shop", &none));
