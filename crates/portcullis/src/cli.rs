@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::accounts::{self, AccountError, NewAccount};
@@ -107,6 +107,9 @@ struct UserArgs {
 enum AppCommand {
     /// Register a client application; prints its client id and, once, its secret.
     Create(AppCreate),
+    /// Change a registered application: each setting given replaces that setting, the
+    /// others stay as they are.
+    Update(AppUpdate),
     /// List applications.
     List {
         #[arg(long)]
@@ -177,6 +180,27 @@ struct AppCreate {
     /// The user who owns the application.
     #[arg(long)]
     owner: Option<String>,
+    /// A resource (RFC 8707 resource URI, such as https://api.example/orders) this
+    /// application is the resource server for: with introspection_policy = "audience",
+    /// it may introspect the tokens issued for it. Repeat for several.
+    #[arg(long = "resource-server-uri", value_name = "URI")]
+    resource_server_uris: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("change").required(true).args(["resource_server_uris", "no_resource_server_uris"])))]
+struct AppUpdate {
+    /// The application's client id.
+    client_id: String,
+    /// The resources it is the resource server for, replacing those it had (see `app
+    /// create`). Repeat for several.
+    #[arg(long = "resource-server-uri", value_name = "URI")]
+    resource_server_uris: Vec<String>,
+    /// Make it the resource server of no resource.
+    #[arg(long, conflicts_with = "resource_server_uris")]
+    no_resource_server_uris: bool,
     #[arg(long)]
     json: bool,
 }
@@ -266,6 +290,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Createsuperuser(args) => create_user(&store, args, true, now).await,
         Command::User(UserCommand::Create(args)) => create_user(&store, args, false, now).await,
         Command::App(AppCommand::Create(args)) => create_app(&store, &config, args, now).await,
+        Command::App(AppCommand::Update(args)) => update_app(&store, &config, args, now).await,
         Command::App(AppCommand::List { json }) => list_apps(store.as_ref(), json).await,
         Command::App(AppCommand::Delete { client_id }) => {
             let app = store.application_by_client_id(&client_id).await?;
@@ -389,6 +414,7 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
         skip_authorization: args.skip_authorization,
         algorithm: args.algorithm.as_str().to_owned(),
         access_token_format: args.access_token_format.clone(),
+        resource_server_uris: args.resource_server_uris.clone(),
     };
     // The command line is staff's: whoever runs it holds the database.
     let fields = registration::validate(&draft, &config.oauth2, registration::Registrant::Staff)
@@ -425,6 +451,33 @@ async fn create_app(store: &Arc<dyn Store>, config: &Config, args: AppCreate, no
     Ok(())
 }
 
+async fn update_app(store: &Arc<dyn Store>, config: &Config, args: AppUpdate, now: i64) -> anyhow::Result<()> {
+    let app = store
+        .application_by_client_id(&args.client_id)
+        .await?
+        .with_context(|| format!("no application has client id {:?}", args.client_id))?;
+    let mut draft = registration::Draft::of(&app.settings);
+    draft.resource_server_uris = if args.no_resource_server_uris { Vec::new() } else { args.resource_server_uris };
+    // The command line is staff's, as for `app create`.
+    let fields = registration::validate(&draft, &config.oauth2, registration::Registrant::Staff)
+        .map_err(|problems| anyhow::anyhow!(registration::one_line(&problems)))?;
+    let updated = store
+        .update_application(app.id, &fields, now)
+        .await?
+        .with_context(|| format!("no application has client id {:?}", args.client_id))?;
+    let detail = format!("command line: changed {:?}: resource server URIs", updated.settings.name);
+    record(store, NewAuditEvent::new(AuditKind::ApplicationChanged, now).client(&app.client_id).detail(detail)).await;
+    if args.json {
+        println!("{}", app_json(&updated));
+    } else {
+        let resources = &updated.settings.resource_server_uris;
+        let resources = if resources.is_empty() { "none".to_owned() } else { resources.join(" ") };
+        println!("changed application {:?}", updated.settings.name);
+        println!("resource server for: {resources}");
+    }
+    Ok(())
+}
+
 fn app_json(app: &Application) -> serde_json::Value {
     json!({
         "client_id": app.client_id,
@@ -438,6 +491,7 @@ fn app_json(app: &Application) -> serde_json::Value {
         "skip_authorization": app.settings.skip_authorization,
         "algorithm": app.settings.algorithm.as_str(),
         "access_token_format": app.settings.access_token_format.as_str(),
+        "resource_server_uris": app.settings.resource_server_uris,
         "created_at": app.created_at,
     })
 }

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::config::OAuth2Settings;
 use crate::oauth::redirect;
-use crate::proto::{AccessTokenFormat, ClientType, GrantType, SigningAlgorithm};
+use crate::proto::{AccessTokenFormat, ClientType, GrantType, InvalidResource, ResourceUri, SigningAlgorithm};
 use crate::store::{Application, ApplicationSettings};
 
 /// The ID token signing algorithms an application may choose; the first is the default.
@@ -85,6 +85,8 @@ pub enum Field {
     Algorithm,
     /// Opaque or JWT access tokens.
     AccessTokenFormat,
+    /// The resources it is the resource server for (RFC 8707 resource URIs).
+    ResourceServerUris,
 }
 
 impl Field {
@@ -101,6 +103,7 @@ impl Field {
             Self::SkipAuthorization => "skip_authorization",
             Self::Algorithm => "algorithm",
             Self::AccessTokenFormat => "access_token_format",
+            Self::ResourceServerUris => "resource_server_uris",
         }
     }
 
@@ -117,6 +120,7 @@ impl Field {
             Self::SkipAuthorization => "--skip-authorization",
             Self::Algorithm => "--algorithm",
             Self::AccessTokenFormat => "--access-token-format",
+            Self::ResourceServerUris => "--resource-server-uri",
         }
     }
 }
@@ -204,6 +208,45 @@ pub struct Draft {
     pub algorithm: String,
     /// `opaque` or `jwt`.
     pub access_token_format: String,
+    /// The resources it is the resource server for (see [`validate_resource_uri`]),
+    /// which only a [`Registrant::Staff`] may add.
+    pub resource_server_uris: Vec<String>,
+}
+
+impl Draft {
+    /// The draft that stores `settings` again unchanged: what an edit starts from.
+    ///
+    /// ```
+    /// use portcullis::config::Config;
+    /// use portcullis::proto::{ClientType, GrantType};
+    /// use portcullis::registration::{validate, Draft, Registrant};
+    /// use portcullis::store::ApplicationSettings;
+    ///
+    /// let settings = ApplicationSettings {
+    ///     name: "Orders API".into(),
+    ///     client_type: ClientType::Confidential,
+    ///     grant_types: vec![GrantType::ClientCredentials],
+    ///     resource_server_uris: vec!["https://api.example/orders".into()],
+    ///     ..ApplicationSettings::default()
+    /// };
+    /// let again = validate(&Draft::of(&settings), &Config::defaults().oauth2, Registrant::Staff);
+    /// assert_eq!(again, Ok(settings));
+    /// ```
+    pub fn of(settings: &ApplicationSettings) -> Self {
+        Self {
+            name: settings.name.clone(),
+            client_type: Some(settings.client_type),
+            grant_types: settings.grant_types.clone(),
+            redirect_uris: settings.redirect_uris.clone(),
+            post_logout_redirect_uris: settings.post_logout_redirect_uris.clone(),
+            allowed_origins: settings.allowed_origins.clone(),
+            scopes: settings.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
+            skip_authorization: settings.skip_authorization,
+            algorithm: settings.algorithm.to_string(),
+            access_token_format: settings.access_token_format.as_str().to_owned(),
+            resource_server_uris: settings.resource_server_uris.clone(),
+        }
+    }
 }
 
 /// Who registers or changes an application, which decides what [`validate`] lets them
@@ -247,7 +290,10 @@ pub enum Registrant<'a> {
     /// (`[pages] self_service_grant_types`) besides those `current` already has (staff
     /// gave them; unchecking one gives it up). When staff let `current` skip consent, it
     /// keeps doing so only while the owner's changes send codes and tokens nowhere new
-    /// and ask for no more scopes.
+    /// and ask for no more scopes. Nor may they make it the resource server of a URI
+    /// it is not already registered for: under `introspection_policy = "audience"`
+    /// that would let it read every token bound to that resource (whose user, which
+    /// scopes), so it is staff's to vouch for; removing one gives it up.
     Owner {
         /// The grants they may give their applications.
         grant_types: &'a [GrantType],
@@ -432,6 +478,31 @@ pub fn validate(
         AccessTokenFormat::Opaque
     });
 
+    let resource_server_uris = dedup(&draft.resource_server_uris);
+    for uri in &resource_server_uris {
+        if let Err(message) = validate_resource_uri(uri) {
+            problems.push(Problem::new(Field::ResourceServerUris, message));
+        }
+    }
+    if let Registrant::Owner { current, .. } = registrant {
+        let kept = current.map(|app| app.settings.resource_server_uris.as_slice()).unwrap_or_default();
+        for uri in resource_server_uris.iter().filter(|uri| !kept.contains(uri)) {
+            problems.push(Problem::new(
+                Field::ResourceServerUris,
+                format!("only staff can make an application the resource server for {uri:?}"),
+            ));
+        }
+    }
+    // A resource server proves who it is at the introspection endpoint with its client
+    // credentials (RFC 7662 §2.1), which a public client does not have.
+    if draft.client_type == Some(ClientType::Public) && !resource_server_uris.is_empty() {
+        problems.push(Problem::new(
+            Field::ResourceServerUris,
+            "a resource server authenticates with a client secret to introspect tokens (RFC 7662 §2.1), so only a \
+             confidential client can be one",
+        ));
+    }
+
     let Some(client_type) = draft.client_type.filter(|_| problems.is_empty()) else { return Err(problems) };
     let mut fields = ApplicationSettings {
         name: name.to_owned(),
@@ -444,6 +515,7 @@ pub fn validate(
         skip_authorization: draft.skip_authorization,
         algorithm,
         access_token_format,
+        resource_server_uris,
     };
     if let Registrant::Owner { current, .. } = registrant {
         // Staff's trust was in the application as they saw it: an owner's change that
@@ -500,6 +572,36 @@ pub fn validate_origin(origin: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a resource URI an application is registered as the resource server for: what
+/// a client names in the `resource` parameter to get a token for it. RFC 8707 §2: "The
+/// value of the resource parameter MUST be an absolute URI, as specified by Section 4.3
+/// of [RFC3986], which MAY include a query component, but MUST NOT include a fragment
+/// component." Tokens' audiences are compared with it as strings, exactly, so it is
+/// kept as given.
+///
+/// ```
+/// use portcullis::registration::validate_resource_uri;
+///
+/// assert!(validate_resource_uri("https://api.example/orders").is_ok());
+/// assert!(validate_resource_uri("urn:example:billing").is_ok(), "any absolute URI");
+/// assert!(validate_resource_uri("https://api.example/orders#v2").is_err());
+/// assert!(validate_resource_uri("/orders").is_err());
+/// ```
+pub fn validate_resource_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > 2048 {
+        return Err(format!("resource URI {uri:?} is too long"));
+    }
+    // The token endpoint's own rule, so that what is registered is what clients can ask
+    // for.
+    match ResourceUri::parse(uri) {
+        Ok(_) => Ok(()),
+        Err(InvalidResource::Fragment) => {
+            Err(format!("resource URI {uri:?} must not contain a fragment (RFC 8707 §2)"))
+        }
+        Err(_) => Err(format!("resource URI {uri:?} is not an absolute URI without spaces (RFC 8707 §2)")),
+    }
+}
+
 /// The items in their first order, each once.
 fn dedup(items: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(items.len());
@@ -527,6 +629,7 @@ mod tests {
             skip_authorization: true,
             algorithm: "ES256".into(),
             access_token_format: "jwt".into(),
+            resource_server_uris: vec![],
         }
     }
 
@@ -536,7 +639,9 @@ mod tests {
 
     #[test]
     fn a_good_draft_is_normalised() {
-        let fields = validate(&draft(), &OAuth2Settings::default(), Registrant::Staff).unwrap();
+        let api = "https://shop.example/api".to_owned();
+        let twice = Draft { resource_server_uris: vec![api.clone(), api], ..draft() };
+        let fields = validate(&twice, &OAuth2Settings::default(), Registrant::Staff).unwrap();
         assert_eq!(fields.name, "Shop");
         assert_eq!(fields.grant_types, vec![GrantType::AuthorizationCode, GrantType::Password]);
         assert_eq!(fields.redirect_uris, vec!["https://shop.example/cb"]);
@@ -545,6 +650,7 @@ mod tests {
         assert_eq!(fields.algorithm.as_str(), "ES256");
         assert_eq!(fields.access_token_format, AccessTokenFormat::Jwt);
         assert!(fields.skip_authorization);
+        assert_eq!(fields.resource_server_uris, vec!["https://shop.example/api"]);
         let all = Draft { scopes: vec![], ..draft() };
         assert!(
             validate(&all, &OAuth2Settings::default(), Registrant::Staff).unwrap().allowed_scopes.is_none(),
@@ -565,6 +671,7 @@ mod tests {
             skip_authorization: false,
             algorithm: "HS256".into(),
             access_token_format: "macaroon".into(),
+            resource_server_uris: vec!["https://shop.example/api#v1".into()],
         };
         let problems = validate(&bad, &OAuth2Settings::default(), Registrant::Staff).unwrap_err();
         assert_eq!(
@@ -578,7 +685,9 @@ mod tests {
                 Field::AllowedOrigins,
                 Field::Scopes,
                 Field::Algorithm,
-                Field::AccessTokenFormat
+                Field::AccessTokenFormat,
+                Field::ResourceServerUris,
+                Field::ResourceServerUris,
             ]
         );
         assert!(problems[2].message.contains("the implicit grant needs at least one redirect URI"), "{problems:?}");
@@ -809,6 +918,83 @@ mod tests {
         };
         let untrusted = stored(&untrusted);
         assert!(!validate(&as_stored, &settings, owner(Some(&untrusted))).unwrap().skip_authorization);
+    }
+
+    /// RFC 8707 §2: "The value of the resource parameter MUST be an absolute URI, as
+    /// specified by Section 4.3 of [RFC3986], which MAY include a query component, but
+    /// MUST NOT include a fragment component."
+    #[test]
+    fn resource_uris_are_absolute_without_a_fragment() {
+        for good in [
+            "https://api.example",
+            "https://api.example/orders/",
+            "https://api.example/orders?tenant=7",
+            "http://127.0.0.1:8080/api",
+            "urn:example:billing",
+        ] {
+            assert_eq!(validate_resource_uri(good), Ok(()), "{good}");
+        }
+        for bad in
+            ["/orders", "api.example/orders", "https://api.example/#", "urn:a#b", "", "https://a b/", "//api.example"]
+        {
+            assert!(validate_resource_uri(bad).is_err(), "{bad}");
+        }
+        assert!(validate_resource_uri("https://api.example/#top").unwrap_err().contains("fragment"));
+        let long = format!("https://api.example/{}", "a".repeat(2048));
+        assert!(validate_resource_uri(&long).is_err());
+        // Kept as given: the audience is compared with it exactly.
+        let settings = OAuth2Settings::default();
+        let d = Draft { resource_server_uris: vec!["https://API.example".into()], ..draft() };
+        assert_eq!(validate(&d, &settings, Registrant::Staff).unwrap().resource_server_uris, ["https://API.example"]);
+        let bad = Draft { resource_server_uris: vec!["https://api.example/#v1".into()], ..draft() };
+        let problems = validate(&bad, &settings, Registrant::Staff).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::ResourceServerUris]);
+        assert!(one_line(&problems).starts_with("--resource-server-uri: resource URI"), "{problems:?}");
+    }
+
+    /// RFC 7662 §2.1: the protected resource calling the introspection endpoint
+    /// authenticates; a public client has nothing to authenticate with.
+    #[test]
+    fn only_confidential_clients_are_resource_servers() {
+        let public = Draft {
+            client_type: Some(ClientType::Public),
+            grant_types: vec![GrantType::AuthorizationCode],
+            resource_server_uris: vec!["https://shop.example/api".into()],
+            ..draft()
+        };
+        let problems = validate(&public, &OAuth2Settings::default(), Registrant::Staff).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::ResourceServerUris]);
+        assert!(problems[0].message.contains("only a confidential client"), "{problems:?}");
+        let none = Draft { resource_server_uris: vec![], ..public };
+        assert!(validate(&none, &OAuth2Settings::default(), Registrant::Staff).is_ok());
+    }
+
+    /// Under `introspection_policy = "audience"` a resource server reads the tokens of
+    /// its resources: an owner keeps or gives up what staff registered, and adds none.
+    #[test]
+    fn owners_cannot_claim_resources() {
+        let settings = OAuth2Settings::default();
+        let claim = Draft { resource_server_uris: vec!["https://bank.example/api".into()], ..owners_draft() };
+        let problems = validate(&claim, &settings, owner(None)).unwrap_err();
+        assert_eq!(fields_of(&problems), vec![Field::ResourceServerUris]);
+        assert_eq!(
+            problems[0].sentence(),
+            "Only staff can make an application the resource server for \"https://bank.example/api\"."
+        );
+        assert!(validate(&claim, &settings, Registrant::Staff).is_ok());
+        let registered = stored(&validate(&claim, &settings, Registrant::Staff).unwrap());
+        let kept = validate(&claim, &settings, owner(Some(&registered))).unwrap();
+        assert_eq!(kept.resource_server_uris, ["https://bank.example/api"], "kept on an edit");
+        let another = Draft {
+            resource_server_uris: vec!["https://bank.example/api".into(), "https://bank.example/admin".into()],
+            ..owners_draft()
+        };
+        let problems = validate(&another, &settings, owner(Some(&registered))).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.ends_with("\"https://bank.example/admin\""), "{problems:?}");
+        let given_up = stored(&validate(&owners_draft(), &settings, owner(Some(&registered))).unwrap());
+        assert!(given_up.settings.resource_server_uris.is_empty());
+        assert!(validate(&claim, &settings, owner(Some(&given_up))).is_err(), "given up for good");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use self::env::apply_env;
 pub(crate) use self::env::unknown_env_vars;
 pub use self::limits::LimitSettings;
-pub use self::oauth2::OAuth2Settings;
+pub use self::oauth2::{IntrospectionPolicy, OAuth2Settings};
 pub use self::oidc::{OidcSettings, OIDC_SCOPES};
 pub use self::pages::PagesSettings;
 pub use self::secret::SecretSetting;

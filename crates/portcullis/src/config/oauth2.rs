@@ -78,6 +78,9 @@ pub struct OAuth2Settings {
     pub allowed_origins: Vec<String>,
     /// Seconds a device must wait between polls (RFC 8628 §3.5).
     pub device_flow_interval: u32,
+    /// Which tokens an authorized caller of the introspection endpoint may learn about
+    /// (RFC 7662 §4): `any_client` (the default) or `audience`.
+    pub introspection_policy: IntrospectionPolicy,
     /// `aud` of JWT access tokens (RFC 9068 §3: with no resource indicator, "the
     /// authorization server MUST use a default resource indicator in the aud claim").
     /// Empty: the issuer.
@@ -110,10 +113,41 @@ impl Default for OAuth2Settings {
             compliant_bcp_rfc9700_redirect_uri_scheme: false,
             allowed_origins: Vec::new(),
             device_flow_interval: 5,
+            introspection_policy: IntrospectionPolicy::default(),
             jwt_access_token_audience: String::new(),
             allowed_resources: Vec::new(),
         }
     }
+}
+
+/// Who may introspect which token (`[oauth2] introspection_policy`, env
+/// `PORTCULLIS_INTROSPECTION_POLICY`). Either way only confidential clients and bearer
+/// tokens with scope `introspection` may call the endpoint (RFC 7662 §2.1); the policy
+/// decides what they learn. A token a caller may not introspect is answered
+/// `{"active": false}`, as an unknown one is, so asking reveals nothing.
+///
+/// ```
+/// use portcullis::config::{Config, IntrospectionPolicy};
+///
+/// assert_eq!(Config::defaults().oauth2.introspection_policy, IntrospectionPolicy::AnyClient);
+/// let env = [("PORTCULLIS_INTROSPECTION_POLICY".to_owned(), "audience".to_owned())];
+/// assert_eq!(Config::load(None, env)?.oauth2.introspection_policy, IntrospectionPolicy::Audience);
+/// let typo = [("PORTCULLIS_INTROSPECTION_POLICY".to_owned(), "audiences".to_owned())];
+/// assert!(Config::load(None, typo).unwrap_err().to_string().contains("introspection_policy"));
+/// # Ok::<(), portcullis::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectionPolicy {
+    /// Any authorized caller learns about any token (django-oauth-toolkit's behaviour).
+    #[default]
+    AnyClient,
+    /// RFC 7662 §4: "the authorization server MUST determine whether or not the token
+    /// can be used at the protected resource making the introspection call". A client
+    /// learns about the tokens issued to it, and about those whose audience names one of
+    /// the resources it is the resource server for; a bearer token with scope
+    /// `introspection` about any token.
+    Audience,
 }
 
 impl OAuth2Settings {

@@ -184,12 +184,14 @@ async fn introspect(
     let result = async {
         let params = params?;
         let authorization = authorization_header(&headers)?;
-        match introspect::authorize_caller(state.store.as_ref(), &state.verifier, authorization, &params).await {
-            Ok(()) => {}
-            Err(CallerRejected::Client(e)) => return Ok(Err(e.into_response())),
-            Err(CallerRejected::Bearer(e)) => return Ok(Err(e.into_response())),
-        }
-        introspect::introspect(&state.introspection, &params).await.map(Ok)
+        let caller =
+            match introspect::authorize_caller(state.store.as_ref(), &state.verifier, authorization, &params).await {
+                Ok(caller) => caller,
+                Err(CallerRejected::Client(e)) => return Ok(Err(e.into_response())),
+                Err(CallerRejected::Bearer(e)) => return Ok(Err(e.into_response())),
+            };
+        let policy = state.config.oauth2.introspection_policy;
+        introspect::introspect(&state.introspection, policy, &caller, &params).await.map(Ok)
     }
     .await;
     match result {

@@ -185,6 +185,7 @@ mod tests {
                 skip_authorization: false,
                 algorithm: SigningAlgorithm::Rs256,
                 access_token_format: crate::proto::AccessTokenFormat::Opaque,
+                resource_server_uris: vec![],
             },
             owner_id: None,
             created_at: 0,

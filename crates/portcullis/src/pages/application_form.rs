@@ -29,6 +29,7 @@ pub(super) struct ApplicationForm {
     skip_authorization: Option<String>,
     algorithm: Option<String>,
     access_token_format: Option<String>,
+    resource_server_uris: Option<String>,
 }
 
 impl ApplicationForm {
@@ -58,6 +59,7 @@ impl ApplicationForm {
                 .as_deref()
                 .unwrap_or(AccessTokenFormat::default().as_str())
                 .to_owned(),
+            resource_server_uris: lines(self.resource_server_uris.as_deref()),
         };
         (draft, problems)
     }
@@ -81,18 +83,7 @@ pub(super) fn blank_draft() -> Draft {
 
 /// What the edit form starts from: the application as stored.
 pub(super) fn draft_of(app: &Application) -> Draft {
-    Draft {
-        name: app.settings.name.clone(),
-        client_type: Some(app.settings.client_type),
-        grant_types: app.settings.grant_types.clone(),
-        redirect_uris: app.settings.redirect_uris.clone(),
-        post_logout_redirect_uris: app.settings.post_logout_redirect_uris.clone(),
-        allowed_origins: app.settings.allowed_origins.clone(),
-        scopes: app.settings.allowed_scopes.as_ref().map(|s| s.iter().map(str::to_owned).collect()).unwrap_or_default(),
-        skip_authorization: app.settings.skip_authorization,
-        algorithm: app.settings.algorithm.to_string(),
-        access_token_format: app.settings.access_token_format.as_str().to_owned(),
-    }
+    Draft::of(&app.settings)
 }
 
 /// Checks a submitted form's draft for `registrant`: the settings to store, or every
@@ -146,6 +137,7 @@ pub(super) fn changes(before: &Application, after: &Application) -> String {
         ("skip authorization", before.settings.skip_authorization != after.settings.skip_authorization),
         ("algorithm", before.settings.algorithm != after.settings.algorithm),
         ("access token format", before.settings.access_token_format != after.settings.access_token_format),
+        ("resource server URIs", before.settings.resource_server_uris != after.settings.resource_server_uris),
     ];
     let names: Vec<&str> = differ.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name).collect();
     if names.is_empty() {
@@ -243,6 +235,9 @@ struct Fields {
     skip_authorization: bool,
     algorithms: Vec<Choice>,
     access_token_formats: Vec<Choice>,
+    resource_server_uris: String,
+    /// Whether they may add resource server URIs (staff), or only keep or remove them.
+    may_add_resources: bool,
 }
 
 impl Fields {
@@ -288,6 +283,8 @@ impl Fields {
                     checked: draft.access_token_format == f.as_str(),
                 })
                 .collect(),
+            resource_server_uris: draft.resource_server_uris.join("\n"),
+            may_add_resources: matches!(registrant, Registrant::Staff),
         }
     }
 }
@@ -300,13 +297,14 @@ mod tests {
     #[test]
     fn forms_keep_repeated_fields_and_lines() {
         let form: ApplicationForm = form::parse(
-            b"name=Shop&grant_type=password&grant_type=client-credentials&redirect_uris=+https%3A%2F%2Fa%2Fcb%0D%0A%0D%0Ahttps%3A%2F%2Fb%2Fcb+&skip_authorization=on",
+            b"name=Shop&grant_type=password&grant_type=client-credentials&redirect_uris=+https%3A%2F%2Fa%2Fcb%0D%0A%0D%0Ahttps%3A%2F%2Fb%2Fcb+&skip_authorization=on&resource_server_uris=https%3A%2F%2Fa%2Fapi%0D%0A",
         )
         .unwrap();
         let (draft, problems) = form.draft();
         assert!(problems.is_empty());
         assert_eq!(draft.grant_types, vec![GrantType::Password, GrantType::ClientCredentials]);
         assert_eq!(draft.redirect_uris, vec!["https://a/cb", "https://b/cb"]);
+        assert_eq!(draft.resource_server_uris, vec!["https://a/api"]);
         assert!(draft.skip_authorization && draft.client_type.is_none() && draft.algorithm == "RS256");
         let form: ApplicationForm = form::parse(b"grant_type=teleport&client_type=secret").unwrap();
         let (draft, problems) = form.draft();

@@ -68,6 +68,10 @@ pub struct ApplicationSettings {
     pub algorithm: SigningAlgorithm,
     /// What its access tokens look like on the wire.
     pub access_token_format: AccessTokenFormat,
+    /// The resources (RFC 8707 resource URIs) it is the resource server for, compared
+    /// exactly: under `[oauth2] introspection_policy = "audience"` it may introspect
+    /// the tokens whose audience names one of them (RFC 7662 §4).
+    pub resource_server_uris: Vec<String>,
 }
 
 impl Default for ApplicationSettings {
@@ -83,6 +87,7 @@ impl Default for ApplicationSettings {
             skip_authorization: false,
             algorithm: SigningAlgorithm::Rs256,
             access_token_format: AccessTokenFormat::Opaque,
+            resource_server_uris: Vec::new(),
         }
     }
 }
@@ -147,7 +152,7 @@ macro_rules! application_columns {
     () => {
         "id, client_id, client_secret_hash, name, client_type, grant_types, redirect_uris, \
          post_logout_redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, \
-         access_token_format, owner_id, created_at, updated_at"
+         access_token_format, resource_server_uris, owner_id, created_at, updated_at"
     };
 }
 
@@ -167,6 +172,7 @@ pub(super) struct ApplicationRow {
     skip_authorization: bool,
     algorithm: String,
     access_token_format: String,
+    resource_server_uris: String,
     owner_id: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -199,6 +205,7 @@ impl TryFrom<ApplicationRow> for Application {
             skip_authorization: row.skip_authorization,
             algorithm,
             access_token_format: row.access_token_format.parse().map_err(corrupt)?,
+            resource_server_uris: split_list(&row.resource_server_uris),
             name: row.name,
         };
         Ok(Application {
@@ -214,13 +221,14 @@ impl TryFrom<ApplicationRow> for Application {
 }
 
 /// The text columns `settings` is stored in: grant types, redirection URIs, origins,
-/// logout URIs and scopes, as the space-separated lists the rows keep.
+/// logout URIs, scopes and resource URIs, as the space-separated lists the rows keep.
 pub(super) struct SettingsText {
     pub grant_types: String,
     pub redirect_uris: String,
     pub post_logout_redirect_uris: String,
     pub allowed_origins: String,
     pub allowed_scopes: Option<String>,
+    pub resource_server_uris: String,
 }
 
 impl SettingsText {
@@ -232,6 +240,7 @@ impl SettingsText {
             post_logout_redirect_uris: super::join_list(&settings.post_logout_redirect_uris),
             allowed_origins: super::join_list(&settings.allowed_origins),
             allowed_scopes: settings.allowed_scopes.as_ref().map(ToString::to_string),
+            resource_server_uris: super::join_list(&settings.resource_server_uris),
         }
     }
 }
@@ -254,8 +263,8 @@ macro_rules! applications_sql {
                 let row: $crate::store::applications::ApplicationRow = sqlx::query_as(concat!(
                     "INSERT INTO applications (client_id, client_secret_hash, name, client_type, grant_types, \
                        redirect_uris, allowed_origins, allowed_scopes, skip_authorization, algorithm, owner_id, \
-                       created_at, updated_at, post_logout_redirect_uris, access_token_format) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) RETURNING ",
+                       created_at, updated_at, post_logout_redirect_uris, access_token_format, resource_server_uris) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) RETURNING ",
                     $crate::store::applications::application_columns!()
                 ))
                 .bind(client_id)
@@ -272,6 +281,7 @@ macro_rules! applications_sql {
                 .bind(now)
                 .bind(text.post_logout_redirect_uris)
                 .bind(s.access_token_format.as_str())
+                .bind(text.resource_server_uris)
                 .fetch_one(self.writer())
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "an application with that client id"))?;
@@ -348,7 +358,7 @@ macro_rules! applications_sql {
                 let row: Option<$crate::store::applications::ApplicationRow> = sqlx::query_as(concat!(
                     "UPDATE applications SET name = $2, grant_types = $3, redirect_uris = $4, allowed_origins = $5, \
                        allowed_scopes = $6, skip_authorization = $7, algorithm = $8, updated_at = $9, \
-                       post_logout_redirect_uris = $10, access_token_format = $11 \
+                       post_logout_redirect_uris = $10, access_token_format = $11, resource_server_uris = $12 \
                      WHERE id = $1 RETURNING ",
                     $crate::store::applications::application_columns!()
                 ))
@@ -363,6 +373,7 @@ macro_rules! applications_sql {
                 .bind(now)
                 .bind(text.post_logout_redirect_uris)
                 .bind(s.access_token_format.as_str())
+                .bind(text.resource_server_uris)
                 .fetch_optional(self.writer())
                 .await?;
                 row.map(TryInto::try_into).transpose()
@@ -383,7 +394,8 @@ macro_rules! applications_sql {
                        client_secret_hash = CASE WHEN $4 = 'public' THEN NULL \
                                                  WHEN $11 IS NOT NULL THEN $11 \
                                                  ELSE client_secret_hash END, \
-                       updated_at = $12, post_logout_redirect_uris = $13, access_token_format = $14 \
+                       updated_at = $12, post_logout_redirect_uris = $13, access_token_format = $14, \
+                       resource_server_uris = $15 \
                      WHERE id = $1 AND owner_id = $2 RETURNING ",
                     $crate::store::applications::application_columns!()
                 ))
@@ -401,6 +413,7 @@ macro_rules! applications_sql {
                 .bind(now)
                 .bind(text.post_logout_redirect_uris)
                 .bind(s.access_token_format.as_str())
+                .bind(text.resource_server_uris)
                 .fetch_optional(self.writer())
                 .await?;
                 row.map(TryInto::try_into).transpose()

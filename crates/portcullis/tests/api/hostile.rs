@@ -1533,6 +1533,7 @@ async fn an_anonymous_logout_link_sent_as_bytes_redirects_nowhere_unasked(backen
         skip_authorization: false,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
+        resource_server_uris: vec![],
     };
     app.store.create_application(&rp.client_id, None, None, &fields, app.clock_now()).await.unwrap();
     let addr = app.base.trim_start_matches("http://").to_owned();

@@ -25,6 +25,7 @@ mod edge;
 mod front;
 mod hostile;
 mod introspection;
+mod introspection_policy;
 mod jwt;
 mod limits;
 mod metrics;
@@ -74,6 +75,7 @@ fn main() {
     http_cases.extend(refresh::cases());
     http_cases.extend(revocation::cases());
     http_cases.extend(introspection::cases());
+    http_cases.extend(introspection_policy::cases());
     http_cases.extend(resource::cases());
     http_cases.extend(protected_resource::cases());
     http_cases.extend(bound_tokens::cases());

@@ -663,6 +663,7 @@ async fn logout_client(app: &TestApp, name: &str) -> Client {
         skip_authorization: true,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
+        resource_server_uris: vec![],
     };
     app.store.create_application(&client_id, None, None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: None }
@@ -894,6 +895,7 @@ async fn only_id_tokens_are_hints(backend: Backend) {
         skip_authorization: true,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::proto::AccessTokenFormat::Jwt,
+        resource_server_uris: vec![],
     };
     app.store.create_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
     let client = Client { client_id: client_id.clone(), secret: Some(secret.expose().to_owned()) };

@@ -333,6 +333,7 @@ async fn client_with_origins(app: &TestApp, name: &str, origins: &[&str]) -> Cli
         skip_authorization: false,
         algorithm: portcullis::proto::SigningAlgorithm::Rs256,
         access_token_format: portcullis::proto::AccessTokenFormat::Opaque,
+        resource_server_uris: vec![],
     };
     app.store.create_application(&client_id, Some(&secret.hash()), None, &fields, app.clock_now()).await.unwrap();
     Client { client_id, secret: Some(secret.expose().to_owned()) }

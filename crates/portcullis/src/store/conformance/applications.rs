@@ -21,6 +21,7 @@ pub(super) async fn applications(store: Arc<dyn Store>) -> anyhow::Result<()> {
             && b.settings.allowed_scopes.is_none()
     );
     ensure!(b.settings.grant_types == GrantType::ALL.to_vec());
+    ensure!(a.settings.resource_server_uris.is_empty(), "none unless given");
     ensure!(store.application_by_client_id("client-a").await?.as_ref() == Some(&a));
     ensure!(store.application_by_client_id("client-x").await?.is_none());
     ensure!(store.list_applications().await?.iter().map(|x| x.id).collect::<Vec<_>>() == vec![a.id, b.id]);
@@ -64,6 +65,7 @@ pub(super) async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<
             && a1.settings.algorithm.as_str() == "ES256"
     );
     ensure!(a1.settings.access_token_format == AccessTokenFormat::Jwt, "the token format round-trips");
+    ensure!(a1.settings.resource_server_uris == vec!["https://api.example/orders", "urn:example:billing"]);
     ensure!(a1.settings.allowed_scopes.as_ref().map(ToString::to_string).as_deref() == Some("read"));
     ensure!(a1.client_secret_hash == Some(first) && a2.client_secret_hash.is_none());
     ensure!(a1.created_at == NOW && a1.updated_at == NOW);
@@ -91,6 +93,7 @@ pub(super) async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<
     changed.skip_authorization = true;
     changed.algorithm = SigningAlgorithm::EdDsa;
     changed.access_token_format = AccessTokenFormat::Opaque;
+    changed.resource_server_uris = vec!["https://api.example/invoices".into()];
     ensure!(store.update_owned_application(bob.id, a1.id, &changed, None, NOW + 1).await?.is_none());
     ensure!(store.owned_application(alice.id, a1.id).await?.as_ref() == Some(&a1), "a refused edit changes nothing");
     let edited = store
@@ -110,6 +113,7 @@ pub(super) async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<
         edited.settings.skip_authorization && edited.settings.algorithm.as_str() == "EdDSA" && edited.client_id == "a1"
     );
     ensure!(edited.settings.access_token_format == AccessTokenFormat::Opaque);
+    ensure!(edited.settings.resource_server_uris == vec!["https://api.example/invoices"]);
     ensure!(edited.client_secret_hash == Some(first), "the secret is kept");
     ensure!(edited.created_at == NOW && edited.updated_at == NOW + 10 && edited.owner_id == Some(alice.id));
     let second = TokenHash::of("second");
@@ -148,6 +152,10 @@ pub(super) async fn owned_applications(store: Arc<dyn Store>) -> anyhow::Result<
             && by_staff.settings.allowed_origins == staff_edit.allowed_origins
     );
     ensure!(by_staff.settings.post_logout_redirect_uris == staff_edit.post_logout_redirect_uris);
+    ensure!(
+        by_staff.settings.resource_server_uris == staff_edit.resource_server_uris
+            && staff_edit.resource_server_uris.len() == 2
+    );
     ensure!(
         by_staff.settings.algorithm.as_str() == "ES256"
             && by_staff.settings.access_token_format == AccessTokenFormat::Jwt

@@ -162,6 +162,7 @@ fn fields(name: &str, client_type: ClientType) -> ApplicationSettings {
         skip_authorization: false,
         algorithm: SigningAlgorithm::Es256,
         access_token_format: AccessTokenFormat::Jwt,
+        resource_server_uris: vec!["https://api.example/orders".into(), "urn:example:billing".into()],
     }
 }
 
