@@ -169,22 +169,31 @@ pub fn api_resource(config: &Config) -> Result<ProtectedResource, InvalidResourc
 
 /// What the example API's handlers share: the server's state, and the verifier that
 /// guards the API as a protected resource (the server's own, which UserInfo and the
-/// host's routes use, checks no audience).
+/// host's routes use, checks no audience). Behind one `Arc`: axum clones the state for
+/// every request, and the extractors take what they need from it.
 #[derive(Clone)]
-struct ApiState {
+struct ApiState(Arc<ApiParts>);
+
+struct ApiParts {
     app: AppState,
     verifier: TokenVerifier,
 }
 
+impl ApiState {
+    fn new(app: &AppState, verifier: TokenVerifier) -> Self {
+        Self(Arc::new(ApiParts { app: app.clone(), verifier }))
+    }
+}
+
 impl FromRef<ApiState> for AppState {
     fn from_ref(state: &ApiState) -> Self {
-        state.app.clone()
+        state.0.app.clone()
     }
 }
 
 impl FromRef<ApiState> for TokenVerifier {
     fn from_ref(state: &ApiState) -> Self {
-        state.verifier.clone()
+        state.0.verifier.clone()
     }
 }
 
@@ -199,12 +208,12 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             // With no public URL there is no resource to name: the API as RFC 6750
             // alone has it.
             tracing::warn!(%error, "the example API is served without protected resource metadata");
-            return routes.with_state(ApiState { app: state.clone(), verifier: state.verifier.clone() });
+            return routes.with_state(ApiState::new(state, state.verifier.clone()));
         }
     };
     let verifier = state.verifier.clone().protecting(resource.clone());
     let router = routes
-        .with_state(ApiState { app: state.clone(), verifier })
+        .with_state(ApiState::new(state, verifier))
         .route(paths::API_RESOURCE_METADATA, resource.metadata_route());
     // An issuer with a path below its origin puts the metadata at
     // `/.well-known/oauth-protected-resource/{path}/api` (RFC 9728 §3.1). Below a
