@@ -17,6 +17,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("error.html", include_str!("../../templates/error.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
+    ("grant_macros.html", include_str!("../../templates/grant_macros.html")),
     // --- Application management and authorized-token pages ---
     ("application_list.html", include_str!("../../templates/application_list.html")),
     ("application_fields.html", include_str!("../../templates/application_fields.html")),
