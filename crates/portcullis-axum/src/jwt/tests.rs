@@ -124,11 +124,14 @@ async fn accepts(verifier: &JwtVerifier, token: &str) -> bool {
 async fn valid_tokens_become_token_info() {
     let key = SigningKey::es256("k1");
     let verifier = fixed(&[&key]);
-    let info = verifier.verify(&key.sign(&claims())).await.unwrap().unwrap();
+    // One set of claims: `claims()` reads the clock, and a second call may fall in the
+    // next second.
+    let signed = claims();
+    let info = verifier.verify(&key.sign(&signed)).await.unwrap().unwrap();
     assert_eq!(info.client_id, "c");
     assert_eq!((info.user_id.as_deref(), info.username.as_deref()), (Some("7"), Some("alice")));
     assert_eq!(info.scope.to_string(), "read write");
-    assert_eq!(info.expires_at, claims()["exp"].as_i64().unwrap());
+    assert_eq!(info.expires_at, signed["exp"].as_i64().unwrap());
     assert!(info.issued_at > 0);
 
     // A client's own token (client credentials): sub is the client, no user.
