@@ -129,7 +129,7 @@ impl Verifier for StoreVerifier {
             expires_at: r.expires_at,
             issued_at: r.created_at,
             // The resources the token is bound to (RFC 8707), kept space-separated.
-            audience: r.audience.split(' ').filter(|uri| !uri.is_empty()).map(str::to_owned).collect(),
+            audience: crate::store::split_list(&r.audience),
         }))
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{fresh_database, read, Backend, DbGuard, Instance};
+use crate::helpers::{fresh_database, read, Answer, Backend, DbGuard, Instance};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -338,19 +338,17 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
 
     // The application exchanges the code and calls the API.
     let http = reqwest::Client::new();
-    let tokens = read(
-        http.post(format!("{}/o/token/", server.base))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", callback.as_str()),
-                ("code_verifier", verifier.as_str()),
-                ("resource", api.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let tokens = token_request(
+        &http,
+        &server.base,
+        (&client_id, &secret),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("resource", api.as_str()),
+        ],
     )
     .await
     .assert_token();
@@ -360,17 +358,15 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     assert_eq!(me.json()["username"], "alice");
     // A refresh for the other service gets a token the example API refuses: it is
     // bound to where it was asked for.
-    let elsewhere = read(
-        http.post(format!("{}/o/token/", server.base))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-                ("resource", other),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let elsewhere = token_request(
+        &http,
+        &server.base,
+        (&client_id, &secret),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("resource", other),
+        ],
     )
     .await
     .assert_token();
@@ -379,17 +375,15 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.header("www-authenticate").unwrap_or("").contains("invalid_token"));
     // Back to the API with the successor refresh token.
-    let tokens = read(
-        http.post(format!("{}/o/token/", server.base))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", elsewhere["refresh_token"].as_str().unwrap()),
-                ("resource", api.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let tokens = token_request(
+        &http,
+        &server.base,
+        (&client_id, &secret),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", elsewhere["refresh_token"].as_str().unwrap()),
+            ("resource", api.as_str()),
+        ],
     )
     .await
     .assert_token();
@@ -407,13 +401,11 @@ async fn authorization_code_flow_in_a_browser(_: Backend) {
     let me = read(http.get(format!("{}/api/me/", server.base)).bearer_auth(&access).send().await.unwrap()).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "the token is refused once access is taken back");
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let refused = read(
-        http.post(format!("{}/o/token/", server.base))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-            .send()
-            .await
-            .unwrap(),
+    let refused = token_request(
+        &http,
+        &server.base,
+        (&client_id, &secret),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
     )
     .await;
     refused.assert_error(400, "invalid_grant");
@@ -551,6 +543,17 @@ async fn staff_admin_pages_and_a_phone_screen(_: Backend) {
     let width: Value = browser.driver.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
     assert!(width.as_u64().unwrap_or(9999) <= 390, "no sideways scrolling on a phone: {width}");
     browser.close().await;
+}
+
+/// POSTs `form` to the token endpoint of the server at `base`, as the client `(id, secret)`.
+async fn token_request(
+    http: &reqwest::Client,
+    base: &str,
+    (id, secret): (&str, &str),
+    form: &[(&str, &str)],
+) -> Answer {
+    let request = http.post(format!("{base}/o/token/")).basic_auth(id, Some(secret)).form(form);
+    read(request.send().await.unwrap()).await
 }
 
 /// A relying party built on the `openidconnect` crate, as applications use it: discovery,

@@ -43,7 +43,7 @@ impl TokenRow {
             client_id: token.client_id.clone(),
             application_url: with_id(paths::ADMIN_APPLICATION, token.application_id),
             scope: token.scope.clone(),
-            audience: token.audience.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+            audience: crate::store::split_list(&token.audience),
             created_at: format_utc(token.created_at),
             expires_at: format_utc(token.expires_at),
             status: token.status(now).as_str(),
